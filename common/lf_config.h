@@ -1,0 +1,118 @@
+/* Declarative configuration (Redis's config table, Fluent Bit's config maps).
+ *
+ * Each program describes its configuration once, as a table of options: section, name, type,
+ * default, limits, flags and a description. The same table drives parsing the INI file (inih),
+ * validation, --dump-config, SIGHUP reloads and the generated docs/configuration.md.
+ *
+ *   static const lf_config_option receiver_options[] = {
+ *       {"http", "listen", LF_CFG_STRING, "127.0.0.1:8440", offsetof(struct receiver_config, listen),
+ *        .description = "Address and port of the HTTP API."},
+ *       {"http", "max_connections", LF_CFG_UINT, "1024", offsetof(struct receiver_config, max_conns),
+ *        .min = 1, .max = 1000000, .flags = LF_CFG_RELOADABLE, .description = "..."},
+ *       ...
+ *   };
+ *
+ * Repeated sections ([watch.NAME], [check.NAME]) are described by an lf_config_section_table: each
+ * section whose name starts with "prefix." becomes one element of a dynamic array in the target.
+ *
+ * Errors name the file, the line and the key: "/etc/logferry/receiver.conf:12: [http] listen: ...".
+ * Unknown sections and keys are errors, so a typo is never silently ignored.
+ */
+#ifndef LF_CONFIG_H
+#define LF_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "lf_buf.h"
+
+enum lf_config_type {
+    LF_CFG_STRING,   /* char *, owned by the target; NULL when default is NULL */
+    LF_CFG_INT,      /* int64_t, within [min, max] */
+    LF_CFG_UINT,     /* uint64_t, within [min, max] */
+    LF_CFG_BOOL,     /* bool: true/false/yes/no/on/off/1/0 */
+    LF_CFG_DOUBLE,   /* double */
+    LF_CFG_SIZE,     /* uint64_t bytes: "512", "64K", "16MiB", "2G" (powers of 1024) */
+    LF_CFG_DURATION, /* uint64_t milliseconds: "250ms", "30s", "5m", "2h", "7d"; a bare number is s */
+    LF_CFG_ENUM,     /* int: index into enum_values */
+    LF_CFG_LIST,     /* char ** NULL-terminated, from a comma-separated value; owned by the target */
+};
+
+enum lf_config_flags {
+    LF_CFG_RELOADABLE = 1, /* SIGHUP applies a change; otherwise a change needs a restart */
+    LF_CFG_SECRET = 2,     /* --dump-config prints "(secret)" instead of the value */
+    LF_CFG_REQUIRED = 4,   /* must be set in the file; the default is only documentation */
+};
+
+typedef struct lf_config_option {
+    const char *section; /* "" for keys before any section header */
+    const char *name;
+    enum lf_config_type type;
+    const char *default_value; /* text, parsed like a value from the file; NULL = unset */
+    size_t offset;             /* offsetof the field in the target struct */
+    double min, max;           /* numeric limits when min < max */
+    const char *const *enum_values; /* NULL-terminated, for LF_CFG_ENUM */
+    unsigned flags;
+    const char *description;
+    /* Optional extra validation: 0, or a negative code with a message in err. */
+    int (*validate)(const void *field, lf_buf *err);
+} lf_config_option;
+
+typedef struct lf_config_section_table {
+    const char *prefix; /* "watch": matches [watch.NAME] */
+    const lf_config_option *options;
+    size_t n_options;
+    size_t element_size;  /* size of one element struct */
+    size_t name_offset;   /* offsetof a char * in the element that receives NAME */
+    size_t array_offset;  /* offsetof a void * (element array) in the target */
+    size_t count_offset;  /* offsetof a size_t (element count) in the target */
+    size_t max_count;
+    const char *description;
+} lf_config_section_table;
+
+typedef struct lf_config_table {
+    const char *program; /* "logferry-receiver" */
+    const char *default_path; /* "/etc/logferry/receiver.conf" */
+    const lf_config_option *options;
+    size_t n_options;
+    const lf_config_section_table *sections;
+    size_t n_sections;
+    size_t target_size;
+    const char *description;
+} lf_config_table;
+
+/* Sets every option to its default. The target must be zeroed first. 0 or negative code. */
+int lf_config_defaults(const lf_config_table *t, void *target, lf_buf *err);
+/* Defaults, then the file at path. On error, err holds "path:line: [section] key: reason" and the
+ * target holds what was parsed so far (free it with lf_config_free). */
+int lf_config_load(const lf_config_table *t, void *target, const char *path, lf_buf *err);
+/* Same from a string (tests, fuzzing); name is used in messages. */
+int lf_config_load_string(const lf_config_table *t, void *target, const char *text, const char *name,
+                          lf_buf *err);
+/* Applies one "section.key=value" override (command line --set). */
+int lf_config_set(const lf_config_table *t, void *target, const char *section, const char *key,
+                  const char *value, lf_buf *err);
+/* Frees strings and lists and repeated-section arrays owned by the target. */
+void lf_config_free(const lf_config_table *t, void *target);
+
+/* Prints the effective configuration as a loadable INI file, secrets masked. */
+int lf_config_dump(const lf_config_table *t, const void *target, FILE *out);
+
+/* Reload: loads path into a fresh target, compares with current. Options flagged RELOADABLE that
+ * changed are copied into current; options that changed but are not reloadable are listed in
+ * needs_restart ("[http] listen, [store] path") and keep their current value. 0 or negative code (in
+ * which case current is unchanged). */
+int lf_config_reload(const lf_config_table *t, void *current, const char *path, lf_buf *needs_restart,
+                     lf_buf *err);
+
+/* Writes the Markdown reference for the tables (docs/configuration.md). */
+int lf_config_write_markdown(const lf_config_table *const *tables, size_t n, FILE *out);
+
+/* Value parsers, shared with command-line parsing. 0 or -EINVAL / -ERANGE. */
+int lf_config_parse_size(const char *text, uint64_t *bytes);
+int lf_config_parse_duration(const char *text, uint64_t *ms);
+int lf_config_parse_bool(const char *text, bool *value);
+
+#endif

@@ -1,0 +1,8 @@
+/* logferry-parser: entry point. */
+#include <stdio.h>
+
+int main(void)
+{
+    printf("logferry-parser\n");
+    return 0;
+}
