@@ -1,0 +1,134 @@
+"""A private MariaDB server for tests, benchmarks and the quick start.
+
+Each instance has its own data directory, socket and loopback port, runs as the current user and
+is stopped (and, for scratch instances, deleted) when the test ends. Nothing touches the system's
+MariaDB service. Requires the Debian packages mariadb-server and mariadb-client.
+"""
+import atexit
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import lfharness
+
+
+class MariaDB:
+    def __init__(self, datadir, port=None, buffer_pool="256M", extra_args=()):
+        self.datadir = os.path.abspath(datadir)
+        self.base = os.path.dirname(self.datadir)
+        self.port = port or lfharness.free_port()
+        self.socket = os.path.join(self.base, "mariadb.sock")
+        self.pid_file = os.path.join(self.base, "mariadb.pid")
+        self.log = os.path.join(self.base, "mariadb.err")
+        self.buffer_pool = buffer_pool
+        self.extra_args = list(extra_args)
+        self.proc = None
+        self.user = "logferry"
+        self.password = "logferry-test"
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def install(self):
+        if os.path.isdir(os.path.join(self.datadir, "mysql")):
+            return
+        os.makedirs(self.datadir, exist_ok=True)
+        subprocess.run(
+            ["mariadb-install-db", "--no-defaults", f"--datadir={self.datadir}", f"--user={_user()}",
+             "--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve"],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._fresh = True
+
+    def start(self, timeout=60.0):
+        self.install()
+        args = ["mariadbd", "--no-defaults", f"--datadir={self.datadir}", f"--user={_user()}",
+                f"--socket={self.socket}", f"--port={self.port}", "--bind-address=127.0.0.1",
+                f"--pid-file={self.pid_file}", "--skip-name-resolve", f"--log-error={self.log}",
+                f"--innodb-buffer-pool-size={self.buffer_pool}", "--innodb-log-file-size=128M",
+                "--local-infile=1", "--max-connections=500", "--max-allowed-packet=256M",
+                "--character-set-server=utf8mb4", "--collation-server=utf8mb4_bin",
+                "--default-time-zone=+00:00"] + self.extra_args
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        atexit.register(self.kill)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mariadbd exited with {self.proc.returncode}; see {self.log}:\n"
+                                   + _tail(self.log))
+            if os.path.exists(self.socket) and self._ping():
+                break
+            time.sleep(0.1)
+        else:
+            raise TimeoutError(f"mariadbd not ready after {timeout}s; see {self.log}")
+        if getattr(self, "_fresh", False):
+            self.sql_root(
+                f"CREATE USER IF NOT EXISTS '{self.user}'@'%' IDENTIFIED BY '{self.password}';"
+                f"CREATE USER IF NOT EXISTS '{self.user}'@'localhost' IDENTIFIED BY '{self.password}';"
+                f"GRANT ALL ON *.* TO '{self.user}'@'%'; GRANT ALL ON *.* TO '{self.user}'@'localhost';"
+                "FLUSH PRIVILEGES;")
+            self._fresh = False
+        return self
+
+    def stop(self, timeout=60.0):
+        """Clean shutdown (SIGTERM)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout)
+
+    def kill(self):
+        """Crash: SIGKILL, as a power cut would leave it (InnoDB recovers at the next start)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    # -- SQL -----------------------------------------------------------------------------------
+    def _ping(self):
+        r = subprocess.run(["mariadb-admin", "--no-defaults", "-S", self.socket, "-uroot", "ping"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return r.returncode == 0
+
+    def sql_root(self, sql, database=None):
+        args = ["mariadb", "--no-defaults", "-S", self.socket, "-uroot", "--batch", "--skip-column-names"]
+        if database:
+            args.append(database)
+        r = subprocess.run(args, input=sql.encode(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if r.returncode != 0:
+            raise RuntimeError(f"SQL failed: {r.stderr.decode().strip()}\n{sql[:500]}")
+        return r.stdout.decode()
+
+    def query(self, sql, database=None):
+        """Rows as lists of strings (NULL as None)."""
+        out = self.sql_root(sql, database)
+        rows = []
+        for line in out.splitlines():
+            rows.append([None if v == "NULL" else v for v in line.split("\t")])
+        return rows
+
+    def dsn(self, database):
+        """The connection settings logferry programs take in their [mysql] sections."""
+        return {"host": "127.0.0.1", "port": str(self.port), "user": self.user,
+                "password": self.password, "database": database}
+
+
+def _user():
+    import pwd
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
+def _tail(path, n=20):
+    try:
+        with open(path, errors="replace") as f:
+            return "".join(f.readlines()[-n:])
+    except OSError:
+        return ""
+
+
+def scratch_server(**kw):
+    """A new MariaDB in a scratch directory, started."""
+    base = lfharness.scratch_dir("lfmariadb-")
+    return MariaDB(os.path.join(base, "data"), **kw).start()
