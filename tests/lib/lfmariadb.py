@@ -132,3 +132,31 @@ def scratch_server(**kw):
     """A new MariaDB in a scratch directory, started."""
     base = lfharness.scratch_dir("lfmariadb-")
     return MariaDB(os.path.join(base, "data"), **kw).start()
+
+
+def _serve(argv):
+    """`python3 lfmariadb.py serve --parent-pid PID`: starts a scratch server, prints
+    "PORT SOCKET\\n" on stdout, and stops it when the parent process is gone (C tests use this)."""
+    import argparse
+    ap = argparse.ArgumentParser()
+    ap.add_argument("cmd")
+    ap.add_argument("--parent-pid", type=int, required=True)
+    a = ap.parse_args(argv)
+    m = scratch_server(buffer_pool="64M")
+    m.sql_root("CREATE DATABASE IF NOT EXISTS lftest")
+    print(m.port, m.socket, m.user, m.password, flush=True)
+    try:
+        while True:
+            try:
+                os.kill(a.parent_pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.3)
+    finally:
+        m.kill()
+
+
+if __name__ == "__main__":
+    import sys
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    _serve(sys.argv[1:])
