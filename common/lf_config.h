@@ -97,7 +97,10 @@ int lf_config_set(const lf_config_table *t, void *target, const char *section, c
 /* Frees strings and lists and repeated-section arrays owned by the target. */
 void lf_config_free(const lf_config_table *t, void *target);
 
-/* Prints the effective configuration as a loadable INI file, secrets masked. */
+/* Prints the effective configuration as a loadable INI file, secrets masked: a set secret is written
+ * as "(secret)", a value the loader refuses for a SECRET option, so a dump with secrets cannot be
+ * loaded by mistake with the placeholder. Unset (NULL) strings and lists are written as comments.
+ * Values that INI cannot carry as-is are double-quoted with C-like escapes (\" \\ \n \t \xHH). */
 int lf_config_dump(const lf_config_table *t, const void *target, FILE *out);
 
 /* Reload: loads path into a fresh target, compares with current. Options flagged RELOADABLE that
@@ -106,6 +109,24 @@ int lf_config_dump(const lf_config_table *t, const void *target, FILE *out);
  * which case current is unchanged). */
 int lf_config_reload(const lf_config_table *t, void *current, const char *path, lf_buf *needs_restart,
                      lf_buf *err);
+
+/* The same with command-line overrides ("section.key=value", e.g. from --set) applied after the
+ * file and before the REQUIRED check, so --set can supply a required option. path NULL: defaults
+ * and overrides only. A section name may contain dots: the key is what follows the last dot. */
+int lf_config_load_overrides(const lf_config_table *t, void *target, const char *path,
+                             const char *const *overrides, size_t n_overrides, lf_buf *err);
+/* Reload with the same overrides re-applied (so a SIGHUP keeps --set values); changed (may be NULL)
+ * receives the reloadable options that were applied, like needs_restart. A changed repeated section
+ * counts as one option "[watch.*]": reloadable when the same elements remain (same names, same order)
+ * and only RELOADABLE options of theirs changed, else it needs a restart. */
+int lf_config_reload_overrides(const lf_config_table *t, void *current, const char *path,
+                               const char *const *overrides, size_t n_overrides, lf_buf *changed,
+                               lf_buf *needs_restart, lf_buf *err);
+
+/* Looks up an option of the top-level table by section and key; NULL when there is none. */
+const lf_config_option *lf_config_find(const lf_config_table *t, const char *section, const char *key);
+/* The value of a field as the dump writes it (secrets masked, NULL strings as ""), into out. */
+int lf_config_format_value(const lf_config_option *o, const void *target, lf_buf *out);
 
 /* Writes the Markdown reference for the tables (docs/configuration.md). */
 int lf_config_write_markdown(const lf_config_table *const *tables, size_t n, FILE *out);
