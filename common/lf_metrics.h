@@ -23,7 +23,9 @@ void lf_metrics_free(lf_metrics *reg);
 
 /* Registration returns the series (NULL on allocation failure or a clash with another type).
  * labels: NULL or the inside of the braces, already escaped: "route=\"put_session\",code=\"201\"".
- * Registering the same name and labels twice returns the same series. Strings are copied. */
+ * Registering the same name and labels twice returns the same series. Strings are copied.
+ * Names must match [a-zA-Z_:][a-zA-Z0-9_:]*, labels name="value" pairs (le is reserved); anything
+ * else returns NULL, so that the exposition can never be malformed. */
 lf_counter *lf_metrics_counter(lf_metrics *reg, const char *name, const char *help, const char *labels);
 lf_gauge *lf_metrics_gauge(lf_metrics *reg, const char *name, const char *help, const char *labels);
 /* bounds: ascending upper bounds (le), n of them; +Inf is implicit. */
@@ -40,10 +42,15 @@ double lf_gauge_value(const lf_gauge *g);
 
 void lf_histogram_observe(lf_histogram *h, double v);
 
-/* Callback gauges: evaluated at render time (queue depth read from the store, etc.). */
+/* Callback gauges: evaluated at render time (queue depth read from the store, etc.), with the
+ * registry's lock held: the callback must not register metrics. -EINVAL (bad name or labels),
+ * -EEXIST (that series exists already). */
 typedef double (*lf_gauge_fn)(void *arg);
 int lf_metrics_gauge_fn(lf_metrics *reg, const char *name, const char *help, const char *labels,
                         lf_gauge_fn fn, void *arg);
+
+/* Appends value to out escaped for a label value (backslash, double quote, newline). */
+int lf_metrics_escape_label(lf_buf *out, const char *value);
 
 /* Appends the Prometheus text exposition of every metric (grouped by name with HELP and TYPE). */
 int lf_metrics_render(lf_metrics *reg, lf_buf *out);
