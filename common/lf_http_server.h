@@ -10,7 +10,9 @@
  *
  * Errors the server answers by itself, without calling a handler:
  *   400 malformed request            404 no route for the path      405 path exists, method does not
- *   408 header or body timeout       411 body without length on a route that needs one
+ *   408 header or body timeout       411 PUT or POST with neither Content-Length nor chunked
+ *                                        encoding on a route whose max_body > 0 (routes with max_body
+ *                                        0 take such a request as having an empty body)
  *   413 body larger than the route's limit (Content-Length checked before reading the body)
  *   414 URL too long                 431 header too large or too many
  *   503 connection cap reached (answered, then closed) or server draining
@@ -18,6 +20,12 @@
  *
  * Keep-alive as HTTP/1.1 specifies; pipelined requests are answered in order. Expect: 100-continue
  * is answered with 100 once the route and its limits accept the request, else with the final error.
+ * An error answered before the body was read (404, 405, 411, 413, a refusing headers hook) closes the
+ * connection after the response when the request has a body; a 400, 408, 413 or 431 found while
+ * parsing always does. Output is bounded per connection: the next pipelined request is parsed only
+ * when the previous response has mostly been written, and reading stops while input waits.
+ * Request bodies spill to the temp file and respond_fd reads its file with blocking calls on the
+ * loop thread (page cache in practice); handlers that need durable writes do them themselves.
  */
 #ifndef LF_HTTP_SERVER_H
 #define LF_HTTP_SERVER_H
@@ -51,9 +59,11 @@ typedef struct lf_http_server_limits {
     uint64_t body_timeout_ms;   /* max gap between body bytes. default 30 s */
     uint64_t idle_timeout_ms;   /* keep-alive connection with no request in progress. default 60 s */
     const char *body_tmp_dir;   /* where spilled bodies go (O_TMPFILE or unlinked). default /tmp */
+    uint64_t send_timeout_ms;   /* a response that makes no write progress this long (a client that
+                                 * does not read): close. default 60 s */
 } lf_http_server_limits;
 
-/* Fills *limits with the defaults above. */
+/* Fills *limits with the defaults above. A zero field given to lf_http_server_new means its default. */
 void lf_http_server_limits_default(lf_http_server_limits *limits);
 
 /* The body as the handler sees it: in memory (fd == -1) or in a temp file (data == NULL, fd >= 0,
@@ -117,13 +127,17 @@ const char *lf_http_request_header(const lf_http_request *req, const char *name)
 const char *lf_http_request_query(const lf_http_request *req, const char *name, char *buf, size_t size);
 
 /* Responses. Each copies what it needs: the caller keeps ownership of body and headers.
- * extra_headers: NULL or "Name: value\r\n..." lines. Exactly one per request. */
+ * extra_headers: NULL or "Name: value\r\n..." lines. Exactly one per request: the call always ends
+ * the request (req is freed or handed to the connection; do not touch it afterwards), whatever it
+ * returns. Returns 0, LF_ECLOSED when the client had gone (the response was discarded), -EINVAL for
+ * a bad status or -ENOMEM (the connection is then closed). For HEAD only the headers are sent. */
 int lf_http_respond(lf_http_request *req, int status, const char *content_type, const void *body,
                     size_t len, const char *extra_headers);
 /* {"error":code,"message":message} with the right content type. */
 int lf_http_respond_error(lf_http_request *req, int status, const char *code, const char *message,
                           const char *extra_headers);
-/* A response read from fd (which the server closes when done): for large blobs. */
+/* A response read from fd (which the server closes when done, also on failure): for large blobs.
+ * The file is read from its current offset, len bytes. Do not pass req->body.fd (the request owns it). */
 int lf_http_respond_fd(lf_http_request *req, int status, const char *content_type, int fd, uint64_t len,
                        const char *extra_headers);
 
