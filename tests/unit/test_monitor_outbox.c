@@ -1,0 +1,469 @@
+/* The durable outbox: restarts neither lose nor repeat, 429 bursts lose nothing, grouping, silences. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "lf_error.h"
+#include "outbox.h"
+
+#define T0 1763776800000LL
+#define SEC 1000LL
+#define MIN (60 * SEC)
+
+/* A webhook endpoint in memory: answers from a script, records what it accepted. */
+struct fake_slack {
+    int script[64];          /* statuses to answer, in order; then 200 */
+    int64_t retry_after[64];
+    int n_script;
+    int calls;
+    int accepted;            /* messages answered 200 */
+    char seen[512][96];      /* "check/TITLE" of every accepted attachment */
+    int n_seen;
+    int attachments_per_message[256];
+};
+
+static int fake_send(const char *body, size_t len, void *ctx, int *status, int64_t *retry_after)
+{
+    struct fake_slack *f = ctx;
+    assert_int_equal(strlen(body), len);
+    json_t *root = json_loads(body, 0, NULL);
+    assert_non_null(root);
+    int i = f->calls++;
+    *status = i < f->n_script ? f->script[i] : 200;
+    *retry_after = i < f->n_script ? f->retry_after[i] : 0;
+    if (*status == -1) { /* scripted transport failure */
+        *status = 0;
+        json_decref(root);
+        return -ECONNREFUSED;
+    }
+    if (*status == 200) {
+        json_t *atts = json_object_get(root, "attachments");
+        f->attachments_per_message[f->accepted++] = (int)json_array_size(atts);
+        for (size_t k = 0; k < json_array_size(atts); k++) {
+            assert_true(f->n_seen < 512);
+            snprintf(f->seen[f->n_seen++], sizeof(f->seen[0]), "%s",
+                     json_string_value(json_object_get(json_array_get(atts, k), "title")));
+        }
+    }
+    json_decref(root);
+    return 0;
+}
+
+static char db_path[256];
+
+static int setup(void **st)
+{
+    (void)st;
+    snprintf(db_path, sizeof(db_path), "/tmp/lf-test-outbox-%d-XXXXXX", (int)getpid());
+    int fd = mkstemp(db_path);
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(db_path);
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    (void)st;
+    char p[300];
+    unlink(db_path);
+    snprintf(p, sizeof(p), "%s-wal", db_path);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s-shm", db_path);
+    unlink(p);
+    return 0;
+}
+
+static lf_outbox *open_outbox(void)
+{
+    lf_outbox_options o = {.group_window_ms = 10 * SEC, .backoff_base_ms = 5 * SEC, .backoff_max_ms = 10 * MIN,
+                           .jitter_seed = 42};
+    lf_outbox *ob = NULL;
+    assert_int_equal(lf_outbox_open(db_path, &o, &ob), 0);
+    return ob;
+}
+
+static const lf_alert_rules rules = {.pending_count = 3, .reminder_ms = 60 * MIN, .flap_window_ms = 30 * MIN,
+                                     .flap_threshold = 6};
+
+static int observe(lf_outbox *ob, const char *check, int64_t t, bool ok)
+{
+    lf_alert_observation o = {.time_ms = T0 + t, .ok = ok, .value = ok ? "0 s" : "900 s",
+                              .threshold = "< 600 s", .message = ok ? "parser is progressing" : "parser stalled"};
+    int n = -1;
+    assert_int_equal(lf_outbox_observe(ob, check, &rules, &o, &n), 0);
+    return n;
+}
+
+static int64_t undelivered(lf_outbox *ob)
+{
+    int64_t n = -1;
+    assert_int_equal(lf_outbox_undelivered(ob, &n), 0);
+    return n;
+}
+
+/* The parser stops: one FIRING after the pending period, reminders, one RESOLVED. */
+static void test_incident_end_to_end(void **st)
+{
+    (void)st;
+    lf_outbox *ob = open_outbox();
+    struct fake_slack f = {0};
+    int enq = 0;
+    for (int64_t t = 0; t < 150 * MIN; t += MIN) {
+        enq += observe(ob, "parser_progress", t, false);
+        assert_true(lf_outbox_deliver_due(ob, T0 + t, "mon", fake_send, &f, 10) >= 0);
+    }
+    for (int64_t t = 150 * MIN; t < 160 * MIN; t += MIN) {
+        enq += observe(ob, "parser_progress", t, true);
+        assert_true(lf_outbox_deliver_due(ob, T0 + t, "mon", fake_send, &f, 10) >= 0);
+    }
+    /* FIRING at 2 min, reminders at 62 and 122, RESOLVED at 150 */
+    assert_int_equal(enq, 4);
+    assert_int_equal(f.accepted, 4);
+    assert_string_equal(f.seen[0], "FIRING: parser_progress");
+    assert_string_equal(f.seen[1], "STILL FAILING: parser_progress");
+    assert_string_equal(f.seen[2], "STILL FAILING: parser_progress");
+    assert_string_equal(f.seen[3], "RESOLVED: parser_progress");
+    assert_int_equal(undelivered(ob), 0);
+    lf_alert_state s;
+    assert_int_equal(lf_outbox_get_state(ob, "parser_progress", &s), 0);
+    assert_int_equal(s.status, LF_ALERT_OK);
+    assert_int_equal(lf_outbox_get_state(ob, "other", &s), -ENOENT);
+    lf_outbox_close(ob);
+}
+
+/* Restart in the middle of an incident: reopen the file and feed the same observations again. */
+static void test_restart_sends_no_duplicate(void **st)
+{
+    (void)st;
+    struct fake_slack f = {0};
+    lf_outbox *ob = open_outbox();
+    for (int64_t t = 0; t < 10 * MIN; t += MIN) {
+        observe(ob, "queue", t, false);
+        lf_outbox_deliver_due(ob, T0 + t, "mon", fake_send, &f, 10);
+    }
+    assert_int_equal(f.accepted, 1); /* the FIRING */
+    lf_outbox_close(ob);
+
+    ob = open_outbox();
+    int enq = 0;
+    for (int64_t t = 0; t < 10 * MIN; t += MIN) /* a replay of what the old process saw */
+        enq += observe(ob, "queue", t, false);
+    for (int64_t t = 10 * MIN; t < 40 * MIN; t += MIN) /* and the incident goes on */
+        enq += observe(ob, "queue", t, false);
+    assert_int_equal(enq, 0);
+    assert_int_equal(lf_outbox_deliver_due(ob, T0 + 40 * MIN, "mon", fake_send, &f, 10), 0);
+    assert_int_equal(f.accepted, 1);
+    /* the reminder is due 60 minutes after the FIRING (at 2 min), not after the restart */
+    assert_int_equal(observe(ob, "queue", 62 * MIN, false), 1);
+    lf_outbox_close(ob);
+}
+
+/* Enqueued but not yet sent when the process stopped: sent once after the restart. */
+static void test_undelivered_survive_restart(void **st)
+{
+    (void)st;
+    struct fake_slack f = {.n_script = 1, .script = {503}};
+    lf_outbox *ob = open_outbox();
+    for (int64_t t = 0; t < 3 * MIN; t += MIN)
+        observe(ob, "disk_root", t, false);
+    /* one failed attempt before the "crash" */
+    assert_int_equal(lf_outbox_deliver_due(ob, T0 + 2 * MIN + 10 * SEC, "mon", fake_send, &f, 10), 0);
+    assert_int_equal(undelivered(ob), 1);
+    lf_outbox_close(ob);
+
+    ob = open_outbox();
+    assert_int_equal(undelivered(ob), 1);
+    int64_t due = 0;
+    assert_int_equal(lf_outbox_next_due(ob, &due), 0);
+    assert_true(due > T0 + 2 * MIN + 10 * SEC);
+    assert_int_equal(lf_outbox_deliver_due(ob, due, "mon", fake_send, &f, 10), 1);
+    assert_int_equal(lf_outbox_deliver_due(ob, due + MIN, "mon", fake_send, &f, 10), 0);
+    assert_int_equal(f.accepted, 1);
+    assert_string_equal(f.seen[0], "FIRING: disk_root");
+    assert_int_equal(undelivered(ob), 0);
+    assert_int_equal(lf_outbox_next_due(ob, &due), -ENOENT);
+    lf_outbox_close(ob);
+}
+
+/* A failure inside the transaction leaves neither the state change nor the notification. */
+static void test_state_and_notification_are_atomic(void **st)
+{
+    (void)st;
+    lf_outbox *ob = open_outbox();
+    observe(ob, "mysql", 0, false);
+    observe(ob, "mysql", MIN, false);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE TRIGGER boom BEFORE INSERT ON notification "
+                                  "BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    lf_alert_observation o = {.time_ms = T0 + 2 * MIN, .ok = false, .message = "down"};
+    int n = -1;
+    assert_int_equal(lf_outbox_observe(ob, "mysql", &rules, &o, &n), LF_EDB);
+    assert_int_equal(n, 0);
+    lf_alert_state s;
+    assert_int_equal(lf_outbox_get_state(ob, "mysql", &s), 0);
+    assert_int_equal(s.status, LF_ALERT_PENDING); /* not FIRING: the step was rolled back */
+    assert_int_equal(s.fail_count, 2);
+    assert_int_equal(sqlite3_exec(db, "DROP TRIGGER boom", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(lf_outbox_observe(ob, "mysql", &rules, &o, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(undelivered(ob), 1);
+    lf_outbox_close(ob);
+}
+
+/* A burst of 429s: each retry waits exactly Retry-After; every notification arrives once. */
+static void test_429_burst_loses_nothing(void **st)
+{
+    (void)st;
+    struct fake_slack f = {0};
+    f.n_script = 8;
+    for (int i = 0; i < 8; i++) {
+        f.script[i] = 429;
+        f.retry_after[i] = (i + 1) * 7 * SEC;
+    }
+    lf_outbox *ob = open_outbox();
+    int enq = 0;
+    char name[32];
+    /* 30 checks fail at once, then recover 20 minutes later */
+    for (int64_t t = 0; t < 3 * MIN; t += MIN)
+        for (int c = 0; c < 30; c++) {
+            snprintf(name, sizeof(name), "check_%02d", c);
+            enq += observe(ob, name, t, false);
+        }
+    for (int c = 0; c < 30; c++) {
+        snprintf(name, sizeof(name), "check_%02d", c);
+        enq += observe(ob, name, 20 * MIN, true);
+    }
+    assert_int_equal(enq, 60);
+    int64_t now = T0 + 2 * MIN;
+    int64_t due = 0;
+    assert_int_equal(lf_outbox_next_due(ob, &due), 0);
+    assert_int_equal(due, T0 + 2 * MIN + 10 * SEC); /* grouping window */
+    now = due;
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(lf_outbox_deliver_due(ob, now, "mon", fake_send, &f, 10), 0);
+        assert_int_equal(f.calls, i + 1);
+        assert_int_equal(lf_outbox_next_due(ob, &due), 0);
+        assert_int_equal(due, now + (i + 1) * 7 * SEC); /* Retry-After honoured exactly */
+        /* nothing is sent early */
+        assert_int_equal(lf_outbox_deliver_due(ob, due - 1, "mon", fake_send, &f, 10), 0);
+        assert_int_equal(f.calls, i + 1);
+        now = due;
+    }
+    int delivered = 0;
+    for (int round = 0; round < 50 && undelivered(ob) > 0; round++) {
+        int r = lf_outbox_deliver_due(ob, now, "mon", fake_send, &f, 100);
+        assert_true(r >= 0);
+        delivered += r;
+        now += 30 * SEC;
+        if (now < T0 + 21 * MIN)
+            now = T0 + 21 * MIN;
+    }
+    assert_int_equal(undelivered(ob), 0);
+    assert_int_equal(f.n_seen, 60);
+    /* each check: exactly one FIRING then one RESOLVED, in that order */
+    for (int c = 0; c < 30; c++) {
+        char firing[96], resolved[96];
+        snprintf(firing, sizeof(firing), "FIRING: check_%02d", c);
+        snprintf(resolved, sizeof(resolved), "RESOLVED: check_%02d", c);
+        int fi = -1, ri = -1, count = 0;
+        for (int k = 0; k < f.n_seen; k++) {
+            if (strcmp(f.seen[k], firing) == 0)
+                fi = k, count++;
+            if (strcmp(f.seen[k], resolved) == 0)
+                ri = k, count++;
+        }
+        assert_int_equal(count, 2);
+        assert_true(fi >= 0 && ri > fi);
+    }
+    /* 30 FIRINGs in groups of at most 20 */
+    assert_int_equal(f.attachments_per_message[0], 20);
+    assert_int_equal(f.attachments_per_message[1], 10);
+    lf_outbox_close(ob);
+}
+
+/* Other failures back off exponentially with jitter, capped; nothing is dropped. */
+static void test_backoff_with_jitter(void **st)
+{
+    (void)st;
+    struct fake_slack f = {0};
+    f.n_script = 12;
+    for (int i = 0; i < 12; i++)
+        f.script[i] = i % 3 == 0 ? -1 : 500;
+    f.script[5] = 429; /* without Retry-After: backoff too */
+    lf_outbox *ob = open_outbox();
+    observe(ob, "es", 0, false);
+    observe(ob, "es", MIN, false);
+    observe(ob, "es", 2 * MIN, false);
+    int64_t now = T0 + 3 * MIN;
+    int64_t expect = 5 * SEC;
+    for (int i = 0; i < 12; i++) {
+        assert_int_equal(lf_outbox_deliver_due(ob, now, "mon", fake_send, &f, 10), 0);
+        int64_t due = 0;
+        assert_int_equal(lf_outbox_next_due(ob, &due), 0);
+        int64_t delay = due - now;
+        assert_true(delay >= expect / 2);
+        assert_true(delay <= expect);
+        expect = expect * 2 > 10 * MIN ? 10 * MIN : expect * 2;
+        now = due;
+    }
+    assert_int_equal(lf_outbox_deliver_due(ob, now, "mon", fake_send, &f, 10), 1);
+    assert_int_equal(f.accepted, 1);
+    lf_outbox_close(ob);
+}
+
+static void test_grouping_window(void **st)
+{
+    (void)st;
+    struct fake_slack f = {0};
+    lf_outbox *ob = open_outbox();
+    lf_alert_rules now_rules = rules;
+    now_rules.pending_count = 1;
+    const char *names[] = {"a", "b", "c", "d"};
+    int64_t at[] = {0, 2 * SEC, 9 * SEC, 15 * SEC};
+    for (int i = 0; i < 4; i++) {
+        lf_alert_observation o = {.time_ms = T0 + at[i], .ok = false, .message = "x"};
+        int n = 0;
+        assert_int_equal(lf_outbox_observe(ob, names[i], &now_rules, &o, &n), 0);
+        assert_int_equal(n, 1);
+    }
+    /* the head waits for its window */
+    assert_int_equal(lf_outbox_deliver_due(ob, T0 + 9 * SEC, "mon", fake_send, &f, 10), 0);
+    assert_int_equal(f.calls, 0);
+    lf_outbox_batch b;
+    assert_int_equal(lf_outbox_next_batch(ob, T0 + 10 * SEC, &b), 3);
+    assert_string_equal(b.items[0].check, "a");
+    assert_string_equal(b.items[2].check, "c");
+    assert_int_equal(lf_outbox_deliver_due(ob, T0 + 10 * SEC, "mon", fake_send, &f, 10), 1);
+    assert_int_equal(f.attachments_per_message[0], 3);
+    /* d (15 s) is outside a's window: its own message at 25 s */
+    assert_int_equal(lf_outbox_deliver_due(ob, T0 + 24 * SEC, "mon", fake_send, &f, 10), 0);
+    assert_int_equal(lf_outbox_deliver_due(ob, T0 + 25 * SEC, "mon", fake_send, &f, 10), 1);
+    assert_int_equal(f.attachments_per_message[1], 1);
+    assert_string_equal(f.seen[3], "FIRING: d");
+    lf_outbox_close(ob);
+}
+
+struct status_rows {
+    int n;
+    char names[8][32];
+    int64_t until[8];
+    int64_t waiting[8];
+    int status[8];
+};
+
+static int collect_status(const lf_outbox_status_row *row, void *ctx)
+{
+    struct status_rows *r = ctx;
+    assert_true(r->n < 8);
+    snprintf(r->names[r->n], sizeof(r->names[0]), "%s", row->check);
+    r->until[r->n] = row->silence_until_ms;
+    r->waiting[r->n] = row->undelivered;
+    r->status[r->n] = row->has_state ? row->state.status : -1;
+    r->n++;
+    return 0;
+}
+
+static void test_silence_and_status(void **st)
+{
+    (void)st;
+    struct fake_slack f = {0};
+    lf_outbox *ob = open_outbox();
+    assert_int_equal(lf_outbox_silence(ob, "parser", T0 + 2 * 60 * MIN, "ops", "deploying", T0), 0);
+    int64_t until = 0;
+    assert_int_equal(lf_outbox_silence_until(ob, "parser", T0, &until), 0);
+    assert_int_equal(until, T0 + 2 * 60 * MIN);
+    assert_int_equal(lf_outbox_silence_until(ob, "parser", T0 + 3 * 60 * MIN, &until), 0);
+    assert_int_equal(until, 0);
+    int enq = 0;
+    for (int64_t t = 0; t < 2 * 60 * MIN; t += MIN)
+        enq += observe(ob, "parser", t, false);
+    assert_int_equal(enq, 0); /* silenced: nothing, not even reminders */
+    assert_int_equal(lf_outbox_deliver_due(ob, T0 + 2 * 60 * MIN, "mon", fake_send, &f, 10), 0);
+    assert_int_equal(observe(ob, "parser", 2 * 60 * MIN, false), 1); /* silence over: one FIRING */
+    assert_int_equal(observe(ob, "parser", 2 * 60 * MIN + MIN, false), 0);
+
+    /* silence everything, then lift it early */
+    assert_int_equal(lf_outbox_silence(ob, LF_OUTBOX_ALL_CHECKS, T0 + 10 * 60 * MIN, "ops", NULL, T0), 0);
+    for (int64_t t = 0; t < 5 * MIN; t += MIN)
+        assert_int_equal(observe(ob, "queue", t, false), 0);
+    assert_int_equal(lf_outbox_unsilence(ob, LF_OUTBOX_ALL_CHECKS), 0);
+    assert_int_equal(lf_outbox_unsilence(ob, LF_OUTBOX_ALL_CHECKS), -ENOENT);
+    assert_int_equal(observe(ob, "queue", 5 * MIN, false), 1);
+    assert_int_equal(lf_outbox_silence(ob, "disk", T0 + 60 * MIN, NULL, NULL, T0), 0);
+
+    struct status_rows r = {0};
+    assert_int_equal(lf_outbox_foreach_status(ob, T0 + 3 * 60 * MIN, collect_status, &r), 0);
+    assert_int_equal(r.n, 2); /* disk's silence has ended by then and it has no state */
+    assert_string_equal(r.names[0], "parser");
+    assert_string_equal(r.names[1], "queue");
+    assert_int_equal(r.status[0], LF_ALERT_FIRING);
+    assert_int_equal(r.waiting[0], 1);
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(lf_outbox_foreach_status(ob, T0, collect_status, &r), 0);
+    assert_int_equal(r.n, 3);
+    assert_string_equal(r.names[0], "disk");
+    assert_int_equal(r.until[0], T0 + 60 * MIN);
+    assert_int_equal(r.status[0], -1);
+    assert_int_equal(r.until[1], T0 + 2 * 60 * MIN);
+
+    assert_int_equal(lf_outbox_silence(ob, "", T0, NULL, NULL, T0), -EINVAL);
+    lf_alert_observation o = {.time_ms = T0, .ok = true};
+    assert_int_equal(lf_outbox_observe(ob, LF_OUTBOX_ALL_CHECKS, &rules, &o, NULL), -EINVAL);
+    lf_outbox_close(ob);
+}
+
+static void test_prune(void **st)
+{
+    (void)st;
+    struct fake_slack f = {0};
+    lf_outbox *ob = open_outbox();
+    for (int64_t t = 0; t < 3 * MIN; t += MIN)
+        observe(ob, "x", t, false);
+    observe(ob, "y", 0, false);
+    assert_int_equal(lf_outbox_deliver_due(ob, T0 + 3 * MIN, "mon", fake_send, &f, 10), 1);
+    assert_int_equal(lf_outbox_silence(ob, "x", T0 + MIN, NULL, NULL, T0), 0);
+    assert_int_equal(lf_outbox_prune(ob, T0 + 4 * MIN), 2); /* the delivered FIRING and the silence */
+    assert_int_equal(lf_outbox_prune(ob, T0 + 4 * MIN), 0);
+    lf_outbox_close(ob);
+}
+
+static void test_open_failure(void **st)
+{
+    (void)st;
+    lf_outbox *ob = NULL;
+    assert_true(lf_outbox_open("/nonexistent-dir/x/outbox.db", NULL, &ob) < 0);
+    assert_null(ob);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_incident_end_to_end, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_sends_no_duplicate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_undelivered_survive_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_state_and_notification_are_atomic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_429_burst_loses_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backoff_with_jitter, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_grouping_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_silence_and_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
+        cmocka_unit_test(test_open_failure),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
