@@ -781,6 +781,46 @@ bad:
     return -EINVAL;
 }
 
+/* Appends key, value to the "*" list of a free-form element once its validate hook accepted them. */
+static int add_pair(const lf_config_option *any, void *elem, const char *key, const char *value, lf_buf *why)
+{
+    if (any->validate) {
+        const char *const pair[2] = {key, value};
+        int rc = any->validate(pair, why);
+        if (rc) {
+            if (why->len == 0)
+                lf_buf_append_str(why, "invalid");
+            return rc < 0 ? rc : -EINVAL;
+        }
+    }
+    char ***pairs = (char ***)((char *)elem + any->offset);
+    size_t n = 0;
+    while (*pairs && (*pairs)[n])
+        n++;
+    char **grown = lf_realloc(*pairs, (n + 3) * sizeof *grown);
+    if (!grown) {
+        lf_buf_append_str(why, "out of memory");
+        return -ENOMEM;
+    }
+    *pairs = grown;
+    grown[n] = NULL;
+    char *k = lf_strdup(key), *v = k ? lf_strdup(value) : NULL;
+    if (!k || !v) {
+        lf_free(k);
+        lf_buf_append_str(why, "out of memory");
+        return -ENOMEM;
+    }
+    grown[n] = k;
+    grown[n + 1] = v;
+    grown[n + 2] = NULL;
+    return 0;
+}
+
+static bool is_any_key(const lf_config_option *o)
+{
+    return strcmp(o->name, LF_CFG_ANY_KEY) == 0 && o->type == LF_CFG_LIST;
+}
+
 /* Sets section.key = raw value (quotes not yet removed) in the context's current section. */
 static int ctx_set(struct cfg_ctx *c, const char *section, const char *key, const char *raw,
                    bool from_file)
@@ -790,7 +830,7 @@ static int ctx_set(struct cfg_ctx *c, const char *section, const char *key, cons
     void *base = c->target;
     const char *label = section;
     size_t idx = 0;
-    const lf_config_option *o = NULL;
+    const lf_config_option *o = NULL, *any = NULL;
     if (c->sec >= 0) {
         /* options of a repeated section are matched by name; their section field is documentation */
         const lf_config_section_table *s = &c->t->sections[c->sec];
@@ -799,14 +839,18 @@ static int ctx_set(struct cfg_ctx *c, const char *section, const char *key, cons
         base = elem_at(s, c->target, c->elem);
         label = c->section;
         for (size_t i = 0; i < n && !o; i++)
-            if (strcmp(opts[i].name, key) == 0)
+            if (strcmp(opts[i].name, key) == 0 && !is_any_key(&opts[i]))
                 o = &opts[(idx = i)];
+        for (size_t i = 0; i < n && !o && !any; i++)
+            if (is_any_key(&opts[i]))
+                any = &opts[i];
     } else {
         o = find_option(opts, n, section, key, &idx);
     }
-    if (!o)
+    bool free_form = !o && any;
+    if (!o && !free_form)
         return ctx_fail(c, LF_ECONFIG, label, key, "unknown key");
-    int rc = mark_seen(c, idx, label, key, from_file);
+    int rc = o ? mark_seen(c, idx, label, key, from_file) : 0;
     if (rc)
         return rc;
     char *unq = NULL;
@@ -821,7 +865,10 @@ static int ctx_set(struct cfg_ctx *c, const char *section, const char *key, cons
         value = unq;
     }
     lf_buf why = LF_BUF_INIT(2048);
-    rc = set_field(o, base, value, &why);
+    if (free_form)
+        rc = add_pair(any, base, key, value, &why);
+    else
+        rc = set_field(o, base, value, &why);
     if (rc)
         ctx_fail(c, rc == -ENOMEM ? rc : LF_ECONFIG, label, key, "%s", lf_buf_cstr(&why));
     lf_buf_free(&why);
@@ -1305,6 +1352,18 @@ static void dump_options(const lf_config_option *opts, size_t n, const char *sec
         const lf_config_option *o = &opts[i];
         if (section && strcmp(o->section, section) != 0)
             continue;
+        if (is_any_key(o)) {
+            char *const *pairs = *(char **const *)((const char *)base + o->offset);
+            for (size_t k = 0; pairs && pairs[k] && pairs[k + 1]; k += 2) {
+                lf_buf_appendf(out, "%s = ", pairs[k]);
+                if (needs_quotes(pairs[k + 1]))
+                    append_quoted(out, pairs[k + 1]);
+                else
+                    lf_buf_append_str(out, pairs[k + 1]);
+                lf_buf_append_char(out, '\n');
+            }
+            continue;
+        }
         if (field_unset(o, base)) {
             lf_buf_appendf(out, "# %s = (unset)\n", o->name);
             continue;
@@ -1352,6 +1411,17 @@ int lf_config_dump(const lf_config_table *t, const void *target, FILE *out)
 /* ---------------------------------------------------------------------------------------------- */
 /* Reload */
 
+static bool lists_equal(char *const *la, char *const *lb)
+{
+    if (!la || !lb)
+        return la == lb;
+    size_t i = 0;
+    for (; la[i] && lb[i]; i++)
+        if (strcmp(la[i], lb[i]) != 0)
+            return false;
+    return la[i] == lb[i];
+}
+
 static bool fields_equal(const lf_config_option *o, const void *a, const void *b)
 {
     const char *fa = (const char *)a + o->offset, *fb = (const char *)b + o->offset;
@@ -1361,14 +1431,7 @@ static bool fields_equal(const lf_config_option *o, const void *a, const void *b
         return sa == sb || (sa && sb && strcmp(sa, sb) == 0);
     }
     case LF_CFG_LIST: {
-        char *const *la = *(char **const *)fa, *const *lb = *(char **const *)fb;
-        if (!la || !lb)
-            return la == lb;
-        size_t i = 0;
-        for (; la[i] && lb[i]; i++)
-            if (strcmp(la[i], lb[i]) != 0)
-                return false;
-        return la[i] == lb[i];
+        return lists_equal(*(char **const *)fa, *(char **const *)fb);
     }
     case LF_CFG_INT: return *(const int64_t *)fa == *(const int64_t *)fb;
     case LF_CFG_UINT:
@@ -1421,6 +1484,7 @@ static int sections_diff(const lf_config_section_table *s, void *a, void *b)
         void *ea = elem_at(s, a, e), *eb = elem_at(s, b, e);
         if (strcmp(elem_name(s, ea), elem_name(s, eb)) != 0)
             return 2;
+
         for (size_t i = 0; i < s->n_options; i++) {
             if (fields_equal(&s->options[i], ea, eb))
                 continue;
@@ -1530,6 +1594,13 @@ static void md_options(lf_buf *b, const lf_config_option *opts, size_t n, const 
         const lf_config_option *o = &opts[i];
         if (section && strcmp(o->section, section) != 0)
             continue;
+        if (is_any_key(o)) {
+            lf_buf_append_str(b, "| any other key | string, may repeat | | ");
+            lf_buf_appendf(b, "%s | ", (o->flags & LF_CFG_RELOADABLE) ? "SIGHUP" : "restart");
+            md_escape(b, o->description);
+            lf_buf_append_str(b, " |\n");
+            continue;
+        }
         lf_buf_appendf(b, "| `%s` | ", o->name);
         md_type(b, o);
         lf_buf_append_str(b, " | ");

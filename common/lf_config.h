@@ -72,6 +72,13 @@ typedef struct lf_config_section_table {
     const char *description;
 } lf_config_section_table;
 
+/* Free-form repeated sections (e.g. the parser's [logtype.NAME], read again by its own loader): an
+ * option named "*" of type LF_CFG_LIST in a section table takes every key that is not one of the
+ * table's options. Such keys may repeat; they are kept in file order as key, value, key, value... in
+ * that list field, dumped back as they were, and checked by the option's validate hook, which then
+ * receives a const char *const pair[2] = {key, value} instead of the field. */
+#define LF_CFG_ANY_KEY "*"
+
 typedef struct lf_config_table {
     const char *program; /* "logferry-receiver" */
     const char *default_path; /* "/etc/logferry/receiver.conf" */

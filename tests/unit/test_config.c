@@ -583,6 +583,76 @@ static void find_and_format(void **state)
     lf_config_free(&test_table, &c);
 }
 
+/* Free-form repeated sections: keys checked by a callback, repeatable, kept in order, dumped back. */
+struct lt {
+    char *name;
+    bool enabled;
+    char **pairs;
+};
+struct ff_config {
+    struct lt *types;
+    size_t n_types;
+};
+
+static int check_lt_key(const void *field, lf_buf *err)
+{
+    const char *const *pair = field;
+    if (strcmp(pair[0], "format") != 0 && strcmp(pair[0], "mask") != 0) {
+        lf_buf_appendf(err, "not a log type key (value %s)", pair[1]);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static const lf_config_option lt_options[] = {
+    {"logtype", "enabled", LF_CFG_BOOL, "true", offsetof(struct lt, enabled), .description = "On."},
+    {"logtype", LF_CFG_ANY_KEY, LF_CFG_LIST, NULL, offsetof(struct lt, pairs), .validate = check_lt_key,
+     .description = "Read by the log type loader."},
+};
+static const lf_config_section_table ff_sections[] = {
+    {"logtype", lt_options, 2, sizeof(struct lt), offsetof(struct lt, name), offsetof(struct ff_config, types),
+     offsetof(struct ff_config, n_types), 8, "Log types."},
+};
+static const lf_config_table ff_table = {"ff", NULL, NULL, 0, ff_sections, 1, sizeof(struct ff_config), NULL};
+
+static void free_form_sections(void **state)
+{
+    struct ff_config a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    lf_buf err = LF_BUF_INIT(1024);
+    const char *text = "[logtype.hdfs]\nformat = <Date> <Content>\nmask = blk_-?\\d+\nmask = a;b\n"
+                       "enabled = no\n[logtype.app]\n";
+    assert_int_equal(lf_config_load_string(&ff_table, &a, text, "ff.conf", &err), 0);
+    assert_int_equal(a.n_types, 2);
+    assert_false(a.types[0].enabled);
+    assert_string_equal(a.types[0].pairs[0], "format");
+    assert_string_equal(a.types[0].pairs[1], "<Date> <Content>");
+    assert_string_equal(a.types[0].pairs[3], "blk_-?\\d+");
+    assert_string_equal(a.types[0].pairs[5], "a;b");
+    assert_null(a.types[0].pairs[6]);
+    assert_null(a.types[1].pairs);
+    char *dump = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&dump, &len);
+    assert_int_equal(lf_config_dump(&ff_table, &a, f), 0);
+    fclose(f);
+    assert_non_null(strstr(dump, "[logtype.hdfs]\nenabled = false\nformat = <Date> <Content>\n"
+                                 "mask = \"blk_-?\\\\d+\"\nmask = \"a\\x3bb\"\n"));
+    assert_int_equal(lf_config_load_string(&ff_table, &b, dump, "dump", &err), 0);
+    assert_string_equal(b.types[0].pairs[3], "blk_-?\\d+");
+    assert_string_equal(b.types[0].pairs[5], "a;b");
+    free(dump);
+    lf_config_free(&ff_table, &b);
+    memset(&b, 0, sizeof b);
+    assert_int_equal(lf_config_load_string(&ff_table, &b, "[logtype.x]\nfromat = 1\n", "ff.conf", &err),
+                     LF_ECONFIG);
+    assert_string_equal(lf_buf_cstr(&err), "ff.conf:2: [logtype.x] fromat: not a log type key (value 1)");
+    lf_config_free(&ff_table, &a);
+    lf_config_free(&ff_table, &b);
+    lf_buf_free(&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -591,7 +661,7 @@ int main(void)
         cmocka_unit_test(long_lines),     cmocka_unit_test(dump_round_trip),
         cmocka_unit_test(overrides),      cmocka_unit_test(reload),
         cmocka_unit_test(allocation_failures), cmocka_unit_test(markdown),
-        cmocka_unit_test(find_and_format),
+        cmocka_unit_test(find_and_format), cmocka_unit_test(free_form_sections),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
