@@ -1,0 +1,522 @@
+/* Check evaluation (thresholds, value and threshold text), the disk and MySQL probes, and the
+ * [check.NAME] configuration section. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "checks.h"
+#include "checks_config.h"
+#include "lf_config.h"
+#include "lf_error.h"
+
+static lf_check_config base(int kind)
+{
+    lf_check_config c;
+    memset(&c, 0, sizeof(c));
+    c.name = "t";
+    c.kind = kind;
+    c.url = "http://127.0.0.1:8440/x";
+    c.interval_ms = 30000;
+    c.timeout_ms = 1000;
+    c.max_depth = -1;
+    c.max_dlq_depth = -1;
+    return c;
+}
+
+static lf_check_http answer(int status, const char *body)
+{
+    lf_check_http h = {0, status, body, body ? strlen(body) : 0};
+    return h;
+}
+
+static void test_healthz(void **st)
+{
+    (void)st;
+    lf_check_config c = base(LF_CHECK_HEALTHZ);
+    lf_check_result r;
+    lf_check_http h = answer(200, "{\"status\":\"ok\",\"uptime_s\":5}");
+    lf_check_eval_healthz(&c, &h, &r);
+    assert_true(r.ok);
+    h = answer(200, "{\"status\":\"degraded\",\"why\":\"disk\"}");
+    lf_check_eval_healthz(&c, &h, &r);
+    assert_false(r.ok);
+    assert_string_equal(r.value, "degraded");
+    assert_non_null(strstr(r.message, "degraded"));
+    h = answer(503, "{\"status\":\"ok\"}");
+    lf_check_eval_healthz(&c, &h, &r);
+    assert_false(r.ok);
+    assert_string_equal(r.value, "HTTP 503");
+    assert_string_equal(r.threshold, "HTTP 200");
+    h = answer(200, "<html>");
+    lf_check_eval_healthz(&c, &h, &r);
+    assert_false(r.ok);
+    h = answer(200, "[\"status\",\"ok\"]");
+    lf_check_eval_healthz(&c, &h, &r);
+    assert_false(r.ok);
+    h = (lf_check_http){-ECONNREFUSED, 0, NULL, 0};
+    lf_check_eval_healthz(&c, &h, &r);
+    assert_false(r.ok);
+    assert_string_equal(r.value, "unreachable");
+    assert_non_null(strstr(r.message, "127.0.0.1:8440"));
+}
+
+static void test_queue_thresholds(void **st)
+{
+    (void)st;
+    lf_check_config c = base(LF_CHECK_QUEUE);
+    c.max_depth = 1000;
+    c.max_oldest_age_ms = 600000;
+    c.max_dlq_depth = 0;
+    lf_check_result r;
+    lf_check_http h = answer(200, "{\"depth\":1000,\"oldest_age_s\":600,\"dlq_depth\":0,\"in_flight\":3}");
+    lf_check_eval_queue(&c, &h, &r);
+    assert_true(r.ok); /* at the limits is within them */
+    assert_string_equal(r.value, "depth 1000, oldest 10m 0s, dead letters 0");
+    h = answer(200, "{\"depth\":1001,\"oldest_age_s\":5,\"dlq_depth\":0}");
+    lf_check_eval_queue(&c, &h, &r);
+    assert_false(r.ok);
+    assert_string_equal(r.threshold, "depth <= 1000");
+    h = answer(200, "{\"depth\":10,\"oldest_age_s\":601,\"dlq_depth\":0}");
+    lf_check_eval_queue(&c, &h, &r);
+    assert_false(r.ok);
+    assert_string_equal(r.threshold, "oldest <= 10m 0s");
+    assert_string_equal(r.message, "oldest message waits for 10m 1s");
+    h = answer(200, "{\"depth\":10,\"oldest_age_ms\":7200000,\"dlq_depth\":0}");
+    lf_check_eval_queue(&c, &h, &r);
+    assert_false(r.ok);
+    assert_non_null(strstr(r.value, "oldest 2h 0m"));
+    h = answer(200, "{\"depth\":5000,\"oldest_age_s\":9999,\"dlq_depth\":2}");
+    lf_check_eval_queue(&c, &h, &r);
+    assert_false(r.ok);
+    assert_string_equal(r.threshold, "dead letters <= 0"); /* dead letters reported first */
+    c.max_depth = -1;
+    c.max_oldest_age_ms = 0;
+    c.max_dlq_depth = -1;
+    lf_check_eval_queue(&c, &h, &r);
+    assert_true(r.ok); /* every threshold off */
+    h = answer(200, "{\"depth\":-4}");
+    lf_check_eval_queue(&c, &h, &r);
+    assert_false(r.ok);
+    assert_string_equal(r.value, "unreadable");
+    h = answer(401, "{\"error\":\"unauthorized\"}");
+    lf_check_eval_queue(&c, &h, &r);
+    assert_false(r.ok);
+    assert_non_null(strstr(r.message, "token rejected"));
+}
+
+static void test_elasticsearch(void **st)
+{
+    (void)st;
+    lf_check_config c = base(LF_CHECK_ELASTICSEARCH);
+    c.es_status = LF_ES_YELLOW;
+    lf_check_result r;
+    lf_check_http h = answer(200, "{\"cluster_name\":\"lf\",\"status\":\"yellow\",\"unassigned_shards\":5}");
+    lf_check_eval_elasticsearch(&c, &h, &r);
+    assert_true(r.ok);
+    assert_string_equal(r.value, "yellow, 5 unassigned shard(s)");
+    assert_string_equal(r.threshold, "status yellow or better");
+    c.es_status = LF_ES_GREEN;
+    lf_check_eval_elasticsearch(&c, &h, &r);
+    assert_false(r.ok);
+    assert_string_equal(r.threshold, "status green");
+    h = answer(200, "{\"cluster_name\":\"lf\",\"status\":\"green\"}");
+    lf_check_eval_elasticsearch(&c, &h, &r);
+    assert_true(r.ok);
+    c.es_status = LF_ES_YELLOW;
+    h = answer(200, "{\"cluster_name\":\"lf\",\"status\":\"red\"}");
+    lf_check_eval_elasticsearch(&c, &h, &r);
+    assert_false(r.ok);
+    assert_non_null(strstr(r.message, "is red"));
+    h = answer(200, "{\"status\":\"purple\"}");
+    lf_check_eval_elasticsearch(&c, &h, &r);
+    assert_false(r.ok);
+}
+
+static void test_metric_sum(void **st)
+{
+    (void)st;
+    const char *text = "# HELP logferry_parser_sessions_parsed_total Sessions parsed.\n"
+                       "# TYPE logferry_parser_sessions_parsed_total counter\n"
+                       "logferry_parser_sessions_parsed_total{result=\"ok\"} 40\n"
+                       "logferry_parser_sessions_parsed_total{result=\"odd}\\\" \"} 2\n"
+                       "logferry_parser_sessions_parsed_total_created 1700000000\n"
+                       "logferry_parser_sessions_parsed_totalx 999\n"
+                       "logferry_parser_sessions_parsed_total 0.5 1700000000000\n"
+                       "logferry_parser_sessions_parsed_total{result=\"bad\"} NaN\n";
+    double v = -1;
+    assert_int_equal(lf_check_metric_sum(text, strlen(text), "logferry_parser_sessions_parsed_total", &v), 0);
+    assert_true(v == 42.5);
+    assert_int_equal(lf_check_metric_sum(text, strlen(text), "nope_total", &v), -ENOENT);
+    assert_int_equal(lf_check_metric_sum(text, 10, "logferry_parser_sessions_parsed_total", &v), -ENOENT);
+    assert_int_equal(lf_check_metric_sum("", 0, "x", &v), -ENOENT);
+}
+
+static void test_parser_progress(void **st)
+{
+    (void)st;
+    lf_check_config c = base(LF_CHECK_PARSER_PROGRESS);
+    c.progress_window_ms = 10 * 60000;
+    c.metric = "parsed_total";
+    lf_check_progress p = {0};
+    lf_check_result r;
+    int64_t t = 1700000000000LL;
+    char m[64];
+    lf_check_http q = answer(200, "{\"depth\":50,\"oldest_age_s\":10,\"dlq_depth\":0}");
+    /* parsing: counter moves every minute */
+    for (int i = 0; i < 5; i++, t += 60000) {
+        snprintf(m, sizeof(m), "parsed_total %d\n", i * 10);
+        lf_check_http mh = answer(200, m);
+        lf_check_eval_parser_progress(&c, &p, &q, &mh, t, &r);
+        assert_true(r.ok);
+    }
+    /* the parser stops (counter frozen at 40) with work waiting: fails once 10 minutes have passed */
+    int64_t stop = t - 60000;
+    lf_check_http frozen = answer(200, "parsed_total 40\n");
+    for (; t < stop + 10 * 60000; t += 60000) {
+        lf_check_eval_parser_progress(&c, &p, &q, &frozen, t, &r);
+        assert_true(r.ok);
+    }
+    lf_check_eval_parser_progress(&c, &p, &q, &frozen, t, &r);
+    assert_false(r.ok);
+    assert_string_equal(r.value, "no progress for 10m 0s, queue depth 50");
+    /* parser process gone: metrics unreachable, still failing */
+    lf_check_http gone = {-ECONNREFUSED, 0, NULL, 0};
+    t += 60000;
+    lf_check_eval_parser_progress(&c, &p, &q, &gone, t, &r);
+    assert_false(r.ok);
+    assert_non_null(strstr(r.message, "cannot be read"));
+    /* restarted: counter starts again from a small value -> progress */
+    t += 60000;
+    lf_check_http restarted = answer(200, "parsed_total 3\n");
+    lf_check_eval_parser_progress(&c, &p, &q, &restarted, t, &r);
+    assert_true(r.ok);
+    /* empty queue: nothing to parse is not a stall, however long */
+    lf_check_http empty = answer(200, "{\"depth\":0,\"oldest_age_s\":0,\"dlq_depth\":0}");
+    for (int i = 0; i < 30; i++) {
+        t += 60000;
+        lf_check_eval_parser_progress(&c, &p, &empty, &restarted, t, &r);
+        assert_true(r.ok);
+    }
+    /* work arrives: the window starts when the queue became non-empty */
+    for (int i = 0; i < 9; i++) {
+        t += 60000;
+        lf_check_eval_parser_progress(&c, &p, &q, &restarted, t, &r);
+        assert_true(r.ok);
+    }
+    t += 60000;
+    lf_check_eval_parser_progress(&c, &p, &q, &restarted, t, &r);
+    assert_false(r.ok);
+    /* the queue statistics themselves unreachable */
+    lf_check_http qgone = {-ETIMEDOUT, 0, NULL, 0};
+    lf_check_eval_parser_progress(&c, &p, &qgone, &restarted, t + 1, &r);
+    assert_false(r.ok);
+    assert_string_equal(r.value, "unreachable");
+}
+
+static void test_freshness(void **st)
+{
+    (void)st;
+    lf_check_config c = base(LF_CHECK_ANALYTICS_FRESHNESS);
+    c.max_age_ms = 26 * 3600 * 1000LL;
+    lf_check_result r;
+    lf_check_job_age rows[] = {{"daily_usage", 3600}, {"feature_usage", 7200}, {"errors", 30 * 3600}};
+    lf_check_eval_freshness(&c, rows, 2, 0, NULL, &r);
+    assert_true(r.ok);
+    assert_string_equal(r.value, "2 job(s), oldest run 2h 0m ago");
+    lf_check_eval_freshness(&c, rows, 3, 0, NULL, &r);
+    assert_false(r.ok);
+    assert_string_equal(r.value, "errors: 1d 6h ago");
+    char *jobs[] = {"daily_usage", "retention", NULL};
+    c.jobs = jobs;
+    lf_check_eval_freshness(&c, rows, 3, 0, NULL, &r);
+    assert_false(r.ok); /* retention never ran: worse than errors being stale, but errors is not listed */
+    assert_string_equal(r.value, "retention: never");
+    char *jobs2[] = {"daily_usage", "feature_usage", NULL};
+    c.jobs = jobs2;
+    lf_check_eval_freshness(&c, rows, 3, 0, NULL, &r);
+    assert_true(r.ok);
+    c.jobs = NULL;
+    lf_check_eval_freshness(&c, rows, 0, 0, NULL, &r);
+    assert_false(r.ok);
+    assert_string_equal(r.value, "no runs");
+    lf_check_eval_freshness(&c, NULL, 0, LF_EDB, "Table 'logferry_analytics.job_runs' doesn't exist", &r);
+    assert_false(r.ok);
+    assert_non_null(strstr(r.message, "doesn't exist"));
+}
+
+static void test_mysql_eval(void **st)
+{
+    (void)st;
+    lf_check_config c = base(LF_CHECK_MYSQL);
+    c.max_latency_ms = 100;
+    c.mysql_host = "db1";
+    lf_check_result r;
+    lf_check_eval_mysql(&c, 0, NULL, 3.25, &r);
+    assert_true(r.ok);
+    assert_string_equal(r.value, "SELECT 1 in 3.2 ms");
+    assert_string_equal(r.threshold, "SELECT 1 within 100 ms");
+    lf_check_eval_mysql(&c, 0, NULL, 250, &r);
+    assert_false(r.ok);
+    assert_non_null(strstr(r.message, "slow"));
+    lf_check_eval_mysql(&c, -ECONNREFUSED, "Can't connect", 0, &r);
+    assert_false(r.ok);
+    assert_non_null(strstr(r.message, "db1"));
+    assert_non_null(strstr(r.message, "Can't connect"));
+}
+
+/* A loopback port that nobody listens on. */
+static int closed_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    socklen_t len = sizeof(a);
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void test_mysql_probe_unreachable_and_silent(void **st)
+{
+    (void)st;
+    lf_check_config c = base(LF_CHECK_MYSQL);
+    c.mysql_host = "127.0.0.1";
+    c.mysql_user = "nobody";
+    c.max_latency_ms = 1000;
+    c.timeout_ms = 1000;
+    lf_check_result r;
+    c.mysql_port = (uint64_t)closed_port();
+    double t0 = mono_s();
+    lf_check_probe_mysql(&c, &r);
+    assert_false(r.ok);
+    assert_true(mono_s() - t0 < 5);
+
+    /* a server that accepts and never speaks: the probe gives up after the timeout */
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(lfd, 4), 0);
+    socklen_t len = sizeof(a);
+    getsockname(lfd, (struct sockaddr *)&a, &len);
+    c.mysql_port = ntohs(a.sin_port);
+    t0 = mono_s();
+    lf_check_probe_mysql(&c, &r);
+    double took = mono_s() - t0;
+    assert_false(r.ok);
+    assert_true(took >= 0.5);
+    assert_true(took < 10);
+    close(lfd);
+
+    c.query = "SELECT 1";
+    lf_check_probe_freshness(&c, &r);
+    assert_false(r.ok);
+    assert_string_equal(r.value, "query failed");
+}
+
+static void test_disk(void **st)
+{
+    (void)st;
+    lf_check_config c = base(LF_CHECK_DISK);
+    c.path = "/";
+    lf_check_result r;
+    c.min_free_percent = 0.0001;
+    lf_check_probe_disk(&c, &r);
+    assert_true(r.ok);
+    assert_non_null(strstr(r.value, "free ("));
+    c.min_free_percent = 0;
+    c.min_free_bytes = UINT64_MAX / 2; /* 8 EiB: no disk here has that */
+    lf_check_probe_disk(&c, &r);
+    assert_false(r.ok);
+    assert_non_null(strstr(r.message, "almost full"));
+    c.path = "/nonexistent/dir";
+    lf_check_probe_disk(&c, &r);
+    assert_false(r.ok);
+    assert_string_equal(r.value, "unknown");
+
+    c.path = "/data";
+    c.min_free_bytes = 10ull << 30;
+    c.min_free_percent = 5;
+    lf_check_eval_disk(&c, 0, 9ull << 30, 100ull << 30, &r);
+    assert_false(r.ok);
+    assert_string_equal(r.value, "9.0 GiB free (9.0%)");
+    assert_string_equal(r.threshold, "free >= 10.0 GiB and >= 5.0%");
+    lf_check_eval_disk(&c, 0, 11ull << 30, 1000ull << 30, &r);
+    assert_false(r.ok); /* 1.1 % */
+    lf_check_eval_disk(&c, 0, 60ull << 30, 1000ull << 30, &r);
+    assert_true(r.ok);
+    char b[32];
+    lf_check_format_bytes(512, b, sizeof(b));
+    assert_string_equal(b, "512 B");
+    lf_check_format_bytes(1536, b, sizeof(b));
+    assert_string_equal(b, "1.5 KiB");
+}
+
+static void test_rules_and_observation(void **st)
+{
+    (void)st;
+    lf_check_config c = base(LF_CHECK_DISK);
+    c.pending_count = 4;
+    c.pending_for_ms = 120000;
+    c.reminder_every_ms = 3600000;
+    c.flap_window_ms = 1800000;
+    c.flap_changes = 6;
+    c.flap_quiet_ms = 900000;
+    lf_alert_rules ru;
+    lf_check_rules(&c, &ru);
+    assert_int_equal(ru.pending_count, 4);
+    assert_int_equal(ru.pending_ms, 120000);
+    assert_int_equal(ru.reminder_ms, 3600000);
+    assert_int_equal(ru.flap_window_ms, 1800000);
+    assert_int_equal(ru.flap_threshold, 6);
+    assert_int_equal(ru.flap_quiet_ms, 900000);
+    assert_int_equal(ru.silence_until_ms, 0);
+    lf_check_result r = {.ok = false, .value = "v", .threshold = "t", .message = "m"};
+    lf_alert_observation o;
+    lf_check_observation(&r, 1234, &o);
+    assert_int_equal(o.time_ms, 1234);
+    assert_false(o.ok);
+    assert_string_equal(o.value, "v");
+    assert_string_equal(o.message, "m");
+}
+
+/* The section table plugged into a program's configuration the way monitor/main.c does it. */
+struct mon_config {
+    char *slack_url;
+    lf_check_config *checks;
+    size_t n_checks;
+};
+
+static const lf_config_option mon_options[] = {
+    {"slack", "webhook_url", LF_CFG_STRING, NULL, offsetof(struct mon_config, slack_url), .flags = LF_CFG_SECRET,
+     .description = "Webhook."},
+};
+static const lf_config_section_table mon_sections[] = {
+    LF_CHECKS_SECTION_TABLE(struct mon_config, checks, n_checks),
+};
+static const lf_config_table mon_table = {
+    "logferry-monitor-test", NULL, mon_options, 1, mon_sections, 1, sizeof(struct mon_config), "test",
+};
+
+static void test_config_section(void **st)
+{
+    (void)st;
+    const char *text = "[slack]\nwebhook_url = https://hooks.example/T/B/x\n"
+                       "[check.receiver_queue]\nkind = queue\nurl = http://127.0.0.1:8440/v1/queues/sessions\n"
+                       "token = s3cret-token\nmax_depth = 1000\nmax_oldest_age = 10m\npending_count = 2\n"
+                       "[check.root_disk]\nkind = disk\npath = /\nmin_free = 2GiB\nmin_free_percent = 5\n"
+                       "interval = 1m\nreminder_every = 0\n";
+    struct mon_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    lf_buf err = LF_BUF_INIT(4096);
+    int rc = lf_config_load_string(&mon_table, &cfg, text, "monitor.conf", &err);
+    if (rc)
+        fail_msg("%s", lf_buf_cstr(&err));
+    assert_int_equal(cfg.n_checks, 2);
+    lf_check_config *q = &cfg.checks[0], *d = &cfg.checks[1];
+    assert_string_equal(q->name, "receiver_queue");
+    assert_int_equal(q->kind, LF_CHECK_QUEUE);
+    assert_string_equal(q->token, "s3cret-token");
+    assert_int_equal(q->max_depth, 1000);
+    assert_int_equal(q->max_oldest_age_ms, 600000);
+    assert_int_equal(q->max_dlq_depth, 0);
+    assert_int_equal(q->pending_count, 2);
+    assert_int_equal(q->interval_ms, 30000);
+    assert_int_equal(q->reminder_every_ms, 3600000);
+    assert_int_equal(q->flap_changes, 6);
+    assert_true(q->enabled);
+    assert_string_equal(q->metric, LF_CHECK_DEFAULT_METRIC);
+    assert_int_equal(lf_check_config_validate(q, &err), 0);
+    assert_string_equal(d->name, "root_disk");
+    assert_int_equal(d->kind, LF_CHECK_DISK);
+    assert_int_equal(d->min_free_bytes, 2ull << 30);
+    assert_true(d->min_free_percent == 5.0);
+    assert_int_equal(d->interval_ms, 60000);
+    assert_int_equal(d->reminder_every_ms, 0);
+    assert_int_equal(lf_check_config_validate(d, &err), 0);
+
+    /* the dump masks the token */
+    char *dump = NULL;
+    size_t dump_len = 0;
+    FILE *f = open_memstream(&dump, &dump_len);
+    assert_int_equal(lf_config_dump(&mon_table, &cfg, f), 0);
+    fclose(f);
+    assert_null(strstr(dump, "s3cret-token"));
+    assert_non_null(strstr(dump, "[check.receiver_queue]"));
+    free(dump);
+
+    /* kind-dependent requirements */
+    lf_check_config bad = *d;
+    bad.path = "relative";
+    lf_buf_reset(&err);
+    assert_int_equal(lf_check_config_validate(&bad, &err), LF_ECONFIG);
+    assert_string_equal(lf_buf_cstr(&err), "[check.root_disk] path: an absolute path is required");
+    bad = *d;
+    bad.min_free_bytes = 0;
+    bad.min_free_percent = 0;
+    assert_int_equal(lf_check_config_validate(&bad, NULL), LF_ECONFIG);
+    bad = *q;
+    bad.url = NULL;
+    assert_int_equal(lf_check_config_validate(&bad, NULL), LF_ECONFIG);
+    bad = *q;
+    bad.timeout_ms = bad.interval_ms;
+    assert_int_equal(lf_check_config_validate(&bad, NULL), LF_ECONFIG);
+    bad = *q;
+    bad.kind = LF_CHECK_PARSER_PROGRESS;
+    assert_int_equal(lf_check_config_validate(&bad, NULL), LF_ECONFIG); /* no metrics_url */
+    bad.metrics_url = "http://127.0.0.1:8441/metrics";
+    assert_int_equal(lf_check_config_validate(&bad, NULL), 0);
+    lf_config_free(&mon_table, &cfg);
+
+    /* a typo is an error, and kind is required */
+    memset(&cfg, 0, sizeof(cfg));
+    lf_buf_reset(&err);
+    assert_true(lf_config_load_string(&mon_table, &cfg, "[check.x]\nkind = disk\nmax_dpeth = 3\n", "m.conf", &err) < 0);
+    assert_non_null(strstr(lf_buf_cstr(&err), "max_dpeth"));
+    lf_config_free(&mon_table, &cfg);
+    memset(&cfg, 0, sizeof(cfg));
+    lf_buf_reset(&err);
+    assert_true(lf_config_load_string(&mon_table, &cfg, "[check.x]\npath = /\n", "m.conf", &err) < 0);
+    lf_config_free(&mon_table, &cfg);
+    memset(&cfg, 0, sizeof(cfg));
+    lf_buf_reset(&err);
+    assert_true(lf_config_load_string(&mon_table, &cfg, "[check.x]\nkind = telepathy\n", "m.conf", &err) < 0);
+    lf_config_free(&mon_table, &cfg);
+    lf_buf_free(&err);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_healthz),
+        cmocka_unit_test(test_queue_thresholds),
+        cmocka_unit_test(test_elasticsearch),
+        cmocka_unit_test(test_metric_sum),
+        cmocka_unit_test(test_parser_progress),
+        cmocka_unit_test(test_freshness),
+        cmocka_unit_test(test_mysql_eval),
+        cmocka_unit_test(test_mysql_probe_unreachable_and_silent),
+        cmocka_unit_test(test_disk),
+        cmocka_unit_test(test_rules_and_observation),
+        cmocka_unit_test(test_config_section),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
