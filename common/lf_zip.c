@@ -174,6 +174,15 @@ static enum lf_zip_reason check_name(const char *name, size_t len, size_t max_le
     return LF_ZIP_OK;
 }
 
+bool lf_zip_name_valid(const char *name, size_t len, size_t max_len, bool *is_dir)
+{
+    bool dir = false;
+    bool good = check_name(name, len, max_len, &dir) == LF_ZIP_OK;
+    if (is_dir)
+        *is_dir = dir;
+    return good;
+}
+
 static int cmp_entry_names(const void *a, const void *b)
 {
     const struct zip_entry *const *x = a, *const *y = b;

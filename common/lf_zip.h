@@ -76,6 +76,10 @@ const char *lf_zip_reason_name(enum lf_zip_reason r);
 
 typedef struct lf_zip lf_zip;
 
+/* true when name (len bytes) is an acceptable entry name under the rules above, at most max_len
+ * bytes; *is_dir (may be NULL) tells whether it names a directory (ends in '/'). */
+bool lf_zip_name_valid(const char *name, size_t len, size_t max_len, bool *is_dir);
+
 /* Opens and validates a zip read from fd (read with pread: the fd's offset is not used or moved;
  * the fd must stay open until lf_zip_close and is not closed by it), or from memory (data must
  * stay valid until lf_zip_close). *out is set only on success. */
