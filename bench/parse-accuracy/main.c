@@ -1,0 +1,575 @@
+/* bench-parse-accuracy: runs the parsing engine over every system of a Loghub-layout directory
+ * (default ../shared/loghub) with the format and masks of its settings.json and the miner's
+ * default settings, and prints per system and on average:
+ *   GA   grouping accuracy against the original ground truth (<S>_2k.log_structured.csv EventId):
+ *        a line is right when the set of lines parsed into its group equals its true group;
+ *   PA   parsing accuracy: the line's final template equals the corrected template
+ *        (<S>_2k.log_structured_corrected.csv EventTemplate) after whitespace normalisation;
+ *   FTA  template-level F1 against the corrected templates: a parsed template is right when its
+ *        group is exactly one corrected-template group and its text equals that template;
+ *   lines/s of the whole `logferry-parser parse` process (fork+exec, output to /dev/null, input a
+ *        file of the system's lines repeated to --lines lines, in the page cache), median of --runs.
+ * Usage: bench-parse-accuracy [--parser PATH] [--runs N] [--lines N] [--no-speed] [DIR] */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "line_reader.h"
+#include "logtype.h"
+
+typedef struct strv {
+    char **v;
+    size_t n, cap;
+} strv;
+
+static void strv_push(strv *s, char *x)
+{
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 256;
+        s->v = realloc(s->v, s->cap * sizeof *s->v);
+        if (!s->v)
+            abort();
+    }
+    s->v[s->n++] = x;
+}
+
+static void strv_free(strv *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->v[i]);
+    free(s->v);
+    memset(s, 0, sizeof *s);
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    if (!b || fread(b, 1, (size_t)n, f) != (size_t)n) {
+        free(b);
+        fclose(f);
+        return NULL;
+    }
+    b[n] = '\0';
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+/* Reads the column named col of an RFC 4180 CSV file (quoted fields, "" escapes, CRLF). */
+static int csv_column(const char *path, const char *col, strv *out)
+{
+    size_t len;
+    char *b = read_file(path, &len);
+    if (!b)
+        return -1;
+    size_t p = 0;
+    int want = -1, row = 0;
+    char *field = malloc(len + 1);
+    while (p < len) {
+        int ci = 0;
+        for (;;) { /* one record */
+            size_t fl = 0;
+            if (p < len && b[p] == '"') {
+                p++;
+                while (p < len) {
+                    if (b[p] == '"' && p + 1 < len && b[p + 1] == '"') {
+                        field[fl++] = '"';
+                        p += 2;
+                    } else if (b[p] == '"') {
+                        p++;
+                        break;
+                    } else {
+                        field[fl++] = b[p++];
+                    }
+                }
+            }
+            while (p < len && b[p] != ',' && b[p] != '\n' && b[p] != '\r')
+                field[fl++] = b[p++];
+            field[fl] = '\0';
+            if (row == 0 && strcmp(field, col) == 0)
+                want = ci;
+            else if (row > 0 && ci == want)
+                strv_push(out, strdup(field));
+            ci++;
+            if (p < len && b[p] == ',') {
+                p++;
+                continue;
+            }
+            while (p < len && (b[p] == '\r' || b[p] == '\n'))
+                p++;
+            break;
+        }
+        if (row == 0 && want < 0)
+            break;
+        row++;
+    }
+    free(field);
+    free(b);
+    return want < 0 ? -1 : 0;
+}
+
+static char *norm_ws(const char *s)
+{
+    char *o = malloc(strlen(s) + 1);
+    size_t n = 0;
+    bool sp = false;
+    for (; *s; s++) {
+        if (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n') {
+            sp = n > 0;
+            continue;
+        }
+        if (sp)
+            o[n++] = ' ';
+        sp = false;
+        o[n++] = *s;
+    }
+    o[n] = '\0';
+    return o;
+}
+
+typedef struct kv {
+    const char *key;
+    size_t idx;
+} kv;
+
+static int kv_cmp(const void *a, const void *b)
+{
+    const kv *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : (x->idx < y->idx ? -1 : x->idx > y->idx);
+}
+
+/* Assigns a dense group number to each line from string keys. */
+static size_t dense_groups(char **keys, size_t n, size_t *group)
+{
+    kv *a = malloc(n * sizeof *a);
+    for (size_t i = 0; i < n; i++)
+        a[i] = (kv){keys[i], i};
+    qsort(a, n, sizeof *a, kv_cmp);
+    size_t g = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && strcmp(a[i].key, a[i - 1].key) != 0)
+            g++;
+        group[a[i].idx] = g;
+    }
+    free(a);
+    return n ? g + 1 : 0;
+}
+
+/* Lines are right when their parsed group equals their true group exactly. */
+static size_t grouping_correct(const size_t *parsed, size_t np, const size_t *truth, size_t nt, size_t n,
+                               bool *group_ok)
+{
+    size_t *psize = calloc(np, sizeof *psize), *tsize = calloc(nt, sizeof *tsize);
+    size_t *pfirst = malloc(np * sizeof *pfirst);
+    bool *pure = malloc(np);
+    for (size_t g = 0; g < np; g++)
+        pfirst[g] = SIZE_MAX, pure[g] = true;
+    for (size_t i = 0; i < n; i++) {
+        psize[parsed[i]]++;
+        tsize[truth[i]]++;
+        if (pfirst[parsed[i]] == SIZE_MAX)
+            pfirst[parsed[i]] = truth[i];
+        else if (pfirst[parsed[i]] != truth[i])
+            pure[parsed[i]] = false;
+    }
+    size_t ok = 0;
+    for (size_t g = 0; g < np; g++) {
+        bool good = psize[g] && pure[g] && tsize[pfirst[g]] == psize[g];
+        if (group_ok)
+            group_ok[g] = good;
+        if (good)
+            ok += psize[g];
+    }
+    free(psize);
+    free(tsize);
+    free(pfirst);
+    free(pure);
+    return ok;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Times the parser process on a file of repeated lines. Returns lines/s or -1. */
+static double time_process(const char *parser, const lf_logtype *t, const char *logpath, size_t want_lines, int runs)
+{
+    size_t len;
+    char *b = read_file(logpath, &len);
+    if (!b)
+        return -1;
+    size_t nl = 0;
+    for (size_t i = 0; i < len; i++)
+        nl += b[i] == '\n';
+    bool final_nl = len && b[len - 1] == '\n';
+    size_t per = nl + !final_nl;
+    size_t reps = per ? (want_lines + per - 1) / per : 1;
+    char tmpl[] = "/tmp/lf-bench-parse-XXXXXX";
+    int fd = mkstemp(tmpl);
+    if (fd < 0) {
+        free(b);
+        return -1;
+    }
+    for (size_t r = 0; r < reps; r++) {
+        if (write(fd, b, len) != (ssize_t)len || (!final_nl && write(fd, "\n", 1) != 1)) {
+            close(fd);
+            unlink(tmpl);
+            free(b);
+            return -1;
+        }
+    }
+    close(fd);
+    free(b);
+    size_t total = reps * per;
+    /* warm the page cache */
+    int wfd = open(tmpl, O_RDONLY);
+    char tmp[1 << 16];
+    while (wfd >= 0 && read(wfd, tmp, sizeof tmp) > 0) {
+    }
+    if (wfd >= 0)
+        close(wfd);
+    char *argv[8 + 2 * LF_LOGTYPE_MAX_MASKS];
+    int ac = 0;
+    argv[ac++] = (char *)parser;
+    argv[ac++] = "parse";
+    argv[ac++] = "--format";
+    argv[ac++] = t->format;
+    for (int i = 0; i < t->nmasks; i++) {
+        argv[ac++] = "--mask";
+        argv[ac++] = t->masks[i];
+    }
+    argv[ac++] = tmpl;
+    argv[ac] = NULL;
+    double *times = calloc((size_t)runs, sizeof *times);
+    int okruns = 0;
+    for (int r = 0; r < runs; r++) {
+        double t0 = now_s();
+        pid_t pid = fork();
+        if (pid == 0) {
+            int dn = open("/dev/null", O_WRONLY);
+            dup2(dn, 1);
+            execv(parser, argv);
+            _exit(127);
+        }
+        int st;
+        if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            break;
+        times[okruns++] = now_s() - t0;
+    }
+    unlink(tmpl);
+    double res = -1;
+    if (okruns == runs && runs > 0) {
+        qsort(times, (size_t)runs, sizeof *times, cmp_double);
+        res = (double)total / times[runs / 2];
+    }
+    free(times);
+    return res;
+}
+
+typedef struct result {
+    char name[64];
+    double ga, pa, fta, lps, engine_lps;
+    size_t unmatched, templates;
+} result;
+
+static int run_system(const char *dir, const char *name, json_t *cfg, const char *parser, int runs, size_t speed_lines,
+                      result *res)
+{
+    char path[4096];
+    memset(res, 0, sizeof *res);
+    snprintf(res->name, sizeof res->name, "%s", name);
+    lf_logtype t;
+    lf_logtype_init(&t, name);
+    const char *fmt = json_string_value(json_object_get(cfg, "log_format"));
+    if (!fmt) {
+        fprintf(stderr, "%s: no log_format\n", name);
+        return -1;
+    }
+    lf_logtype_set(&t, "format", fmt);
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(cfg, "regex"), i, m) lf_logtype_set(&t, "mask", json_string_value(m));
+    t.continuation = false;
+
+    strv truth_id = {0}, truth_tmpl = {0}, lines = {0};
+    snprintf(path, sizeof path, "%s/%s/%s_2k.log_structured.csv", dir, name, name);
+    if (csv_column(path, "EventId", &truth_id) < 0) {
+        fprintf(stderr, "%s: cannot read EventId\n", path);
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/%s/%s_2k.log_structured_corrected.csv", dir, name, name);
+    if (csv_column(path, "EventTemplate", &truth_tmpl) < 0) {
+        fprintf(stderr, "%s: cannot read EventTemplate\n", path);
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/%s/%s_2k.log", dir, name, name);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        perror(path);
+        return -1;
+    }
+    lf_line_reader rd;
+    lf_line_reader_init(&rd, fd, t.max_line);
+    const char *l;
+    size_t ll;
+    bool tr;
+    while (lf_line_reader_next(&rd, &l, &ll, &tr) > 0)
+        strv_push(&lines, strndup(l, ll));
+    lf_line_reader_free(&rd);
+    close(fd);
+    size_t n = lines.n;
+    if (truth_id.n != n || truth_tmpl.n != n) {
+        fprintf(stderr, "%s: %zu lines but %zu/%zu ground-truth rows\n", name, n, truth_id.n, truth_tmpl.n);
+        return -1;
+    }
+    lf_engine *e;
+    char err[256];
+    /* LF_BENCH_SIM / LF_BENCH_DEPTH: for exploring the miner's settings only; the figures that
+     * count are those with the defaults (unset). */
+    lf_drain_config dc;
+    lf_drain_config_default(&dc);
+    if (getenv("LF_BENCH_SIM"))
+        dc.sim_threshold = atof(getenv("LF_BENCH_SIM"));
+    if (getenv("LF_BENCH_DEPTH"))
+        dc.depth = (unsigned)atoi(getenv("LF_BENCH_DEPTH"));
+    if (lf_engine_new(&t, &dc, &e, err, sizeof err) < 0) {
+        fprintf(stderr, "%s: %s\n", name, err);
+        return -1;
+    }
+    size_t *serial = malloc(n * sizeof *serial);
+    double t0 = now_s();
+    for (size_t k = 0; k < n; k++) {
+        lf_event ev;
+        if (lf_engine_split(e, lines.v[k], strlen(lines.v[k]), &ev) == 0)
+            res->unmatched++;
+        lf_engine_mine(e, &ev);
+        serial[k] = lf_drain_cluster_serial(ev.cluster);
+    }
+    double el = now_s() - t0;
+    res->engine_lps = el > 0 ? (double)n / el : 0;
+    /* final templates by cluster (no eviction at this size) */
+    size_t nc = lf_drain_cluster_count(lf_engine_drain(e));
+    res->templates = nc;
+    struct collect {
+        char **tmpl;
+    } col;
+    size_t maxserial = 0;
+    for (size_t k = 0; k < n; k++)
+        if (serial[k] > maxserial)
+            maxserial = serial[k];
+    col.tmpl = calloc(maxserial + 1, sizeof *col.tmpl);
+    int collect_cb(lf_drain_cluster * c, void *arg);
+    lf_drain_foreach(lf_engine_drain(e), collect_cb, &col.tmpl);
+    size_t *pgroup = malloc(n * sizeof *pgroup), *tgroup = malloc(n * sizeof *tgroup),
+           *cgroup = malloc(n * sizeof *cgroup);
+    char **pkeys = malloc(n * sizeof *pkeys), **ctmpl = malloc(n * sizeof *ctmpl);
+    char **skeys = malloc(n * sizeof *skeys);
+    char buf[32];
+    size_t pa_ok = 0;
+    for (size_t k = 0; k < n; k++) {
+        snprintf(buf, sizeof buf, "%zu", serial[k]);
+        skeys[k] = strdup(buf);
+        pkeys[k] = norm_ws(col.tmpl[serial[k]] ? col.tmpl[serial[k]] : "");
+        ctmpl[k] = norm_ws(truth_tmpl.v[k]);
+        if (strcmp(pkeys[k], ctmpl[k]) == 0)
+            pa_ok++;
+    }
+    size_t np = dense_groups(skeys, n, pgroup);
+    size_t nt = dense_groups(truth_id.v, n, tgroup);
+    size_t ntc = dense_groups(ctmpl, n, cgroup);
+    res->ga = (double)grouping_correct(pgroup, np, tgroup, nt, n, NULL) / (double)n;
+    res->pa = (double)pa_ok / (double)n;
+    bool *gok = calloc(np, 1);
+    grouping_correct(pgroup, np, cgroup, ntc, n, gok);
+    size_t correct = 0;
+    bool *seen = calloc(np, 1);
+    for (size_t k = 0; k < n; k++) {
+        size_t g = pgroup[k];
+        if (seen[g])
+            continue;
+        seen[g] = true;
+        if (gok[g] && strcmp(pkeys[k], ctmpl[k]) == 0)
+            correct++;
+    }
+    double prec = np ? (double)correct / (double)np : 0, rec = ntc ? (double)correct / (double)ntc : 0;
+    res->fta = prec + rec > 0 ? 2 * prec * rec / (prec + rec) : 0;
+    if (getenv("LF_BENCH_DUMP")) {
+        /* wrong lines, for studying the rules: parsed \t corrected */
+        for (size_t k = 0; k < n; k++)
+            if (strcmp(pkeys[k], ctmpl[k]) != 0)
+                fprintf(stderr, "%s\tPA\t%s\t%s\n", name, pkeys[k], ctmpl[k]);
+        bool *gaok = calloc(np, 1);
+        grouping_correct(pgroup, np, tgroup, nt, n, gaok);
+        for (size_t k = 0; k < n; k++)
+            if (!gaok[pgroup[k]])
+                fprintf(stderr, "%s\tGA\t%s\t%s\t%s\n", name, pkeys[k], truth_id.v[k], ctmpl[k]);
+        free(gaok);
+    }
+    res->lps = parser && speed_lines ? time_process(parser, &t, path, speed_lines, runs) : 0;
+    for (size_t k = 0; k < n; k++) {
+        free(pkeys[k]);
+        free(ctmpl[k]);
+        free(skeys[k]);
+    }
+    for (size_t k = 0; k <= maxserial; k++)
+        free(col.tmpl[k]);
+    free(col.tmpl);
+    free(pkeys);
+    free(ctmpl);
+    free(skeys);
+    free(pgroup);
+    free(tgroup);
+    free(cgroup);
+    free(gok);
+    free(seen);
+    free(serial);
+    lf_engine_free(e);
+    strv_free(&truth_id);
+    strv_free(&truth_tmpl);
+    strv_free(&lines);
+    lf_logtype_clear(&t);
+    return 0;
+}
+
+int collect_cb(lf_drain_cluster *c, void *arg)
+{
+    char ***tm = arg;
+    (*tm)[lf_drain_cluster_serial(c)] = strdup(lf_drain_cluster_template(c, NULL));
+    return 0;
+}
+
+static char *default_parser(const char *argv0)
+{
+    const char *bd = getenv("LF_BUILD_DIR");
+    char p[4096];
+    const char *cands[] = {"logferry-parser", "logferry-parse-dev"};
+    for (int i = 0; i < 2; i++) {
+        if (bd)
+            snprintf(p, sizeof p, "%s/%s", bd, cands[i]);
+        else {
+            snprintf(p, sizeof p, "%s", argv0);
+            char *s = strrchr(p, '/');
+            if (s)
+                s[1] = '\0';
+            else
+                p[0] = '\0';
+            strncat(p, cands[i], sizeof p - strlen(p) - 1);
+        }
+        /* logferry-parser counts only once its main dispatches "parse" */
+        if (access(p, X_OK) == 0) {
+            char cmd[4200];
+            snprintf(cmd, sizeof cmd, "'%s' parse --help >/dev/null 2>&1", p);
+            if (system(cmd) == 0)
+                return strdup(p);
+        }
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = getenv("LF_LOGHUB") ? getenv("LF_LOGHUB") : "../shared/loghub";
+    char *parser = NULL;
+    int runs = 5;
+    size_t speed_lines = 1000000;
+    bool speed = true;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--parser") && i + 1 < argc)
+            parser = strdup(argv[++i]);
+        else if (!strcmp(argv[i], "--runs") && i + 1 < argc)
+            runs = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--lines") && i + 1 < argc)
+            speed_lines = (size_t)atoll(argv[++i]);
+        else if (!strcmp(argv[i], "--no-speed"))
+            speed = false;
+        else if (argv[i][0] == '-') {
+            fprintf(stderr, "usage: bench-parse-accuracy [--parser PATH] [--runs N] [--lines N] [--no-speed] [DIR]\n");
+            return 2;
+        } else
+            dir = argv[i];
+    }
+    if (runs < 1)
+        runs = 1;
+    if (speed && !parser)
+        parser = default_parser(argv[0]);
+    if (speed && !parser) {
+        fprintf(stderr, "bench-parse-accuracy: no parser binary found (use --parser or --no-speed)\n");
+        return 1;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/settings.json", dir);
+    json_error_t je;
+    json_t *settings = json_load_file(path, JSON_PRESERVE_ORDER, &je);
+    if (!settings) {
+        fprintf(stderr, "%s: %s\n", path, je.text);
+        return 1;
+    }
+    cpu_set_t cs;
+    CPU_ZERO(&cs);
+    CPU_SET(0, &cs);
+    (void)sched_setaffinity(0, sizeof cs, &cs); /* one core, for us and the timed processes */
+    printf("%-10s %7s %7s %7s %9s %14s %14s\n", "system", "GA", "PA", "FTA", "templates", "process l/s",
+           "engine l/s");
+    size_t nsys = json_object_size(settings), k = 0;
+    result *res = calloc(nsys, sizeof *res);
+    const char *name;
+    json_t *cfg;
+    int failed = 0;
+    json_object_foreach(settings, name, cfg)
+    {
+        if (run_system(dir, name, cfg, speed ? parser : NULL, runs, speed_lines, &res[k]) < 0) {
+            failed = 1;
+            continue;
+        }
+        result *r = &res[k++];
+        printf("%-10s %7.4f %7.4f %7.4f %9zu %14.0f %14.0f\n", r->name, r->ga, r->pa, r->fta, r->templates, r->lps,
+               r->engine_lps);
+        if (r->unmatched)
+            printf("%-10s (%zu lines did not match the format)\n", "", r->unmatched);
+        fflush(stdout);
+    }
+    double ga = 0, pa = 0, fta = 0;
+    double *lps = calloc(k ? k : 1, sizeof *lps);
+    for (size_t i = 0; i < k; i++) {
+        ga += res[i].ga;
+        pa += res[i].pa;
+        fta += res[i].fta;
+        lps[i] = res[i].lps;
+    }
+    qsort(lps, k, sizeof *lps, cmp_double);
+    double med = k ? (k % 2 ? lps[k / 2] : (lps[k / 2 - 1] + lps[k / 2]) / 2) : 0;
+    if (k)
+        printf("%-10s %7.4f %7.4f %7.4f %9s %14.0f  (median lines/s)\n", "mean", ga / (double)k, pa / (double)k,
+               fta / (double)k, "", med);
+    free(lps);
+    free(res);
+    free(parser);
+    json_decref(settings);
+    return failed;
+}

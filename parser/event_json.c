@@ -1,0 +1,194 @@
+/* JSON output writer (see event_json.h). */
+#include "event_json.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lf_alloc.h"
+
+/* 0: copy as is; 1: needs an escape; 2: start of a multi-byte UTF-8 sequence to check */
+static const unsigned char esc_class[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+};
+
+int lf_jw_init(lf_jw *w, int fd, size_t cap)
+{
+    memset(w, 0, sizeof *w);
+    w->fd = fd;
+    w->cap = cap < 4096 ? 4096 : cap;
+    w->buf = lf_malloc(w->cap);
+    return w->buf ? 0 : -ENOMEM;
+}
+
+void lf_jw_free(lf_jw *w)
+{
+    lf_free(w->buf);
+    w->buf = NULL;
+    w->len = w->cap = 0;
+}
+
+int lf_jw_flush(lf_jw *w)
+{
+    if (w->fd < 0)
+        return w->error;
+    size_t off = 0;
+    while (off < w->len && !w->error) {
+        ssize_t n = write(w->fd, w->buf + off, w->len - off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            w->error = -errno;
+            break;
+        }
+        off += (size_t)n;
+    }
+    w->len = 0;
+    return w->error;
+}
+
+int lf_jw_reserve(lf_jw *w, size_t n)
+{
+    if (w->len + n <= w->cap)
+        return 0;
+    if (w->fd >= 0 && n <= w->cap / 2) {
+        lf_jw_flush(w);
+        return w->error;
+    }
+    if (w->fd >= 0)
+        lf_jw_flush(w);
+    size_t cap = w->cap;
+    while (cap < w->len + n)
+        cap *= 2;
+    char *b = lf_realloc(w->buf, cap);
+    if (!b) {
+        if (!w->error)
+            w->error = -ENOMEM;
+        return -ENOMEM;
+    }
+    w->buf = b;
+    w->cap = cap;
+    return 0;
+}
+
+void lf_jw_raw(lf_jw *w, const char *s, size_t n)
+{
+    if (lf_jw_reserve(w, n) < 0)
+        return;
+    memcpy(w->buf + w->len, s, n);
+    w->len += n;
+}
+
+/* Length of a valid UTF-8 sequence at s (RFC 3629: no overlongs, no surrogates), or 0. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    if (c >= 0xc2 && c <= 0xdf)
+        return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
+    if (c >= 0xe0 && c <= 0xef) {
+        if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
+            return 0;
+        if (c == 0xe0 && s[1] < 0xa0)
+            return 0;
+        if (c == 0xed && s[1] >= 0xa0)
+            return 0;
+        return 3;
+    }
+    if (c >= 0xf0 && c <= 0xf4) {
+        if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80)
+            return 0;
+        if (c == 0xf0 && s[1] < 0x90)
+            return 0;
+        if (c == 0xf4 && s[1] >= 0x90)
+            return 0;
+        return 4;
+    }
+    return 0;
+}
+
+void lf_jw_str(lf_jw *w, const char *str, size_t n)
+{
+    /* worst case: every byte becomes 6 ("\u0000") */
+    if (lf_jw_reserve(w, n * 6 + 2) < 0)
+        return;
+    const unsigned char *s = (const unsigned char *)str;
+    char *o = w->buf + w->len;
+    *o++ = '"';
+    size_t i = 0;
+    while (i < n) {
+        size_t j = i;
+        while (j < n && esc_class[s[j]] == 0)
+            j++;
+        memcpy(o, s + i, j - i);
+        o += j - i;
+        i = j;
+        if (i >= n)
+            break;
+        unsigned char c = s[i];
+        if (esc_class[c] == 2) {
+            size_t k = utf8_seq(s + i, n - i);
+            if (k) {
+                memcpy(o, s + i, k);
+                o += k;
+                i += k;
+            } else {
+                memcpy(o, "\xef\xbf\xbd", 3);
+                o += 3;
+                i++;
+            }
+            continue;
+        }
+        *o++ = '\\';
+        switch (c) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\r': *o++ = 'r'; break;
+        case '\t': *o++ = 't'; break;
+        case '\b': *o++ = 'b'; break;
+        case '\f': *o++ = 'f'; break;
+        default:
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = "0123456789abcdef"[c >> 4];
+            *o++ = "0123456789abcdef"[c & 15];
+        }
+        i++;
+    }
+    *o++ = '"';
+    w->len = (size_t)(o - w->buf);
+}
+
+void lf_jw_u64(lf_jw *w, uint64_t v)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    if (lf_jw_reserve(w, (size_t)n) < 0)
+        return;
+    while (n)
+        w->buf[w->len++] = tmp[--n];
+}
+
+void lf_jw_hex64(lf_jw *w, uint64_t v)
+{
+    if (lf_jw_reserve(w, 18) < 0)
+        return;
+    char *o = w->buf + w->len;
+    o[0] = '"';
+    for (int i = 0; i < 16; i++)
+        o[1 + i] = "0123456789abcdef"[(v >> (60 - 4 * i)) & 15];
+    o[17] = '"';
+    w->len += 18;
+}

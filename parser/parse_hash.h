@@ -1,0 +1,42 @@
+/* A fast 64-bit hash for tokens and tree keys (not cryptographic; template ids use BLAKE2b). */
+#ifndef LF_PARSE_HASH_H
+#define LF_PARSE_HASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+static inline uint64_t lf_phash_mix(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+static inline uint64_t lf_phash_bytes(const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ (n * 0x100000001b3ULL);
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = (h ^ lf_phash_mix(w)) * 0x100000001b3ULL;
+        h ^= h >> 29;
+        s += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, s, n);
+    h = (h ^ lf_phash_mix(w ^ 0x5bd1e995u)) * 0x100000001b3ULL;
+    return lf_phash_mix(h);
+}
+
+static inline uint64_t lf_phash_combine(uint64_t a, uint64_t b)
+{
+    return lf_phash_mix(a * 0x9e3779b97f4a7c15ULL + b + 0x632be59bd9b4e019ULL);
+}
+
+#endif

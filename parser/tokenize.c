@@ -1,0 +1,386 @@
+/* Message preprocessing (see tokenize.h and docs/parsing.md for the rules and their reasons). */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include "tokenize.h"
+
+#include <errno.h>
+#include <pcre2.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lf_alloc.h"
+#include "lf_error.h"
+#include "parse_hash.h"
+
+#define MAX_MASKS 32
+
+typedef struct mask {
+    pcre2_code *re;
+    pcre2_match_data *md;
+} mask;
+
+typedef struct scratch {
+    char *data;
+    size_t len, cap;
+} scratch;
+
+struct lf_tokenizer {
+    mask masks[MAX_MASKS];
+    int nmasks;
+    scratch a, b;     /* mask passes alternate between these */
+    scratch norm;     /* normalised tokens */
+    lf_token toks[LF_TOKEN_MAX];
+};
+
+/* Character classes: 1 = whitespace, 2 = path delimiter, 4 = other token delimiter. */
+static unsigned char cls[256];
+static bool cls_ready;
+
+static void init_classes(void)
+{
+    if (cls_ready)
+        return;
+    for (const char *p = " \t\n\v\f\r"; *p; p++)
+        cls[(unsigned char)*p] = 1;
+    for (const char *p = ",!;:=|\"'[](){}"; *p; p++)
+        cls[(unsigned char)*p] = 2;
+    for (const char *p = ".-+@#$%&/"; *p; p++)
+        cls[(unsigned char)*p] = 4;
+    cls_ready = true;
+}
+
+uint64_t lf_token_hash(const char *s, size_t len)
+{
+    if (len == 3 && s[0] == '<' && s[1] == '*' && s[2] == '>')
+        return LF_TOKEN_WILD_HASH;
+    uint64_t h = lf_phash_bytes(s, len);
+    return h <= LF_TOKEN_WILD_HASH ? h + 2 : h;
+}
+
+int lf_tokenizer_new(lf_tokenizer **out)
+{
+    init_classes();
+    *out = lf_calloc(1, sizeof **out);
+    return *out ? 0 : -ENOMEM;
+}
+
+void lf_tokenizer_free(lf_tokenizer *t)
+{
+    if (!t)
+        return;
+    for (int i = 0; i < t->nmasks; i++) {
+        pcre2_match_data_free(t->masks[i].md);
+        pcre2_code_free(t->masks[i].re);
+    }
+    lf_free(t->a.data);
+    lf_free(t->b.data);
+    lf_free(t->norm.data);
+    lf_free(t);
+}
+
+int lf_tokenizer_add_mask(lf_tokenizer *t, const char *regex, char *err, size_t errlen)
+{
+    if (t->nmasks == MAX_MASKS) {
+        if (err && errlen)
+            snprintf(err, errlen, "more than %d masks", MAX_MASKS);
+        return LF_ECONFIG;
+    }
+    int ec;
+    PCRE2_SIZE eo;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)regex, PCRE2_ZERO_TERMINATED, 0, &ec, &eo, NULL);
+    if (!re) {
+        char msg[160];
+        pcre2_get_error_message(ec, (PCRE2_UCHAR *)msg, sizeof msg);
+        if (err && errlen)
+            snprintf(err, errlen, "mask /%s/: %s at offset %zu", regex, msg, (size_t)eo);
+        return LF_ECONFIG;
+    }
+    (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
+    if (!md) {
+        pcre2_code_free(re);
+        return -ENOMEM;
+    }
+    t->masks[t->nmasks].re = re;
+    t->masks[t->nmasks].md = md;
+    t->nmasks++;
+    return 0;
+}
+
+int lf_tokenizer_mask_count(const lf_tokenizer *t)
+{
+    return t->nmasks;
+}
+
+static int reserve(scratch *s, size_t need)
+{
+    if (need <= s->cap)
+        return 0;
+    size_t cap = s->cap ? s->cap : 4096;
+    while (cap < need)
+        cap *= 2;
+    char *d = lf_realloc(s->data, cap);
+    if (!d)
+        return -ENOMEM;
+    s->data = d;
+    s->cap = cap;
+    return 0;
+}
+
+/* Runs one mask over in[0..len) into out. Returns 1 if anything was replaced, 0 if not (out is then
+ * untouched), -ENOMEM. The whitespace at either end of a match is kept so that a mask such as
+ * "0x.*?\s" does not glue two tokens together. */
+static int apply_mask(mask *m, const char *in, size_t len, scratch *out)
+{
+    size_t pos = 0, copied = 0;
+    bool any = false;
+    while (pos <= len) {
+        int rc = pcre2_match(m->re, (PCRE2_SPTR)in, len, pos, 0, m->md, NULL);
+        if (rc < 0)
+            break;
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(m->md);
+        size_t ms = ov[0], me = ov[1];
+        if (me <= ms) { /* empty match: move on */
+            pos = ms + 1;
+            continue;
+        }
+        size_t cs = ms, ce = me;
+        while (cs < ce && cls[(unsigned char)in[cs]] == 1)
+            cs++;
+        while (ce > cs && cls[(unsigned char)in[ce - 1]] == 1)
+            ce--;
+        if (cs < ce) {
+            if (!any) {
+                out->len = 0;
+                any = true;
+            }
+            if (reserve(out, out->len + (cs - copied) + 3 + 1) < 0)
+                return -ENOMEM;
+            memcpy(out->data + out->len, in + copied, cs - copied);
+            out->len += cs - copied;
+            memcpy(out->data + out->len, "<*>", 3);
+            out->len += 3;
+            copied = ce;
+        }
+        pos = me;
+    }
+    if (!any)
+        return 0;
+    if (reserve(out, out->len + (len - copied) + 1) < 0)
+        return -ENOMEM;
+    memcpy(out->data + out->len, in + copied, len - copied);
+    out->len += len - copied;
+    return 1;
+}
+
+static bool all_digits(const char *s, size_t n)
+{
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+static bool has_wild(const char *s, size_t n)
+{
+    for (size_t i = 0; i + 3 <= n; i++)
+        if (s[i] == '<' && s[i + 1] == '*' && s[i + 2] == '>')
+            return true;
+    return false;
+}
+
+static bool word_eq(const char *s, size_t n, const char *w)
+{
+    size_t wl = strlen(w);
+    if (n != wl)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c + 32);
+        if (c != w[i])
+            return false;
+    }
+    return true;
+}
+
+/* Is the sub-token a variable by the rules? */
+static bool subtoken_is_var(const char *s, size_t n)
+{
+    if (n == 0)
+        return false;
+    if (all_digits(s, n))
+        return true; /* DG: a number */
+    if (has_wild(s, n))
+        return true; /* WV: a word joined to a variable */
+    if (word_eq(s, n, "true") || word_eq(s, n, "false") || word_eq(s, n, "null"))
+        return true; /* BL and the user-string nulls */
+    /* 0x-prefixed hex numbers */
+    if (n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+        size_t i = 2;
+        while (i < n && ((s[i] >= '0' && s[i] <= '9') || ((s[i] | 32) >= 'a' && (s[i] | 32) <= 'f')))
+            i++;
+        if (i == n)
+            return true;
+    }
+    /* hex numbers of six or more digits that hold a decimal digit: 003a90dc */
+    if (n >= 6) {
+        size_t i = 0;
+        bool digit = false;
+        while (i < n && ((s[i] >= '0' && s[i] <= '9') || ((s[i] | 32) >= 'a' && (s[i] | 32) <= 'f'))) {
+            digit |= s[i] <= '9';
+            i++;
+        }
+        if (i == n && digit)
+            return true;
+    }
+    /* identifiers built on numbers: blk_123, attempt_1445_0020_m_000000_0 (WV after DG) */
+    const char *p = s, *e = s + n;
+    while (p < e) {
+        const char *u = memchr(p, '_', (size_t)(e - p));
+        const char *pe = u ? u : e;
+        if (all_digits(p, (size_t)(pe - p)) && (u || p != s))
+            return true;
+        p = u ? u + 1 : e;
+    }
+    return false;
+}
+
+/* Is the piece a Unix path "/a/b/c" (PS)? */
+static bool is_path(const char *s, size_t n)
+{
+    if (n < 2 || s[0] != '/' || s[n - 1] == '/')
+        return false;
+    for (size_t i = 1; i < n; i++)
+        if (s[i] == '/' && s[i - 1] == '/')
+            return false;
+    return true;
+}
+
+/* Appends "<*>" unless it would follow "<*>" or "<*>." (merging CV and DV as they arise). */
+static void emit_wild(char *o, size_t *n, size_t start)
+{
+    size_t k = *n - start;
+    if (k >= 3 && memcmp(o + *n - 3, "<*>", 3) == 0)
+        return;
+    if (k >= 4 && memcmp(o + *n - 4, "<*>.", 4) == 0) {
+        (*n)--;
+        return;
+    }
+    memcpy(o + *n, "<*>", 3);
+    *n += 3;
+}
+
+/* Normalises the token s[0..n) into o at *on (room for 3n bytes is reserved by the caller). */
+static void normalise(const char *s, size_t n, char *o, size_t *on)
+{
+    size_t start = *on;
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        if (cls[c] == 2) {
+            o[(*on)++] = (char)c;
+            i++;
+            continue;
+        }
+        size_t pe = i;
+        while (pe < n && cls[(unsigned char)s[pe]] != 2)
+            pe++;
+        if (is_path(s + i, pe - i)) {
+            emit_wild(o, on, start);
+            i = pe;
+            continue;
+        }
+        while (i < pe) {
+            c = (unsigned char)s[i];
+            if (cls[c] == 4) {
+                o[(*on)++] = (char)c;
+                i++;
+                continue;
+            }
+            size_t se = i;
+            while (se < pe && cls[(unsigned char)s[se]] != 4)
+                se++;
+            if (subtoken_is_var(s + i, se - i)) {
+                emit_wild(o, on, start);
+            } else {
+                memcpy(o + *on, s + i, se - i);
+                *on += se - i;
+            }
+            i = se;
+        }
+    }
+}
+
+int lf_tokenizer_run(lf_tokenizer *t, const char *s, size_t len, const lf_token **toks, const char **text)
+{
+    const char *in = s;
+    size_t inlen = len;
+    scratch *next = &t->a;
+    for (int i = 0; i < t->nmasks; i++) {
+        int rc = apply_mask(&t->masks[i], in, inlen, next);
+        if (rc < 0)
+            return rc;
+        if (rc == 1) {
+            in = next->data;
+            inlen = next->len;
+            next = next == &t->a ? &t->b : &t->a;
+        }
+    }
+    if (reserve(&t->norm, inlen * 3 + 8) < 0)
+        return -ENOMEM;
+    char *o = t->norm.data;
+    size_t on = 0;
+    int nt = 0;
+    size_t i = 0;
+    while (i < inlen) {
+        while (i < inlen && cls[(unsigned char)in[i]] == 1)
+            i++;
+        if (i >= inlen)
+            break;
+        size_t e = i;
+        while (e < inlen && cls[(unsigned char)in[e]] != 1)
+            e++;
+        size_t ts = on;
+        if (nt == LF_TOKEN_MAX - 1) {
+            /* the tail of a very long message is one parameter */
+            memcpy(o + on, "<*>", 3);
+            on += 3;
+            t->toks[nt].off = (uint32_t)ts;
+            t->toks[nt].len = 3;
+            t->toks[nt].hash = LF_TOKEN_WILD_HASH;
+            nt++;
+            break;
+        }
+        normalise(in + i, e - i, o, &on);
+        t->toks[nt].off = (uint32_t)ts;
+        t->toks[nt].len = (uint32_t)(on - ts);
+        t->toks[nt].hash = lf_token_hash(o + ts, on - ts);
+        nt++;
+        o[on++] = ' ';
+        i = e;
+    }
+    o[on] = '\0';
+    /* a run of five or more parameters is a variable-length list: one parameter */
+    int w = 0;
+    for (int r = 0; r < nt;) {
+        int e = r;
+        while (e < nt && t->toks[e].hash == LF_TOKEN_WILD_HASH)
+            e++;
+        if (e - r >= LF_TOKEN_LIST_RUN) {
+            t->toks[w++] = t->toks[r];
+            r = e;
+        } else if (e > r) {
+            while (r < e)
+                t->toks[w++] = t->toks[r++];
+        } else {
+            t->toks[w++] = t->toks[r++];
+        }
+    }
+    nt = w;
+    *toks = t->toks;
+    *text = o;
+    return nt;
+}
