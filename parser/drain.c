@@ -420,11 +420,16 @@ static int generalise(lf_drain *d, lf_drain_cluster *c, uint32_t i, const char *
     size_t al = c->len[i];
     size_t lim = al < ml ? al : ml;
     size_t pre = 0, suf = 0;
-    while (pre < lim && a[pre] == m[pre] && affix_char(a[pre]))
-        pre++;
-    while (suf < lim - pre && a[al - 1 - suf] == m[ml - 1 - suf] && affix_char(a[al - 1 - suf]))
+    /* up to two closing characters ("<*>,", "<*>'."), and the common head up to a key mark or an
+     * opening bracket ("size=<*>", "chdir(<*>)", "'<*>'") when that bracket is closed too */
+    while (suf < 2 && suf < lim && a[al - 1 - suf] == m[ml - 1 - suf] && affix_char(a[al - 1 - suf]))
         suf++;
-    if (pre + suf == 0) {
+    static const char open[] = "([{'\"<", close[] = ")]}'\">";
+    for (size_t k = 0; k + suf < lim && a[k] == m[k]; k++) {
+        const char *op = a[k] ? strchr(open, a[k]) : NULL;
+        if (a[k] == '=' || a[k] == ':' || (op && suf > 0 && a[al - suf] == close[op - open]))
+            pre = k + 1;
+    }    if (pre + suf == 0) {
         c->hash[i] = LF_TOKEN_WILD_HASH;
         return 0;
     }

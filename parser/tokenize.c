@@ -175,6 +175,10 @@ static int apply_mask(mask *m, const char *in, size_t len, scratch *out)
 
 static bool all_digits(const char *s, size_t n)
 {
+    if (n > 1 && s[0] == '-') {
+        s++;
+        n--;
+    }
     if (n == 0)
         return false;
     for (size_t i = 0; i < n; i++)
@@ -253,9 +257,6 @@ static bool is_path(const char *s, size_t n)
 {
     if (n < 2 || s[0] != '/' || s[n - 1] == '/')
         return false;
-    for (size_t i = 1; i < n; i++)
-        if (s[i] == '/' && s[i - 1] == '/')
-            return false;
     return true;
 }
 
@@ -293,15 +294,20 @@ static void normalise(const char *s, size_t n, char *o, size_t *on)
             i = pe;
             continue;
         }
+        size_t piece = i;
         while (i < pe) {
             c = (unsigned char)s[i];
-            if (cls[c] == 4) {
+            /* a minus sign that starts a number is part of it: "-27", "blk_-69" */
+            bool sign = c == '-' && i + 1 < pe && s[i + 1] >= '0' && s[i + 1] <= '9' &&
+                        (i == piece || cls[(unsigned char)s[i - 1]] == 4 || s[i - 1] == '_');
+            if (cls[c] == 4 && !sign) {
                 o[(*on)++] = (char)c;
                 i++;
                 continue;
             }
-            size_t se = i;
-            while (se < pe && cls[(unsigned char)s[se]] != 4)
+            size_t se = i + (sign ? 1 : 0);
+            while (se < pe && (cls[(unsigned char)s[se]] != 4 ||
+                               (s[se] == '-' && s[se - 1] == '_' && se + 1 < pe && s[se + 1] >= '0' && s[se + 1] <= '9')))
                 se++;
             if (subtoken_is_var(s + i, se - i)) {
                 emit_wild(o, on, start);
@@ -312,6 +318,28 @@ static void normalise(const char *s, size_t n, char *o, size_t *on)
             i = se;
         }
     }
+}
+
+/* A token whose core (inside wrapping punctuation) holds "<*>:<*>", "<*>/<*>" or "://" is one
+ * variable: host:port, host/address, URLs ("msra-sa-<*>/<*>:<*>" -> "<*>", "[hdfs://<*>:<*>]" ->
+ * "[<*>]"), while "key:<*>" keeps its key. Returns the new length. */
+static size_t one_variable(char *t, size_t n)
+{
+    size_t a = 0, b = n;
+    while (a < b && strchr("([{'\"", t[a]))
+        a++;
+    while (b > a && strchr(")]}'\",.;:", t[b - 1]))
+        b--;
+    bool hit = false;
+    for (size_t i = a; i + 7 <= b && !hit; i++)
+        hit = memcmp(t + i, "<*>", 3) == 0 && (t[i + 3] == ':' || t[i + 3] == '/') && memcmp(t + i + 4, "<*>", 3) == 0;
+    for (size_t i = a; i + 3 <= b && !hit; i++)
+        hit = memcmp(t + i, "://", 3) == 0;
+    if (!hit)
+        return n;
+    memmove(t + a + 3, t + b, n - b);
+    memcpy(t + a, "<*>", 3);
+    return a + 3 + (n - b);
 }
 
 int lf_tokenizer_run(lf_tokenizer *t, const char *s, size_t len, const lf_token **toks, const char **text)
@@ -355,6 +383,7 @@ int lf_tokenizer_run(lf_tokenizer *t, const char *s, size_t len, const lf_token 
             break;
         }
         normalise(in + i, e - i, o, &on);
+        on = ts + one_variable(o + ts, on - ts);
         t->toks[nt].off = (uint32_t)ts;
         t->toks[nt].len = (uint32_t)(on - ts);
         t->toks[nt].hash = lf_token_hash(o + ts, on - ts);
