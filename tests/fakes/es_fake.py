@@ -44,7 +44,8 @@ Reproduced (Elasticsearch 8 formats, no mapping types, no "_type" in responses):
   yellow or red settable; wait_for_status with timeout answers 408 timed_out when unmet)
   413 (empty body, connection closed) above http.max_content_length (default 100mb).
   Near-real-time search: documents become searchable after a refresh (POST _refresh, ?refresh=true
-  or wait_for on writes, or the index refresh interval, 1 s by default); GET by id is real-time.
+  or wait_for on writes, or the index refresh interval: the index setting refresh_interval, else
+  --refresh-interval-ms, 1 s by default, -1 never); GET by id is real-time.
   Dynamic mapping as documented: boolean, long, float, date (date_detection on strict_date_optional_time
   strings), text with a .keyword sub-field (ignore_above 256), object; explicit mappings of types
   text, keyword, long, integer, short, byte, double, float, half_float, boolean, date, object,
@@ -274,6 +275,19 @@ class Index:
 
     def shards_obj(self):
         return {"total": 1 + self.replicas(), "successful": 1, "failed": 0}
+
+    def refresh_interval_ms(self, default):
+        """index.refresh_interval ("1s", "500ms", "-1") or the server's default."""
+        idx = self.settings.get("index", {})
+        value = idx.get("refresh_interval", self.settings.get("index.refresh_interval",
+                                                             self.settings.get("refresh_interval")))
+        if value is None:
+            return default
+        m = re.fullmatch(r"(-?\d+)(ms|s|m)?", str(value).strip())
+        if not m:
+            return default
+        n = int(m.group(1))
+        return -1 if n < 0 else n * {"ms": 1, "s": 1000, "m": 60000, None: 1}[m.group(2)]
 
     def refresh(self):
         self.visible = {k: v for k, v in self.docs.items()}
@@ -665,8 +679,8 @@ class State:
             self.requests = []
 
     def maybe_refresh(self, idx):
-        if self.refresh_interval_ms >= 0 and \
-                (time.monotonic() - idx.last_refresh) * 1000 >= self.refresh_interval_ms:
+        interval = idx.refresh_interval_ms(self.refresh_interval_ms)
+        if interval >= 0 and (time.monotonic() - idx.last_refresh) * 1000 >= interval:
             idx.refresh()
 
     def resolve(self, expr, allow_missing_wildcard=True):

@@ -216,7 +216,8 @@ def test_dynamic_mapping_conflicts():
 def seed_search_data():
     reset()
     ES.json("PUT", "/_index_template/ev", {"index_patterns": ["logferry-events-*"],
-                                           "template": {"mappings": {"properties": {
+                                           "template": {"settings": {"index": {"refresh_interval": "-1"}},
+                                                        "mappings": {"properties": {
                                                "ts": {"type": "date"}, "level": {"type": "keyword"},
                                                "site": {"type": "keyword"}, "n": {"type": "long"},
                                                "message": {"type": "text"}}}}})
@@ -249,9 +250,10 @@ def test_refresh_semantics():
     for k in ("took", "timed_out", "_shards", "hits"):
         check(k in body, f"{k} missing")
     # The refresh interval makes documents visible on its own too.
-    ES.json("PUT", "/logferry-events-2026.11.22/_doc/late", {"n": 99})
+    ES.json("PUT", "/auto", {"settings": {"index": {"refresh_interval": "300ms"}}})
+    ES.json("PUT", "/auto/_doc/late", {"n": 99})
     time.sleep(0.4)
-    body = search("/logferry-events-*/_search", {"query": {"term": {"n": 99}}})
+    body = search("/auto/_search", {"query": {"term": {"n": 99}}})
     check(body["hits"]["total"]["value"] == 1, body)
     # ?refresh=true makes a write visible at once.
     ES.json("PUT", "/logferry-events-2026.11.22/_doc/now?refresh=true", {"n": 100})
@@ -412,7 +414,7 @@ def test_fault_injection():
     t0 = time.time()
     ES.json("GET", "/_cluster/health")
     d2 = time.time() - t0
-    check(d1 >= 0.29 and d2 < 0.2, (d1, d2))
+    check(d1 >= 0.29 and d2 < 0.25, (d1, d2))
     st, faults = ES.json("GET", "/_fake/faults")
     check(faults["status_503"] == 0 and faults["bulk_item_429"] == 0 and faults["delay_count"] == 0, faults)
     # State inspection shows unrefreshed documents too.
