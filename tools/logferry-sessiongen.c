@@ -891,23 +891,33 @@ static const char *const cause_java[] = {
     "java.sql.SQLTransientConnectionException: connection is not available",
 };
 
-/* Renders a stack trace (lines separated by '\n', no trailing newline) into s->stack. */
-static size_t render_stack(sg_sess *s, int *nlines)
+/* Renders a stack trace (lines separated by '\n', no trailing newline) into s->stack. The same
+ * error has the same few stack shapes (its code paths), and line numbers move between versions, as
+ * they would in real code: so traces can be grouped, and a trace is not noise. */
+static size_t render_stack(sg_sess *s, int tidx, int *nlines)
 {
     const sg_product_def *pd = s->prod->def;
-    sg_rng *r = &s->r;
+    uint64_t path = sg_below(&s->r, 3);
+    sg_rng shape;
+    sg_rng_seed(&shape, sg_mix((uint64_t)s->pl->product << 32 | (uint64_t)tidx, path),
+                (uint64_t)s->pl->version);
+    sg_rng *r = &shape;
     char *p = s->stack;
     int depth = 4 + (int)sg_below(r, 14);
     int n = 0;
     if (pd->stack_style == SG_STACK_NATIVE) {
+        /* The outermost frame is main() or a thread's entry, the last two in the list. */
+        const char *root = pd->frames[pd->nframes - 1 - (int)sg_below(r, 2)];
         for (int i = 0; i < depth; i++) {
-            const char *f = pd->frames[sg_below(r, (uint64_t)pd->nframes)];
+            const char *f = i == depth - 1 ? root : pd->frames[sg_below(r, (uint64_t)pd->nframes - 2)];
             if (i)
                 *p++ = '\n';
             p = put_str(p, "\t#", 2);
             p = put_u64(p, (uint64_t)i);
             p = put_str(p, i < 10 ? "  0x00007f" : " 0x00007f", i < 10 ? 10 : 9);
-            p = put_hex(p, sg_next(r), 10);
+            /* ASLR: a per-process base plus the frame's offset. */
+            uint64_t base = sg_mix(s->pl->pid, s->pl->k) & 0xffff000000ULL;
+            p = put_hex(p, base + (sg_next(r) & 0xffffff), 10);
             p = put_str(p, " in ", 4);
             p = put_str(p, f, strlen(f));
             p = put_u64(p, 10 + sg_below(r, 900));
@@ -934,7 +944,9 @@ static size_t render_stack(sg_sess *s, int *nlines)
             depth = 2 + (int)sg_below(r, 4);
         }
         for (int i = 0; i < depth; i++) {
-            const char *f = pd->frames[sg_below(r, (uint64_t)pd->nframes)];
+            /* The outermost frame of the first trace is the thread's entry, the last in the list. */
+            const char *f = !part && i == depth - 1 ? pd->frames[pd->nframes - 1]
+                                                    : pd->frames[sg_below(r, (uint64_t)pd->nframes - 1)];
             size_t fl = strlen(f);
             if (n)
                 *p++ = '\n';
@@ -992,7 +1004,7 @@ static void emit(sg_sess *s, sg_out *o, int tidx)
     size_t slen = 0;
     int snl = 0;
     if (d->flags & SG_F_STACK)
-        slen = render_stack(s, &snl);
+        slen = render_stack(s, tidx, &snl);
     char *p = out_room(o);
     if (s->pl->format == SG_FMT_CLASSIC) {
         p = put_clock(s, p, ' ');

@@ -183,11 +183,11 @@ static const char *const atlas_frames[] = {
     "com.atlas.sync.CloudClient.upload(CloudClient.java:",
     "java.base/java.io.FileInputStream.open0(Native Method",
     "java.base/java.io.FileInputStream.open(FileInputStream.java:",
-    "java.base/java.lang.Thread.run(Thread.java:",
     "java.desktop/java.awt.EventDispatchThread.pumpOneEventForFilters(EventDispatchThread.java:",
     "java.desktop/java.awt.EventQueue.dispatchEvent(EventQueue.java:",
     "java.base/java.util.concurrent.ThreadPoolExecutor.runWorker(ThreadPoolExecutor.java:",
     "java.base/java.util.concurrent.FutureTask.run(FutureTask.java:",
+    "java.base/java.lang.Thread.run(Thread.java:",
 };
 static const char *const atlas_threads[] = {"AWT-EventQueue-0", "main", "render-1", "io-worker-2",
                                             "autosave", "licence-heartbeat"};
