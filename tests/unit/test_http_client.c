@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "lf_error.h"
+#include "lf_failpoint.h"
 #include "lf_http_client.h"
 
 /* ---------------------------------------------------------------- test HTTP server ---- */
@@ -967,6 +968,69 @@ static void test_proxy(void **state)
     close(px.lfd);
 }
 
+static void test_methods(void **state)
+{
+    srv *s = *state;
+    lf_http_client_opts o = fast_opts();
+    lf_http_client *c = blocking_client(&o);
+    lf_http_response r;
+    assert_int_equal(fetch(c, s, "DELETE", "/echo", &r), 0);
+    assert_string_equal(lf_buf_cstr(&r.body), "DELETE len=0 sum=0");
+    lf_http_response_free(&r);
+    assert_int_equal(fetch(c, s, "HEAD", "/ok", &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body.len, 0);
+    assert_string_equal(lf_http_response_header(&r, "Content-Length"), "5");
+    lf_http_response_free(&r);
+    /* GET with a body (Elasticsearch's search) keeps its method. */
+    char u[128];
+    url(u, sizeof(u), s, "/echo");
+    const char *hdrs[] = {"Content-Type: application/json", NULL};
+    lf_http_request req = {.method = "GET", .url = u, .body = "{}", .body_len = 2, .headers = hdrs};
+    assert_int_equal(lf_http_client_fetch(c, &req, &r), 0);
+    assert_true(strncmp(lf_buf_cstr(&r.body), "GET len=2 ", 10) == 0);
+    lf_http_response_free(&r);
+    lf_http_client_close(c, NULL, NULL);
+}
+
+/* Every allocation on the request path may fail: each one in turn gives -ENOMEM (or the request
+ * still succeeds when the failed allocation had a fallback), never a crash or a leak (ASan). */
+static void test_allocation_failures(void **state)
+{
+    srv *s = *state;
+    lf_http_client_opts o = fast_opts();
+    int failures = 0, successes_after = 0;
+    for (uint64_t nth = 1; nth <= 60; nth++) {
+        lf_http_client *c = NULL;
+        lf_fail_arm(LF_FAIL_ALLOC, nth, false);
+        int rc = lf_http_client_new(NULL, &o, &c);
+        if (rc == 0) {
+            lf_http_response r;
+            rc = fetch(c, s, "GET", "/headers", &r);
+            assert_true(rc == 0 || rc == -ENOMEM);
+            if (rc == 0) {
+                assert_int_equal(r.status, 200);
+                assert_string_equal(lf_http_response_header(&r, "X-Custom"), "spaced value");
+            }
+            lf_http_response_free(&r);
+            lf_http_client_close(c, NULL, NULL);
+        } else {
+            assert_int_equal(rc, -ENOMEM);
+        }
+        bool hit = lf_fail_calls(LF_FAIL_ALLOC) >= nth;
+        lf_fail_disarm(LF_FAIL_ALLOC);
+        if (hit && rc != 0)
+            failures++;
+        if (!hit) {
+            successes_after++;
+            break; /* past the last allocation */
+        }
+    }
+    print_message("allocation failure points exercised: %d\n", failures);
+    assert_true(failures >= 3);
+    assert_int_equal(successes_after, 1);
+}
+
 /* ---------------------------------------------------------------- TLS ---- */
 
 static bool have_openssl(void)
@@ -1216,6 +1280,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_body_from_file_with_speed_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_response_to_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_proxy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_methods, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_allocation_failures, setup, teardown),
         cmocka_unit_test(test_tls_verification),
         cmocka_unit_test_setup_teardown(test_async_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_close_cancels_in_flight, setup, teardown),
