@@ -1,5 +1,9 @@
 /* The durable outbox: restarts neither lose nor repeat, 429 bursts lose nothing, grouping, silences. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -14,11 +21,13 @@
 #include <sqlite3.h>
 
 #include "lf_error.h"
+#include "lf_http_client.h"
 #include "outbox.h"
+#include "slack_send.h"
 
 #define T0 1763776800000LL
 #define SEC 1000LL
-#define MIN (60 * SEC)
+#define MINUTE (60 * SEC)
 
 /* A webhook endpoint in memory: answers from a script, records what it accepted. */
 struct fake_slack {
@@ -86,14 +95,14 @@ static int teardown(void **st)
 
 static lf_outbox *open_outbox(void)
 {
-    lf_outbox_options o = {.group_window_ms = 10 * SEC, .backoff_base_ms = 5 * SEC, .backoff_max_ms = 10 * MIN,
+    lf_outbox_options o = {.group_window_ms = 10 * SEC, .backoff_base_ms = 5 * SEC, .backoff_max_ms = 10 * MINUTE,
                            .jitter_seed = 42};
     lf_outbox *ob = NULL;
     assert_int_equal(lf_outbox_open(db_path, &o, &ob), 0);
     return ob;
 }
 
-static const lf_alert_rules rules = {.pending_count = 3, .reminder_ms = 60 * MIN, .flap_window_ms = 30 * MIN,
+static const lf_alert_rules rules = {.pending_count = 3, .reminder_ms = 60 * MINUTE, .flap_window_ms = 30 * MINUTE,
                                      .flap_threshold = 6};
 
 static int observe(lf_outbox *ob, const char *check, int64_t t, bool ok)
@@ -119,11 +128,11 @@ static void test_incident_end_to_end(void **st)
     lf_outbox *ob = open_outbox();
     struct fake_slack f = {0};
     int enq = 0;
-    for (int64_t t = 0; t < 150 * MIN; t += MIN) {
+    for (int64_t t = 0; t < 150 * MINUTE; t += MINUTE) {
         enq += observe(ob, "parser_progress", t, false);
         assert_true(lf_outbox_deliver_due(ob, T0 + t, "mon", fake_send, &f, 10) >= 0);
     }
-    for (int64_t t = 150 * MIN; t < 160 * MIN; t += MIN) {
+    for (int64_t t = 150 * MINUTE; t < 160 * MINUTE; t += MINUTE) {
         enq += observe(ob, "parser_progress", t, true);
         assert_true(lf_outbox_deliver_due(ob, T0 + t, "mon", fake_send, &f, 10) >= 0);
     }
@@ -148,7 +157,7 @@ static void test_restart_sends_no_duplicate(void **st)
     (void)st;
     struct fake_slack f = {0};
     lf_outbox *ob = open_outbox();
-    for (int64_t t = 0; t < 10 * MIN; t += MIN) {
+    for (int64_t t = 0; t < 10 * MINUTE; t += MINUTE) {
         observe(ob, "queue", t, false);
         lf_outbox_deliver_due(ob, T0 + t, "mon", fake_send, &f, 10);
     }
@@ -157,15 +166,15 @@ static void test_restart_sends_no_duplicate(void **st)
 
     ob = open_outbox();
     int enq = 0;
-    for (int64_t t = 0; t < 10 * MIN; t += MIN) /* a replay of what the old process saw */
+    for (int64_t t = 0; t < 10 * MINUTE; t += MINUTE) /* a replay of what the old process saw */
         enq += observe(ob, "queue", t, false);
-    for (int64_t t = 10 * MIN; t < 40 * MIN; t += MIN) /* and the incident goes on */
+    for (int64_t t = 10 * MINUTE; t < 40 * MINUTE; t += MINUTE) /* and the incident goes on */
         enq += observe(ob, "queue", t, false);
     assert_int_equal(enq, 0);
-    assert_int_equal(lf_outbox_deliver_due(ob, T0 + 40 * MIN, "mon", fake_send, &f, 10), 0);
+    assert_int_equal(lf_outbox_deliver_due(ob, T0 + 40 * MINUTE, "mon", fake_send, &f, 10), 0);
     assert_int_equal(f.accepted, 1);
     /* the reminder is due 60 minutes after the FIRING (at 2 min), not after the restart */
-    assert_int_equal(observe(ob, "queue", 62 * MIN, false), 1);
+    assert_int_equal(observe(ob, "queue", 62 * MINUTE, false), 1);
     lf_outbox_close(ob);
 }
 
@@ -175,10 +184,10 @@ static void test_undelivered_survive_restart(void **st)
     (void)st;
     struct fake_slack f = {.n_script = 1, .script = {503}};
     lf_outbox *ob = open_outbox();
-    for (int64_t t = 0; t < 3 * MIN; t += MIN)
+    for (int64_t t = 0; t < 3 * MINUTE; t += MINUTE)
         observe(ob, "disk_root", t, false);
     /* one failed attempt before the "crash" */
-    assert_int_equal(lf_outbox_deliver_due(ob, T0 + 2 * MIN + 10 * SEC, "mon", fake_send, &f, 10), 0);
+    assert_int_equal(lf_outbox_deliver_due(ob, T0 + 2 * MINUTE + 10 * SEC, "mon", fake_send, &f, 10), 0);
     assert_int_equal(undelivered(ob), 1);
     lf_outbox_close(ob);
 
@@ -186,9 +195,9 @@ static void test_undelivered_survive_restart(void **st)
     assert_int_equal(undelivered(ob), 1);
     int64_t due = 0;
     assert_int_equal(lf_outbox_next_due(ob, &due), 0);
-    assert_true(due > T0 + 2 * MIN + 10 * SEC);
+    assert_true(due > T0 + 2 * MINUTE + 10 * SEC);
     assert_int_equal(lf_outbox_deliver_due(ob, due, "mon", fake_send, &f, 10), 1);
-    assert_int_equal(lf_outbox_deliver_due(ob, due + MIN, "mon", fake_send, &f, 10), 0);
+    assert_int_equal(lf_outbox_deliver_due(ob, due + MINUTE, "mon", fake_send, &f, 10), 0);
     assert_int_equal(f.accepted, 1);
     assert_string_equal(f.seen[0], "FIRING: disk_root");
     assert_int_equal(undelivered(ob), 0);
@@ -202,7 +211,7 @@ static void test_state_and_notification_are_atomic(void **st)
     (void)st;
     lf_outbox *ob = open_outbox();
     observe(ob, "mysql", 0, false);
-    observe(ob, "mysql", MIN, false);
+    observe(ob, "mysql", MINUTE, false);
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
@@ -210,7 +219,7 @@ static void test_state_and_notification_are_atomic(void **st)
                                   "BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
-    lf_alert_observation o = {.time_ms = T0 + 2 * MIN, .ok = false, .message = "down"};
+    lf_alert_observation o = {.time_ms = T0 + 2 * MINUTE, .ok = false, .message = "down"};
     int n = -1;
     assert_int_equal(lf_outbox_observe(ob, "mysql", &rules, &o, &n), LF_EDB);
     assert_int_equal(n, 0);
@@ -240,20 +249,20 @@ static void test_429_burst_loses_nothing(void **st)
     int enq = 0;
     char name[32];
     /* 30 checks fail at once, then recover 20 minutes later */
-    for (int64_t t = 0; t < 3 * MIN; t += MIN)
+    for (int64_t t = 0; t < 3 * MINUTE; t += MINUTE)
         for (int c = 0; c < 30; c++) {
             snprintf(name, sizeof(name), "check_%02d", c);
             enq += observe(ob, name, t, false);
         }
     for (int c = 0; c < 30; c++) {
         snprintf(name, sizeof(name), "check_%02d", c);
-        enq += observe(ob, name, 20 * MIN, true);
+        enq += observe(ob, name, 20 * MINUTE, true);
     }
     assert_int_equal(enq, 60);
-    int64_t now = T0 + 2 * MIN;
+    int64_t now = T0 + 2 * MINUTE;
     int64_t due = 0;
     assert_int_equal(lf_outbox_next_due(ob, &due), 0);
-    assert_int_equal(due, T0 + 2 * MIN + 10 * SEC); /* grouping window */
+    assert_int_equal(due, T0 + 2 * MINUTE + 10 * SEC); /* grouping window */
     now = due;
     for (int i = 0; i < 8; i++) {
         assert_int_equal(lf_outbox_deliver_due(ob, now, "mon", fake_send, &f, 10), 0);
@@ -271,8 +280,8 @@ static void test_429_burst_loses_nothing(void **st)
         assert_true(r >= 0);
         delivered += r;
         now += 30 * SEC;
-        if (now < T0 + 21 * MIN)
-            now = T0 + 21 * MIN;
+        if (now < T0 + 21 * MINUTE)
+            now = T0 + 21 * MINUTE;
     }
     assert_int_equal(undelivered(ob), 0);
     assert_int_equal(f.n_seen, 60);
@@ -308,9 +317,9 @@ static void test_backoff_with_jitter(void **st)
     f.script[5] = 429; /* without Retry-After: backoff too */
     lf_outbox *ob = open_outbox();
     observe(ob, "es", 0, false);
-    observe(ob, "es", MIN, false);
-    observe(ob, "es", 2 * MIN, false);
-    int64_t now = T0 + 3 * MIN;
+    observe(ob, "es", MINUTE, false);
+    observe(ob, "es", 2 * MINUTE, false);
+    int64_t now = T0 + 3 * MINUTE;
     int64_t expect = 5 * SEC;
     for (int i = 0; i < 12; i++) {
         assert_int_equal(lf_outbox_deliver_due(ob, now, "mon", fake_send, &f, 10), 0);
@@ -319,7 +328,7 @@ static void test_backoff_with_jitter(void **st)
         int64_t delay = due - now;
         assert_true(delay >= expect / 2);
         assert_true(delay <= expect);
-        expect = expect * 2 > 10 * MIN ? 10 * MIN : expect * 2;
+        expect = expect * 2 > 10 * MINUTE ? 10 * MINUTE : expect * 2;
         now = due;
     }
     assert_int_equal(lf_outbox_deliver_due(ob, now, "mon", fake_send, &f, 10), 1);
@@ -384,31 +393,31 @@ static void test_silence_and_status(void **st)
     (void)st;
     struct fake_slack f = {0};
     lf_outbox *ob = open_outbox();
-    assert_int_equal(lf_outbox_silence(ob, "parser", T0 + 2 * 60 * MIN, "ops", "deploying", T0), 0);
+    assert_int_equal(lf_outbox_silence(ob, "parser", T0 + 2 * 60 * MINUTE, "ops", "deploying", T0), 0);
     int64_t until = 0;
     assert_int_equal(lf_outbox_silence_until(ob, "parser", T0, &until), 0);
-    assert_int_equal(until, T0 + 2 * 60 * MIN);
-    assert_int_equal(lf_outbox_silence_until(ob, "parser", T0 + 3 * 60 * MIN, &until), 0);
+    assert_int_equal(until, T0 + 2 * 60 * MINUTE);
+    assert_int_equal(lf_outbox_silence_until(ob, "parser", T0 + 3 * 60 * MINUTE, &until), 0);
     assert_int_equal(until, 0);
     int enq = 0;
-    for (int64_t t = 0; t < 2 * 60 * MIN; t += MIN)
+    for (int64_t t = 0; t < 2 * 60 * MINUTE; t += MINUTE)
         enq += observe(ob, "parser", t, false);
     assert_int_equal(enq, 0); /* silenced: nothing, not even reminders */
-    assert_int_equal(lf_outbox_deliver_due(ob, T0 + 2 * 60 * MIN, "mon", fake_send, &f, 10), 0);
-    assert_int_equal(observe(ob, "parser", 2 * 60 * MIN, false), 1); /* silence over: one FIRING */
-    assert_int_equal(observe(ob, "parser", 2 * 60 * MIN + MIN, false), 0);
+    assert_int_equal(lf_outbox_deliver_due(ob, T0 + 2 * 60 * MINUTE, "mon", fake_send, &f, 10), 0);
+    assert_int_equal(observe(ob, "parser", 2 * 60 * MINUTE, false), 1); /* silence over: one FIRING */
+    assert_int_equal(observe(ob, "parser", 2 * 60 * MINUTE + MINUTE, false), 0);
 
     /* silence everything, then lift it early */
-    assert_int_equal(lf_outbox_silence(ob, LF_OUTBOX_ALL_CHECKS, T0 + 10 * 60 * MIN, "ops", NULL, T0), 0);
-    for (int64_t t = 0; t < 5 * MIN; t += MIN)
+    assert_int_equal(lf_outbox_silence(ob, LF_OUTBOX_ALL_CHECKS, T0 + 10 * 60 * MINUTE, "ops", NULL, T0), 0);
+    for (int64_t t = 0; t < 5 * MINUTE; t += MINUTE)
         assert_int_equal(observe(ob, "queue", t, false), 0);
     assert_int_equal(lf_outbox_unsilence(ob, LF_OUTBOX_ALL_CHECKS), 0);
     assert_int_equal(lf_outbox_unsilence(ob, LF_OUTBOX_ALL_CHECKS), -ENOENT);
-    assert_int_equal(observe(ob, "queue", 5 * MIN, false), 1);
-    assert_int_equal(lf_outbox_silence(ob, "disk", T0 + 60 * MIN, NULL, NULL, T0), 0);
+    assert_int_equal(observe(ob, "queue", 5 * MINUTE, false), 1);
+    assert_int_equal(lf_outbox_silence(ob, "disk", T0 + 60 * MINUTE, NULL, NULL, T0), 0);
 
     struct status_rows r = {0};
-    assert_int_equal(lf_outbox_foreach_status(ob, T0 + 3 * 60 * MIN, collect_status, &r), 0);
+    assert_int_equal(lf_outbox_foreach_status(ob, T0 + 3 * 60 * MINUTE, collect_status, &r), 0);
     assert_int_equal(r.n, 2); /* disk's silence has ended by then and it has no state */
     assert_string_equal(r.names[0], "parser");
     assert_string_equal(r.names[1], "queue");
@@ -418,9 +427,9 @@ static void test_silence_and_status(void **st)
     assert_int_equal(lf_outbox_foreach_status(ob, T0, collect_status, &r), 0);
     assert_int_equal(r.n, 3);
     assert_string_equal(r.names[0], "disk");
-    assert_int_equal(r.until[0], T0 + 60 * MIN);
+    assert_int_equal(r.until[0], T0 + 60 * MINUTE);
     assert_int_equal(r.status[0], -1);
-    assert_int_equal(r.until[1], T0 + 2 * 60 * MIN);
+    assert_int_equal(r.until[1], T0 + 2 * 60 * MINUTE);
 
     assert_int_equal(lf_outbox_silence(ob, "", T0, NULL, NULL, T0), -EINVAL);
     lf_alert_observation o = {.time_ms = T0, .ok = true};
@@ -433,14 +442,234 @@ static void test_prune(void **st)
     (void)st;
     struct fake_slack f = {0};
     lf_outbox *ob = open_outbox();
-    for (int64_t t = 0; t < 3 * MIN; t += MIN)
+    for (int64_t t = 0; t < 3 * MINUTE; t += MINUTE)
         observe(ob, "x", t, false);
     observe(ob, "y", 0, false);
-    assert_int_equal(lf_outbox_deliver_due(ob, T0 + 3 * MIN, "mon", fake_send, &f, 10), 1);
-    assert_int_equal(lf_outbox_silence(ob, "x", T0 + MIN, NULL, NULL, T0), 0);
-    assert_int_equal(lf_outbox_prune(ob, T0 + 4 * MIN), 2); /* the delivered FIRING and the silence */
-    assert_int_equal(lf_outbox_prune(ob, T0 + 4 * MIN), 0);
+    assert_int_equal(lf_outbox_deliver_due(ob, T0 + 3 * MINUTE, "mon", fake_send, &f, 10), 1);
+    assert_int_equal(lf_outbox_silence(ob, "x", T0 + MINUTE, NULL, NULL, T0), 0);
+    assert_int_equal(lf_outbox_prune(ob, T0 + 4 * MINUTE), 2); /* the delivered FIRING and the silence */
+    assert_int_equal(lf_outbox_prune(ob, T0 + 4 * MINUTE), 0);
     lf_outbox_close(ob);
+}
+
+/* A loopback HTTP/1.1 server on a thread, answering from a script (one connection per request). */
+struct test_server {
+    int fd;
+    int port;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    int stop;
+    /* script: statuses answered in turn (then 200); retry_after seconds, -1 for none */
+    int statuses[64];
+    int retry_after_s[64];
+    int n_script;
+    const char *body_for_path[8][2]; /* path -> answer body; "" path matches any */
+    int n_requests;
+    char last_auth[256];
+    char bodies[64][16384]; /* request bodies answered 200 */
+    int n_ok;
+};
+
+static void server_handle(struct test_server *s, int c)
+{
+    struct timeval tv = {2, 0};
+    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    static __thread char req[65536];
+    size_t len = 0;
+    char *hdr_end = NULL;
+    while (len < sizeof(req) - 1 && !hdr_end) {
+        ssize_t r = recv(c, req + len, sizeof(req) - 1 - len, 0);
+        if (r <= 0)
+            return;
+        len += (size_t)r;
+        req[len] = '\0';
+        hdr_end = strstr(req, "\r\n\r\n");
+    }
+    if (!hdr_end)
+        return;
+    size_t body_off = (size_t)(hdr_end + 4 - req), clen = 0;
+    const char *cl = strcasestr(req, "\r\ncontent-length:");
+    if (cl && cl < hdr_end)
+        clen = strtoul(cl + 17, NULL, 10);
+    while (len < body_off + clen && len < sizeof(req) - 1) {
+        ssize_t r = recv(c, req + len, sizeof(req) - 1 - len, 0);
+        if (r <= 0)
+            return;
+        len += (size_t)r;
+    }
+    req[len] = '\0';
+    char path[256] = "";
+    sscanf(req, "%*s %255s", path);
+    pthread_mutex_lock(&s->mu);
+    int i = s->n_requests++;
+    int status = i < s->n_script ? s->statuses[i] : 200;
+    int ra = i < s->n_script ? s->retry_after_s[i] : -1;
+    const char *auth = strcasestr(req, "\r\nauthorization: ");
+    s->last_auth[0] = '\0';
+    if (auth && auth < hdr_end)
+        sscanf(auth + 17, "%255[^\r]", s->last_auth);
+    if (status == 200 && s->n_ok < 64)
+        snprintf(s->bodies[s->n_ok++], sizeof(s->bodies[0]), "%s", req + body_off);
+    const char *answer = "ok";
+    for (int k = 0; k < 8 && s->body_for_path[k][0]; k++)
+        if (!s->body_for_path[k][0][0] || strcmp(s->body_for_path[k][0], path) == 0) {
+            answer = s->body_for_path[k][1];
+            break;
+        }
+    pthread_mutex_unlock(&s->mu);
+    char head[512];
+    int hl = snprintf(head, sizeof(head), "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nConnection: close\r\n", status,
+                      strlen(answer));
+    if (ra >= 0)
+        hl += snprintf(head + hl, sizeof(head) - (size_t)hl, "Retry-After: %d\r\n", ra);
+    hl += snprintf(head + hl, sizeof(head) - (size_t)hl, "\r\n");
+    if (send(c, head, (size_t)hl, MSG_NOSIGNAL) < 0 || send(c, answer, strlen(answer), MSG_NOSIGNAL) < 0)
+        return;
+}
+
+static void *server_main(void *arg)
+{
+    struct test_server *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        int stop = s->stop;
+        pthread_mutex_unlock(&s->mu);
+        if (stop)
+            break;
+        struct pollfd p = {s->fd, POLLIN, 0};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        int c = accept(s->fd, NULL, NULL);
+        if (c < 0)
+            continue;
+        server_handle(s, c);
+        close(c);
+    }
+    return NULL;
+}
+
+static void server_start(struct test_server *s)
+{
+    s->fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(s->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(s->fd, 16), 0);
+    socklen_t alen = sizeof(a);
+    getsockname(s->fd, (struct sockaddr *)&a, &alen);
+    s->port = ntohs(a.sin_port);
+    pthread_mutex_init(&s->mu, NULL);
+    assert_int_equal(pthread_create(&s->thread, NULL, server_main, s), 0);
+}
+
+static void server_stop(struct test_server *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->stop = 1;
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->thread, NULL);
+    close(s->fd);
+    pthread_mutex_destroy(&s->mu);
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The whole path over loopback HTTP: a burst of 429s with Retry-After, then a 500; the grouped
+ * message arrives exactly once and not before the server allowed it. */
+static void test_webhook_over_http_429_burst(void **st)
+{
+    (void)st;
+    struct test_server *srv = calloc(1, sizeof(*srv));
+    assert_non_null(srv);
+    int script[] = {429, 429, 429, 500};
+    int ra[] = {1, 1, 1, -1};
+    for (int i = 0; i < 4; i++) {
+        srv->statuses[i] = script[i];
+        srv->retry_after_s[i] = ra[i];
+    }
+    srv->n_script = 4;
+    server_start(srv);
+    lf_http_client *http = NULL;
+    assert_int_equal(lf_http_client_new(NULL, NULL, &http), 0);
+    char url[96];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/services/T000/B000/secret", srv->port);
+    lf_slack_sender sender = {http, url, 5000};
+
+    lf_outbox_options o = {.group_window_ms = -1, .backoff_base_ms = 200, .backoff_max_ms = 1000, .jitter_seed = 7};
+    lf_outbox *ob = NULL;
+    assert_int_equal(lf_outbox_open(db_path, &o, &ob), 0);
+    lf_alert_rules r1 = rules;
+    r1.pending_count = 1;
+    int64_t start = wall_ms();
+    const char *names[] = {"receiver_healthz", "parser_progress", "root_disk"};
+    for (int i = 0; i < 3; i++) {
+        lf_alert_observation ob_ = {.time_ms = start, .ok = false, .value = "v", .message = "down"};
+        int n = 0;
+        assert_int_equal(lf_outbox_observe(ob, names[i], &r1, &ob_, &n), 0);
+        assert_int_equal(n, 1);
+    }
+    int64_t retry_at[8] = {0};
+    int failures = 0;
+    for (int round = 0; round < 60 && undelivered(ob) > 0; round++) {
+        int64_t now = wall_ms();
+        assert_true(now - start < 20000);
+        int before = srv->n_requests;
+        assert_true(lf_outbox_deliver_due(ob, now, "mon-host", lf_slack_send, &sender, 10) >= 0);
+        if (srv->n_requests > before && undelivered(ob) > 0) {
+            int64_t due = 0;
+            assert_int_equal(lf_outbox_next_due(ob, &due), 0);
+            retry_at[failures++] = due - now;
+        }
+        int64_t due = 0;
+        if (lf_outbox_next_due(ob, &due) == 0 && due > wall_ms()) {
+            int64_t wait = due - wall_ms();
+            usleep((useconds_t)((wait > 2000 ? 2000 : wait) * 1000 + 1000));
+        }
+    }
+    assert_int_equal(undelivered(ob), 0);
+    assert_int_equal(failures, 4);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(retry_at[i], 1000); /* Retry-After: 1, exactly */
+    /* the 500 is the fourth attempt: backoff 200 ms * 2^3, capped at 1 s, with equal jitter */
+    assert_true(retry_at[3] >= 500 && retry_at[3] <= 1000);
+    assert_true(wall_ms() - start >= 3000);
+    assert_int_equal(srv->n_requests, 5);
+    assert_int_equal(srv->n_ok, 1);
+    for (int i = 0; i < 3; i++)
+        assert_non_null(strstr(srv->bodies[0], names[i])); /* one message, all three */
+    json_t *root = json_loads(srv->bodies[0], 0, NULL);
+    assert_non_null(root);
+    assert_int_equal(json_array_size(json_object_get(root, "attachments")), 3);
+    json_decref(root);
+
+    /* heartbeat: 2xx is fine, anything else is an error */
+    char hb[96];
+    snprintf(hb, sizeof(hb), "http://127.0.0.1:%d/ping/abc", srv->port);
+    assert_int_equal(lf_slack_heartbeat(http, hb, 2000), 0);
+    pthread_mutex_lock(&srv->mu);
+    srv->statuses[6] = 404; /* the next request is the seventh */
+    srv->retry_after_s[6] = -1;
+    srv->n_script = 7;
+    pthread_mutex_unlock(&srv->mu);
+    assert_int_equal(lf_slack_heartbeat(http, hb, 2000), LF_EHTTP);
+
+    lf_outbox_close(ob);
+    server_stop(srv);
+    free(srv);
+
+    /* nobody listening: a transport error, status 0 */
+    int status = -1;
+    int64_t retry = -1;
+    assert_true(lf_slack_send("{}", 2, &sender, &status, &retry) < 0);
+    assert_int_equal(status, 0);
+    assert_true(lf_slack_heartbeat(http, hb, 2000) < 0);
+    lf_slack_sender none = {http, NULL, 0};
+    assert_int_equal(lf_slack_send("{}", 2, &none, &status, &retry), -EINVAL);
+    lf_http_client_close(http, NULL, NULL);
 }
 
 static void test_open_failure(void **st)
@@ -463,6 +692,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_grouping_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silence_and_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_webhook_over_http_429_burst, setup, teardown),
         cmocka_unit_test(test_open_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
