@@ -95,6 +95,21 @@ void lf_manifest_session_id(char out[LF_SESSION_ID_LEN + 1], const char *site,
                             const void *identity, size_t identity_len,
                             const uint8_t content_hash[LF_HASH_BYTES]);
 
+/* The whole check of a session archive, as the receiver (and the parser) need it, on an archive
+ * already opened with lf_zip_open_fd/mem (which checked its structure): reads manifest.json
+ * (bounded by LF_MANIFEST_MAX), parses it into m, requires the archive to hold exactly
+ * manifest.json and the log named by log_name (directory entries aside), requires the log's
+ * declared size to equal log_size, then streams the log through log_fn (may be NULL; see
+ * lf_zip_data_fn: chunks before a failure must be discarded) while hashing it, and requires its
+ * BLAKE2b-256 to equal log_blake2b. Returns 0 (m filled, owned by the caller), or a negative code
+ * with m empty and err naming the problem (a field, or an entry): LF_EFORMAT (manifest or archive
+ * layout invalid), LF_ECORRUPT (log size or hash mismatch, damaged data), LF_ELIMIT, -ENOMEM,
+ * -EIO, or log_fn's own non-zero result. */
+struct lf_zip;
+int lf_manifest_check_archive(struct lf_zip *z, lf_manifest *m,
+                              int (*log_fn)(void *ctx, const void *data, size_t len), void *ctx,
+                              char *err, size_t errsz);
+
 /* RFC 3339 UTC check as used for started_at/ended_at; *epoch (may be NULL) gets the seconds. */
 bool lf_manifest_time_valid(const char *s, int64_t *epoch);
 

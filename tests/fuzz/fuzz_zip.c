@@ -28,20 +28,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc = lf_zip_verify_all(z, &err);
     if (rc != 0 && (err.reason == LF_ZIP_OK || err.msg[0] == '\0'))
         abort();
-    lf_buf mbuf = LF_BUF_INIT(LF_MANIFEST_MAX);
-    if (lf_zip_read_entry_buf(z, LF_MANIFEST_NAME, LF_MANIFEST_MAX, &mbuf, &err) == 0) {
-        lf_manifest m;
-        char msg[256];
-        if (lf_manifest_parse(&m, mbuf.data ? mbuf.data : "", mbuf.len, msg, sizeof msg) == 0) {
-            uint64_t size_declared;
-            lf_buf log = LF_BUF_INIT(1 << 20);
-            if (lf_zip_entry_size(z, m.log_name, &size_declared) == 0)
-                lf_zip_read_entry_buf(z, m.log_name, 1 << 20, &log, &err);
-            lf_buf_free(&log);
-            lf_manifest_free(&m);
-        }
-    }
-    lf_buf_free(&mbuf);
+    /* the receiver's whole check: manifest, layout, size and hash of the log */
+    lf_manifest m;
+    char msg[256] = "";
+    rc = lf_manifest_check_archive(z, &m, NULL, NULL, msg, sizeof msg);
+    if (rc == 0)
+        lf_manifest_free(&m);
+    else if (msg[0] == '\0' || m.site != NULL)
+        abort();
     lf_zip_close(z);
     return 0;
 }

@@ -15,7 +15,12 @@
 #include "lf_crypto.h"
 #include "lf_error.h"
 #include "lf_failpoint.h"
+#include "lf_fileio.h"
 #include "lf_manifest.h"
+#include "lf_zip.h"
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #define SID "0123456789abcdef0123456789abcdef"
 #define HASH "0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8"
@@ -279,6 +284,94 @@ static void session_ids_are_stable_and_injective(void **state)
     assert_string_equal(a, hex);
 }
 
+static int append_chunk(void *ctx, const void *data, size_t len)
+{
+    return lf_buf_append(ctx, data, len);
+}
+
+/* Writes a session zip for log text with the given manifest, opens it and runs the full check. */
+static int check_session(const char *log, const lf_manifest *m, char *err, size_t errsz,
+                         const char *extra_entry)
+{
+    char dir[] = "/tmp/lf_manifest_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char logp[64], zp[64];
+    snprintf(logp, sizeof logp, "%s/log", dir);
+    snprintf(zp, sizeof zp, "%s/z.zip", dir);
+    assert_int_equal(lf_write_file_atomic(logp, log, strlen(log), 0600), 0);
+    lf_buf json = LF_BUF_INIT(LF_MANIFEST_MAX);
+    assert_int_equal(lf_manifest_build(m, &json, err, errsz), 0);
+    int lfd = open(logp, O_RDONLY), zfd = open(zp, O_RDWR | O_CREAT, 0600);
+    lf_zip_error zerr;
+    /* the manifest may be stored under another name to test its absence */
+    assert_int_equal(lf_zip_write_session(zfd, extra_entry ? extra_entry : LF_MANIFEST_NAME,
+                                          json.data, json.len, "session.log", lfd, strlen(log),
+                                          NULL, 6, 0, &zerr),
+                     0);
+    lf_zip *z;
+    assert_int_equal(lf_zip_open_fd(&z, zfd, NULL, &zerr), 0);
+    lf_manifest got;
+    lf_buf sink = LF_BUF_INIT(1 << 20);
+    int rc = lf_manifest_check_archive(z, &got, append_chunk, &sink, err, errsz);
+    if (rc == 0) {
+        assert_string_equal(got.session_id, m->session_id);
+        assert_string_equal(lf_buf_cstr(&sink), log);
+        lf_manifest_free(&got);
+    } else {
+        assert_null(got.site);
+    }
+    lf_buf_free(&sink);
+    lf_zip_close(z);
+    close(lfd);
+    close(zfd);
+    unlink(logp);
+    unlink(zp);
+    rmdir(dir);
+    lf_buf_free(&json);
+    return rc;
+}
+
+static void archive_check_ties_manifest_to_log(void **state)
+{
+    const char *log = "2026-11-22 01:00:00 INFO [app] started\n2026-11-22 01:00:05 INFO [app] exit\n";
+    uint8_t h[LF_HASH_BYTES];
+    lf_crypto_hash(h, log, strlen(log));
+    lf_manifest m;
+    lf_manifest_init(&m);
+    m.site = strdup("acme");
+    m.product = strdup("Studio");
+    m.product_version = strdup("4.2");
+    m.log_type = strdup("classic");
+    m.log_name = strdup("session.log");
+    m.log_size = strlen(log);
+    lf_crypto_hex_encode(m.log_blake2b, h, sizeof h);
+    lf_manifest_session_id(m.session_id, m.site, "s.log", 5, h);
+    char err[256];
+    assert_int_equal(check_session(log, &m, err, sizeof err, NULL), 0);
+
+    /* wrong size in the manifest */
+    m.log_size++;
+    assert_int_equal(check_session(log, &m, err, sizeof err, NULL), LF_ECORRUPT);
+    assert_int_equal(strncmp(err, "log_size", 8), 0);
+    m.log_size--;
+    /* wrong hash */
+    m.log_blake2b[0] = m.log_blake2b[0] == '0' ? '1' : '0';
+    assert_int_equal(check_session(log, &m, err, sizeof err, NULL), LF_ECORRUPT);
+    assert_int_equal(strncmp(err, "log_blake2b", 11), 0);
+    lf_crypto_hex_encode(m.log_blake2b, h, sizeof h);
+    /* the log is not where the manifest says */
+    free(m.log_name);
+    m.log_name = strdup("other.log");
+    assert_int_equal(check_session(log, &m, err, sizeof err, NULL), LF_EFORMAT);
+    assert_non_null(strstr(err, "session.log")); /* an unexpected entry */
+    free(m.log_name);
+    m.log_name = strdup("session.log");
+    /* no manifest.json */
+    assert_int_equal(check_session(log, &m, err, sizeof err, "meta.json"), LF_EFORMAT);
+    assert_non_null(strstr(err, "manifest.json"));
+    lf_manifest_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +380,7 @@ int main(void)
         cmocka_unit_test(build_refuses_invalid_structs),
         cmocka_unit_test(allocation_failures_are_clean),
         cmocka_unit_test(session_ids_are_stable_and_injective),
+        cmocka_unit_test(archive_check_ties_manifest_to_log),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
