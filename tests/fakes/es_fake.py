@@ -184,9 +184,12 @@ def parse_date_math(value):
     return parse_date_millis(value)
 
 
+WORD_RE = re.compile(r"\w+")
+
+
 def analyze(text):
     """Approximation of the standard analyzer: lower-cased words."""
-    return re.findall(r"\w+", str(text).lower())
+    return WORD_RE.findall(str(text).lower())
 
 
 def preview(value):
@@ -309,13 +312,18 @@ class Index:
 
     # -- document parsing against the mapping (the strict part) --
     def parse_document(self, source, doc_id):
-        """Validates source against the mappings and returns the dynamic additions to apply."""
-        new_props = json.loads(json.dumps(self.mappings["properties"]))
+        """Validates source against the mappings, adding dynamic fields; on a rejection every
+        field this document added is removed again (the mapping is as before)."""
+        added = []
         dynamic = str(self.mappings.get("dynamic", "true")).lower()
-        self._parse_object(source, new_props, "", doc_id, dynamic)
-        return new_props
+        try:
+            self._parse_object(source, self.mappings["properties"], "", doc_id, dynamic, added)
+        except DocParseError:
+            for props, key in reversed(added):
+                props.pop(key, None)
+            raise
 
-    def _parse_object(self, obj, props, prefix, doc_id, dynamic):
+    def _parse_object(self, obj, props, prefix, doc_id, dynamic, added):
         for key, value in obj.items():
             if key.startswith("_") and prefix == "" and key in ("_id", "_index", "_source", "_version",
                                                                 "_seq_no", "_routing"):
@@ -340,9 +348,10 @@ class Index:
                     if spec is None:
                         continue
                     props[key] = spec
-                self._parse_value(v, spec, full, doc_id, dynamic)
+                    added.append((props, key))
+                self._parse_value(v, spec, full, doc_id, dynamic, added)
 
-    def _parse_value(self, v, spec, full, doc_id, dynamic):
+    def _parse_value(self, v, spec, full, doc_id, dynamic, added):
         ftype = spec.get("type", "object")
 
         def fail(cause=None):
@@ -360,7 +369,7 @@ class Index:
                                      f"[{full.split('.')[-1]}] as object, but found a concrete value"))
             spec.setdefault("properties", {})
             sub_dynamic = str(spec.get("dynamic", dynamic)).lower()
-            self._parse_object(v, spec["properties"], full + ".", doc_id, sub_dynamic)
+            self._parse_object(v, spec["properties"], full + ".", doc_id, sub_dynamic, added)
             return
         if isinstance(v, (dict, list)):
             fail({"type": "illegal_state_exception", "reason": "Can't get text on a START_OBJECT at 1:2"})
@@ -440,9 +449,16 @@ def source_values(source, path):
 class Searcher:
     def __init__(self, index):
         self.index = index
+        self.cache = {}
 
     def resolve(self, field):
         """(source path, mapping type) of a field name; .keyword sub-fields read their parent."""
+        hit = self.cache.get(field)
+        if hit is None:
+            hit = self.cache[field] = self._resolve(field)
+        return hit
+
+    def _resolve(self, field):
         spec = self.index.field_mapping(field)
         if spec is not None and "." in field:
             parent = self.index.field_mapping(field.rsplit(".", 1)[0])
@@ -455,11 +471,18 @@ class Searcher:
     def values(self, doc, field):
         path, ftype = self.resolve(field)
         vals = source_values(doc, path)
-        if ftype == "keyword" and self.index.field_mapping(field) is not None:
-            ign = self.index.field_mapping(field).get("ignore_above")
+        if ftype == "keyword":
+            ign = self.ignore_above(field)
             if ign:
                 vals = [v for v in vals if len(str(v)) <= ign]
         return vals, ftype
+
+    def ignore_above(self, field):
+        key = ("ignore_above", field)
+        if key not in self.cache:
+            spec = self.index.field_mapping(field)
+            self.cache[key] = spec.get("ignore_above") if spec else None
+        return self.cache[key]
 
     @staticmethod
     def norm(v, ftype):
@@ -769,12 +792,11 @@ class State:
                           f"[{doc_id}]: version conflict, document already exists (current version [{existing['_version']}])",
                           index_uuid=idx.uuid, shard="0", index=index_name)
         try:
-            new_props = idx.parse_document(source, doc_id)
+            idx.parse_document(source, doc_id)
         except DocParseError as e:
             etype, reason = e.args[0][0], e.args[0][1]
             extra = e.args[0][2] if len(e.args[0]) > 2 else {}
             raise EsError(400, etype, reason, **extra)
-        idx.mappings["properties"] = new_props
         idx.seq_no += 1
         version = existing["_version"] + 1 if existing else 1
         idx.docs[doc_id] = {"_source": source, "_version": version, "_seq_no": idx.seq_no}
