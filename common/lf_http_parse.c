@@ -183,6 +183,10 @@ static int on_headers_complete(http_parser *hp)
     m->content_length = m->has_length ? hp->content_length : 0;
     m->keep_alive = http_should_keep_alive(hp) && !hp->upgrade;
 
+    if (m->http_major != 1) {
+        lf_http_parse_fail(p, 400, "bad_version", "only HTTP/1.x is served");
+        return -1;
+    }
     if (hp->uses_transfer_encoding && !m->chunked) {
         lf_http_parse_fail(p, 400, "bad_transfer_encoding", "only chunked transfer coding is accepted");
         return -1;
@@ -222,8 +226,26 @@ static int on_headers_complete(http_parser *hp)
             p->state = LF_HP_STOPPED;
             http_parser_pause(hp, 1);
         }
+        return 0;
+    }
+    /* a body of known size that fits in memory: one allocation, which reads can fill directly */
+    if (m->has_length && m->content_length > 0 && m->content_length <= p->limits.body_memory_max &&
+        m->content_length <= p->max_body && lf_buf_reserve(&m->body_mem, m->content_length) != 0) {
+        lf_http_parse_fail(p, 503, "out_of_memory", "server is out of memory");
+        return -1;
     }
     return 0;
+}
+
+size_t lf_http_parse_body_window(lf_http_parse *p, char **out)
+{
+    lf_http_msg *m = p->msg;
+    if (p->state != LF_HP_BODY || !m || !m->has_length || m->chunked || m->body_fd >= 0 ||
+        m->body_mem.cap < m->content_length + 1 || m->body_len >= m->content_length ||
+        m->body_mem.len != m->body_len)
+        return 0;
+    *out = m->body_mem.data + m->body_mem.len;
+    return (size_t)(m->content_length - m->body_len);
 }
 
 int lf_http_parse_check_body(lf_http_parse *p, uint64_t max_body)
@@ -275,6 +297,12 @@ static int write_all(int fd, const char *data, size_t len)
 static int sink_append(lf_http_parse *p, const char *at, size_t len)
 {
     lf_http_msg *m = p->msg;
+    if (m->body_fd < 0 && at == m->body_mem.data + m->body_mem.len && m->body_mem.cap > m->body_mem.len + len) {
+        /* read straight into the body buffer (lf_http_parse_body_window): nothing to copy */
+        m->body_mem.len += len;
+        m->body_mem.data[m->body_mem.len] = '\0';
+        return 0;
+    }
     if (m->body_fd < 0) {
         bool fits = m->body_mem.len + len <= p->limits.body_memory_max &&
                     (!m->has_length || m->content_length <= p->limits.body_memory_max);

@@ -94,6 +94,10 @@ void lf_http_parse_free(lf_http_parse *p);
 
 /* Parses up to len bytes; returns how many were used. Stops early at COMPLETE, STOPPED and ERROR. */
 size_t lf_http_parse_feed(lf_http_parse *p, const char *data, size_t len);
+/* While a body of known length is read into memory: where the rest of it goes (*out) and how many
+ * bytes are still expected, so that the caller can read from the socket straight into it and feed
+ * that memory (no copy). 0 when not possible. */
+size_t lf_http_parse_body_window(lf_http_parse *p, char **out);
 /* After COMPLETE: hands the request to the caller and goes back to IDLE for the next one. */
 lf_http_msg *lf_http_parse_take(lf_http_parse *p);
 

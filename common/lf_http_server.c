@@ -247,7 +247,8 @@ static int conn_write_parts(conn *c, const char *a, size_t alen, const char *b, 
     r->len = left;
     if (done < alen) {
         memcpy(r->data, a + done, alen - done);
-        memcpy(r->data + alen - done, b, blen);
+        if (blen)
+            memcpy(r->data + alen - done, b, blen);
     } else {
         memcpy(r->data, b + (done - alen), left);
     }
@@ -1106,6 +1107,15 @@ static void conn_process(conn *c, const char *data, size_t len)
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     conn *c = h->data;
+    char *direct;
+    size_t room;
+    /* the rest of a body of known length goes straight to its buffer: one copy less */
+    if (!c->lingering && c->pending.len == 0 && c->req && !c->req_complete &&
+        (room = lf_http_parse_body_window(&c->parse, &direct)) >= 4096) {
+        buf->base = direct;
+        buf->len = room;
+        return;
+    }
     buf->base = c->srv->rbuf;
     buf->len = READ_CHUNK;
 }
