@@ -22,6 +22,7 @@
 
 #include "lf_error.h"
 #include "lf_http_client.h"
+#include "monitor_cli.h"
 #include "outbox.h"
 #include "slack_send.h"
 
@@ -672,6 +673,71 @@ static void test_webhook_over_http_429_burst(void **st)
     lf_http_client_close(http, NULL, NULL);
 }
 
+/* silence / unsilence / status as the command line runs them. */
+static int cli(const char *line, char **outp, char **errp)
+{
+    char buf[512];
+    snprintf(buf, sizeof(buf), "%s", line);
+    char *argv[16];
+    int argc = 0;
+    for (char *tok = strtok(buf, " "); tok && argc < 16; tok = strtok(NULL, " "))
+        argv[argc++] = tok;
+    size_t ol = 0, el = 0;
+    FILE *out = open_memstream(outp, &ol), *err = open_memstream(errp, &el);
+    int rc = lf_monitor_cli_run(db_path, argc, argv, T0, out, err);
+    fclose(out);
+    fclose(err);
+    return rc;
+}
+
+static void test_cli(void **st)
+{
+    (void)st;
+    char *o = NULL, *e = NULL;
+    assert_true(lf_monitor_cli_is_command("silence"));
+    assert_false(lf_monitor_cli_is_command("run"));
+    assert_int_equal(cli("status", &o, &e), 0);
+    assert_non_null(strstr(o, "no check has run yet"));
+    free(o), free(e);
+    assert_int_equal(cli("silence parser_progress 2h deploying parser 1.4", &o, &e), 0);
+    assert_string_equal(o, "parser_progress silenced until 2025-11-22 04:00:00 UTC (2h 0m)\n");
+    free(o), free(e);
+    assert_int_equal(cli("silence parser_progress soon", &o, &e), 2);
+    assert_non_null(strstr(e, "not a duration"));
+    free(o), free(e);
+    assert_int_equal(cli("silence <!channel> 1h", &o, &e), 2);
+    free(o), free(e);
+    assert_int_equal(cli("silence x", &o, &e), 2);
+    free(o), free(e);
+    assert_int_equal(cli("frobnicate", &o, &e), 2);
+    free(o), free(e);
+
+    /* the daemon side sees the silence */
+    lf_outbox *ob = open_outbox();
+    for (int64_t t = 0; t < 5 * MINUTE; t += MINUTE)
+        assert_int_equal(observe(ob, "parser_progress", t, false), 0);
+    for (int64_t t = 0; t < 3 * MINUTE; t += MINUTE)
+        observe(ob, "root_disk", t, false);
+    lf_outbox_close(ob);
+
+    assert_int_equal(cli("status", &o, &e), 0);
+    assert_non_null(strstr(o, "parser_progress"));
+    assert_non_null(strstr(o, "firing"));
+    assert_non_null(strstr(o, "deploying parser 1.4"));
+    assert_non_null(strstr(o, "root_disk"));
+    assert_non_null(strstr(o, "1 notification(s) waiting for Slack"));
+    free(o), free(e);
+
+    assert_int_equal(cli("unsilence parser_progress", &o, &e), 0);
+    free(o), free(e);
+    assert_int_equal(cli("unsilence parser_progress", &o, &e), 1);
+    assert_non_null(strstr(e, "has no silence"));
+    free(o), free(e);
+    ob = open_outbox();
+    assert_int_equal(observe(ob, "parser_progress", 5 * MINUTE, false), 1); /* one FIRING once lifted */
+    lf_outbox_close(ob);
+}
+
 static void test_open_failure(void **st)
 {
     (void)st;
@@ -693,6 +759,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_silence_and_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_webhook_over_http_429_burst, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cli, setup, teardown),
         cmocka_unit_test(test_open_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
