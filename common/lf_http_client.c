@@ -31,6 +31,14 @@ struct counters {
     _Atomic uint64_t bytes_sent, bytes_received, in_flight;
 };
 
+/* Series in an lf_metrics registry, when attached (all NULL otherwise). */
+struct series {
+    lf_counter *requests, *attempts, *retries, *r2xx, *r3xx, *r4xx, *r5xx;
+    lf_counter *transport_errors, *timeouts, *connections_opened, *bytes_sent, *bytes_received;
+    lf_gauge *in_flight;
+    lf_histogram *seconds;
+};
+
 typedef struct pollctx pollctx;
 typedef struct xfer xfer;
 
@@ -48,6 +56,7 @@ struct lf_http_client {
     void *close_arg;
     uint64_t rng;
     struct counters n;
+    struct series m;
 };
 
 struct pollctx {
@@ -86,8 +95,24 @@ struct xfer {
     void *arg;
 };
 
-#define CNT_ADD(c, field, v) atomic_fetch_add_explicit(&(c)->n.field, (v), memory_order_relaxed)
-#define CNT_SUB(c, field, v) atomic_fetch_sub_explicit(&(c)->n.field, (v), memory_order_relaxed)
+/* Every counter goes to the client's own atomics and, when attached, to the registry's series. */
+#define CNT_ADD(c, field, v)                                                                       \
+    do {                                                                                           \
+        uint64_t v_ = (v);                                                                         \
+        atomic_fetch_add_explicit(&(c)->n.field, v_, memory_order_relaxed);                        \
+        if ((c)->m.field)                                                                          \
+            lf_counter_add((c)->m.field, v_);                                                      \
+    } while (0)
+
+static void in_flight_add(lf_http_client *c, int delta)
+{
+    if (delta > 0)
+        atomic_fetch_add_explicit(&c->n.in_flight, 1, memory_order_relaxed);
+    else
+        atomic_fetch_sub_explicit(&c->n.in_flight, 1, memory_order_relaxed);
+    if (c->m.in_flight)
+        lf_gauge_add(c->m.in_flight, delta);
+}
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
@@ -721,6 +746,8 @@ static void finish_times(xfer *x)
 {
     x->resp->elapsed_s = (double)(uv_hrtime() - x->start_ns) / 1e9;
     x->resp->attempts = x->attempt;
+    if (x->c->m.seconds)
+        lf_histogram_observe(x->c->m.seconds, x->resp->elapsed_s);
 }
 
 /* ---- client lifetime ---- */
@@ -810,6 +837,49 @@ void lf_http_client_stats_get(const lf_http_client *c, lf_http_client_stats *s)
 #undef LD
 }
 
+int lf_http_client_metrics(lf_http_client *c, lf_metrics *reg, const char *name)
+{
+    if (!c || !reg || !name || !*name || strlen(name) > 64 || c->m.requests)
+        return -EINVAL;
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '-'))
+            return -EINVAL;
+    char lbl[128], cls[160];
+    snprintf(lbl, sizeof(lbl), "client=\"%s\"", name);
+    struct series m = {0};
+#define CTR(field, metric, help) m.field = lf_metrics_counter(reg, metric, help, lbl)
+    CTR(requests, "lf_http_client_requests_total", "HTTP requests started");
+    CTR(attempts, "lf_http_client_attempts_total", "HTTP attempts, retries included");
+    CTR(retries, "lf_http_client_retries_total", "HTTP retries after a retryable outcome");
+    CTR(transport_errors, "lf_http_client_transport_errors_total",
+        "HTTP attempts that got no response (connect, reset, timeout, TLS)");
+    CTR(timeouts, "lf_http_client_timeouts_total", "HTTP attempts that timed out");
+    CTR(connections_opened, "lf_http_client_connections_opened_total",
+        "New connections (attempts minus these reused the keep-alive pool)");
+    CTR(bytes_sent, "lf_http_client_sent_bytes_total", "Request body bytes sent");
+    CTR(bytes_received, "lf_http_client_received_bytes_total", "Response body bytes received");
+#undef CTR
+    const char *classes[] = {"2xx", "3xx", "4xx", "5xx"};
+    lf_counter **slots[] = {&m.r2xx, &m.r3xx, &m.r4xx, &m.r5xx};
+    for (int i = 0; i < 4; i++) {
+        snprintf(cls, sizeof(cls), "client=\"%s\",class=\"%s\"", name, classes[i]);
+        *slots[i] = lf_metrics_counter(reg, "lf_http_client_responses_total",
+                                       "HTTP responses by status class", cls);
+    }
+    m.in_flight = lf_metrics_gauge(reg, "lf_http_client_in_flight", "HTTP requests in flight", lbl);
+    static const double bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+    m.seconds = lf_metrics_histogram(reg, "lf_http_client_request_seconds",
+                                     "Whole HTTP requests, retries and waits included", lbl, bounds,
+                                     sizeof(bounds) / sizeof(bounds[0]));
+    if (!m.requests || !m.attempts || !m.retries || !m.transport_errors || !m.timeouts ||
+        !m.connections_opened || !m.bytes_sent || !m.bytes_received || !m.r2xx || !m.r3xx ||
+        !m.r4xx || !m.r5xx || !m.in_flight || !m.seconds)
+        return -ENOMEM;
+    c->m = m;
+    return 0;
+}
+
 /* ---- blocking client ---- */
 
 static void sleep_ms(int64_t ms)
@@ -831,7 +901,7 @@ int lf_http_client_fetch(lf_http_client *c, const lf_http_request *req, lf_http_
     if (rc)
         return rc;
     CNT_ADD(c, requests, 1);
-    CNT_ADD(c, in_flight, 1);
+    in_flight_add(c, 1);
     for (;;) {
         rc = attempt_start(x);
         if (rc)
@@ -864,7 +934,7 @@ int lf_http_client_fetch(lf_http_client *c, const lf_http_request *req, lf_http_
         sleep_ms(delay);
     }
     finish_times(x);
-    CNT_SUB(c, in_flight, 1);
+    in_flight_add(c, -1);
     x->resp = &x->own_resp; /* the caller keeps resp */
     response_init(&x->own_resp, 0, 0);
     xfer_destroy(x);
@@ -1013,7 +1083,7 @@ static void xfer_finish(xfer *x, int rc)
     }
     uv_timer_stop(&x->retry_timer);
     finish_times(x);
-    CNT_SUB(c, in_flight, 1);
+    in_flight_add(c, -1);
     x->cb(c, rc, x->resp, x->arg);
     xfer_destroy(x);
 }
@@ -1088,7 +1158,7 @@ int lf_http_client_send(lf_http_client *c, const lf_http_request *req, lf_http_c
         c->xfers->prev = x;
     c->xfers = x;
     CNT_ADD(c, requests, 1);
-    CNT_ADD(c, in_flight, 1);
+    in_flight_add(c, 1);
     return 0;
 }
 

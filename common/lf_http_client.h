@@ -56,6 +56,7 @@
 #include <uv.h>
 
 #include "lf_buf.h"
+#include "lf_metrics.h"
 
 typedef struct lf_http_client lf_http_client;
 
@@ -174,6 +175,15 @@ bool lf_http_error_retryable(const lf_http_client_opts *opts, int rc);
 
 /* Counter snapshot for /metrics; safe from any thread. */
 void lf_http_client_stats_get(const lf_http_client *client, lf_http_client_stats *out);
+
+/* Also counts into reg, labelled client="<name>" (name: [A-Za-z0-9_-], e.g. "elasticsearch"):
+ *   lf_http_client_requests_total, _attempts_total, _retries_total, _responses_total{class="2xx"..},
+ *   _transport_errors_total, _timeouts_total, _connections_opened_total, _sent_bytes_total,
+ *   _received_bytes_total (counters), lf_http_client_in_flight (gauge) and
+ *   lf_http_client_request_seconds (histogram of whole requests, retries included).
+ * Call it once, before the first request; counting starts then. The registry must outlive the
+ * client. 0, -EINVAL (bad name, or already attached) or -ENOMEM. */
+int lf_http_client_metrics(lf_http_client *client, lf_metrics *reg, const char *name);
 
 /* Loop-bound clients: in-flight transfers end with -ECANCELED (their callbacks run from inside this
  * call), handles are closed, and the client is freed once libuv has closed them; close_cb (may be

@@ -586,6 +586,49 @@ static void test_keepalive_and_headers(void **state)
     lf_http_client_close(c, NULL, NULL);
 }
 
+static void test_metrics_registry(void **state)
+{
+    srv *s = *state;
+    lf_metrics *reg = NULL;
+    assert_int_equal(lf_metrics_new(&reg), 0);
+    lf_http_client_opts o = fast_opts();
+    lf_http_client *c = blocking_client(&o);
+    assert_int_equal(lf_http_client_metrics(c, reg, "bad name"), -EINVAL);
+    assert_int_equal(lf_http_client_metrics(c, reg, "es"), 0);
+    assert_int_equal(lf_http_client_metrics(c, reg, "es"), -EINVAL); /* once only */
+    lf_http_response r;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(fetch(c, s, "GET", "/ok", &r), 0);
+        lf_http_response_free(&r);
+    }
+    assert_int_equal(fetch(c, s, "GET", "/flaky/1/503/0", &r), 0);
+    lf_http_response_free(&r);
+    assert_int_equal(fetch(c, s, "GET", "/status/404", &r), 0);
+    lf_http_response_free(&r);
+    lf_buf out = LF_BUF_INIT(1 << 20);
+    assert_int_equal(lf_metrics_render(reg, &out), 0);
+    const char *text = lf_buf_cstr(&out);
+    const char *want[] = {
+        "lf_http_client_requests_total{client=\"es\"} 5\n",
+        "lf_http_client_attempts_total{client=\"es\"} 6\n",
+        "lf_http_client_retries_total{client=\"es\"} 1\n",
+        "lf_http_client_responses_total{client=\"es\",class=\"2xx\"} 4\n",
+        "lf_http_client_responses_total{client=\"es\",class=\"4xx\"} 1\n",
+        "lf_http_client_responses_total{client=\"es\",class=\"5xx\"} 1\n",
+        "lf_http_client_connections_opened_total{client=\"es\"} 1\n",
+        "lf_http_client_in_flight{client=\"es\"} 0\n",
+        "lf_http_client_request_seconds_count{client=\"es\"} 5\n",
+        "# TYPE lf_http_client_requests_total counter\n",
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        if (!strstr(text, want[i]))
+            fail_msg("missing from /metrics: %s\n%s", want[i], text);
+    }
+    lf_buf_free(&out);
+    lf_http_client_close(c, NULL, NULL);
+    lf_metrics_free(reg);
+}
+
 static void test_retry_after_seconds_429(void **state)
 {
     srv *s = *state;
@@ -1266,6 +1309,7 @@ int main(void)
         cmocka_unit_test(test_backoff_full_jitter),
         cmocka_unit_test(test_retry_policy_defaults),
         cmocka_unit_test_setup_teardown(test_keepalive_and_headers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_registry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_after_seconds_429, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_after_http_date_503, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_after_too_long_returns_response, setup, teardown),
