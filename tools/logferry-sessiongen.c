@@ -1299,13 +1299,13 @@ static int write_logtypes(const char *dir)
           "time_format = %Y-%m-%d %H:%M:%S.%f\n"
           "timezone = UTC\n"
           "level_field = Level\n"
+          "continuation = true\n"
           "\n"
           "[logtype.jsonl]\n"
           "builtin = jsonlines\n"
-          "time_key = ts\n"
-          "level_key = level\n"
-          "message_key = msg\n"
-          "component_key = component\n",
+          "time_fields = ts\n"
+          "level_field = level\n"
+          "message_key = msg\n",
           f);
     int rc = ferror(f) ? -EIO : 0;
     if (fclose(f) != 0 && rc == 0)

@@ -186,7 +186,7 @@ def test_truth_matches_files():
         conf = f.read()
     for want in ("[logtype.classic]", r"format = <Date> <Time> <Level> \[<Component>\] <Content>",
                  "time_format = %Y-%m-%d %H:%M:%S.%f", "[logtype.jsonl]", "builtin = jsonlines",
-                 "time_key = ts", "message_key = msg"):
+                 "time_fields = ts", "level_field = level", "message_key = msg"):
         check(want in conf, f"logtypes.conf lacks {want!r}")
     formats = collections.Counter(t["format"] for t in truth)
     check(formats["classic"] > 0 and formats["jsonl"] > 0, f"formats {formats}")
@@ -305,6 +305,28 @@ def test_one_file():
     check_session(d, t, templates_too=True)
 
 
+def test_parser_reads_logtypes_conf():
+    """The parser, given DIR/logtypes.conf, finds the events, levels and times the truth names."""
+    try:
+        parser = binary("logferry-parser")
+    except FileNotFoundError:
+        print("logferry-parser not built here; checked in the full build")
+        return
+    d = scratch_dir("lfsg-")
+    out, truth = os.path.join(d, "out"), os.path.join(d, "t.jsonl")
+    gen("--out", out, "--seed", 21, "--sessions", 30, "--max-size", "256K", "--truth", truth)
+    conf = os.path.join(out, "logtypes.conf")
+    for t in load_truth(truth):
+        p = subprocess.run([parser, "parse", "--type", t["format"], "--config", conf, os.path.join(out, t["path"])],
+                           capture_output=True, timeout=120)
+        check(p.returncode == 0, f"parser failed on {t['path']}: {p.stderr.decode(errors='replace')}")
+        events = [json.loads(line) for line in p.stdout.decode().splitlines()]
+        check(len(events) == t["events"], f"{t['path']}: parser found {len(events)} events, truth {t['events']}")
+        levels = collections.Counter(e["level"].upper() for e in events)
+        check(dict(levels) == {k: v for k, v in t["levels"].items() if v}, f"{t['path']}: levels differ")
+        check(events[0]["ts"] == t["started_at"] and events[-1]["ts"] == t["ended_at"], f"{t['path']}: times")
+
+
 run_tests([
     test_help_and_bad_arguments,
     test_determinism,
@@ -315,4 +337,5 @@ run_tests([
     test_versions_roll_out,
     test_formats_and_flat_layout,
     test_one_file,
+    test_parser_reads_logtypes_conf,
 ])
