@@ -54,7 +54,7 @@ int lf_jw_flush(lf_jw *w)
     return w->error;
 }
 
-int lf_jw_reserve(lf_jw *w, size_t n)
+int lf_jw_reserve_slow(lf_jw *w, size_t n)
 {
     if (w->len + n <= w->cap)
         return 0;
@@ -76,14 +76,6 @@ int lf_jw_reserve(lf_jw *w, size_t n)
     w->buf = b;
     w->cap = cap;
     return 0;
-}
-
-void lf_jw_raw(lf_jw *w, const char *s, size_t n)
-{
-    if (lf_jw_reserve(w, n) < 0)
-        return;
-    memcpy(w->buf + w->len, s, n);
-    w->len += n;
 }
 
 /* Length of a valid UTF-8 sequence at s (RFC 3629: no overlongs, no surrogates), or 0. */
@@ -124,6 +116,22 @@ void lf_jw_str(lf_jw *w, const char *str, size_t n)
     size_t i = 0;
     while (i < n) {
         size_t j = i;
+        /* eight bytes at a time while none is a control byte, '"', '\\' or non-ASCII */
+        while (j + 8 <= n) {
+            uint64_t x, q, b;
+            memcpy(&x, s + j, 8);
+            q = x ^ 0x2222222222222222ULL;
+            b = x ^ 0x5c5c5c5c5c5c5c5cULL;
+            uint64_t hit = ((x - 0x2020202020202020ULL) | ((q - 0x0101010101010101ULL) & ~q) |
+                            ((b - 0x0101010101010101ULL) & ~b) | x) &
+                           0x8080808080808080ULL;
+            if (hit)
+                break;
+            memcpy(o, s + j, 8);
+            o += 8;
+            j += 8;
+        }
+        i = j;
         while (j < n && esc_class[s[j]] == 0)
             j++;
         memcpy(o, s + i, j - i);
@@ -165,6 +173,32 @@ void lf_jw_str(lf_jw *w, const char *str, size_t n)
     }
     *o++ = '"';
     w->len = (size_t)(o - w->buf);
+}
+
+bool lf_jw_is_clean(const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t j = 0;
+    uint64_t acc = 0;
+    for (; j + 8 <= n; j += 8) {
+        uint64_t x, q, b;
+        memcpy(&x, s + j, 8);
+        q = x ^ 0x2222222222222222ULL;
+        b = x ^ 0x5c5c5c5c5c5c5c5cULL;
+        acc |= ((x - 0x2020202020202020ULL) | ((q - 0x0101010101010101ULL) & ~q) |
+                ((b - 0x0101010101010101ULL) & ~b) | x);
+    }
+    if (acc & 0x8080808080808080ULL) {
+        /* the word test may be wrong about bytes next to a borrow: decide byte by byte */
+        for (size_t i = 0; i < n; i++)
+            if (esc_class[s[i]])
+                return false;
+        return true;
+    }
+    for (; j < n; j++)
+        if (esc_class[s[j]])
+            return false;
+    return true;
 }
 
 void lf_jw_u64(lf_jw *w, uint64_t v)

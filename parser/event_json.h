@@ -4,8 +4,10 @@
 #ifndef LF_EVENT_JSON_H
 #define LF_EVENT_JSON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct lf_jw {
     char *buf;
@@ -21,10 +23,35 @@ void lf_jw_free(lf_jw *w);
 int lf_jw_flush(lf_jw *w);
 
 /* Makes room for n more bytes (flushing, or growing when fd is -1 or n is large). */
-int lf_jw_reserve(lf_jw *w, size_t n);
-void lf_jw_raw(lf_jw *w, const char *s, size_t n);
+int lf_jw_reserve_slow(lf_jw *w, size_t n);
+
+static inline int lf_jw_reserve(lf_jw *w, size_t n)
+{
+    return w->len + n <= w->cap ? 0 : lf_jw_reserve_slow(w, n);
+}
+
+static inline void lf_jw_raw(lf_jw *w, const char *s, size_t n)
+{
+    if (lf_jw_reserve(w, n) < 0)
+        return;
+    memcpy(w->buf + w->len, s, n);
+    w->len += n;
+}
 /* A quoted, escaped JSON string. */
 void lf_jw_str(lf_jw *w, const char *s, size_t n);
+/* True when no byte of s needs escaping (so lf_jw_str_clean may write it). */
+bool lf_jw_is_clean(const char *s, size_t n);
+/* A quoted string known to need no escaping. */
+static inline void lf_jw_str_clean(lf_jw *w, const char *s, size_t n)
+{
+    if (lf_jw_reserve(w, n + 2) < 0)
+        return;
+    char *o = w->buf + w->len;
+    o[0] = '"';
+    memcpy(o + 1, s, n);
+    o[n + 1] = '"';
+    w->len += n + 2;
+}
 void lf_jw_u64(lf_jw *w, uint64_t v);
 void lf_jw_hex64(lf_jw *w, uint64_t v); /* "0123456789abcdef" with quotes */
 

@@ -52,7 +52,16 @@ static void close_event(out_state *o)
     o->in_cont = false;
 }
 
-static void write_event(out_state *o, const lf_event *ev, uint64_t lineno, bool truncated)
+/* Writes a string taken from a line that is known clean (no escaping needed) or not. */
+static inline void put_str(lf_jw *w, bool clean, const char *s, size_t n)
+{
+    if (clean)
+        lf_jw_str_clean(w, s, n);
+    else
+        lf_jw_str(w, s, n);
+}
+
+static void write_event(out_state *o, const lf_event *ev, uint64_t lineno, bool truncated, bool clean)
 {
     lf_jw *w = &o->w;
     static const char k_line[] = "{\"line\":";
@@ -69,7 +78,7 @@ static void write_event(out_state *o, const lf_event *ev, uint64_t lineno, bool 
     }
     if (ev->level) {
         lf_jw_raw(w, ",\"level\":", 9);
-        lf_jw_str(w, ev->level, ev->level_len);
+        put_str(w, clean, ev->level, ev->level_len);
     } else {
         lf_jw_raw(w, ",\"level\":null", 13);
     }
@@ -79,24 +88,24 @@ static void write_event(out_state *o, const lf_event *ev, uint64_t lineno, bool 
             lf_jw_raw(w, ",", 1);
         lf_jw_str(w, ev->name[i], ev->name_len[i]);
         lf_jw_raw(w, ":", 1);
-        lf_jw_str(w, ev->value[i], ev->value_len[i]);
+        put_str(w, clean, ev->value[i], ev->value_len[i]);
     }
     lf_jw_raw(w, "},\"content\":", 12);
-    lf_jw_str(w, ev->content, ev->content_len);
+    put_str(w, clean, ev->content, ev->content_len);
     size_t tl = 0;
     const char *t = ev->cluster ? lf_drain_cluster_template(ev->cluster, &tl) : NULL;
     if (t) {
         lf_jw_raw(w, ",\"template_id\":", 15);
         lf_jw_hex64(w, lf_drain_cluster_id(ev->cluster));
         lf_jw_raw(w, ",\"template\":", 12);
-        lf_jw_str(w, t, tl);
+        put_str(w, clean || lf_jw_is_clean(t, tl), t, tl);
         lf_param ps[MAX_PARAMS];
         int np = lf_template_params(t, tl, ev->content, ev->content_len, ps, MAX_PARAMS);
         lf_jw_raw(w, ",\"params\":[", 11);
         for (int i = 0; i < np; i++) {
             if (i)
                 lf_jw_raw(w, ",", 1);
-            lf_jw_str(w, ev->content + ps[i].off, ps[i].len);
+            put_str(w, clean, ev->content + ps[i].off, ps[i].len);
         }
         lf_jw_raw(w, "]", 1);
     } else {
@@ -306,7 +315,9 @@ int lf_parser_cli_parse(int argc, char **argv)
         if ((r = lf_engine_mine(eng, &ev)) < 0)
             break;
         close_event(&o);
-        write_event(&o, &ev, rd.lineno, truncated);
+        /* JSON lines values are decoded text, not the line: check them one by one */
+        bool clean = !type->jsonlines && lf_jw_is_clean(line, len);
+        write_event(&o, &ev, rd.lineno, truncated, clean);
         events++;
         if (o.w.error)
             break;

@@ -23,14 +23,17 @@ static inline uint64_t lf_phash_bytes(const void *p, size_t n)
     while (n >= 8) {
         uint64_t w;
         memcpy(&w, s, 8);
-        h = (h ^ lf_phash_mix(w)) * 0x100000001b3ULL;
-        h ^= h >> 29;
+        h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+        h ^= h >> 31;
         s += 8;
         n -= 8;
     }
-    uint64_t w = 0;
-    memcpy(&w, s, n);
-    h = (h ^ lf_phash_mix(w ^ 0x5bd1e995u)) * 0x100000001b3ULL;
+    if (n) {
+        uint64_t w = 0;
+        memcpy(&w, s, n);
+        h = (h ^ w) * 0x94d049bb133111ebULL;
+        h ^= h >> 29;
+    }
     return lf_phash_mix(h);
 }
 

@@ -59,7 +59,59 @@ static long seg_find(const char *g, size_t gl, const char *s, size_t sl, size_t 
     return -1;
 }
 
+static int match_general(const char *tmpl, size_t tlen, const char *msg, size_t mlen, lf_param *out, int max);
+
+/* Fast path: when the message has as many whitespace-separated tokens as the template, token i of
+ * the template is matched against token i of the message alone (a "<*>" token takes the whole
+ * token). Returns -1 when the shapes differ, and the general matcher decides. */
+static int match_aligned(const char *tmpl, size_t tlen, const char *msg, size_t mlen, lf_param *out, int max)
+{
+    size_t tp = 0, mp = 0;
+    int n = 0;
+    for (;;) {
+        while (mp < mlen && ws((unsigned char)msg[mp]))
+            mp++;
+        if (tp >= tlen)
+            return mp >= mlen ? n : -1;
+        if (mp >= mlen)
+            return -1;
+        const char *te = memchr(tmpl + tp, ' ', tlen - tp);
+        size_t tl = (te ? (size_t)(te - tmpl) : tlen) - tp;
+        size_t me = mp;
+        while (me < mlen && !ws((unsigned char)msg[me]))
+            me++;
+        const char *t = tmpl + tp;
+        if (tl == 3 && t[0] == '<' && t[1] == '*' && t[2] == '>') {
+            if (n < max) {
+                out[n].off = (uint32_t)mp;
+                out[n].len = (uint32_t)(me - mp);
+            }
+            n++;
+        } else if (memchr(t, '*', tl)) {
+            int k = match_general(t, tl, msg + mp, me - mp, n < max ? out + n : out, n < max ? max - n : 0);
+            if (k < 0)
+                return -1;
+            for (int i = 0; i < k && n + i < max; i++)
+                out[n + i].off += (uint32_t)mp;
+            n += k;
+        } else if (tl != me - mp || memcmp(t, msg + mp, tl) != 0) {
+            return -1;
+        }
+        tp += tl + 1;
+        mp = me;
+    }
+}
+
 int lf_template_params(const char *tmpl, size_t tlen, const char *msg, size_t mlen, lf_param *out, int max)
+{
+    int n = match_aligned(tmpl, tlen, msg, mlen, out, max);
+    if (n >= 0)
+        return n < max ? n : max;
+    n = match_general(tmpl, tlen, msg, mlen, out, max);
+    return n < max ? n : max;
+}
+
+static int match_general(const char *tmpl, size_t tlen, const char *msg, size_t mlen, lf_param *out, int max)
 {
     /* the message without surrounding whitespace, as the tokenizer saw it */
     size_t ms = 0, me = mlen;
@@ -105,5 +157,5 @@ int lf_template_params(const char *tmpl, size_t tlen, const char *msg, size_t ml
     }
     if (pos != sl)
         return -1;
-    return n < max ? n : max;
+    return n;
 }

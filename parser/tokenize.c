@@ -32,7 +32,7 @@ struct lf_tokenizer {
     lf_token toks[LF_TOKEN_MAX];
 };
 
-/* Character classes: 1 = whitespace, 2 = path delimiter, 4 = other token delimiter. */
+/* Character classes: 1 = whitespace, 2 = path delimiter, 4 = other token delimiter, 8 = digit or '<'. */
 static unsigned char cls[256];
 static bool cls_ready;
 
@@ -46,15 +46,22 @@ static void init_classes(void)
         cls[(unsigned char)*p] = 2;
     for (const char *p = ".-+@#$%&/"; *p; p++)
         cls[(unsigned char)*p] = 4;
+    for (const char *p = "0123456789<"; *p; p++)
+        cls[(unsigned char)*p] = 8; /* only for spotting plain words */
     cls_ready = true;
 }
 
-uint64_t lf_token_hash(const char *s, size_t len)
+static inline uint64_t token_hash(const char *s, size_t len)
 {
     if (len == 3 && s[0] == '<' && s[1] == '*' && s[2] == '>')
         return LF_TOKEN_WILD_HASH;
     uint64_t h = lf_phash_bytes(s, len);
     return h <= LF_TOKEN_WILD_HASH ? h + 2 : h;
+}
+
+uint64_t lf_token_hash(const char *s, size_t len)
+{
+    return token_hash(s, len);
 }
 
 int lf_tokenizer_new(lf_tokenizer **out)
@@ -187,19 +194,8 @@ static bool all_digits(const char *s, size_t n)
     return true;
 }
 
-static bool has_wild(const char *s, size_t n)
-{
-    for (size_t i = 0; i + 3 <= n; i++)
-        if (s[i] == '<' && s[i + 1] == '*' && s[i + 2] == '>')
-            return true;
-    return false;
-}
-
 static bool word_eq(const char *s, size_t n, const char *w)
 {
-    size_t wl = strlen(w);
-    if (n != wl)
-        return false;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (c >= 'A' && c <= 'Z')
@@ -210,44 +206,48 @@ static bool word_eq(const char *s, size_t n, const char *w)
     return true;
 }
 
-/* Is the sub-token a variable by the rules? */
+/* Is the sub-token a variable by the rules? One pass collects what the rules look at. */
 static bool subtoken_is_var(const char *s, size_t n)
 {
     if (n == 0)
         return false;
-    if (all_digits(s, n))
+    size_t digits = 0, hex = 0;
+    bool wild = false, under = false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= '0' && c <= '9')
+            digits++, hex++;
+        else if ((c | 32) >= 'a' && (c | 32) <= 'f')
+            hex++;
+        else if (c == '_')
+            under = true;
+        else if (c == '<' && i + 2 < n && s[i + 1] == '*' && s[i + 2] == '>')
+            wild = true;
+    }
+    if (digits == n || (s[0] == '-' && n > 1 && digits == n - 1))
         return true; /* DG: a number */
-    if (has_wild(s, n))
+    if (wild)
         return true; /* WV: a word joined to a variable */
-    if (word_eq(s, n, "true") || word_eq(s, n, "false") || word_eq(s, n, "null"))
-        return true; /* BL and the user-string nulls */
+    if (digits == 0) {
+        /* BL and the null user string */
+        return (n == 4 && (word_eq(s, n, "true") || word_eq(s, n, "null"))) || (n == 5 && word_eq(s, n, "false"));
+    }
     /* 0x-prefixed hex numbers */
-    if (n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-        size_t i = 2;
-        while (i < n && ((s[i] >= '0' && s[i] <= '9') || ((s[i] | 32) >= 'a' && (s[i] | 32) <= 'f')))
-            i++;
-        if (i == n)
-            return true;
-    }
+    if (n > 2 && s[0] == '0' && (s[1] | 32) == 'x' && hex == n - 1)
+        return true;
     /* hex numbers of six or more digits that hold a decimal digit: 003a90dc */
-    if (n >= 6) {
-        size_t i = 0;
-        bool digit = false;
-        while (i < n && ((s[i] >= '0' && s[i] <= '9') || ((s[i] | 32) >= 'a' && (s[i] | 32) <= 'f'))) {
-            digit |= s[i] <= '9';
-            i++;
-        }
-        if (i == n && digit)
-            return true;
-    }
+    if (n >= 6 && hex == n)
+        return true;
     /* identifiers built on numbers: blk_123, attempt_1445_0020_m_000000_0 (WV after DG) */
-    const char *p = s, *e = s + n;
-    while (p < e) {
-        const char *u = memchr(p, '_', (size_t)(e - p));
-        const char *pe = u ? u : e;
-        if (all_digits(p, (size_t)(pe - p)) && (u || p != s))
-            return true;
-        p = u ? u + 1 : e;
+    if (under) {
+        const char *p = s, *e = s + n;
+        while (p < e) {
+            const char *u = memchr(p, '_', (size_t)(e - p));
+            const char *pe = u ? u : e;
+            if (all_digits(p, (size_t)(pe - p)) && (u || p != s))
+                return true;
+            p = u ? u + 1 : e;
+        }
     }
     return false;
 }
@@ -326,10 +326,12 @@ static void normalise(const char *s, size_t n, char *o, size_t *on)
 static size_t one_variable(char *t, size_t n)
 {
     size_t a = 0, b = n;
-    while (a < b && strchr("([{'\"", t[a]))
+    while (a < b && (t[a] == '(' || t[a] == '[' || t[a] == '{' || t[a] == '\'' || t[a] == '"'))
         a++;
-    while (b > a && strchr(")]}'\",.;:", t[b - 1]))
+    while (b > a && memchr(")]}'\",.;:", t[b - 1], 9))
         b--;
+    if (b - a < 7)
+        return n;
     bool hit = false;
     for (size_t i = a; i + 7 <= b && !hit; i++)
         hit = memcmp(t + i, "<*>", 3) == 0 && (t[i + 3] == ':' || t[i + 3] == '/') && memcmp(t + i + 4, "<*>", 3) == 0;
@@ -369,8 +371,9 @@ int lf_tokenizer_run(lf_tokenizer *t, const char *s, size_t len, const lf_token 
         if (i >= inlen)
             break;
         size_t e = i;
+        unsigned acc = 0;
         while (e < inlen && cls[(unsigned char)in[e]] != 1)
-            e++;
+            acc |= cls[(unsigned char)in[e++]];
         size_t ts = on;
         if (nt == LF_TOKEN_MAX - 1) {
             /* the tail of a very long message is one parameter */
@@ -382,11 +385,17 @@ int lf_tokenizer_run(lf_tokenizer *t, const char *s, size_t len, const lf_token 
             nt++;
             break;
         }
-        normalise(in + i, e - i, o, &on);
-        on = ts + one_variable(o + ts, on - ts);
+        if (acc == 0 && !(e - i == 4 || e - i == 5)) {
+            /* a plain word (no digit, delimiter or "<"): the rules leave it as it is */
+            memcpy(o + on, in + i, e - i);
+            on += e - i;
+        } else {
+            normalise(in + i, e - i, o, &on);
+            on = ts + one_variable(o + ts, on - ts);
+        }
         t->toks[nt].off = (uint32_t)ts;
         t->toks[nt].len = (uint32_t)(on - ts);
-        t->toks[nt].hash = lf_token_hash(o + ts, on - ts);
+        t->toks[nt].hash = token_hash(o + ts, on - ts);
         nt++;
         o[on++] = ' ';
         i = e;
