@@ -1081,24 +1081,23 @@ static bool have_openssl(void)
     return system("command -v openssl >/dev/null 2>&1") == 0;
 }
 
-static void test_tls_verification(void **state)
+static void make_cert(const char *dir, const char *name, char *cert, char *key, size_t n)
 {
-    (void)state;
-    if (!have_openssl()) {
-        print_message("SKIP test_tls_verification: the openssl command is not installed\n");
-        skip();
-    }
-    char dir[] = "/tmp/lf_http_tls_XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char cmd[1024], cert[256], key[256];
-    snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
-    snprintf(key, sizeof(key), "%s/key.pem", dir);
+    char cmd[1024];
+    snprintf(cert, n, "%s/%s.pem", dir, name);
+    snprintf(key, n, "%s/%s-key.pem", dir, name);
     snprintf(cmd, sizeof(cmd),
              "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
              "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout %s -out %s "
              ">/dev/null 2>&1",
              key, cert);
     assert_int_equal(system(cmd), 0);
+}
+
+/* Runs `openssl s_server -www` on a free loopback port; extra: a client-CA file to require client
+ * certificates, or NULL. Returns the pid; *port_out is where it listens. */
+static pid_t start_s_server(const char *cert, const char *key, const char *client_ca, int *port_out)
+{
     int port;
     int fd = listen_any(&port);
     close(fd);
@@ -1110,13 +1109,16 @@ static void test_tls_verification(void **state)
         dup2(devnull, 0);
         dup2(devnull, 1);
         dup2(devnull, 2);
-        execlp("openssl", "openssl", "s_server", "-accept", portstr, "-cert", cert, "-key", key,
-               "-www", "-quiet", (char *)NULL);
+        if (client_ca)
+            execlp("openssl", "openssl", "s_server", "-accept", portstr, "-cert", cert, "-key", key,
+                   "-www", "-quiet", "-Verify", "1", "-CAfile", client_ca, (char *)NULL);
+        else
+            execlp("openssl", "openssl", "s_server", "-accept", portstr, "-cert", cert, "-key", key,
+                   "-www", "-quiet", (char *)NULL);
         _exit(127);
     }
-    /* Wait (bounded) until s_server listens. */
     bool up = false;
-    for (int i = 0; i < 100 && !up; i++) {
+    for (int i = 0; i < 100 && !up; i++) { /* bounded wait until it listens */
         int s = socket(AF_INET, SOCK_STREAM, 0);
         struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -1126,6 +1128,24 @@ static void test_tls_verification(void **state)
             usleep(50000);
     }
     assert_true(up);
+    *port_out = port;
+    return pid;
+}
+
+static void test_tls_verification(void **state)
+{
+    (void)state;
+    if (!have_openssl()) {
+        print_message("SKIP test_tls_verification: the openssl command is not installed\n");
+        skip();
+    }
+    char dir[] = "/tmp/lf_http_tls_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cert[256], key[256], ccert[256], ckey[256];
+    make_cert(dir, "server", cert, key, sizeof(cert));
+    make_cert(dir, "client", ccert, ckey, sizeof(ccert));
+    int port;
+    pid_t pid = start_s_server(cert, key, NULL, &port);
     char u[128];
     snprintf(u, sizeof(u), "https://127.0.0.1:%d/", port);
     lf_http_request req = {.url = u};
@@ -1145,11 +1165,85 @@ static void test_tls_verification(void **state)
     lf_http_response_free(&r);
     lf_http_client_close(c, NULL, NULL);
 
+    /* Verification can be turned off explicitly (development only). */
+    lf_http_client_opts oi = fast_opts();
+    oi.tls_insecure = true;
+    c = blocking_client(&oi);
+    assert_int_equal(lf_http_client_fetch(c, &req, &r), 0);
+    lf_http_response_free(&r);
+    lf_http_client_close(c, NULL, NULL);
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
-    unlink(cert);
-    unlink(key);
+
+    /* A server that requires a client certificate: refused without one, served with one. */
+    pid = start_s_server(cert, key, ccert, &port);
+    snprintf(u, sizeof(u), "https://127.0.0.1:%d/", port);
+    o.max_attempts = 1;
+    c = blocking_client(&o);
+    assert_true(lf_http_client_fetch(c, &req, &r) < 0);
+    lf_http_response_free(&r);
+    lf_http_client_close(c, NULL, NULL);
+    o.client_cert = ccert;
+    o.client_key = ckey;
+    c = blocking_client(&o);
+    assert_int_equal(lf_http_client_fetch(c, &req, &r), 0);
+    assert_int_equal(r.status, 200);
+    lf_http_response_free(&r);
+    lf_http_client_close(c, NULL, NULL);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+
+    const char *files[] = {cert, key, ccert, ckey};
+    for (int i = 0; i < 4; i++)
+        unlink(files[i]);
     rmdir(dir);
+}
+
+/* A listener whose accept queue is full drops SYNs, so connecting hangs: the connect timeout must
+ * end it with -ETIMEDOUT. */
+static void test_connect_timeout(void **state)
+{
+    (void)state;
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(lfd, 0), 0);
+    socklen_t alen = sizeof(a);
+    getsockname(lfd, (struct sockaddr *)&a, &alen);
+    int fillers[16], nfill = 0;
+    bool full = false;
+    while (nfill < 16 && !full) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        fillers[nfill++] = fd;
+        if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+            continue;
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        full = poll(&p, 1, 200) == 0; /* still connecting: the queue drops our SYNs */
+    }
+    if (!full) {
+        for (int i = 0; i < nfill; i++)
+            close(fillers[i]);
+        close(lfd);
+        print_message("SKIP test_connect_timeout: could not fill the accept queue here\n");
+        skip();
+    }
+    lf_http_client_opts o = fast_opts();
+    o.connect_timeout_ms = 300;
+    o.max_attempts = 1;
+    lf_http_client *c = blocking_client(&o);
+    char u[128];
+    snprintf(u, sizeof(u), "http://127.0.0.1:%d/", ntohs(a.sin_port));
+    lf_http_request req = {.url = u};
+    lf_http_response r;
+    double t0 = now_s();
+    assert_int_equal(lf_http_client_fetch(c, &req, &r), -ETIMEDOUT);
+    double dt = now_s() - t0;
+    assert_true(dt >= 0.25 && dt < 2.0);
+    lf_http_response_free(&r);
+    lf_http_client_close(c, NULL, NULL);
+    for (int i = 0; i < nfill; i++)
+        close(fillers[i]);
+    close(lfd);
 }
 
 /* ---------------------------------------------------------------- loop-bound client ---- */
@@ -1327,6 +1421,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_methods, setup, teardown),
         cmocka_unit_test_setup_teardown(test_allocation_failures, setup, teardown),
         cmocka_unit_test(test_tls_verification),
+        cmocka_unit_test(test_connect_timeout),
         cmocka_unit_test_setup_teardown(test_async_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_close_cancels_in_flight, setup, teardown),
     };
