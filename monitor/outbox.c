@@ -18,6 +18,7 @@ struct lf_outbox {
     sqlite3 *db;
     lf_outbox_options opt;
     uint64_t rng; /* xorshift64 state for jitter */
+    uint64_t delivery_failures;
 };
 
 static const char *const schema_sql =
@@ -618,6 +619,7 @@ int lf_outbox_deliver_due(lf_outbox *ob, int64_t now_ms, const char *host, lf_ou
         char why[64] = "";
         if (src < 0)
             snprintf(why, sizeof(why), "%s", lf_strerror(src));
+        ob->delivery_failures++;
         rc = lf_outbox_mark_failed(ob, batch, now_ms, src == 0 ? status : 0, retry_after, why, &next);
         if (rc < 0)
             break;
@@ -629,6 +631,11 @@ int lf_outbox_deliver_due(lf_outbox *ob, int64_t now_ms, const char *host, lf_ou
     lf_buf_free(&body);
     lf_free(batch);
     return rc < 0 ? rc : sent;
+}
+
+uint64_t lf_outbox_delivery_failures(const lf_outbox *ob)
+{
+    return ob->delivery_failures;
 }
 
 int lf_outbox_prune(lf_outbox *ob, int64_t before_ms)

@@ -121,6 +121,9 @@ typedef int (*lf_outbox_send_fn)(const char *body, size_t len, void *ctx, int *h
 int lf_outbox_deliver_due(lf_outbox *ob, int64_t now_ms, const char *host, lf_outbox_send_fn send, void *ctx,
                           int max_messages);
 
+/* Failed webhook attempts made through lf_outbox_deliver_due on this handle. */
+uint64_t lf_outbox_delivery_failures(const lf_outbox *ob);
+
 /* Deletes delivered notifications and ended silences older than before_ms. Returns rows removed. */
 int lf_outbox_prune(lf_outbox *ob, int64_t before_ms);
 

@@ -21,6 +21,7 @@
 #include <sqlite3.h>
 
 #include "lf_error.h"
+#include "monitor_engine.h"
 #include "lf_http_client.h"
 #include "monitor_cli.h"
 #include "outbox.h"
@@ -509,7 +510,7 @@ static void server_handle(struct test_server *s, int c)
     s->last_auth[0] = '\0';
     if (auth && auth < hdr_end)
         sscanf(auth + 17, "%255[^\r]", s->last_auth);
-    if (status == 200 && s->n_ok < 64)
+    if (status == 200 && clen > 0 && s->n_ok < 64) /* webhook posts, not probes */
         snprintf(s->bodies[s->n_ok++], sizeof(s->bodies[0]), "%s", req + body_off);
     const char *answer = "ok";
     for (int k = 0; k < 8 && s->body_for_path[k][0]; k++)
@@ -690,6 +691,127 @@ static int cli(const char *line, char **outp, char **errp)
     return rc;
 }
 
+static void set_answer(struct test_server *srv, int slot, const char *body)
+{
+    pthread_mutex_lock(&srv->mu);
+    srv->body_for_path[slot][1] = body;
+    pthread_mutex_unlock(&srv->mu);
+}
+
+static int webhook_posts(struct test_server *srv)
+{
+    pthread_mutex_lock(&srv->mu);
+    int n = srv->n_ok;
+    pthread_mutex_unlock(&srv->mu);
+    return n;
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    (void)t;
+}
+
+static void run_loop_for(uv_loop_t *loop, int64_t ms)
+{
+    int64_t end = wall_ms() + ms;
+    uv_timer_t tick; /* keeps uv_run from blocking past the end */
+    uv_timer_init(loop, &tick);
+    uv_timer_start(&tick, on_tick, (uint64_t)ms, 0);
+    while (wall_ms() < end)
+        uv_run(loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&tick, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+}
+
+static void on_stopped(void *arg)
+{
+    *(int *)arg = 1;
+}
+
+static void stop_engine(uv_loop_t *loop, lf_monitor_engine *eng)
+{
+    int stopped = 0;
+    lf_monitor_engine_stop(eng, on_stopped, &stopped);
+    for (int i = 0; i < 1000 && !stopped; i++)
+        uv_run(loop, UV_RUN_ONCE);
+    assert_true(stopped);
+}
+
+/* The whole monitor on a loop: the service goes down -> exactly one FIRING; the monitor restarts in
+ * the middle of the incident -> nothing repeated; the service is back -> exactly one RESOLVED. */
+static void test_engine_incident_with_restart(void **st)
+{
+    (void)st;
+    struct test_server *srv = calloc(1, sizeof(*srv));
+    assert_non_null(srv);
+    srv->body_for_path[0][0] = "/healthz";
+    srv->body_for_path[0][1] = "{\"status\":\"ok\"}";
+    server_start(srv);
+    char health[96], hook[96], ping[96];
+    snprintf(health, sizeof(health), "http://127.0.0.1:%d/healthz", srv->port);
+    snprintf(hook, sizeof(hook), "http://127.0.0.1:%d/services/T/B/secret", srv->port);
+    snprintf(ping, sizeof(ping), "http://127.0.0.1:%d/ping", srv->port);
+    lf_check_config check;
+    memset(&check, 0, sizeof(check));
+    check.name = "receiver_healthz";
+    check.kind = LF_CHECK_HEALTHZ;
+    check.enabled = true;
+    check.url = health;
+    check.interval_ms = 200;
+    check.timeout_ms = 150;
+    check.pending_count = 2;
+    check.flap_window_ms = 60000;
+    lf_monitor_engine_opts o = {
+        .checks = &check,
+        .n_checks = 1,
+        .outbox_path = db_path,
+        .outbox = {.group_window_ms = -1, .backoff_base_ms = 100, .backoff_max_ms = 500, .jitter_seed = 3},
+        .webhook_url = hook,
+        .slack_timeout_ms = 2000,
+        .heartbeat_url = ping,
+        .heartbeat_interval_ms = 200,
+        .host = "mon-test",
+        .delivery_poll_ms = 50,
+    };
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    o.loop = &loop;
+    lf_monitor_engine *eng = NULL;
+    assert_int_equal(lf_monitor_engine_start(&o, &eng), 0);
+    run_loop_for(&loop, 800);
+    assert_int_equal(webhook_posts(srv), 0);
+    lf_monitor_engine_stats stats;
+    lf_monitor_engine_stats_get(eng, &stats);
+    assert_true(stats.checks_run >= 2);
+    assert_int_equal(stats.checks_failed, 0);
+    assert_true(stats.heartbeats_ok >= 1);
+
+    set_answer(srv, 0, "{\"status\":\"failing\"}");
+    run_loop_for(&loop, 1500);
+    assert_int_equal(webhook_posts(srv), 1);
+    assert_non_null(strstr(srv->bodies[0], "FIRING: receiver_healthz"));
+    assert_non_null(strstr(srv->bodies[0], "mon-test"));
+    lf_monitor_engine_stats_get(eng, &stats);
+    assert_true(stats.checks_failed >= 5);
+    assert_int_equal(stats.notifications, 1);
+    assert_int_equal(stats.messages_sent, 1);
+    stop_engine(&loop, eng);
+
+    /* a new process, same outbox file, same incident */
+    eng = NULL;
+    assert_int_equal(lf_monitor_engine_start(&o, &eng), 0);
+    run_loop_for(&loop, 1000);
+    assert_int_equal(webhook_posts(srv), 1);
+    set_answer(srv, 0, "{\"status\":\"ok\"}");
+    run_loop_for(&loop, 1000);
+    assert_int_equal(webhook_posts(srv), 2);
+    assert_non_null(strstr(srv->bodies[1], "RESOLVED: receiver_healthz"));
+    stop_engine(&loop, eng);
+    assert_int_equal(uv_loop_close(&loop), 0); /* every handle was closed */
+    server_stop(srv);
+    free(srv);
+}
+
 static void test_cli(void **st)
 {
     (void)st;
@@ -759,6 +881,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_silence_and_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_webhook_over_http_429_burst, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_incident_with_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli, setup, teardown),
         cmocka_unit_test(test_open_failure),
     };
