@@ -45,6 +45,14 @@
  * usual environment variables, which libcurl reads itself (http_proxy, HTTPS_PROXY, ALL_PROXY,
  * NO_PROXY; note curl ignores upper-case HTTP_PROXY); proxy = "" disables any proxy. curl's
  * "Expect: 100-continue" is disabled (one round trip less; logferry's server does not send 100).
+ * Only http and https URLs are accepted; redirects are not followed (a 3xx is returned as it is).
+ *
+ * Example (blocking):
+ *     lf_http_client *c;  lf_http_client_new(NULL, NULL, &c);
+ *     lf_http_request req = {.method = "PUT", .url = u, .body_file = path, .headers = hdrs};
+ *     lf_http_response r;
+ *     int rc = lf_http_client_fetch(c, &req, &r);   // rc < 0: no answer; else r.status
+ *     lf_http_response_free(&r);  lf_http_client_close(c, NULL, NULL);
  */
 #ifndef LF_HTTP_CLIENT_H
 #define LF_HTTP_CLIENT_H
