@@ -50,7 +50,9 @@ Reproduced (Elasticsearch 8 formats, no mapping types, no "_type" in responses):
   strings), text with a .keyword sub-field (ignore_above 256), object; explicit mappings of types
   text, keyword, long, integer, short, byte, double, float, half_float, boolean, date, object,
   nested, ip; dynamic true/false/strict. A value that does not fit its field's type is rejected with
-  400 document_parsing_exception (strict_dynamic_mapping_exception for strict), in bulk items too;
+  400 document_parsing_exception (the name since 8.8; 8.0-8.7 said mapper_parsing_exception; a
+  client should test the status, 400, not the name), strict_dynamic_mapping_exception for strict,
+  in bulk items too;
   numeric strings are coerced as Elasticsearch does (coerce defaults to true). term on a text field
   matches analysed tokens (lower-cased words), and sorting on a text field is refused (fielddata
   disabled), as in Elasticsearch. Every response carries X-elastic-product: Elasticsearch.
