@@ -1204,15 +1204,23 @@ static void iso_time(char *buf, int64_t us)
     *p = '\0';
 }
 
-static void add_json_str(lf_buf *b, const char *key, const char *val)
+/* Appends "key":"value", (value JSON-escaped). Keeps the first error in *rc. */
+static void add_json_str(lf_buf *b, int *rc, const char *key, const char *val)
 {
     size_t n = strlen(val);
     char *tmp = xcalloc(n * 6 + 1, 1);
     char *e = put_json(tmp, val, n);
     *e = '\0';
-    lf_buf_appendf(b, "\"%s\":\"%s\",", key, tmp);
+    if (*rc == 0)
+        *rc = lf_buf_appendf(b, "\"%s\":\"%s\",", key, tmp);
     free(tmp);
 }
+
+#define TRUTH_APPEND(call)     \
+    do {                       \
+        if (rc == 0)           \
+            rc = (call);       \
+    } while (0)
 
 static int write_truth(FILE *tf, const sg_sess *s, const char *relpath, uint64_t bytes)
 {
@@ -1220,38 +1228,40 @@ static int write_truth(FILE *tf, const sg_sess *s, const char *relpath, uint64_t
     const sg_product_def *pd = s->prod->def;
     lf_buf b = LF_BUF_INIT(64u << 20);
     char t0[32], t1[32];
+    int rc = 0;
     iso_time(t0, s->first_us);
     iso_time(t1, s->last_us);
-    lf_buf_append_char(&b, '{');
-    add_json_str(&b, "path", relpath);
-    add_json_str(&b, "site", s->w->sites[s->user->site].name);
-    add_json_str(&b, "product", pd->name);
-    add_json_str(&b, "product_slug", pd->slug);
-    add_json_str(&b, "version", pd->versions[pl->version]);
-    add_json_str(&b, "build", pd->builds[pl->version]);
-    add_json_str(&b, "user", s->user->id);
-    add_json_str(&b, "host", s->host->name);
-    add_json_str(&b, "os", s->host->os);
-    add_json_str(&b, "locale", sg_site_locale[s->user->locale]);
-    add_json_str(&b, "format", pl->format == SG_FMT_CLASSIC ? "classic" : "jsonl");
-    add_json_str(&b, "started_at", t0);
-    add_json_str(&b, "ended_at", t1);
-    lf_buf_appendf(&b, "\"pid\":%u,\"debug\":%s,\"crashed\":%s,", pl->pid, pl->debug ? "true" : "false",
-                   pl->crashed ? "true" : "false");
-    lf_buf_appendf(&b, "\"lines\":%" PRIu64 ",\"events\":%" PRIu64 ",\"continuation_lines\":%" PRIu64
-                       ",\"bytes\":%" PRIu64 ",\"levels\":{",
-                   s->lines, s->events, s->cont, bytes);
+    TRUTH_APPEND(lf_buf_append_char(&b, '{'));
+    add_json_str(&b, &rc, "path", relpath);
+    add_json_str(&b, &rc, "site", s->w->sites[s->user->site].name);
+    add_json_str(&b, &rc, "product", pd->name);
+    add_json_str(&b, &rc, "product_slug", pd->slug);
+    add_json_str(&b, &rc, "version", pd->versions[pl->version]);
+    add_json_str(&b, &rc, "build", pd->builds[pl->version]);
+    add_json_str(&b, &rc, "user", s->user->id);
+    add_json_str(&b, &rc, "host", s->host->name);
+    add_json_str(&b, &rc, "os", s->host->os);
+    add_json_str(&b, &rc, "locale", sg_site_locale[s->user->locale]);
+    add_json_str(&b, &rc, "format", pl->format == SG_FMT_CLASSIC ? "classic" : "jsonl");
+    add_json_str(&b, &rc, "started_at", t0);
+    add_json_str(&b, &rc, "ended_at", t1);
+    TRUTH_APPEND(lf_buf_appendf(&b, "\"pid\":%u,\"debug\":%s,\"crashed\":%s,", pl->pid,
+                                pl->debug ? "true" : "false", pl->crashed ? "true" : "false"));
+    TRUTH_APPEND(lf_buf_appendf(&b, "\"lines\":%" PRIu64 ",\"events\":%" PRIu64 ",\"continuation_lines\":%" PRIu64
+                                    ",\"bytes\":%" PRIu64 ",\"levels\":{",
+                                s->lines, s->events, s->cont, bytes));
     for (int l = 0; l < SG_NLEVELS; l++)
-        lf_buf_appendf(&b, "%s\"%s\":%" PRIu64, l ? "," : "", level_name[l], s->levels[l]);
-    lf_buf_append_str(&b, "},\"templates\":{");
+        TRUTH_APPEND(lf_buf_appendf(&b, "%s\"%s\":%" PRIu64, l ? "," : "", level_name[l], s->levels[l]));
+    TRUTH_APPEND(lf_buf_append_str(&b, "},\"templates\":{"));
     int first = 1;
     for (int i = 0; i < s->prod->ntpls; i++) {
         if (!s->tcount[i])
             continue;
-        lf_buf_appendf(&b, "%s\"%s\":%" PRIu64, first ? "" : ",", s->prod->tpls[i].key_json, s->tcount[i]);
+        TRUTH_APPEND(lf_buf_appendf(&b, "%s\"%s\":%" PRIu64, first ? "" : ",", s->prod->tpls[i].key_json,
+                                    s->tcount[i]));
         first = 0;
     }
-    int rc = lf_buf_append_str(&b, "}}\n");
+    TRUTH_APPEND(lf_buf_append_str(&b, "}}\n"));
     if (rc == 0 && fwrite(b.data, 1, b.len, tf) != b.len)
         rc = -EIO;
     lf_buf_free(&b);
