@@ -134,6 +134,20 @@ int lf_keyring_load(lf_keyring *kr, const char *dir, bool allow_group_read, char
     }
     int dfd = dirfd(d);
     int rc = 0;
+    /* Whoever may write the directory may replace keys or "current": only the owner. */
+    struct stat dst;
+    if (fstat(dfd, &dst) != 0) {
+        rc = -errno;
+        SET_ERR("%s: %s", dir, strerror(errno));
+        closedir(d);
+        return rc;
+    }
+    if (dst.st_mode & 022) {
+        SET_ERR("%s: directory mode %04o lets group or others write it; fix with chmod go-w", dir,
+                (unsigned)(dst.st_mode & 07777));
+        closedir(d);
+        return -EPERM;
+    }
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         lf_key k;

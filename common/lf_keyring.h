@@ -8,7 +8,8 @@
  * Rotation creates a new key and makes it current; old keys stay, so objects encrypted under them
  * can still be decrypted. Loading refuses (with a reason naming the file and its mode) any key file
  * or "current" file that is not a regular file, or whose mode gives others any access or the group
- * more than read; group read (0640) is refused too unless allow_group_read is set. */
+ * more than read; group read (0640) is refused too unless allow_group_read is set. The directory
+ * itself must not be writable by group or others. */
 #ifndef LF_KEYRING_H
 #define LF_KEYRING_H
 

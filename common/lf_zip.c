@@ -274,7 +274,7 @@ static int read_directory(lf_zip *z, lf_zip_error *err)
         if (src_pread(z, loc, 20, eocd_pos - 20) == 0 && le32(loc) == EOCD64_LOC_SIG) {
             uint64_t e64_pos = le64(loc + 8);
             uint8_t e64[56];
-            if (le32(loc + 4) != 0 || le32(loc + 16) != 1 || e64_pos > eocd_pos - 20 - 56 ||
+            if (le32(loc + 4) != 0 || le32(loc + 16) != 1 || eocd_pos < 76 || e64_pos > eocd_pos - 76 ||
                 src_pread(z, e64, 56, e64_pos) != 0 || le32(e64) != EOCD64_SIG) {
                 lf_free(tail);
                 return fail(err, LF_EFORMAT, LF_ZIP_BAD_STRUCTURE, "bad zip64 end record");
@@ -406,7 +406,7 @@ static int read_directory(lf_zip *z, lf_zip_error *err)
             break;
         }
         total_u += usize;
-        if (usize > lim->ratio_floor && usize / (csize ? csize : 1) >= lim->max_entry_ratio) {
+        if (usize > lim->ratio_floor && usize / (csize ? csize : 1) > lim->max_entry_ratio) {
             rc = fail(err, LF_ELIMIT, LF_ZIP_RATIO,
                       "entry \"%s\" compression ratio above %llu (zip bomb?)", shown,
                       (unsigned long long)lim->max_entry_ratio);
@@ -431,7 +431,7 @@ static int read_directory(lf_zip *z, lf_zip_error *err)
     if (p != cd_size)
         return fail(err, LF_EFORMAT, LF_ZIP_BAD_STRUCTURE,
                     "central directory size does not match its records");
-    if (total_u > lim->ratio_floor && total_u / z->size >= lim->max_total_ratio)
+    if (total_u > lim->ratio_floor && total_u / z->size > lim->max_total_ratio)
         return fail(err, LF_ELIMIT, LF_ZIP_RATIO,
                     "archive compression ratio above %llu (zip bomb?)",
                     (unsigned long long)lim->max_total_ratio);
@@ -639,11 +639,11 @@ static int read_data(struct archive *a, struct read_state *rs, lf_zip_error *err
         if (z->total_read > lim->max_total_size)
             return fail(err, LF_ELIMIT, LF_ZIP_TOO_LARGE, "entries expand to more than %llu bytes",
                         (unsigned long long)lim->max_total_size);
-        if (got > lim->ratio_floor && got / (e->csize ? e->csize : 1) >= lim->max_entry_ratio)
+        if (got > lim->ratio_floor && got / (e->csize ? e->csize : 1) > lim->max_entry_ratio)
             return fail(err, LF_ELIMIT, LF_ZIP_RATIO,
                         "entry \"%.60s\" compression ratio above %llu (zip bomb?)", e->name,
                         (unsigned long long)lim->max_entry_ratio);
-        if (z->total_read > lim->ratio_floor && z->total_read / z->size >= lim->max_total_ratio)
+        if (z->total_read > lim->ratio_floor && z->total_read / z->size > lim->max_total_ratio)
             return fail(err, LF_ELIMIT, LF_ZIP_RATIO,
                         "archive compression ratio above %llu (zip bomb?)",
                         (unsigned long long)lim->max_total_ratio);

@@ -21,6 +21,8 @@
  * zip: structure, names, types, encryption, method), LF_ELIMIT (a limit), LF_ECORRUPT (data does
  * not decompress, CRC or size mismatch, truncated), -ENOENT (no such entry), -ENOMEM, -EIO.
  *
+ * An lf_zip is used by one thread at a time (it keeps the reader's position and counters).
+ *
  * Writing (uploader): lf_zip_write_session() writes manifest.json and one log file streamed from an
  * fd, deflated, to an fd, in bounded memory (one 64 KiB buffer). */
 #ifndef LF_ZIP_H

@@ -310,6 +310,12 @@ static void keyring_rotate_load_and_permissions(void **state)
     assert_int_equal(lf_keyring_load(&loaded, dir, true, err, sizeof err), -EPERM);
     assert_int_equal(chmod(path, 0600), 0);
 
+    /* a directory others can write is refused */
+    assert_int_equal(chmod(dir, 0777), 0);
+    assert_int_equal(lf_keyring_load(&loaded, dir, false, err, sizeof err), -EPERM);
+    assert_non_null(strstr(err, "directory"));
+    assert_int_equal(chmod(dir, 0700), 0);
+
     /* a short key file */
     char junk[600];
     snprintf(junk, sizeof junk, "%s/%032d.key", dir, 0);
