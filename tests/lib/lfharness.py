@@ -5,7 +5,7 @@ starts the programs it needs from $LF_BUILD_DIR on loopback ports it picks, and 
 started when it ends, even on failure.
 """
 import atexit
-import http.client
+import http.client as httpclient
 import json
 import os
 import shutil
@@ -95,7 +95,7 @@ def _kill_all():
 
 def http(method, port, path, body=None, headers=None, host="127.0.0.1", timeout=10.0):
     """One request on a new connection. Returns (status, headers dict lower-cased, body bytes)."""
-    c = http.client.HTTPConnection(host, port, timeout=timeout)
+    c = httpclient.HTTPConnection(host, port, timeout=timeout)
     try:
         c.request(method, path, body=body, headers=headers or {})
         r = c.getresponse()
