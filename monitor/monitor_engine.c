@@ -15,6 +15,9 @@
 #include "lf_log.h"
 #include "slack_send.h"
 
+#define PRUNE_EVERY_MS (3600LL * 1000)
+#define KEEP_HISTORY_MS (30LL * 86400 * 1000)
+
 struct eng_check {
     lf_monitor_engine *eng;
     lf_check_config cfg; /* deep copy */
@@ -57,6 +60,7 @@ struct lf_monitor_engine {
     int heartbeat_result;
 
     lf_monitor_engine_stats stats;
+    int64_t last_prune_ms;
     bool stopping;
     int pending; /* open handles + work in flight; freed at 0 once stopping */
     void (*done)(void *arg);
@@ -227,6 +231,14 @@ static void on_delivery_timer(uv_timer_t *t)
     int64_t n = 0;
     if (lf_outbox_undelivered(eng->outbox, &n) == 0)
         eng->stats.undelivered = n;
+    int64_t now = wall_ms();
+    if (now - eng->last_prune_ms >= PRUNE_EVERY_MS) {
+        /* delivered notifications and ended silences are history: keep a month of it */
+        eng->last_prune_ms = now;
+        int removed = lf_outbox_prune(eng->outbox, now - KEEP_HISTORY_MS);
+        if (removed > 0)
+            LF_INFO("monitor", "pruned %d old outbox row(s)", removed);
+    }
     maybe_deliver(eng);
 }
 

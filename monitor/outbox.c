@@ -302,6 +302,21 @@ static int enqueue(lf_outbox *ob, const char *check, const lf_alert_note *n)
     return rc;
 }
 
+static int max_seq(lf_outbox *ob, const char *check, uint64_t *seq)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(ob, "SELECT COALESCE(MAX(seq), 0) FROM notification WHERE check_name = ?", &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, check, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *seq = (uint64_t)sqlite3_column_int64(st, 0);
+    else
+        rc = db_fail(ob, "max seq");
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int lf_outbox_observe(lf_outbox *ob, const char *check, const lf_alert_rules *rules, const lf_alert_observation *obs,
                       int *n_enqueued)
 {
@@ -315,9 +330,12 @@ int lf_outbox_observe(lf_outbox *ob, const char *check, const lf_alert_rules *ru
         return rc;
     lf_alert_state prev, next;
     rc = load_state(ob, check, &prev);
-    if (rc == -ENOENT) {
+    if (rc == -ENOENT || rc == LF_ECORRUPT) {
+        if (rc == LF_ECORRUPT)
+            LF_ERROR("outbox", "check %s: unreadable stored state replaced by a fresh one", check);
+        /* numbering continues after any notification of this name, so none collides with the past */
         lf_alert_state_init(&prev);
-        rc = 0;
+        rc = max_seq(ob, check, &prev.seq);
     }
     int64_t silence = 0;
     if (rc == 0)

@@ -238,6 +238,37 @@ static void test_state_and_notification_are_atomic(void **st)
 }
 
 /* A burst of 429s: each retry waits exactly Retry-After; every notification arrives once. */
+/* A damaged state row does not stop the check: it starts afresh, numbering after its past. */
+static void test_corrupt_state_recovers(void **st)
+{
+    (void)st;
+    lf_outbox *ob = open_outbox();
+    for (int64_t t = 0; t < 3 * MINUTE; t += MINUTE)
+        observe(ob, "es", t, false);
+    observe(ob, "es", 3 * MINUTE, true); /* FIRING seq 1, RESOLVED seq 2 */
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "UPDATE alert_state SET state = '{not json'", NULL, NULL, NULL), SQLITE_OK);
+    lf_alert_state s;
+    assert_int_equal(lf_outbox_get_state(ob, "es", &s), LF_ECORRUPT);
+    int enq = 0;
+    for (int64_t t = 10 * MINUTE; t < 13 * MINUTE; t += MINUTE)
+        enq += observe(ob, "es", t, false);
+    assert_int_equal(enq, 1);
+    assert_int_equal(lf_outbox_get_state(ob, "es", &s), 0);
+    assert_int_equal(s.seq, 3);
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT COUNT(*), MAX(seq) FROM notification WHERE check_name = 'es'", -1,
+                                        &q, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(q, 0), 3);
+    assert_int_equal(sqlite3_column_int(q, 1), 3);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    lf_outbox_close(ob);
+}
+
 static void test_429_burst_loses_nothing(void **st)
 {
     (void)st;
@@ -875,6 +906,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restart_sends_no_duplicate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_undelivered_survive_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state_and_notification_are_atomic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_state_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_429_burst_loses_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backoff_with_jitter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_grouping_window, setup, teardown),
