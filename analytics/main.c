@@ -1,8 +1,15 @@
 /* logferry-analytics: entry point. */
-#include <stdio.h>
+#include "analytics_config.h"
+#include "lf_service.h"
 
-int main(void)
+static const lf_service_def analytics = {
+    .program = "logferry-analytics",
+    .summary = "Scheduled, incremental, idempotent loaders from the parsed tables into the analytics "
+               "database.",
+    .config = &lf_analytics_config_table,
+};
+
+int main(int argc, char **argv)
 {
-    printf("logferry-analytics\n");
-    return 0;
+    return lf_service_main(&analytics, argc, argv);
 }

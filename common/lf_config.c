@@ -1081,6 +1081,7 @@ static int check_required(struct cfg_ctx *c)
     return 0;
 }
 
+/* Reads the whole file (a regular file, or /dev/null, a pipe...) of at most CFG_FILE_MAX bytes. */
 static int read_file(const char *path, char **out, size_t *len, lf_buf *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -1090,37 +1091,41 @@ static int read_file(const char *path, char **out, size_t *len, lf_buf *err)
             lf_buf_appendf(err, "%s: %s", path, strerror(e));
         return -e;
     }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > CFG_FILE_MAX) {
-        if (err)
-            lf_buf_appendf(err, "%s: not a regular file of at most %d bytes", path, CFG_FILE_MAX);
-        close(fd);
-        return LF_ECONFIG;
-    }
-    char *buf = lf_malloc((size_t)st.st_size + 1);
-    if (!buf) {
-        close(fd);
-        return -ENOMEM;
-    }
-    size_t got = 0;
-    while (got < (size_t)st.st_size) {
-        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+    lf_buf text = LF_BUF_INIT(CFG_FILE_MAX + 1); /* one more byte tells a file that is too large */
+    int rc = 0;
+    for (;;) {
+        size_t want = text.max - text.len < 65536 ? text.max - text.len : 65536;
+        if (want == 0) {
+            if (err)
+                lf_buf_appendf(err, "%s: larger than %d bytes", path, CFG_FILE_MAX);
+            rc = LF_ECONFIG;
+            break;
+        }
+        if ((rc = lf_buf_reserve(&text, want)) != 0)
+            break;
+        ssize_t r = read(fd, text.data + text.len, want);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r <= 0) {
-            int e = r < 0 ? errno : EIO;
+        if (r < 0) {
+            rc = -errno;
             if (err)
-                lf_buf_appendf(err, "%s: read: %s", path, strerror(e));
-            lf_free(buf);
-            close(fd);
-            return -e;
+                lf_buf_appendf(err, "%s: %s", path, strerror(-rc));
+            break;
         }
-        got += (size_t)r;
+        if (r == 0)
+            break;
+        text.len += (size_t)r;
+        text.data[text.len] = '\0';
     }
     close(fd);
-    buf[got] = '\0';
-    *out = buf;
-    *len = got;
+    if (rc) {
+        lf_buf_free(&text);
+        return rc;
+    }
+    *len = text.len;
+    *out = text.data ? lf_buf_steal(&text, len) : lf_strdup("");
+    if (!*out)
+        return -ENOMEM;
     return 0;
 }
 

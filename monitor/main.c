@@ -1,8 +1,16 @@
 /* logferry-monitor: entry point. */
-#include <stdio.h>
+#include "lf_service.h"
+#include "monitor_config.h"
 
-int main(void)
+static const lf_service_def monitor = {
+    .program = "logferry-monitor",
+    .summary = "Watches every other part of logferry and alerts to Slack; keeps working when the rest "
+               "is down.",
+    .config = &lf_monitor_config_table,
+    .validate = lf_monitor_config_validate,
+};
+
+int main(int argc, char **argv)
 {
-    printf("logferry-monitor\n");
-    return 0;
+    return lf_service_main(&monitor, argc, argv);
 }

@@ -1,8 +1,15 @@
 /* logferry-receiver: entry point. */
-#include <stdio.h>
+#include "lf_service.h"
+#include "receiver_config.h"
 
-int main(void)
+static const lf_service_def receiver = {
+    .program = "logferry-receiver",
+    .summary = "The central HTTP API: verifies and stores uploaded sessions, queues them for the parsers "
+               "and answers queries.",
+    .config = &lf_receiver_config_table,
+};
+
+int main(int argc, char **argv)
 {
-    printf("logferry-receiver\n");
-    return 0;
+    return lf_service_main(&receiver, argc, argv);
 }

@@ -1,8 +1,15 @@
 /* logferry-uploader: entry point. */
-#include <stdio.h>
+#include "lf_service.h"
+#include "uploader_config.h"
 
-int main(void)
+static const lf_service_def uploader = {
+    .program = "logferry-uploader",
+    .summary = "Finds finished session logs, zips each with a manifest, signs and uploads it to the "
+               "receiver, and keeps an offline outbox.",
+    .config = &lf_uploader_config_table,
+};
+
+int main(int argc, char **argv)
 {
-    printf("logferry-uploader\n");
-    return 0;
+    return lf_service_main(&uploader, argc, argv);
 }

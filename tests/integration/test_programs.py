@@ -1,0 +1,292 @@
+"""The five programs' common skeleton (lf_service): options, configuration errors and round trips,
+the daemon's /healthz and /metrics, SIGHUP reloads, graceful SIGTERM and systemd notifications."""
+import http.client as httpclient
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+from lfharness import binary, check, run_tests, scratch_dir, start
+
+PROGRAMS = ["logferry-uploader", "logferry-receiver", "logferry-parser", "logferry-analytics",
+            "logferry-monitor"]
+
+
+def http(method, port, path, timeout=10.0):
+    """One request on a new connection: (status, lower-cased headers, body)."""
+    c = httpclient.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request(method, path)
+        r = c.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        c.close()
+
+
+def run(args, **kw):
+    return subprocess.run(args, capture_output=True, text=True, timeout=60, **kw)
+
+
+def wait_for(pred, what, timeout=15.0, proc=None):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"process exited with {proc.returncode} while waiting for {what}")
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def read_file(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'
+                    r'(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*")*\})? '
+                    r'(-?[0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?|NaN|\+Inf|-Inf)$')
+
+
+def parse_prometheus(text):
+    """Checks the text exposition format 0.0.4 strictly; returns {series text: value}."""
+    check(text.endswith("\n"), "exposition does not end with a newline")
+    types, helps, samples = {}, set(), {}
+    for n, line in enumerate(text.split("\n")[:-1], 1):
+        if line.startswith("# HELP "):
+            name = line.split(" ")[2]
+            check(name not in helps, f"line {n}: second HELP for {name}")
+            helps.add(name)
+        elif line.startswith("# TYPE "):
+            parts = line.split(" ")
+            check(len(parts) == 4 and parts[3] in ("counter", "gauge", "histogram", "summary", "untyped"),
+                  f"line {n}: bad TYPE line {line!r}")
+            check(parts[2] not in types, f"line {n}: second TYPE for {parts[2]}")
+            types[parts[2]] = parts[3]
+        else:
+            m = SAMPLE.match(line)
+            check(m is not None, f"line {n}: not a sample line: {line!r}")
+            name = m.group(1)
+            family = name
+            for suffix in ("_bucket", "_sum", "_count"):
+                if name.endswith(suffix) and types.get(name[: -len(suffix)]) == "histogram":
+                    family = name[: -len(suffix)]
+            check(family in types, f"line {n}: sample {name} before its TYPE")
+            key = name + (m.group(2) or "")
+            check(key not in samples, f"line {n}: duplicate series {key}")
+            samples[key] = float(m.group(3))
+    return samples
+
+
+class Notify:
+    """A unix datagram socket standing in for systemd's NOTIFY_SOCKET."""
+
+    def __init__(self, directory):
+        self.path = os.path.join(directory, "notify.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.1)
+        self.messages = []
+
+    def poll(self):
+        while True:
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except (socket.timeout, BlockingIOError):
+                return self.messages
+
+    def wait(self, text, timeout=10.0):
+        return wait_for(lambda: any(text in m for m in self.poll()), f"notification {text!r}", timeout)
+
+    def close(self):
+        self.sock.close()
+
+
+def test_help_and_version():
+    for prog in PROGRAMS:
+        r = run([binary(prog), "--help"])
+        check(r.returncode == 0, f"{prog} --help exited {r.returncode}")
+        for want in (f"Usage: {prog} ", "--config PATH", "--set SECTION.KEY=VALUE", "--dump-config",
+                     "--check-config", "--version", f"/etc/logferry/{prog.split('-')[1]}.conf"):
+            check(want in r.stdout, f"{prog} --help lacks {want!r}:\n{r.stdout}")
+        if prog == "logferry-parser":
+            check("\nCommands:\n  parse " in r.stdout, f"parser --help lacks the parse command:\n{r.stdout}")
+        r = run([binary(prog), "--version"])
+        check(r.returncode == 0 and re.fullmatch(prog + r" \d+\.\d+\.\d+\S*\n", r.stdout) is not None,
+              f"{prog} --version: {r.returncode} {r.stdout!r}")
+        r = run([binary(prog), "--bogus"])
+        check(r.returncode == 2 and "unknown option --bogus" in r.stderr, f"{prog} --bogus: {r.returncode} {r.stderr}")
+        r = run([binary(prog), "nosuchcommand"])
+        check(r.returncode == 2 and "unknown command" in r.stderr, f"{prog} nosuchcommand: {r.stderr}")
+
+
+def test_dump_config_round_trip():
+    d = scratch_dir()
+    for prog in PROGRAMS:
+        sets = ["--set", "log.level=warn", "--set", "http.max_connections=77", "--set",
+                "http.body_tmp_dir=/var/tmp/with space ; and # marks", "--set", "http.idle_timeout=90s"]
+        r = run([binary(prog), "--config", os.devnull, *sets, "--dump-config"])
+        check(r.returncode == 0, f"{prog} --dump-config exited {r.returncode}: {r.stderr}")
+        first = r.stdout
+        for want in ("level = warn\n", "max_connections = 77\n", "idle_timeout = 90s\n"):
+            check(want in first, f"{prog} dump lacks {want!r}:\n{first}")
+        path = os.path.join(d, prog + ".conf")
+        with open(path, "w") as f:
+            f.write(first)
+        r = run([binary(prog), "--config", path, "--dump-config"])
+        check(r.returncode == 0, f"{prog} does not load its own dump: {r.stderr}")
+        check(r.stdout == first, f"{prog}: dump of the dump differs:\n{first}\n---\n{r.stdout}")
+        r = run([binary(prog), "--config", path, "--check-config"])
+        check(r.returncode == 0 and "is valid" in r.stdout, f"{prog} --check-config: {r.returncode} {r.stderr}")
+
+
+def test_bad_configuration():
+    d = scratch_dir()
+    bad = os.path.join(d, "bad.conf")
+    with open(bad, "w") as f:
+        f.write("# comment\n[http]\nlisten = 127.0.0.1:0\nmax_connections = lots\n")
+    typo = os.path.join(d, "typo.conf")
+    with open(typo, "w") as f:
+        f.write("[log]\nlevel = info\nlevle = debug\n")
+    section = os.path.join(d, "section.conf")
+    with open(section, "w") as f:
+        f.write("[log]\nlevel = info\n\n[htttp]\nlisten = 1\n")
+    for prog in PROGRAMS:
+        for flag in ("--check-config", "--dump-config", None):
+            args = [binary(prog), "--config", bad] + ([flag] if flag else [])
+            r = run(args)
+            check(r.returncode == 2, f"{prog} {flag}: bad config exited {r.returncode}")
+            want = f"{bad}:4: [http] max_connections: \"lots\" is not an unsigned integer"
+            check(want in r.stderr, f"{prog}: expected {want!r} in:\n{r.stderr}")
+            check(r.stdout == "", f"{prog}: printed something for a bad config: {r.stdout!r}")
+        r = run([binary(prog), "--config", typo, "--check-config"])
+        check(r.returncode == 2 and f"{typo}:3: [log] levle: unknown key" in r.stderr, f"{prog}: {r.stderr}")
+        r = run([binary(prog), "--config", section, "--check-config"])
+        check(r.returncode == 2 and f"{section}:4: [htttp]: unknown section" in r.stderr, f"{prog}: {r.stderr}")
+        r = run([binary(prog), "--config", os.path.join(d, "missing.conf"), "--check-config"])
+        check(r.returncode == 2 and "missing.conf: No such file or directory" in r.stderr, f"{prog}: {r.stderr}")
+        r = run([binary(prog), "--config", os.devnull, "--set", "http.listen=nowhere", "--check-config"])
+        check(r.returncode == 2 and "--set: [http] listen: \"nowhere\" is not HOST:PORT" in r.stderr,
+              f"{prog}: {r.stderr}")
+
+
+def write_config(path, listen, port_file, level="info"):
+    with open(path, "w") as f:
+        f.write(f"[log]\nlevel = {level}\n[http]\nlisten = {listen}\nport_file = {port_file}\n"
+                f"header_timeout = 20s\n")
+
+
+def run_daemon(prog):
+    d = scratch_dir()
+    conf = os.path.join(d, "daemon.conf")
+    port_file = os.path.join(d, "port")
+    log = os.path.join(d, "stderr.log")
+    write_config(conf, "127.0.0.1:0", port_file)
+    notify = Notify(d)
+    try:
+        p = start([binary(prog), "--config", conf], log_path=log, env={"NOTIFY_SOCKET": notify.path})
+        port = int(wait_for(lambda: read_file(port_file).strip(), "port file", proc=p))
+        check(f"listening on 127.0.0.1:{port}" in read_file(log), f"{prog}: no 'listening on' line")
+        notify.wait("READY=1")
+
+        status, headers, body = http("GET", port, "/healthz")
+        check(status == 200, f"{prog} /healthz: {status}")
+        check(headers["content-type"].startswith("application/json"), f"{prog} /healthz type {headers}")
+        health = json.loads(body)
+        check(health["status"] == "ok" and health["program"] == prog, f"{prog} /healthz: {health}")
+        check(isinstance(health["uptime_s"], int) and health["version"], f"{prog} /healthz: {health}")
+
+        status, headers, body = http("GET", port, "/metrics")
+        check(status == 200, f"{prog} /metrics: {status}")
+        check(headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8", f"{headers}")
+        samples = parse_prometheus(body.decode())
+        for name in ("process_resident_memory_bytes", "process_cpu_seconds_total", "process_open_fds",
+                     "process_start_time_seconds", "lf_http_requests_total"):
+            check(name in samples, f"{prog} /metrics lacks {name}")
+        check(samples["process_resident_memory_bytes"] > 1 << 20, "implausible RSS")
+        check(samples["process_open_fds"] >= 3, "implausible fd count")
+        check(abs(samples["process_start_time_seconds"] - time.time()) < 120, "implausible start time")
+        check(samples["lf_http_requests_total"] >= 2, "requests not counted")
+
+        # SIGHUP: the log level applies at once, a new listen address needs a restart
+        write_config(conf, "127.0.0.1:1", port_file, level="debug")
+        p.send_signal(signal.SIGHUP)
+        wait_for(lambda: "needs a restart: [http] listen" in read_file(log), "reload log line", proc=p)
+        text = read_file(log)
+        check("changed: [log] level;" in text, f"{prog}: reload did not report the level:\n{text}")
+        check("DEBUG" in text.split("SIGHUP")[-1], f"{prog}: debug level not applied:\n{text}")
+        notify.wait("RELOADING=1")
+        notify.wait("restart needed for: [http] listen")
+        status, _, _ = http("GET", port, "/healthz")  # still on the old address
+        check(status == 200, f"{prog}: /healthz after reload {status}")
+        status, _, body = http("GET", port, "/metrics")
+        check('lf_config_reloads_total{result="ok"} 1\n' in body.decode(), f"{prog}: reload not counted")
+
+        # a broken file on SIGHUP keeps the running configuration
+        with open(conf, "a") as f:
+            f.write("[nope]\n")
+        p.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reload failed" in read_file(log), "failed reload", proc=p)
+        check(f"{conf}:7: [nope]: unknown section" in read_file(log), f"{prog}: {read_file(log)}")
+
+        # SIGTERM while a request is still arriving: it is answered, then the process exits 0
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
+        time.sleep(0.3)
+        p.send_signal(signal.SIGTERM)
+        notify.wait("STOPPING=1")
+        time.sleep(0.3)
+        check(p.poll() is None, f"{prog} exited before the request in progress was answered")
+        s.sendall(b"User-Agent: slow\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        check(data.startswith(b"HTTP/1.1 200 "), f"{prog}: in-flight request got {data[:100]!r}")
+        check(b"connection: close" in data.lower(), f"{prog}: draining response without Connection: close")
+        check(b'"status":"ok"' in data, f"{prog}: in-flight body {data!r}")
+        try:  # no second signal: the process must exit by itself
+            rc = p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"{prog} did not exit after SIGTERM:\n{read_file(log)}")
+        check(rc == 0, f"{prog} exited {rc} after SIGTERM:\n{read_file(log)}")
+        check(not os.path.exists(port_file), f"{prog} left its port file")
+        errors = [l for l in read_file(log).splitlines() if "ERROR" in l and "reload failed" not in l]
+        check(not errors, f"{prog} logged errors: {errors}")
+    finally:
+        notify.close()
+
+
+def test_daemons():
+    for prog in PROGRAMS:
+        run_daemon(prog)
+
+
+def test_listen_failure():
+    # a port in use: the daemon exits 1 with a message, not 0 and not a crash
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    port = blocker.getsockname()[1]
+    try:
+        for prog in PROGRAMS:
+            r = run([binary(prog), "--config", os.devnull, "--set", f"http.listen=127.0.0.1:{port}"])
+            check(r.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in r.stderr,
+                  f"{prog}: {r.returncode} {r.stderr}")
+    finally:
+        blocker.close()
+
+
+if __name__ == "__main__":
+    run_tests([test_help_and_version, test_dump_config_round_trip, test_bad_configuration, test_daemons,
+               test_listen_failure])
