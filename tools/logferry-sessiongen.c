@@ -372,7 +372,7 @@ static uint64_t draw_num(sg_rng *r, int kind)
     uint64_t v = g_num[kind][x & (SG_TABLE - 1)];
     /* Jitter so values do not repeat the table's entries exactly. */
     uint64_t j = v / 16 + 1;
-    v += (x >> 32) % j;
+    v += ((x >> 32) * j) >> 32; /* below j without a division */
     return v > nt_max[kind] ? nt_max[kind] : v;
 }
 
@@ -687,8 +687,8 @@ typedef struct sg_sess {
     sg_rng r;
     int64_t now_us;
     int64_t first_us, last_us;
-    int64_t cur_day;
-    char date[10];
+    int64_t cur_sec;
+    char clock[19]; /* "YYYY-MM-DD HH:MM:SS" of cur_sec */
     /* context strings */
     char pid[12], cpus[8], ram[12], machine[40], expiry[12], workdir[160];
     const char *const *dirs;
@@ -973,25 +973,28 @@ static const char *const level_name[SG_NLEVELS] = {"DEBUG", "INFO", "WARN", "ERR
 static const char *const level_json[SG_NLEVELS] = {"debug", "info", "warn", "error", "fatal"};
 static const size_t level_json_len[SG_NLEVELS] = {5, 4, 4, 5, 5};
 
-/* "HH:MM:SS.mmm" for the current time; keeps the cached date string current. */
+/* "YYYY-MM-DD?HH:MM:SS.mmm" for the current time (? is tsep). The text up to the seconds is
+ * cached: consecutive lines mostly share their second. */
 static char *put_clock(sg_sess *s, char *p, char tsep)
 {
     int64_t ms = s->now_us / 1000;
-    int64_t day = floor_div(ms, 86400000);
-    if (day != s->cur_day) {
-        s->cur_day = day;
-        put_date(s->date, day);
+    int64_t sec = floor_div(ms, 1000);
+    if (sec != s->cur_sec) {
+        s->cur_sec = sec;
+        int64_t day = floor_div(sec, 86400);
+        int64_t in = sec - day * 86400;
+        char *c = put_date(s->clock, day);
+        *c++ = ' ';
+        c = put_2(c, (unsigned)(in / 3600));
+        *c++ = ':';
+        c = put_2(c, (unsigned)(in / 60 % 60));
+        *c++ = ':';
+        put_2(c, (unsigned)(in % 60));
     }
-    int64_t in = ms - day * 86400000;
-    p = put_str(p, s->date, 10);
-    *p++ = tsep;
-    p = put_2(p, (unsigned)(in / 3600000));
-    *p++ = ':';
-    p = put_2(p, (unsigned)(in / 60000 % 60));
-    *p++ = ':';
-    p = put_2(p, (unsigned)(in / 1000 % 60));
+    p = put_str(p, s->clock, 19);
+    p[-9] = tsep;
     *p++ = '.';
-    unsigned frac = (unsigned)(in % 1000);
+    unsigned frac = (unsigned)(ms - sec * 1000);
     *p++ = (char)('0' + frac / 100);
     return put_2(p, frac % 100);
 }
@@ -1094,7 +1097,7 @@ static void write_session(sg_sess *s, sg_out *o)
     const sg_plan *pl = s->pl;
     sg_rng *r = &s->r;
     s->now_us = s->first_us = s->last_us = pl->start_us;
-    s->cur_day = INT64_MIN;
+    s->cur_sec = INT64_MIN;
 
     /* Context that stays fixed for the session. */
     snprintf(s->pid, sizeof s->pid, "%u", pl->pid);
