@@ -1,5 +1,5 @@
 /* Metrics: counters, gauges and fixed-bucket histograms, rendered in the Prometheus text exposition
- * format (version 0.0.4) for GET /metrics, and as "INFO"-style lines for status commands.
+ * format (version 0.0.4) for GET /metrics.
  *
  * Metrics are registered once at start-up in a registry and then updated lock-free from any thread
  * (relaxed atomics). A metric name may have several label sets: register each series separately,

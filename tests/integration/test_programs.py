@@ -191,10 +191,15 @@ def run_daemon(prog):
     write_config(conf, "127.0.0.1:0", port_file)
     notify = Notify(d)
     try:
-        p = start([binary(prog), "--config", conf], log_path=log, env={"NOTIFY_SOCKET": notify.path})
+        p = start([binary(prog), "--config", conf], log_path=log,
+                  env={"NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "400000"})
         port = int(wait_for(lambda: read_file(port_file).strip(), "port file", proc=p))
         check(f"listening on 127.0.0.1:{port}" in read_file(log), f"{prog}: no 'listening on' line")
         notify.wait("READY=1")
+        notify.wait("WATCHDOG=1")  # WatchdogSec=0.4s: pinged from the loop every 200 ms
+        before = sum(m == "WATCHDOG=1" for m in notify.poll())
+        time.sleep(0.5)
+        check(sum(m == "WATCHDOG=1" for m in notify.poll()) >= before + 2, f"{prog}: watchdog pings stopped")
 
         status, headers, body = http("GET", port, "/healthz")
         check(status == 200, f"{prog} /healthz: {status}")
