@@ -260,3 +260,25 @@ int lf_secretstream_decrypt_buf(const lf_keyring *kr, const void *data, size_t l
         lf_buf_truncate(out, before);
     return rc;
 }
+
+int lf_secretstream_encrypt_mem_fd(const lf_key *key, const void *data, size_t len, int out_fd,
+                                   size_t chunk, uint64_t *out_bytes)
+{
+    struct source src = {.fd = -1, .mem = data, .mem_len = len};
+    struct sink dst = {.fd = out_fd};
+    int rc = encrypt_stream(key, &src, &dst, chunk);
+    if (rc == 0 && out_bytes)
+        *out_bytes = dst.bytes;
+    return rc;
+}
+
+int lf_secretstream_decrypt_fd_buf(const lf_keyring *kr, int in_fd, lf_buf *out)
+{
+    struct source src = {.fd = in_fd};
+    struct sink dst = {.fd = -1, .buf = out};
+    size_t before = out->len;
+    int rc = decrypt_stream(kr, &src, &dst);
+    if (rc != 0)
+        lf_buf_truncate(out, before);
+    return rc;
+}

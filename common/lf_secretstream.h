@@ -45,6 +45,12 @@ int lf_secretstream_encrypt_fd(const lf_key *key, int in_fd, int out_fd, size_t 
 int lf_secretstream_encrypt_buf(const lf_key *key, const void *data, size_t len, size_t chunk,
                                 lf_buf *out);
 
+/* Mixed forms: memory to an fd (the receiver holding a small body in memory), and an fd to memory
+ * (a parser reading a stored object; out's maximum bounds the plaintext, LF_ELIMIT). */
+int lf_secretstream_encrypt_mem_fd(const lf_key *key, const void *data, size_t len, int out_fd,
+                                   size_t chunk, uint64_t *out_bytes);
+int lf_secretstream_decrypt_fd_buf(const lf_keyring *kr, int in_fd, lf_buf *out);
+
 /* Reads the key id from the first LF_SS_HEADER_BYTES of an object. 0 or LF_ECORRUPT. */
 int lf_secretstream_key_id(const void *header, size_t len, uint8_t id[LF_KEY_ID_BYTES]);
 

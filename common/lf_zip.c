@@ -759,6 +759,16 @@ int lf_zip_read_entry_buf(lf_zip *z, const char *name, size_t max, lf_buf *out,
     return rc;
 }
 
+static int write_to_fd(void *ctx, const void *data, size_t len)
+{
+    return lf_write_all(*(const int *)ctx, data, len);
+}
+
+int lf_zip_read_entry_fd(lf_zip *z, const char *name, int out_fd, lf_zip_error *err)
+{
+    return lf_zip_read_entry(z, name, write_to_fd, &out_fd, err);
+}
+
 int lf_zip_verify_all(lf_zip *z, lf_zip_error *err)
 {
     int rc = walk(z, NULL, NULL, NULL, err);

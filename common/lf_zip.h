@@ -109,6 +109,9 @@ int lf_zip_read_entry(lf_zip *z, const char *name, lf_zip_data_fn fn, void *ctx,
  * declared size is above max bytes before reading it. out is restored on failure. */
 int lf_zip_read_entry_buf(lf_zip *z, const char *name, size_t max, lf_buf *out,
                           lf_zip_error *err);
+/* Same, writing the data to out_fd with lf_write_all (LF_FAIL_WRITE); no fsync. On failure the
+ * bytes written so far must be discarded (write to a temporary file). */
+int lf_zip_read_entry_fd(lf_zip *z, const char *name, int out_fd, lf_zip_error *err);
 /* Reads every regular entry to its end, discarding the data: the full CRC check. */
 int lf_zip_verify_all(lf_zip *z, lf_zip_error *err);
 

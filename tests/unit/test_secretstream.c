@@ -252,6 +252,40 @@ static void write_failures_are_reported(void **state)
         close(out);
         close(p[0]);
     }
+    /* mixed forms, and write failures while decrypting to an fd */
+    lf_key k2;
+    random_key(&k2);
+    lf_keyring kr;
+    lf_keyring_init(&kr);
+    assert_int_equal(lf_keyring_add(&kr, &k2, true), 0);
+    int out = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    uint64_t written = 0;
+    assert_int_equal(lf_secretstream_encrypt_mem_fd(&k2, data, sizeof data, out, 2000, &written), 0);
+    assert_int_equal(written, LF_SS_HEADER_BYTES + sizeof data + 3 * 21);
+    lseek(out, 0, SEEK_SET);
+    lf_buf plain = LF_BUF_INIT(1 << 20);
+    assert_int_equal(lf_secretstream_decrypt_fd_buf(&kr, out, &plain), 0);
+    assert_int_equal(plain.len, sizeof data);
+    assert_memory_equal(plain.data, data, sizeof data);
+    lf_buf_free(&plain);
+    lf_buf tiny = LF_BUF_INIT(100);
+    lseek(out, 0, SEEK_SET);
+    assert_int_equal(lf_secretstream_decrypt_fd_buf(&kr, out, &tiny), LF_ELIMIT);
+    assert_int_equal(tiny.len, 0);
+    lf_buf_free(&tiny);
+    char path2[512];
+    snprintf(path2, sizeof path2, "%s/wf2", tmpdir);
+    for (int nth = 1; nth <= 3; nth++) {
+        lseek(out, 0, SEEK_SET);
+        int dec = open(path2, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        lf_fail_arm(LF_FAIL_WRITE, (uint64_t)nth, false);
+        assert_int_equal(lf_secretstream_decrypt_fd(&kr, out, dec, NULL), -ENOSPC);
+        lf_fail_disarm(LF_FAIL_WRITE);
+        close(dec);
+    }
+    close(out);
+    lf_keyring_free(&kr);
+
     /* allocation failure */
     lf_buf enc = LF_BUF_INIT(1 << 20);
     lf_fail_arm(LF_FAIL_ALLOC, 1, false);

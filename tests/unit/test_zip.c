@@ -440,6 +440,31 @@ static void writer_round_trip_and_failures(void **state)
         sizes[li] = (size_t)st.st_size;
         close(out);
     }
+    /* extraction to an fd, and a write failure while extracting */
+    {
+        int zfd = open(zp, O_RDWR | O_CREAT | O_TRUNC, 0600), lfd = open(logp, O_RDONLY);
+        lf_zip_error e2;
+        assert_int_equal(lf_zip_write_session(zfd, "manifest.json", manifest, strlen(manifest),
+                                              "session.log", lfd, text.len, h, 6, 0, &e2),
+                         0);
+        close(lfd);
+        char xp[512];
+        snprintf(xp, sizeof xp, "%s/extracted", tmpdir);
+        int x = open(xp, O_RDWR | O_CREAT | O_TRUNC, 0600);
+        lf_zip *z;
+        assert_int_equal(lf_zip_open_fd(&z, zfd, NULL, &e2), 0);
+        assert_int_equal(lf_zip_read_entry_fd(z, "session.log", x, &e2), 0);
+        uint8_t hx[LF_HASH_BYTES];
+        lseek(x, 0, SEEK_SET);
+        assert_int_equal(lf_crypto_hash_fd(x, hx, NULL), 0);
+        assert_memory_equal(hx, h, sizeof h);
+        lf_fail_arm(LF_FAIL_WRITE, 2, false);
+        assert_int_equal(lf_zip_read_entry_fd(z, "session.log", x, &e2), -ENOSPC);
+        lf_fail_disarm(LF_FAIL_WRITE);
+        lf_zip_close(z);
+        close(x);
+        close(zfd);
+    }
     print_message("%zu-byte log: level 1 -> %zu bytes, level 9 -> %zu bytes\n", text.len, sizes[0],
                   sizes[1]);
     assert_true(sizes[1] < sizes[0]);
