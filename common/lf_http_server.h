@@ -107,10 +107,14 @@ int lf_http_server_listen(lf_http_server *srv, const char *host, int port);
 int lf_http_server_port(const lf_http_server *srv);
 
 /* Graceful drain: stops accepting, closes idle connections, lets requests in progress finish
- * (responses get Connection: close), then calls on_drained once (from the loop). */
+ * (responses get Connection: close), then calls on_drained once (from the loop). Requests whose
+ * client has gone but whose handler has not answered yet are waited for too. */
 void lf_http_server_drain(lf_http_server *srv, void (*on_drained)(lf_http_server *srv, void *arg),
                           void *arg);
-/* Frees the server. Only after on_drained, or before listen. Closes remaining handles. */
+/* Frees the server. Meant for after on_drained (or before listen), when it frees everything at once.
+ * Called with connections still open, it closes them (requests held by handlers stay valid until
+ * their respond call, which then only frees them) and the memory goes once the loop has run the
+ * close callbacks: keep running the loop until it returns before uv_loop_close. */
 void lf_http_server_free(lf_http_server *srv);
 
 /* Counters for /metrics. */

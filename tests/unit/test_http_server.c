@@ -208,7 +208,8 @@ static void on_drained(lf_http_server *srv, void *arg)
 
 static void do_drain(fixture *f, void *arg)
 {
-    lf_http_server_drain(f->srv, on_drained, f);
+    if (f->srv)
+        lf_http_server_drain(f->srv, on_drained, f);
 }
 
 static void close_async(uv_handle_t *h)
@@ -225,7 +226,8 @@ static void do_stop(fixture *f, void *arg)
 
 static void do_free(fixture *f, void *arg)
 {
-    lf_http_server_free(f->srv);
+    if (f->srv)
+        lf_http_server_free(f->srv);
     f->srv = NULL;
     uv_close((uv_handle_t *)&f->async, close_async);
 }
@@ -865,6 +867,35 @@ static void drain_finishes_in_flight(void **state)
     assert_true(F->drained);
 }
 
+static void free_now(fixture *f, void *arg)
+{
+    lf_http_server_free(f->srv); /* without a drain: handles close as the loop runs on */
+    f->srv = NULL;
+}
+
+static void free_with_open_connections(void **state)
+{
+    /* a plain keep-alive connection, a half-sent request and a request held by its handler */
+    int a = client();
+    expect(a, "GET /small HTTP/1.1\r\nHost: t\r\n\r\n", 200, "small");
+    int b = client();
+    send_str(b, "PUT /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\nabc");
+    int c = client();
+    send_str(c, "GET /hold HTTP/1.1\r\nHost: t\r\n\r\n");
+    wait_held(1);
+    on_loop(free_now, NULL);
+    assert_true(closed_by_server(a));
+    assert_true(closed_by_server(b));
+    assert_true(closed_by_server(c));
+    close(a);
+    close(b);
+    close(c);
+    /* the held request outlives the server; answering it frees it */
+    on_loop(respond_held, NULL);
+    assert_int_equal(respond_rc, LF_ECLOSED);
+    F->drained = true; /* nothing left to drain */
+}
+
 static void route_registration(void **state)
 {
     lf_http_server *s = F->srv;
@@ -893,6 +924,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(async_handlers, setup, teardown),
         cmocka_unit_test_setup_teardown(response_from_file_and_slow_reader, setup, teardown),
         cmocka_unit_test_setup_teardown(drain_finishes_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(free_with_open_connections, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
