@@ -93,7 +93,9 @@ int lf_alert_step(const lf_alert_state *prev, const lf_alert_observation *obs, c
     } else {
         if (s.fail_count == 0)
             s.fail_since_ms = t;
-        if (s.fail_count < UINT32_MAX)
+        /* counted toward the pending period only: a firing check's state stays the same between
+         * reminders, so storing it can be skipped */
+        if (s.status != LF_ALERT_FIRING && s.fail_count < UINT32_MAX)
             s.fail_count++;
         if (s.status != LF_ALERT_FIRING) {
             uint32_t need = rules->pending_count > 1 ? rules->pending_count : 1;
@@ -148,6 +150,20 @@ int lf_alert_step(const lf_alert_state *prev, const lf_alert_observation *obs, c
     s.announced = desired;
     *next = s;
     return n;
+}
+
+bool lf_alert_state_same(const lf_alert_state *a, const lf_alert_state *b)
+{
+    if (a->status != b->status || a->announced != b->announced || a->fail_count != b->fail_count ||
+        a->fail_since_ms != b->fail_since_ms || a->firing_since_ms != b->firing_since_ms ||
+        a->last_announce_ms != b->last_announce_ms || a->silenced != b->silenced || a->flapping != b->flapping ||
+        a->flapping_since_ms != b->flapping_since_ms || a->last_change_ms != b->last_change_ms ||
+        a->n_changes != b->n_changes || a->seq != b->seq)
+        return false;
+    for (uint32_t i = 0; i < a->n_changes && i < LF_ALERT_FLAP_HISTORY; i++)
+        if (a->changes_ms[i] != b->changes_ms[i])
+            return false;
+    return true;
 }
 
 static const char *const kind_names[] = {NULL, "FIRING", "REMINDER", "RESOLVED", "FLAPPING", "FLAP_ENDED"};

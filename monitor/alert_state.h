@@ -71,7 +71,7 @@ typedef struct lf_alert_observation {
 typedef struct lf_alert_state {
     int status;             /* enum lf_alert_status */
     int announced;          /* enum lf_alert_announced */
-    uint32_t fail_count;    /* consecutive failed observations */
+    uint32_t fail_count;    /* consecutive failed observations, counted until the alert fires */
     int64_t fail_since_ms;  /* first failure of the current failing run (0 when ok) */
     int64_t firing_since_ms;  /* start of the failing run that fired (kept for RESOLVED) */
     int64_t last_announce_ms; /* last FIRING or REMINDER sent: reminders count from here */
@@ -106,6 +106,10 @@ void lf_alert_state_init(lf_alert_state *s);
  * observation not newer than the last one is a replay: next = prev and nothing is emitted. */
 int lf_alert_step(const lf_alert_state *prev, const lf_alert_observation *obs, const lf_alert_rules *rules,
                   lf_alert_state *next, lf_alert_note *notes);
+
+/* true when a and b differ at most in last_obs_ms (the outbox then skips writing the state: a
+ * healthy check costs no disk write per run). */
+bool lf_alert_state_same(const lf_alert_state *a, const lf_alert_state *b);
 
 const char *lf_alert_kind_name(int kind);     /* "FIRING", ... */
 int lf_alert_kind_parse(const char *name);    /* kind or -EINVAL */

@@ -330,6 +330,7 @@ int lf_outbox_observe(lf_outbox *ob, const char *check, const lf_alert_rules *ru
         return rc;
     lf_alert_state prev, next;
     rc = load_state(ob, check, &prev);
+    bool had_state = rc == 0;
     if (rc == -ENOENT || rc == LF_ECORRUPT) {
         if (rc == LF_ECORRUPT)
             LF_ERROR("outbox", "check %s: unreadable stored state replaced by a fresh one", check);
@@ -354,7 +355,10 @@ int lf_outbox_observe(lf_outbox *ob, const char *check, const lf_alert_rules *ru
                         (unsigned long long)notes[i].seq);
             added += rc > 0;
         }
-        if (rc >= 0)
+        /* nothing but the time moved (a healthy check, or a failing one past its pending period
+         * between reminders): no write, no fsync. A replay after a restart then re-runs such steps,
+         * which by definition emit nothing. A new check is always written, so status lists it. */
+        if (rc >= 0 && (n > 0 || !had_state || !lf_alert_state_same(&prev, &next)))
             rc = save_state(ob, check, &next, obs->time_ms);
         for (int i = 0; i < n && rc >= 0; i++)
             LF_INFO("outbox", "check %s: %s enqueued (%s)", check, lf_alert_kind_name(notes[i].kind), notes[i].message);

@@ -355,6 +355,26 @@ static void test_deterministic(void **st)
         assert_int_equal(a.seqs[i], (uint64_t)i + 1);
 }
 
+static void test_state_same(void **st)
+{
+    (void)st;
+    struct sim s;
+    sim_init(&s);
+    s.rules.pending_count = 2;
+    obs(&s, 0, true);
+    lf_alert_state a = s.state;
+    obs(&s, MIN, true);
+    assert_true(lf_alert_state_same(&a, &s.state)); /* only the time moved */
+    obs(&s, 2 * MIN, false);
+    assert_false(lf_alert_state_same(&a, &s.state)); /* pending */
+    obs(&s, 3 * MIN, false);
+    a = s.state; /* firing */
+    obs(&s, 4 * MIN, false);
+    assert_true(lf_alert_state_same(&a, &s.state)); /* firing, no reminder due */
+    a.changes_ms[0]++;
+    assert_false(lf_alert_state_same(&a, &s.state));
+}
+
 static void test_names(void **st)
 {
     (void)st;
@@ -383,6 +403,7 @@ int main(void)
         cmocka_unit_test(test_resolved_during_silence_reconciled_after),
         cmocka_unit_test(test_incident_entirely_inside_silence_sends_nothing),
         cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_state_same),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -269,6 +269,44 @@ static void test_corrupt_state_recovers(void **st)
     lf_outbox_close(ob);
 }
 
+static int64_t stored_at(const char *check)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT updated_ms FROM alert_state WHERE check_name = ?", -1, &q, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(q, 1, check, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return v;
+}
+
+/* A healthy check, and a firing one between reminders, cost no write per run. */
+static void test_steady_state_is_not_rewritten(void **st)
+{
+    (void)st;
+    lf_outbox *ob = open_outbox();
+    for (int64_t t = 0; t < 30 * MINUTE; t += MINUTE)
+        observe(ob, "disk", t, true);
+    assert_int_equal(stored_at("disk"), T0); /* written once, when first seen */
+    for (int64_t t = 30 * MINUTE; t < 40 * MINUTE; t += MINUTE)
+        observe(ob, "disk", t, false);
+    assert_int_equal(stored_at("disk"), T0 + 32 * MINUTE); /* pending counted, then FIRING at 32 */
+    assert_int_equal(observe(ob, "disk", 92 * MINUTE, false), 1); /* the reminder is still on time */
+    assert_int_equal(stored_at("disk"), T0 + 92 * MINUTE);
+    lf_outbox_close(ob);
+    /* a restart replaying the unrecorded runs emits nothing */
+    ob = open_outbox();
+    int enq = 0;
+    for (int64_t t = 0; t < 93 * MINUTE; t += MINUTE)
+        enq += observe(ob, "disk", t, t < 30 * MINUTE);
+    assert_int_equal(enq, 0);
+    lf_outbox_close(ob);
+}
+
 static void test_429_burst_loses_nothing(void **st)
 {
     (void)st;
@@ -907,6 +945,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_undelivered_survive_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state_and_notification_are_atomic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_state_recovers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_steady_state_is_not_rewritten, setup, teardown),
         cmocka_unit_test_setup_teardown(test_429_burst_loses_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backoff_with_jitter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_grouping_window, setup, teardown),
