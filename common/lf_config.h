@@ -98,7 +98,9 @@ int lf_config_load(const lf_config_table *t, void *target, const char *path, lf_
 /* Same from a string (tests, fuzzing); name is used in messages. */
 int lf_config_load_string(const lf_config_table *t, void *target, const char *text, const char *name,
                           lf_buf *err);
-/* Applies one "section.key=value" override (command line --set). */
+/* Applies one override to a loaded target ("--set: [section] key: reason" on error, the field then
+ * unchanged). A [prefix.NAME] section that does not exist yet is created with its defaults; REQUIRED
+ * options are not checked here (lf_config_load_overrides does). */
 int lf_config_set(const lf_config_table *t, void *target, const char *section, const char *key,
                   const char *value, lf_buf *err);
 /* Frees strings and lists and repeated-section arrays owned by the target. */
@@ -113,7 +115,8 @@ int lf_config_dump(const lf_config_table *t, const void *target, FILE *out);
 /* Reload: loads path into a fresh target, compares with current. Options flagged RELOADABLE that
  * changed are copied into current; options that changed but are not reloadable are listed in
  * needs_restart ("[http] listen, [store] path") and keep their current value. 0 or negative code (in
- * which case current is unchanged). */
+ * which case current is unchanged). The previous value of a reloaded string or list is freed: code
+ * must read such options from the target again after a reload rather than keep pointers to them. */
 int lf_config_reload(const lf_config_table *t, void *current, const char *path, lf_buf *needs_restart,
                      lf_buf *err);
 

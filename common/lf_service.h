@@ -108,9 +108,15 @@ typedef struct lf_service_def {
      * 0, or an error with the reason in err (the configuration is then refused). */
     int (*validate)(const void *config, lf_buf *err);
     /* Daemon hooks, all optional, all called on the loop thread. */
-    int (*start)(lf_service *svc);  /* before listening: routes, metrics, checks; 0 or an error */
-    void (*stop)(lf_service *svc);  /* after the HTTP server drained: close the program's handles */
-    void (*reload)(lf_service *svc, const char *changed); /* after a SIGHUP applied changes */
+    /* Before listening: routes (lf_http_server_route(lf_service_http(svc), ...)), metrics
+     * (lf_service_metrics), checks (lf_service_add_check), timers on lf_service_loop. 0 or an error
+     * (the program then exits 1; a failed start hook must clean up after itself). */
+    int (*start)(lf_service *svc);
+    /* After the HTTP server drained (or when listening failed after a successful start): close the
+     * program's handles; the loop runs until none is left, then the process exits. */
+    void (*stop)(lf_service *svc);
+    /* After a SIGHUP applied reloadable changes; changed lists them ("[log] level, [demo] answer"). */
+    void (*reload)(lf_service *svc, const char *changed);
 } lf_service_def;
 
 /* Runs the program. Returns the process exit code. */
