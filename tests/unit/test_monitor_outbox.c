@@ -355,6 +355,8 @@ static void test_429_burst_loses_nothing(void **st)
             now = T0 + 21 * MINUTE;
     }
     assert_int_equal(undelivered(ob), 0);
+    assert_int_equal(delivered, 4); /* 30 FIRINGs in 20 + 10, 30 RESOLVEDs in 20 + 10 */
+    assert_int_equal(f.accepted, 4);
     assert_int_equal(f.n_seen, 60);
     /* each check: exactly one FIRING then one RESOLVED, in that order */
     for (int c = 0; c < 30; c++) {
