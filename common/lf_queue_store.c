@@ -127,17 +127,30 @@ int lf_queue_store_errcode(int rc)
     }
 }
 
+/* Like lf_queue_store_errcode, but an I/O error whose cause was a full disk is -ENOSPC (SQLite
+ * reports some of those, e.g. while growing the WAL index, as SQLITE_IOERR_*). */
+static int db_errcode(const lf_queue_db *db, int rc)
+{
+    if ((rc & 0xff) == SQLITE_IOERR && db->db) {
+        int err = sqlite3_system_errno(db->db);
+        if (err == ENOSPC || err == EDQUOT)
+            return -ENOSPC;
+    }
+    return lf_queue_store_errcode(rc);
+}
+
 int lf_queue_store_fail(lf_queue_db *db, int rc, const char *what)
 {
-    int code = lf_queue_store_errcode(rc);
+    int code = db_errcode(db, rc);
     int prim = rc & 0xff;
     LF_ERROR(COMP, "%s: %s: %s (sqlite %d)", db->path, what,
              db->db ? sqlite3_errmsg(db->db) : sqlite3_errstr(rc), rc);
     if (!db->fatal)
         db->fatal = code;
-    /* After an I/O error SQLite's view of the file may be stale: reopen before going on. */
-    if (prim == SQLITE_IOERR || prim == SQLITE_FULL || prim == SQLITE_CORRUPT ||
-        prim == SQLITE_NOMEM)
+    /* After an I/O error (a failed fsync above all) SQLite's view of the file may be stale: reopen
+     * before going on. Not after SQLITE_FULL: SQLite rolled back cleanly, and reopening on a full
+     * disk would rebuild the WAL index where there is no space for it. */
+    if (prim == SQLITE_IOERR)
         db->broken = true;
     return code;
 }
@@ -291,7 +304,7 @@ static int exec_simple(lf_queue_db *db, const char *sql)
     char *err = NULL;
     int rc = sqlite3_exec(db->db, sql, NULL, NULL, &err);
     if (rc != SQLITE_OK) {
-        int code = lf_queue_store_errcode(rc);
+        int code = db_errcode(db, rc);
         LF_ERROR(COMP, "%s: %s: %s", db->path, sql, err ? err : sqlite3_errstr(rc));
         sqlite3_free(err);
         return code;
@@ -313,7 +326,7 @@ static int query_int(lf_queue_db *db, const char *sql, int64_t *out)
     }
     if (rc != SQLITE_OK) {
         LF_ERROR(COMP, "%s: %s: %s", db->path, sql, sqlite3_errmsg(db->db));
-        rc = lf_queue_store_errcode(rc);
+        rc = db_errcode(db, rc);
     }
     sqlite3_finalize(st);
     return rc;
@@ -339,7 +352,7 @@ static int quick_check(lf_queue_db *db)
     int rc = sqlite3_prepare_v2(db->db, "PRAGMA quick_check(5)", -1, &st, NULL);
     if (rc != SQLITE_OK) {
         LF_ERROR(COMP, "%s: integrity check: %s", db->path, sqlite3_errmsg(db->db));
-        return lf_queue_store_errcode(rc);
+        return db_errcode(db, rc);
     }
     int code = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -351,7 +364,7 @@ static int quick_check(lf_queue_db *db)
     }
     if (rc != SQLITE_DONE) {
         LF_ERROR(COMP, "%s: integrity check: %s", db->path, sqlite3_errmsg(db->db));
-        code = lf_queue_store_errcode(rc);
+        code = db_errcode(db, rc);
     }
     sqlite3_finalize(st);
     return code;
@@ -434,7 +447,7 @@ static int store_connect(lf_queue_db *db, bool full_check)
                                      &db->st[i], NULL);
         if (prc != SQLITE_OK) {
             LF_ERROR(COMP, "%s: prepare %s: %s", db->path, stmt_sql[i], sqlite3_errmsg(db->db));
-            rc = lf_queue_store_errcode(prc);
+            rc = db_errcode(db, prc);
         }
     }
     int64_t clock = 0;

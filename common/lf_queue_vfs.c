@@ -1,8 +1,18 @@
-/* A SQLite VFS shim over the default "unix" VFS whose only job is failure injection: xWrite fails
- * with SQLITE_FULL (as a full disk would) when LF_FAIL_WRITE is hit, and xSync with
- * SQLITE_IOERR_FSYNC when LF_FAIL_FSYNC is hit. Everything else is passed through unchanged. */
+/* A SQLite VFS shim over the default "unix" VFS. It does two things:
+ *  - failure injection: xWrite fails with SQLITE_FULL (as a full disk would) when LF_FAIL_WRITE is
+ *    hit, and xSync with SQLITE_IOERR_FSYNC when LF_FAIL_FSYNC is hit;
+ *  - full-disk safety of the WAL index: SQLite memory-maps the "-shm" file after extending it with
+ *    sparse writes; on a full disk the first write to such a page raises SIGBUS (seen when a WAL is
+ *    recovered or checkpointed on a full disk). After each mapping the shim allocates the region's
+ *    blocks (posix_fallocate; a no-op once allocated) and reports SQLITE_FULL instead when there is
+ *    no space, before SQLite touches the pages. SQLite asks for each region once per connection.
+ * Everything else is passed through unchanged. */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -11,7 +21,8 @@
 
 typedef struct shim_file {
     sqlite3_file base;
-    sqlite3_file *real; /* follows this struct in the same allocation */
+    const char *db_name; /* main database files only; valid until xClose (SQLite's promise) */
+    sqlite3_file *real;  /* follows this struct in the same allocation */
 } shim_file;
 
 static sqlite3_vfs shim_vfs;
@@ -91,7 +102,23 @@ static int shim_shm_map(sqlite3_file *f, int pg, int pgsz, int extend, void vola
 {
     if (REAL(f)->pMethods->iVersion < 2)
         return SQLITE_IOERR_SHMMAP;
-    return REAL(f)->pMethods->xShmMap(REAL(f), pg, pgsz, extend, pp);
+    int rc = REAL(f)->pMethods->xShmMap(REAL(f), pg, pgsz, extend, pp);
+    const char *db_name = ((shim_file *)f)->db_name;
+    if (rc != SQLITE_OK || !*pp || !db_name)
+        return rc;
+    char shm[4096];
+    if (snprintf(shm, sizeof shm, "%s-shm", db_name) >= (int)sizeof shm)
+        return rc;
+    int fd = open(shm, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return rc; /* not a file we can reach (e.g. heap wal-index): nothing to secure */
+    int err = posix_fallocate(fd, 0, (off_t)(pg + 1) * pgsz);
+    close(fd);
+    if (err == ENOSPC || err == EDQUOT) {
+        *pp = NULL;
+        return SQLITE_FULL;
+    }
+    return rc;
 }
 
 static int shim_shm_lock(sqlite3_file *f, int offset, int n, int flags)
@@ -147,6 +174,7 @@ static int shim_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int fl
 {
     shim_file *s = (shim_file *)f;
     s->real = (sqlite3_file *)(s + 1);
+    s->db_name = (flags & SQLITE_OPEN_MAIN_DB) ? name : NULL;
     memset(s->real, 0, (size_t)real_vfs->szOsFile);
     int rc = real_vfs->xOpen(real_vfs, name, s->real, flags, out_flags);
     /* SQLite calls xClose only when pMethods is set, so mirror the real file's state. */
