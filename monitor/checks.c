@@ -279,7 +279,7 @@ void lf_check_eval_parser_progress(const lf_check_config *c, lf_check_progress *
             c->url ? c->url : "");
         return;
     }
-    const char *metric = c->metric ? c->metric : "logferry_parser_sessions_parsed_total";
+    const char *metric = c->metric ? c->metric : "lf_parser_sessions_parsed_total";
     double counter = 0;
     /* an unreadable counter shows no progress: a dead parser fails once the window has passed */
     bool readable = metrics->transport_error >= 0 && metrics->status == 200 && metrics->body &&

@@ -151,19 +151,19 @@ static void test_elasticsearch(void **st)
 static void test_metric_sum(void **st)
 {
     (void)st;
-    const char *text = "# HELP logferry_parser_sessions_parsed_total Sessions parsed.\n"
-                       "# TYPE logferry_parser_sessions_parsed_total counter\n"
-                       "logferry_parser_sessions_parsed_total{result=\"ok\"} 40\n"
-                       "logferry_parser_sessions_parsed_total{result=\"odd}\\\" \"} 2\n"
-                       "logferry_parser_sessions_parsed_total_created 1700000000\n"
-                       "logferry_parser_sessions_parsed_totalx 999\n"
-                       "logferry_parser_sessions_parsed_total 0.5 1700000000000\n"
-                       "logferry_parser_sessions_parsed_total{result=\"bad\"} NaN\n";
+    const char *text = "# HELP lf_parser_sessions_parsed_total Sessions parsed.\n"
+                       "# TYPE lf_parser_sessions_parsed_total counter\n"
+                       "lf_parser_sessions_parsed_total{result=\"ok\"} 40\n"
+                       "lf_parser_sessions_parsed_total{result=\"odd}\\\" \"} 2\n"
+                       "lf_parser_sessions_parsed_total_created 1700000000\n"
+                       "lf_parser_sessions_parsed_totalx 999\n"
+                       "lf_parser_sessions_parsed_total 0.5 1700000000000\n"
+                       "lf_parser_sessions_parsed_total{result=\"bad\"} NaN\n";
     double v = -1;
-    assert_int_equal(lf_check_metric_sum(text, strlen(text), "logferry_parser_sessions_parsed_total", &v), 0);
+    assert_int_equal(lf_check_metric_sum(text, strlen(text), "lf_parser_sessions_parsed_total", &v), 0);
     assert_true(v == 42.5);
     assert_int_equal(lf_check_metric_sum(text, strlen(text), "nope_total", &v), -ENOENT);
-    assert_int_equal(lf_check_metric_sum(text, 10, "logferry_parser_sessions_parsed_total", &v), -ENOENT);
+    assert_int_equal(lf_check_metric_sum(text, 10, "lf_parser_sessions_parsed_total", &v), -ENOENT);
     assert_int_equal(lf_check_metric_sum("", 0, "x", &v), -ENOENT);
 }
 
