@@ -435,6 +435,24 @@ static int read_directory(lf_zip *z, lf_zip_error *err)
         return fail(err, LF_ELIMIT, LF_ZIP_RATIO,
                     "archive compression ratio above %llu (zip bomb?)",
                     (unsigned long long)lim->max_total_ratio);
+    /* Each local header must exist where the directory says and carry the same name, so that no
+     * reader (ours, libarchive's, an operator's unzip) can see another name for the data. */
+    for (size_t i = 0; i < z->count; i++) {
+        struct zip_entry *ze = &z->entries[i];
+        size_t nlen = strlen(ze->name);
+        uint8_t *lh = lf_malloc(30 + nlen);
+        if (!lh)
+            return fail(err, -ENOMEM, LF_ZIP_IO, "out of memory");
+        bool good = ze->offset + 30 + nlen <= cd_off &&
+                    src_pread(z, lh, 30 + nlen, ze->offset) == 0 && le32(lh) == LFH_SIG &&
+                    le16(lh + 26) == nlen && memcmp(lh + 30, ze->name, nlen) == 0 &&
+                    (le16(lh + 6) & 0x0041) == 0;
+        lf_free(lh);
+        if (!good)
+            return fail(err, LF_EFORMAT, LF_ZIP_BAD_STRUCTURE,
+                        "entry \"%.60s\": local header disagrees with the central directory",
+                        ze->name);
+    }
     /* Duplicates, on a sorted copy of the pointers. */
     struct zip_entry **sorted = lf_malloc(z->count * sizeof *sorted);
     if (!sorted)
@@ -691,6 +709,8 @@ static int walk(lf_zip *z, const char *want, lf_zip_data_fn fn, void *ctx, lf_zi
             break;
         }
         e->seen = true;
+        /* The name must be the central directory's name for the record at this offset: a local
+         * header that claims another entry's name would make tools disagree on the content. */
         if (archive_entry_is_encrypted(ae)) {
             rc = fail(err, LF_EFORMAT, LF_ZIP_ENCRYPTED, "entry \"%.60s\" is encrypted", e->name);
             break;

@@ -254,6 +254,17 @@ static void other_formats_and_truncation(void **state)
     /* bytes after the end record */
     memcpy(buf + n, "JUNK", 4);
     assert_int_equal(open_reason(buf, n + 4, NULL, NULL), LF_ZIP_NOT_ZIP);
+    /* a local header naming something else than the central directory */
+    {
+        static uint8_t two[8192];
+        struct ent pair[] = {{"a.log", 0, "first", 0}, {"b.log", 0, "second", 0}};
+        size_t tn = build(two, sizeof two, "zip", NULL, NULL, pair, 2);
+        uint8_t *lh = memmem(two, tn, "PK\3\4", 4);
+        assert_non_null(lh);
+        assert_memory_equal(lh + 30, "a.log", 5);
+        lh[30] = 'b';
+        assert_int_equal(open_reason(two, tn, NULL, NULL), LF_ZIP_BAD_STRUCTURE);
+    }
     /* bytes before the archive (offsets no longer match) */
     static uint8_t shifted[8192];
     memcpy(shifted, "PREFIX", 6);
