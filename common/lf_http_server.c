@@ -14,6 +14,7 @@
 #include "lf_log.h"
 
 #define READ_CHUNK (64 * 1024)     /* one read from a socket */
+#define HEAD_READ (4 * 1024)       /* one read while no body is in progress */
 #define PENDING_STOP (64 * 1024)   /* stop reading while this much input waits for a busy request */
 #define PENDING_MAX (PENDING_STOP + READ_CHUNK)
 #define WRITE_HIGH (128 * 1024)    /* parse the next request only below this much unsent output */
@@ -1117,7 +1118,9 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
         return;
     }
     buf->base = c->srv->rbuf;
-    buf->len = READ_CHUNK;
+    /* between requests and in headers read a little (nginx reads headers 1 KiB at a time): a body
+     * behind the headers then mostly arrives by the direct path above instead of through a copy */
+    buf->len = c->parse.state == LF_HP_BODY ? READ_CHUNK : HEAD_READ;
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
