@@ -784,6 +784,12 @@ bad:
 /* Appends key, value to the "*" list of a free-form element once its validate hook accepted them. */
 static int add_pair(const lf_config_option *any, void *elem, const char *key, const char *value, lf_buf *why)
 {
+    for (const char *p = key; *p || p == key; p++) {
+        if (!name_char_ok(*p)) {
+            lf_buf_append_str(why, "a key may only hold letters, digits, '_', '-' and '.'");
+            return -EINVAL;
+        }
+    }
     if (any->validate) {
         const char *const pair[2] = {key, value};
         int rc = any->validate(pair, why);
@@ -959,9 +965,9 @@ static char *cfg_ini_reader(char *str, int num, void *stream)
     }
     if (n && start[n - 1] == '\r')
         n--;
-    /* Leading whitespace would make inih treat the line as a continuation of the previous value;
-     * indentation is only layout here. */
-    while (n && (*start == ' ' || *start == '\t')) {
+    /* Leading whitespace (any isspace, as inih sees it) would make inih treat the line as a
+     * continuation of the previous value; indentation is only layout here. */
+    while (n && isspace((unsigned char)*start)) {
         start++;
         n--;
     }

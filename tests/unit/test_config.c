@@ -648,6 +648,18 @@ static void free_form_sections(void **state)
     assert_int_equal(lf_config_load_string(&ff_table, &b, "[logtype.x]\nfromat = 1\n", "ff.conf", &err),
                      LF_ECONFIG);
     assert_string_equal(lf_buf_cstr(&err), "ff.conf:2: [logtype.x] fromat: not a log type key (value 1)");
+    lf_config_free(&ff_table, &b);
+    memset(&b, 0, sizeof b);
+    assert_int_equal(lf_config_load_string(&ff_table, &b, "[logtype.x]\nfor mat = 1\n", "ff.conf", &err),
+                     LF_ECONFIG);
+    assert_string_equal(lf_buf_cstr(&err),
+                        "ff.conf:2: [logtype.x] for mat: a key may only hold letters, digits, '_', '-' and '.'");
+    lf_config_free(&ff_table, &b);
+    memset(&b, 0, sizeof b);
+    /* a line starting with a carriage return is not a continuation of the line before */
+    assert_int_equal(lf_config_load_string(&ff_table, &b, "[logtype.x]\nformat = a\n\r\rmore\n", "ff.conf", &err),
+                     LF_ECONFIG);
+    assert_string_equal(lf_buf_cstr(&err), "ff.conf:3: syntax error: expected 'key = value' or '[section]'");
     lf_config_free(&ff_table, &a);
     lf_config_free(&ff_table, &b);
     lf_buf_free(&err);
