@@ -1,15 +1,243 @@
-/* logferry-receiver: entry point. */
-#include "lf_service.h"
-#include "receiver_config.h"
+/* logferry-receiver: entry point. The daemon's start hook opens the store, the index, the keyring,
+ * the site and token tables, completes half-done uploads (recovery.c), opens the durable queue and
+ * registers the route files. A new route file adds one line to route_files[]. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-static const lf_service_def receiver = {
+#include "auth.h"
+#include "commands.h"
+#include "lf_alloc.h"
+#include "lf_crypto.h"
+#include "lf_error.h"
+#include "lf_failpoint.h"
+#include "lf_log.h"
+#include "receiver.h"
+
+static int (*const route_files[])(lf_receiver *r) = {
+    lf_receiver_upload_routes,
+    lf_receiver_session_routes,
+    lf_receiver_queue_routes,
+};
+
+static lf_tokens g_tokens;
+
+static void on_stats(lf_queue_op_req *op, int status)
+{
+    lf_receiver *r = op->data;
+    r->stats_in_flight = false;
+    if (status == 0)
+        r->queue_depth = op->stats.depth;
+    lf_free(op);
+}
+
+static void refresh_pressure(lf_receiver *r)
+{
+    int64_t free_b = lf_store_fs_free_bytes(r->cfg->store_dir);
+    r->free_disk = free_b >= 0 ? (uint64_t)free_b : 0;
+    if (r->queue && !r->stats_in_flight) {
+        lf_queue_op_req *op = lf_calloc(1, sizeof *op);
+        if (op) {
+            op->data = r;
+            if (lf_queue_stats(r->queue, op, r->cfg->queue_name, on_stats) == 0)
+                r->stats_in_flight = true;
+            else
+                lf_free(op);
+        }
+    }
+}
+
+static void on_pressure_timer(uv_timer_t *t)
+{
+    refresh_pressure(t->data);
+}
+
+static double gauge_depth(void *arg)
+{
+    return (double)((lf_receiver *)arg)->queue_depth;
+}
+
+static double gauge_free(void *arg)
+{
+    return (double)((lf_receiver *)arg)->free_disk;
+}
+
+static enum lf_health health_store(lf_service *svc, void *arg, lf_buf *detail)
+{
+    (void)svc;
+    lf_receiver *r = arg;
+    if (r->cfg->min_free_disk && r->free_disk < r->cfg->min_free_disk) {
+        lf_buf_appendf(detail, "store has %llu bytes free, below limits.min_free_disk",
+                       (unsigned long long)r->free_disk);
+        return LF_HEALTH_DEGRADED;
+    }
+    if (r->queue_depth >= r->cfg->max_queue_depth) {
+        lf_buf_appendf(detail, "sessions queue depth %llu at limits.max_queue_depth",
+                       (unsigned long long)r->queue_depth);
+        return LF_HEALTH_DEGRADED;
+    }
+    lf_buf_appendf(detail, "ok");
+    return LF_HEALTH_OK;
+}
+
+static void release(lf_receiver *r)
+{
+    if (r->store)
+        r->store->ops->close(r->store);
+    lf_index_close(r->index);
+    lf_receiver_keys_close(&r->keys);
+    lf_sites_close(&r->sites);
+    lf_tokens_close(&g_tokens);
+    lf_receiver_auth_set(NULL);
+    if (lf_receiver_instance == r)
+        lf_receiver_instance = NULL;
+    lf_free(r);
+}
+
+static void register_metrics(lf_receiver *r)
+{
+    lf_metrics *m = r->metrics;
+    const char *h = "Session uploads by outcome";
+    r->up_stored = lf_metrics_counter(m, "lf_receiver_uploads_total", h, "outcome=\"stored\"");
+    r->up_duplicate = lf_metrics_counter(m, "lf_receiver_uploads_total", h, "outcome=\"duplicate\"");
+    r->up_conflict = lf_metrics_counter(m, "lf_receiver_uploads_total", h, "outcome=\"conflict\"");
+    r->up_rejected = lf_metrics_counter(m, "lf_receiver_uploads_total", h, "outcome=\"rejected\"");
+    r->up_failed = lf_metrics_counter(m, "lf_receiver_uploads_total", h, "outcome=\"failed\"");
+    r->bytes_received = lf_metrics_counter(m, "lf_receiver_stored_bytes_total",
+                                           "Bytes of newly stored sessions (plaintext zip)", NULL);
+    r->g_active = lf_metrics_gauge(m, "lf_receiver_uploads_in_progress", "Uploads being verified and stored", NULL);
+    static const double bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+    r->h_upload_seconds = lf_metrics_histogram(m, "lf_receiver_upload_seconds",
+                                               "Time from a complete upload body to the answer", NULL, bounds,
+                                               sizeof bounds / sizeof bounds[0]);
+    lf_metrics_gauge_fn(m, "lf_receiver_sessions_queue_depth", "Visible messages on the sessions queue", NULL,
+                        gauge_depth, r);
+    lf_metrics_gauge_fn(m, "lf_receiver_store_free_bytes", "Free bytes on the store's file system", NULL, gauge_free,
+                        r);
+    /* every known rejection reason shows up as 0 before it first happens */
+    static const char *const reasons[] = {"content_type", "bad_id", "too_large", "missing_signature",
+                                          "malformed_signature", "unknown_site", "site_disabled", "stale",
+                                          "bad_signature", "busy", "queue_full", "disk_low", "bad_zip",
+                                          "zip_limit", "bad_manifest", "content_mismatch", "id_mismatch",
+                                          "site_mismatch", "conflict", "in_progress", "storage_full",
+                                          "storage_error"};
+    for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {
+        char labels[96];
+        snprintf(labels, sizeof labels, "reason=\"%s\"", reasons[i]);
+        lf_metrics_counter(m, "lf_receiver_rejections_total", "Requests refused, by reason", labels);
+    }
+}
+
+static int receiver_start(lf_service *svc)
+{
+    const struct lf_receiver_config *cfg = lf_service_config_data(svc);
+    lf_fail_from_env();
+    int rc = lf_crypto_init();
+    if (rc != 0)
+        return rc;
+    lf_receiver *r = lf_calloc(1, sizeof *r);
+    if (!r)
+        return -ENOMEM;
+    r->svc = svc;
+    r->loop = lf_service_loop(svc);
+    r->cfg = cfg;
+    r->metrics = lf_service_metrics(svc);
+    char err[512] = "";
+    if ((rc = lf_store_fs_open(cfg->store_dir, true, &r->store, err, sizeof err)) != 0) {
+        LF_ERROR("receiver", "store: %s", err);
+        goto fail;
+    }
+    if ((rc = lf_index_open(cfg->index_path, &r->index, err, sizeof err)) != 0) {
+        LF_ERROR("receiver", "index: %s", err);
+        goto fail;
+    }
+    if ((rc = lf_receiver_keys_open(&r->keys, cfg->keys_dir, true, err, sizeof err)) != 0) {
+        LF_ERROR("receiver", "keys: %s", err);
+        goto fail;
+    }
+    if ((rc = lf_sites_open(&r->sites, cfg->sites_file, err, sizeof err)) != 0) {
+        LF_ERROR("receiver", "sites: %s", err);
+        goto fail;
+    }
+    if ((rc = lf_tokens_open(&g_tokens, cfg->tokens_file, cfg->token_key_file, true, err, sizeof err)) != 0) {
+        LF_ERROR("receiver", "tokens: %s", err);
+        goto fail;
+    }
+    lf_receiver_auth_set(&g_tokens);
+    if ((rc = lf_receiver_recover(cfg, r->store, r->index, &r->keys)) != 0)
+        goto fail;
+    lf_queue_options opt;
+    lf_queue_options_init(&opt);
+    opt.max_receives = (uint32_t)cfg->max_receives;
+    if ((rc = lf_queue_open(r->loop, cfg->queue_path, &opt, &r->queue)) != 0) {
+        LF_ERROR("receiver", "cannot open the queue store %s: %s", cfg->queue_path, lf_strerror(rc));
+        goto fail;
+    }
+    register_metrics(r);
+    lf_receiver_instance = r;
+    for (size_t i = 0; i < sizeof route_files / sizeof route_files[0]; i++) {
+        if ((rc = route_files[i](r)) != 0) {
+            LF_ERROR("receiver", "cannot register routes: %s", lf_strerror(rc));
+            lf_queue_close(r->queue, NULL);
+            r->queue = NULL;
+            goto fail;
+        }
+    }
+    lf_service_add_check(svc, "store", health_store, r);
+    uv_timer_init(r->loop, &r->pressure_timer);
+    r->pressure_timer.data = r;
+    uv_timer_start(&r->pressure_timer, on_pressure_timer, 1000, 1000);
+    r->pressure_timer_on = true;
+    refresh_pressure(r);
+    lf_service_set_user(svc, r);
+    LF_INFO("receiver", "store %s (%s), queue %s", cfg->store_dir, r->store->ops->name, cfg->queue_path);
+    return 0;
+fail:
+    release(r);
+    return rc;
+}
+
+static void on_queue_closed(lf_queue *q)
+{
+    (void)q;
+    lf_receiver *r = lf_receiver_instance;
+    if (r)
+        release(r);
+}
+
+static void receiver_stop(lf_service *svc)
+{
+    lf_receiver *r = lf_service_user(svc);
+    if (!r)
+        return;
+    r->stopping = true;
+    lf_service_set_user(svc, NULL);
+    if (r->pressure_timer_on) {
+        uv_timer_stop(&r->pressure_timer);
+        uv_close((uv_handle_t *)&r->pressure_timer, NULL);
+        r->pressure_timer_on = false;
+    }
+    lf_queue *q = r->queue;
+    r->queue = NULL;
+    if (q)
+        lf_queue_close(q, on_queue_closed);
+    else
+        release(r);
+}
+
+static lf_service_def receiver = {
     .program = "logferry-receiver",
     .summary = "The central HTTP API: verifies and stores uploaded sessions, queues them for the parsers "
                "and answers queries.",
     .config = &lf_receiver_config_table,
+    .commands = lf_receiver_commands,
+    .start = receiver_start,
+    .stop = receiver_stop,
 };
 
 int main(int argc, char **argv)
 {
+    receiver.n_commands = lf_receiver_n_commands;
     return lf_service_main(&receiver, argc, argv);
 }

@@ -8,18 +8,55 @@
 static const lf_config_option receiver_options[] = {
     LF_SERVICE_COMMON_OPTIONS("127.0.0.1:8440"),
     {"store", "dir", LF_CFG_STRING, "/var/lib/logferry/receiver/sessions", F(store_dir),
-     .description = "Directory of the stored sessions (encrypted zips), the system of record."},
+     .description = "Directory of the stored sessions (encrypted zips, YYYY/MM/DD/<id>.lfz), the system of "
+                    "record. Temporary files live in its .tmp subdirectory."},
     {"store", "max_upload_size", LF_CFG_SIZE, "1G", F(max_upload_size), .min = 1024, .max = 64ULL << 30,
      .description = "Largest session upload accepted (413 above it), checked against Content-Length "
                     "before the body is read."},
+    {"store", "index_path", LF_CFG_STRING, "/var/lib/logferry/receiver/index.db", F(index_path),
+     .description = "SQLite database indexing the stored sessions (id, site, sizes, content hash, time, "
+                    "location, status)."},
+    {"store", "keys_dir", LF_CFG_STRING, "/var/lib/logferry/receiver/keys", F(keys_dir),
+     .description = "Keyring directory for encryption at rest (mode 0700, key files 0600). A first key is "
+                    "created at start when there is none; `keys rotate` adds a new current key."},
     {"queue", "path", LF_CFG_STRING, "/var/lib/logferry/receiver/queue.db", F(queue_path),
      .description = "SQLite database of the embedded durable queue (WAL mode)."},
+    {"queue", "sessions_queue", LF_CFG_STRING, "sessions", F(queue_name),
+     .description = "Queue on which the ids of stored sessions are sent for the parsers."},
     {"queue", "max_receives", LF_CFG_UINT, "5", F(max_receives), .min = 1, .max = 1000,
      .description = "A message received more often than this moves to the dead-letter queue."},
     {"auth", "signature_window", LF_CFG_DURATION, "5m", F(signature_window_ms), .min = 1000, .max = 86400000,
      .flags = LF_CFG_RELOADABLE,
      .description = "Upload signatures whose timestamp differs from the receiver's clock by more than this "
                     "are refused (401)."},
+    {"auth", "sites_file", LF_CFG_STRING, "/var/lib/logferry/receiver/sites", F(sites_file),
+     .description = "Site table (`sites add|disable|enable|list`): name, Ed25519 public key, state. Re-read "
+                    "when it changes."},
+    {"auth", "tokens_file", LF_CFG_STRING, "/var/lib/logferry/receiver/tokens", F(tokens_file),
+     .description = "Bearer tokens (`tokens add|list|revoke`), stored as keyed BLAKE2b hashes with their "
+                    "scopes. Re-read when it changes."},
+    {"auth", "token_key_file", LF_CFG_STRING, "/var/lib/logferry/receiver/token.key", F(token_key_file),
+     .description = "Secret key of the token hashes (32 bytes, mode 0600), created when missing."},
+    {"limits", "max_concurrent_uploads", LF_CFG_UINT, "64", F(max_concurrent_uploads), .min = 1,
+     .max = 100000,
+     .description = "Uploads being verified and stored at once; past it new uploads get 503 with "
+                    "Retry-After before their body is read."},
+    {"limits", "max_queue_depth", LF_CFG_UINT, "1000000", F(max_queue_depth), .min = 1,
+     .max = 1000000000ULL,
+     .description = "Visible messages on the sessions queue past which uploads get 429 with Retry-After "
+                    "(the parsers are behind)."},
+    {"limits", "min_free_disk", LF_CFG_SIZE, "1G", F(min_free_disk), .max = 1ULL << 50,
+     .description = "Free space on the store's file system below which uploads get 503 with Retry-After "
+                    "(0 disables the check). A write that fails with ENOSPC gives 507."},
+    {"limits", "retry_after", LF_CFG_DURATION, "5s", F(retry_after_ms), .min = 1000, .max = 3600000,
+     .description = "Retry-After sent with 429 and 503 answers (rounded up to seconds)."},
+    {"zip", "max_entries", LF_CFG_UINT, "16", F(zip_max_entries), .min = 2, .max = 100000,
+     .description = "Entries an upload's zip may hold (directories count)."},
+    {"zip", "max_total_size", LF_CFG_SIZE, "4G", F(zip_max_total_size), .min = 1024, .max = 1ULL << 40,
+     .description = "Sum of the uncompressed sizes of an upload's entries (zip bombs)."},
+    {"zip", "max_ratio", LF_CFG_UINT, "200", F(zip_max_ratio), .min = 2, .max = 100000,
+     .description = "Largest compression ratio (uncompressed / compressed), per entry and overall, above "
+                    "1 MiB of uncompressed data (zip bombs)."},
 };
 
 const lf_config_table lf_receiver_config_table = {

@@ -11,9 +11,22 @@ struct lf_receiver_config {
     lf_service_config common; /* first: lf_service reads it */
     char *store_dir;
     uint64_t max_upload_size;
+    char *index_path;
+    char *keys_dir;
     char *queue_path;
+    char *queue_name;
     uint64_t max_receives;
     uint64_t signature_window_ms;
+    char *sites_file;
+    char *tokens_file;
+    char *token_key_file;
+    uint64_t max_concurrent_uploads;
+    uint64_t max_queue_depth;
+    uint64_t min_free_disk;
+    uint64_t retry_after_ms;
+    uint64_t zip_max_entries;
+    uint64_t zip_max_total_size;
+    uint64_t zip_max_ratio;
 };
 
 extern const lf_config_table lf_receiver_config_table;

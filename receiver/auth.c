@@ -1,0 +1,247 @@
+/* Bearer tokens (see auth.h). */
+#include "auth.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "lf_alloc.h"
+#include "lf_error.h"
+#include "lf_fileio.h"
+#include "lf_log.h"
+
+#define TOKENS_FILE_MAX (16u << 20)
+
+static lf_tokens *g_tokens;
+
+int lf_scopes_parse(const char *text, unsigned *scopes)
+{
+    unsigned s = 0;
+    const char *p = text;
+    while (*p) {
+        const char *c = strchr(p, ',');
+        size_t n = c ? (size_t)(c - p) : strlen(p);
+        if (n == 6 && strncmp(p, "worker", 6) == 0)
+            s |= LF_SCOPE_WORKER;
+        else if (n == 4 && strncmp(p, "read", 4) == 0)
+            s |= LF_SCOPE_READ;
+        else if (n == 5 && strncmp(p, "admin", 5) == 0)
+            s |= LF_SCOPE_ADMIN;
+        else
+            return -EINVAL;
+        p += n + (c ? 1 : 0);
+    }
+    if (!s)
+        return -EINVAL;
+    *scopes = s;
+    return 0;
+}
+
+void lf_scopes_format(unsigned scopes, char *out, size_t size)
+{
+    snprintf(out, size, "%s%s%s%s%s", scopes & LF_SCOPE_WORKER ? "worker" : "",
+             (scopes & LF_SCOPE_WORKER) && (scopes & (LF_SCOPE_READ | LF_SCOPE_ADMIN)) ? "," : "",
+             scopes & LF_SCOPE_READ ? "read" : "",
+             (scopes & LF_SCOPE_READ) && (scopes & LF_SCOPE_ADMIN) ? "," : "",
+             scopes & LF_SCOPE_ADMIN ? "admin" : "");
+}
+
+static bool name_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > LF_TOKEN_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+              s[i] == '-' || s[i] == '_' || s[i] == '.'))
+            return false;
+    return true;
+}
+
+static int load_tokens(lf_tokens *t, char *err, size_t errsz)
+{
+    struct stat st;
+    if (stat(t->path, &st) != 0) {
+        if (errno != ENOENT) {
+            snprintf(err, errsz, "%s: %s", t->path, strerror(errno));
+            return -errno;
+        }
+        free(t->tokens);
+        t->tokens = NULL;
+        t->count = 0;
+        memset(&t->seen, 0, sizeof t->seen);
+        return 0;
+    }
+    lf_buf b = LF_BUF_INIT(TOKENS_FILE_MAX);
+    int rc = lf_read_file(t->path, TOKENS_FILE_MAX, &b);
+    if (rc != 0) {
+        snprintf(err, errsz, "%s: %s", t->path, lf_strerror(rc));
+        lf_buf_free(&b);
+        return rc;
+    }
+    lf_token_entry *v = NULL;
+    size_t n = 0;
+    unsigned lineno = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(b.data ? b.data : (char[]){""}, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        lineno++;
+        if (line[0] == '#' || line[0] == '\0')
+            continue;
+        char name[128], scopes[64], hash[128], extra[2];
+        unsigned sc;
+        if (sscanf(line, "%127s %63s %127s %1s", name, scopes, hash, extra) != 3 || !name_valid(name) ||
+            lf_scopes_parse(scopes, &sc) != 0 || strlen(hash) != LF_TOKEN_HASH_HEX_SIZE - 1) {
+            snprintf(err, errsz, "%s line %u: expected NAME SCOPES HASH", t->path, lineno);
+            free(v);
+            lf_buf_free(&b);
+            return LF_EFORMAT;
+        }
+        lf_token_entry *nv = lf_realloc(v, (n + 1) * sizeof *nv);
+        if (!nv) {
+            free(v);
+            lf_buf_free(&b);
+            return -ENOMEM;
+        }
+        v = nv;
+        snprintf(v[n].name, sizeof v[n].name, "%s", name);
+        v[n].scopes = sc;
+        snprintf(v[n].hash, sizeof v[n].hash, "%s", hash);
+        n++;
+    }
+    lf_buf_free(&b);
+    free(t->tokens);
+    t->tokens = v;
+    t->count = n;
+    t->seen = st;
+    return 0;
+}
+
+int lf_tokens_open(lf_tokens *t, const char *path, const char *key_path, bool create_key, char *err,
+                   size_t errsz)
+{
+    memset(t, 0, sizeof *t);
+    t->path = strdup(path);
+    if (!t->path)
+        return -ENOMEM;
+    int fd = open(key_path, O_RDONLY | O_CLOEXEC);
+    int rc = 0;
+    if (fd < 0 && errno == ENOENT && create_key) {
+        randombytes_buf(t->key, sizeof t->key);
+        rc = lf_write_file_atomic(key_path, t->key, sizeof t->key, 0600);
+        if (rc != 0)
+            snprintf(err, errsz, "cannot create the token key %s: %s", key_path, lf_strerror(rc));
+    } else if (fd < 0) {
+        rc = -errno;
+        snprintf(err, errsz, "token key %s: %s", key_path, strerror(errno));
+    } else {
+        struct stat st;
+        if (fstat(fd, &st) != 0 || (st.st_mode & 077) != 0) {
+            snprintf(err, errsz, "token key %s: must be a file only its owner can read (mode 0600)",
+                     key_path);
+            rc = -EPERM;
+        } else if (lf_read_full(fd, t->key, sizeof t->key) != (ssize_t)sizeof t->key) {
+            snprintf(err, errsz, "token key %s: must hold %d bytes", key_path, LF_TOKEN_KEY_BYTES);
+            rc = LF_EFORMAT;
+        }
+        close(fd);
+    }
+    if (rc == 0)
+        rc = load_tokens(t, err, errsz);
+    if (rc != 0)
+        lf_tokens_close(t);
+    return rc;
+}
+
+void lf_tokens_close(lf_tokens *t)
+{
+    free(t->tokens);
+    free(t->path);
+    sodium_memzero(t, sizeof *t);
+}
+
+void lf_tokens_refresh(lf_tokens *t)
+{
+    struct stat st;
+    int missing = stat(t->path, &st) != 0;
+    if (missing && t->seen.st_ino == 0)
+        return;
+    if (!missing && st.st_ino == t->seen.st_ino && st.st_size == t->seen.st_size &&
+        st.st_mtim.tv_sec == t->seen.st_mtim.tv_sec && st.st_mtim.tv_nsec == t->seen.st_mtim.tv_nsec)
+        return;
+    char err[256] = "";
+    if (load_tokens(t, err, sizeof err) != 0)
+        LF_ERROR("auth", "keeping the previous token table: %s", err);
+}
+
+int lf_tokens_save(const lf_tokens *t)
+{
+    lf_buf b = LF_BUF_INIT(TOKENS_FILE_MAX);
+    int rc = 0;
+    for (size_t i = 0; i < t->count && rc == 0; i++) {
+        char sc[32];
+        lf_scopes_format(t->tokens[i].scopes, sc, sizeof sc);
+        rc = lf_buf_appendf(&b, "%s %s %s\n", t->tokens[i].name, sc, t->tokens[i].hash);
+    }
+    if (rc == 0)
+        rc = lf_write_file_atomic(t->path, b.data ? b.data : "", b.len, 0600);
+    lf_buf_free(&b);
+    return rc;
+}
+
+unsigned lf_tokens_check(const lf_tokens *t, const char *token, size_t len, const char **name)
+{
+    unsigned scopes = 0;
+    /* every entry is compared, so the time does not tell which one matched */
+    for (size_t i = 0; i < t->count; i++) {
+        if (lf_crypto_token_verify(t->key, token, len, t->tokens[i].hash) && !scopes) {
+            scopes = t->tokens[i].scopes;
+            if (name)
+                *name = t->tokens[i].name;
+        }
+    }
+    return scopes;
+}
+
+void lf_receiver_auth_set(lf_tokens *t)
+{
+    g_tokens = t;
+}
+
+int lf_receiver_authorize(lf_http_request *req, const char *scope)
+{
+    unsigned need = 0;
+    if (lf_scopes_parse(scope, &need) != 0 || !g_tokens) {
+        lf_http_respond_error(req, 500, "internal", "authorization is not configured", NULL);
+        return -1;
+    }
+    static const char challenge[] = "WWW-Authenticate: Bearer realm=\"logferry\"\r\n";
+    const char *h = lf_http_request_header(req, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
+        lf_http_respond_error(req, 401, "unauthorized", "a bearer token is required", challenge);
+        return -1;
+    }
+    const char *tok = h + 7;
+    while (*tok == ' ')
+        tok++;
+    size_t len = strlen(tok);
+    while (len && tok[len - 1] == ' ')
+        len--;
+    lf_tokens_refresh(g_tokens);
+    unsigned have = len ? lf_tokens_check(g_tokens, tok, len, NULL) : 0;
+    if (!have) {
+        lf_http_respond_error(req, 401, "unauthorized", "unknown or revoked token", challenge);
+        return -1;
+    }
+    if (have & LF_SCOPE_ADMIN)
+        have |= LF_SCOPE_WORKER | LF_SCOPE_READ;
+    if ((have & need) != need) {
+        lf_http_respond_error(req, 403, "forbidden", "the token lacks the scope this route needs", NULL);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,55 @@
+/* Bearer-token authentication for every route but uploads (which are signed by sites).
+ *
+ * Tokens file, one token a line: "NAME SCOPES HASH" where SCOPES is a comma-separated subset of
+ * worker,read,admin and HASH the keyed BLAKE2b of the token (lf_crypto_token_hash, key in
+ * [auth] token_key_file). Written atomically (0600); the daemon re-reads it when it changes.
+ * Scope admin includes worker and read. */
+#ifndef LF_RECEIVER_AUTH_H
+#define LF_RECEIVER_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "lf_crypto.h"
+#include "lf_http_server.h"
+
+#define LF_TOKEN_NAME_MAX 64
+
+enum { LF_SCOPE_WORKER = 1, LF_SCOPE_READ = 2, LF_SCOPE_ADMIN = 4 };
+
+typedef struct lf_token_entry {
+    char name[LF_TOKEN_NAME_MAX + 1];
+    unsigned scopes;
+    char hash[LF_TOKEN_HASH_HEX_SIZE];
+} lf_token_entry;
+
+typedef struct lf_tokens {
+    char *path;
+    uint8_t key[LF_TOKEN_KEY_BYTES];
+    lf_token_entry *tokens;
+    size_t count;
+    struct stat seen;
+} lf_tokens;
+
+/* Loads the key (creating it when create_key and missing) and the tokens file (missing = none). */
+int lf_tokens_open(lf_tokens *t, const char *path, const char *key_path, bool create_key, char *err,
+                   size_t errsz);
+void lf_tokens_close(lf_tokens *t);
+void lf_tokens_refresh(lf_tokens *t);
+int lf_tokens_save(const lf_tokens *t);
+/* "worker,read" -> bits; -EINVAL for unknown or empty. */
+int lf_scopes_parse(const char *text, unsigned *scopes);
+void lf_scopes_format(unsigned scopes, char *out, size_t size);
+/* The scopes of a presented token (0 when unknown). Constant time per stored token. */
+unsigned lf_tokens_check(const lf_tokens *t, const char *token, size_t len, const char **name);
+
+/* For route files: the daemon's token table (set at start). */
+void lf_receiver_auth_set(lf_tokens *t);
+/* Checks "Authorization: Bearer TOKEN" for scope ("worker", "read" or "admin"). Returns 0 when
+ * allowed; otherwise it has answered 401 (missing or unknown token) or 403 (scope) itself and
+ * returns non-zero: the handler must then return without responding. */
+int lf_receiver_authorize(lf_http_request *req, const char *scope);
+
+#endif

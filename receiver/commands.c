@@ -1,0 +1,382 @@
+/* Operator subcommands (see commands.h). They work on the files the daemon uses; the daemon notices
+ * changes to the site table, the tokens and the keyring by itself. */
+#include "commands.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "index.h"
+#include "keys.h"
+#include "lf_crypto.h"
+#include "lf_error.h"
+#include "lf_fileio.h"
+#include "lf_queue.h"
+#include "lf_secretstream.h"
+#include "receiver_config.h"
+#include "sites.h"
+#include "store.h"
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+
+static const struct lf_receiver_config *cfg_of(lf_service *svc)
+{
+    return lf_service_config_data(svc);
+}
+
+static int usage(const char *msg)
+{
+    fprintf(stderr, "logferry-receiver: %s (see --help)\n", msg);
+    return EXIT_USAGE;
+}
+
+/* ---- sites ---- */
+
+static int cmd_sites(lf_service *svc, int argc, char **argv)
+{
+    const struct lf_receiver_config *cfg = cfg_of(svc);
+    if (argc < 2)
+        return usage("sites: add NAME PUBKEY | disable NAME | enable NAME | list");
+    lf_sites s;
+    char err[256] = "";
+    int rc = lf_sites_open(&s, cfg->sites_file, err, sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "logferry-receiver: %s\n", err);
+        return EXIT_RUNTIME;
+    }
+    int ret = 0;
+    if (strcmp(argv[1], "list") == 0 && argc == 2) {
+        for (size_t i = 0; i < s.count; i++) {
+            char pk[LF_SIGN_PK_B64_SIZE];
+            lf_sign_pk_encode(pk, s.sites[i].pk);
+            printf("%s %s %s\n", s.sites[i].name, pk, s.sites[i].enabled ? "enabled" : "disabled");
+        }
+    } else if (strcmp(argv[1], "add") == 0 && argc == 4) {
+        uint8_t pk[LF_SIGN_PK_BYTES];
+        if (!lf_sign_site_valid(argv[2], strlen(argv[2]))) {
+            ret = usage("sites add: site names match [a-z0-9._-]{1,64}");
+        } else if (lf_sign_pk_decode(pk, argv[3], strlen(argv[3])) != 0) {
+            ret = usage("sites add: PUBKEY must be base64 of a 32-byte Ed25519 public key");
+        } else if ((rc = lf_sites_put(&s, argv[2], pk)) != 0 || (rc = lf_sites_save(&s)) != 0) {
+            fprintf(stderr, "logferry-receiver: sites add: %s\n", lf_strerror(rc));
+            ret = EXIT_RUNTIME;
+        } else {
+            printf("site %s added (enabled)\n", argv[2]);
+        }
+    } else if ((strcmp(argv[1], "disable") == 0 || strcmp(argv[1], "enable") == 0) && argc == 3) {
+        lf_site *site = (lf_site *)lf_sites_find(&s, argv[2]);
+        if (!site) {
+            fprintf(stderr, "logferry-receiver: no site named %s\n", argv[2]);
+            ret = EXIT_RUNTIME;
+        } else {
+            site->enabled = strcmp(argv[1], "enable") == 0;
+            if ((rc = lf_sites_save(&s)) != 0) {
+                fprintf(stderr, "logferry-receiver: sites %s: %s\n", argv[1], lf_strerror(rc));
+                ret = EXIT_RUNTIME;
+            } else {
+                printf("site %s %sd\n", argv[2], argv[1]);
+            }
+        }
+    } else {
+        ret = usage("sites: add NAME PUBKEY | disable NAME | enable NAME | list");
+    }
+    lf_sites_close(&s);
+    return ret;
+}
+
+/* ---- keys ---- */
+
+static int cmd_keys(lf_service *svc, int argc, char **argv)
+{
+    const struct lf_receiver_config *cfg = cfg_of(svc);
+    if (argc != 2 || (strcmp(argv[1], "rotate") != 0 && strcmp(argv[1], "list") != 0))
+        return usage("keys: rotate | list");
+    lf_keyring kr;
+    lf_keyring_init(&kr);
+    char err[256] = "";
+    int rc = 0;
+    if (access(cfg->keys_dir, F_OK) == 0)
+        rc = lf_keyring_load(&kr, cfg->keys_dir, false, err, sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "logferry-receiver: %s\n", err);
+        lf_keyring_free(&kr);
+        return EXIT_RUNTIME;
+    }
+    if (strcmp(argv[1], "rotate") == 0) {
+        uint8_t id[LF_KEY_ID_BYTES];
+        rc = lf_keyring_rotate(&kr, cfg->keys_dir, id);
+        if (rc != 0) {
+            fprintf(stderr, "logferry-receiver: keys rotate: %s\n", lf_strerror(rc));
+            lf_keyring_free(&kr);
+            return EXIT_RUNTIME;
+        }
+        char hex[LF_KEY_ID_HEX_SIZE];
+        printf("new current key %s (%zu keys; older ones are kept for reading)\n",
+               lf_crypto_hex_encode(hex, id, sizeof id), kr.count);
+    } else {
+        for (size_t i = 0; i < kr.count; i++) {
+            char hex[LF_KEY_ID_HEX_SIZE];
+            printf("%s%s\n", lf_crypto_hex_encode(hex, kr.keys[i].id, LF_KEY_ID_BYTES),
+                   (long)i == kr.current ? " current" : "");
+        }
+    }
+    lf_keyring_free(&kr);
+    return 0;
+}
+
+/* ---- tokens ---- */
+
+static int cmd_tokens(lf_service *svc, int argc, char **argv)
+{
+    const struct lf_receiver_config *cfg = cfg_of(svc);
+    const char *u = "tokens: add NAME --scope worker[,read,admin] | list | revoke NAME";
+    if (argc < 2)
+        return usage(u);
+    lf_tokens t;
+    char err[256] = "";
+    bool adding = strcmp(argv[1], "add") == 0;
+    int rc = lf_tokens_open(&t, cfg->tokens_file, cfg->token_key_file, adding, err, sizeof err);
+    if (rc != 0) {
+        if (rc == -ENOENT && !adding) { /* no key yet: no tokens */
+            if (strcmp(argv[1], "list") == 0)
+                return 0;
+        }
+        fprintf(stderr, "logferry-receiver: %s\n", err);
+        return EXIT_RUNTIME;
+    }
+    int ret = 0;
+    if (strcmp(argv[1], "list") == 0 && argc == 2) {
+        for (size_t i = 0; i < t.count; i++) {
+            char sc[32];
+            lf_scopes_format(t.tokens[i].scopes, sc, sizeof sc);
+            printf("%s %s\n", t.tokens[i].name, sc);
+        }
+    } else if (adding && argc == 5 && strcmp(argv[3], "--scope") == 0) {
+        unsigned scopes;
+        const char *name = argv[2];
+        bool exists = false;
+        for (size_t i = 0; i < t.count; i++)
+            exists |= strcmp(t.tokens[i].name, name) == 0;
+        size_t nl = strlen(name);
+        bool name_ok = nl > 0 && nl <= LF_TOKEN_NAME_MAX && strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == nl;
+        if (!name_ok) {
+            ret = usage("tokens add: names are 1-64 characters of [A-Za-z0-9._-]");
+        } else if (exists) {
+            fprintf(stderr, "logferry-receiver: a token named %s exists (revoke it first)\n", name);
+            ret = EXIT_RUNTIME;
+        } else if (lf_scopes_parse(argv[4], &scopes) != 0) {
+            ret = usage("tokens add: scopes are a comma-separated list of worker, read, admin");
+        } else {
+            char tok[LF_TOKEN_TEXT_LEN + 1];
+            lf_crypto_token_generate(tok);
+            lf_token_entry *nv = realloc(t.tokens, (t.count + 1) * sizeof *nv);
+            if (!nv) {
+                ret = EXIT_RUNTIME;
+            } else {
+                t.tokens = nv;
+                lf_token_entry *e = &t.tokens[t.count++];
+                snprintf(e->name, sizeof e->name, "%s", name);
+                e->scopes = scopes;
+                lf_crypto_token_hash(e->hash, t.key, tok, strlen(tok));
+                if ((rc = lf_tokens_save(&t)) != 0) {
+                    fprintf(stderr, "logferry-receiver: tokens add: %s\n", lf_strerror(rc));
+                    ret = EXIT_RUNTIME;
+                } else {
+                    printf("%s\n", tok);
+                    fprintf(stderr, "token %s created; it is shown only this once\n", name);
+                }
+            }
+            sodium_memzero(tok, sizeof tok);
+        }
+    } else if (strcmp(argv[1], "revoke") == 0 && argc == 3) {
+        size_t j = 0;
+        for (size_t i = 0; i < t.count; i++)
+            if (strcmp(t.tokens[i].name, argv[2]) != 0)
+                t.tokens[j++] = t.tokens[i];
+        if (j == t.count) {
+            fprintf(stderr, "logferry-receiver: no token named %s\n", argv[2]);
+            ret = EXIT_RUNTIME;
+        } else {
+            t.count = j;
+            if ((rc = lf_tokens_save(&t)) != 0) {
+                fprintf(stderr, "logferry-receiver: tokens revoke: %s\n", lf_strerror(rc));
+                ret = EXIT_RUNTIME;
+            } else {
+                printf("token %s revoked\n", argv[2]);
+            }
+        }
+    } else {
+        ret = usage(u);
+    }
+    lf_tokens_close(&t);
+    return ret;
+}
+
+/* ---- sessions export ---- */
+
+static int cmd_sessions(lf_service *svc, int argc, char **argv)
+{
+    const struct lf_receiver_config *cfg = cfg_of(svc);
+    const char *out = NULL;
+    if (argc == 5 && strcmp(argv[3], "--out") == 0)
+        out = argv[4];
+    else if (argc != 3)
+        return usage("sessions export ID [--out FILE]");
+    if (strcmp(argv[1], "export") != 0)
+        return usage("sessions export ID [--out FILE]");
+    char err[256] = "";
+    lf_index *ix = NULL;
+    lf_store *store = NULL;
+    lf_keyring kr;
+    lf_keyring_init(&kr);
+    int ret = EXIT_RUNTIME, in = -1, fd = -1;
+    char tmp[4096] = "";
+    int rc = lf_index_open(cfg->index_path, &ix, err, sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "logferry-receiver: index: %s\n", err);
+        goto done;
+    }
+    lf_index_row row;
+    if ((rc = lf_index_get(ix, argv[2], &row)) != 0) {
+        fprintf(stderr, "logferry-receiver: session %s: %s\n", argv[2], rc == -ENOENT ? "not stored" : lf_strerror(rc));
+        goto done;
+    }
+    if ((rc = lf_store_fs_open(cfg->store_dir, false, &store, err, sizeof err)) != 0 ||
+        (rc = lf_keyring_load(&kr, cfg->keys_dir, false, err, sizeof err)) != 0) {
+        fprintf(stderr, "logferry-receiver: %s\n", err);
+        goto done;
+    }
+    uint64_t size;
+    if ((rc = store->ops->open(store, row.location, &in, &size)) != 0) {
+        fprintf(stderr, "logferry-receiver: cannot open %s: %s\n", row.location, lf_strerror(rc));
+        goto done;
+    }
+    if (out) {
+        snprintf(tmp, sizeof tmp, "%s.partial", out);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            fprintf(stderr, "logferry-receiver: %s: %s\n", tmp, strerror(errno));
+            tmp[0] = '\0';
+            goto done;
+        }
+    } else {
+        fd = STDOUT_FILENO;
+    }
+    uint64_t plain = 0;
+    rc = lf_secretstream_decrypt_fd(&kr, in, fd, &plain);
+    if (rc == 0 && out)
+        rc = lf_fsync(fd);
+    if (rc != 0) {
+        fprintf(stderr, "logferry-receiver: decrypting %s: %s\n", row.location, lf_strerror(rc));
+        goto done;
+    }
+    if (out) {
+        close(fd);
+        fd = -1;
+        if (rename(tmp, out) != 0) {
+            fprintf(stderr, "logferry-receiver: %s: %s\n", out, strerror(errno));
+            goto done;
+        }
+        tmp[0] = '\0';
+        fprintf(stderr, "exported %s (%" PRIu64 " bytes) to %s\n", row.id, plain, out);
+    }
+    ret = 0;
+done:
+    if (fd >= 0 && out)
+        close(fd);
+    if (tmp[0])
+        unlink(tmp);
+    if (in >= 0)
+        close(in);
+    lf_keyring_free(&kr);
+    if (store)
+        store->ops->close(store);
+    lf_index_close(ix);
+    return ret;
+}
+
+/* ---- queue ---- */
+
+static void print_stats(const char *q, const lf_queue_statistics *s)
+{
+    printf("queue %s: depth %" PRIu64 ", in flight %" PRIu64 ", delayed %" PRIu64 ", oldest %" PRIu64
+           " ms, dead letters %" PRIu64 " (purged %" PRIu64 "); sent %" PRIu64 ", received %" PRIu64
+           ", acked %" PRIu64 ", nacked %" PRIu64 ", dead-lettered %" PRIu64 ", redriven %" PRIu64 "\n",
+           q, s->depth, s->in_flight, s->delayed, s->oldest_age_ms, s->dlq_depth, s->dlq_purged, s->sent,
+           s->received, s->acked, s->nacked, s->dead_lettered, s->redriven);
+}
+
+static int cmd_queue(lf_service *svc, int argc, char **argv)
+{
+    const struct lf_receiver_config *cfg = cfg_of(svc);
+    const char *u = "queue stats [QUEUE] | peek [QUEUE [N]] | redrive [QUEUE] | check";
+    if (argc < 2 || argc > 4)
+        return usage(u);
+    const char *q = argc >= 3 ? argv[2] : cfg->queue_name;
+    if (!lf_queue_name_valid(q))
+        return usage("queue names are 1-120 characters of [A-Za-z0-9._-]");
+    lf_queue_options opt;
+    lf_queue_options_init(&opt);
+    opt.max_receives = (uint32_t)cfg->max_receives;
+    lf_queue_db *db = NULL;
+    int rc = lf_queue_db_open(cfg->queue_path, &opt, &db);
+    if (rc != 0) {
+        fprintf(stderr, "logferry-receiver: queue store %s: %s\n", cfg->queue_path, lf_strerror(rc));
+        return EXIT_RUNTIME;
+    }
+    int ret = 0;
+    if (strcmp(argv[1], "stats") == 0 && argc <= 3) {
+        lf_queue_statistics s;
+        if ((rc = lf_queue_db_stats(db, q, &s)) == 0)
+            print_stats(q, &s);
+    } else if (strcmp(argv[1], "peek") == 0) {
+        unsigned long n = argc == 4 ? strtoul(argv[3], NULL, 10) : 10;
+        if (n < 1 || n > LF_QUEUE_RECEIVE_MAX)
+            n = 10;
+        lf_queue_msg *msgs = NULL;
+        size_t cnt = 0;
+        if ((rc = lf_queue_db_peek(db, q, (uint32_t)n, &msgs, &cnt)) == 0) {
+            for (size_t i = 0; i < cnt; i++)
+                printf("%" PRIu64 " %s receives=%" PRIu32 " sent_ms=%" PRIu64 " %.*s\n", msgs[i].id,
+                       msgs[i].in_flight ? "in_flight" : "visible", msgs[i].receive_count, msgs[i].sent_ms,
+                       (int)msgs[i].len, (const char *)msgs[i].body);
+            lf_queue_msgs_free(msgs, cnt);
+        }
+    } else if (strcmp(argv[1], "redrive") == 0 && argc <= 3) {
+        uint64_t moved = 0;
+        if ((rc = lf_queue_db_redrive(db, q, 0, &moved)) == 0)
+            printf("moved %" PRIu64 " messages from %s.dlq to %s\n", moved, q, q);
+    } else if (strcmp(argv[1], "check") == 0 && argc == 2) {
+        char *report = NULL;
+        rc = lf_queue_db_check(db, &report);
+        printf("%s\n", report ? report : "?");
+        free(report);
+    } else {
+        ret = usage(u);
+    }
+    if (rc != 0 && ret == 0) {
+        fprintf(stderr, "logferry-receiver: queue %s: %s\n", argv[1], lf_strerror(rc));
+        ret = EXIT_RUNTIME;
+    }
+    lf_queue_db_close(db);
+    return ret;
+}
+
+const lf_service_command lf_receiver_commands[] = {
+    {"sites", "add NAME PUBKEY | disable NAME | enable NAME | list", "manage the sites allowed to upload",
+     cmd_sites, false},
+    {"keys", "rotate | list", "encryption keys at rest (rotate: new current key, old ones kept)", cmd_keys, false},
+    {"tokens", "add NAME --scope worker[,read,admin] | list | revoke NAME", "bearer tokens of the API", cmd_tokens,
+     false},
+    {"sessions", "export ID [--out FILE]", "decrypt a stored session (its zip) for an operator", cmd_sessions,
+     false},
+    {"queue", "stats [Q] | peek [Q [N]] | redrive [Q] | check", "inspect and repair the durable queue", cmd_queue,
+     false},
+};
+const size_t lf_receiver_n_commands = sizeof lf_receiver_commands / sizeof lf_receiver_commands[0];

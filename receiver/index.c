@@ -1,0 +1,246 @@
+/* Session index on SQLite (see index.h). */
+#include "index.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lf_alloc.h"
+#include "lf_error.h"
+#include "lf_log.h"
+
+struct lf_index {
+    sqlite3 *db;
+    pthread_mutex_t mu;
+};
+
+static int map_sqlite(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_DONE:
+    case SQLITE_ROW:
+        return 0;
+    case SQLITE_FULL:
+        return -ENOSPC;
+    case SQLITE_IOERR:
+        return -EIO;
+    case SQLITE_NOMEM:
+        return -ENOMEM;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return -EBUSY;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        return LF_ECORRUPT;
+    case SQLITE_CONSTRAINT:
+        return -EEXIST;
+    default:
+        return LF_EDB;
+    }
+}
+
+static const char SCHEMA[] =
+    "CREATE TABLE IF NOT EXISTS sessions("
+    " id TEXT PRIMARY KEY, site TEXT NOT NULL, size INTEGER NOT NULL, stored_size INTEGER NOT NULL,"
+    " content_hash TEXT NOT NULL, received_ms INTEGER NOT NULL, backend TEXT NOT NULL,"
+    " location TEXT NOT NULL, status TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS sessions_status ON sessions(status) WHERE status <> 'queued';";
+
+int lf_index_open(const char *path, lf_index **out, char *err, size_t errsz)
+{
+    lf_index *ix = lf_calloc(1, sizeof *ix);
+    if (!ix)
+        return -ENOMEM;
+    pthread_mutex_init(&ix->mu, NULL);
+    int rc = sqlite3_open_v2(path, &ix->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    char *msg = NULL;
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(ix->db, 5000);
+        rc = sqlite3_exec(ix->db,
+                          "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA quick_check;",
+                          NULL, NULL, &msg);
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(ix->db, SCHEMA, NULL, NULL, &msg);
+    if (rc == SQLITE_OK) {
+        /* quick_check reports problems as rows, not as an error code */
+        sqlite3_stmt *st = NULL;
+        rc = sqlite3_prepare_v2(ix->db, "PRAGMA quick_check", -1, &st, NULL);
+        if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+            const char *r = (const char *)sqlite3_column_text(st, 0);
+            if (!r || strcmp(r, "ok") != 0) {
+                snprintf(err, errsz, "%s: integrity check failed: %s", path, r ? r : "?");
+                sqlite3_finalize(st);
+                lf_index_close(ix);
+                return LF_ECORRUPT;
+            }
+        }
+        sqlite3_finalize(st);
+    }
+    if (rc != SQLITE_OK) {
+        snprintf(err, errsz, "%s: %s", path, msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+        int code = map_sqlite(rc);
+        lf_index_close(ix);
+        return code ? code : LF_EDB;
+    }
+    *out = ix;
+    return 0;
+}
+
+void lf_index_close(lf_index *ix)
+{
+    if (!ix)
+        return;
+    sqlite3_close(ix->db);
+    pthread_mutex_destroy(&ix->mu);
+    lf_free(ix);
+}
+
+static void copy_col(char *dst, size_t size, sqlite3_stmt *st, int col)
+{
+    const char *t = (const char *)sqlite3_column_text(st, col);
+    snprintf(dst, size, "%s", t ? t : "");
+}
+
+static void read_row(sqlite3_stmt *st, lf_index_row *row)
+{
+    memset(row, 0, sizeof *row);
+    copy_col(row->id, sizeof row->id, st, 0);
+    copy_col(row->site, sizeof row->site, st, 1);
+    row->size = (uint64_t)sqlite3_column_int64(st, 2);
+    row->stored_size = (uint64_t)sqlite3_column_int64(st, 3);
+    copy_col(row->hash, sizeof row->hash, st, 4);
+    row->received_ms = (uint64_t)sqlite3_column_int64(st, 5);
+    copy_col(row->backend, sizeof row->backend, st, 6);
+    copy_col(row->location, sizeof row->location, st, 7);
+    copy_col(row->status, sizeof row->status, st, 8);
+}
+
+#define COLS "id, site, size, stored_size, content_hash, received_ms, backend, location, status"
+
+int lf_index_get(lf_index *ix, const char *id, lf_index_row *row)
+{
+    pthread_mutex_lock(&ix->mu);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(ix->db, "SELECT " COLS " FROM sessions WHERE id = ?", -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            read_row(st, row);
+            rc = 0;
+        } else if (rc == SQLITE_DONE) {
+            rc = -ENOENT;
+        } else {
+            rc = map_sqlite(rc);
+        }
+    } else {
+        rc = map_sqlite(rc);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&ix->mu);
+    return rc;
+}
+
+int lf_index_insert(lf_index *ix, const lf_index_row *row)
+{
+    pthread_mutex_lock(&ix->mu);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(ix->db, "INSERT INTO sessions(" COLS ") VALUES (?,?,?,?,?,?,?,?,?)", -1,
+                                &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, row->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, row->site, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)row->size);
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)row->stored_size);
+        sqlite3_bind_text(st, 5, row->hash, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 6, (sqlite3_int64)row->received_ms);
+        sqlite3_bind_text(st, 7, row->backend, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 8, row->location, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 9, row->status, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+    }
+    int code = rc == SQLITE_DONE ? 0 : map_sqlite(rc);
+    if (code && code != -EEXIST)
+        LF_ERROR("index", "insert %s: %s", row->id, sqlite3_errmsg(ix->db));
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&ix->mu);
+    return code;
+}
+
+int lf_index_set_status(lf_index *ix, const char *id, const char *status)
+{
+    pthread_mutex_lock(&ix->mu);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(ix->db, "UPDATE sessions SET status = ? WHERE id = ?", -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+    }
+    int code = rc == SQLITE_DONE ? 0 : map_sqlite(rc);
+    if (code == 0 && sqlite3_changes(ix->db) == 0)
+        code = -ENOENT;
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&ix->mu);
+    return code;
+}
+
+int lf_index_each_status(lf_index *ix, const char *status, size_t max,
+                         int (*fn)(void *arg, const lf_index_row *row), void *arg)
+{
+    /* collect first, then call fn without the lock (fn may use the index) */
+    lf_index_row *rows = NULL;
+    size_t n = 0;
+    pthread_mutex_lock(&ix->mu);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(ix->db, "SELECT " COLS " FROM sessions WHERE status = ? LIMIT ?", -1, &st,
+                                NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            lf_index_row *nr = lf_realloc(rows, (n + 1) * sizeof *nr);
+            if (!nr) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            rows = nr;
+            read_row(st, &rows[n++]);
+        }
+    }
+    int code = rc == SQLITE_DONE ? 0 : map_sqlite(rc);
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&ix->mu);
+    for (size_t i = 0; i < n && code == 0; i++)
+        if (fn(arg, &rows[i]) != 0)
+            break;
+    lf_free(rows);
+    return code;
+}
+
+int lf_index_count(lf_index *ix, const char *status, uint64_t *n)
+{
+    pthread_mutex_lock(&ix->mu);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(ix->db, "SELECT count(*) FROM sessions WHERE status = ?", -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *n = (uint64_t)sqlite3_column_int64(st, 0);
+            rc = SQLITE_DONE;
+        }
+    }
+    int code = rc == SQLITE_DONE ? 0 : map_sqlite(rc);
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&ix->mu);
+    return code;
+}

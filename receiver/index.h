@@ -1,0 +1,44 @@
+/* Index of stored sessions: one SQLite file (WAL, synchronous=FULL) in the receiver's state dir.
+ * Row: id, site, size (plaintext zip bytes), stored_size, content hash (BLAKE2b-256 hex of the zip),
+ * received time (ms), backend, location, status ("stored": blob written, not yet known to be
+ * queued; "queued": the send to the sessions queue committed). One connection guarded by a mutex:
+ * callable from any thread. */
+#ifndef LF_RECEIVER_INDEX_H
+#define LF_RECEIVER_INDEX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lf_crypto.h"
+#include "lf_manifest.h"
+
+typedef struct lf_index lf_index;
+
+typedef struct lf_index_row {
+    char id[LF_SESSION_ID_LEN + 1];
+    char site[72];
+    uint64_t size;
+    uint64_t stored_size;
+    char hash[LF_HASH_HEX_SIZE];
+    uint64_t received_ms;
+    char backend[16];
+    char location[512];
+    char status[16];
+} lf_index_row;
+
+/* 0, or LF_ECORRUPT / LF_EDB / -errno with err filled. */
+int lf_index_open(const char *path, lf_index **out, char *err, size_t errsz);
+void lf_index_close(lf_index *ix);
+/* 0 found, -ENOENT, or an error. */
+int lf_index_get(lf_index *ix, const char *id, lf_index_row *row);
+/* Inserts a row; -EEXIST when the id is there already. */
+int lf_index_insert(lf_index *ix, const lf_index_row *row);
+int lf_index_set_status(lf_index *ix, const char *id, const char *status);
+/* Calls fn for every row with this status (at most max rows); fn returning non-zero stops. */
+int lf_index_each_status(lf_index *ix, const char *status, size_t max,
+                         int (*fn)(void *arg, const lf_index_row *row), void *arg);
+/* Rows with each status (for metrics and tests). */
+int lf_index_count(lf_index *ix, const char *status, uint64_t *n);
+
+#endif

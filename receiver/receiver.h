@@ -1,0 +1,69 @@
+/* The receiver's shared state, reachable from every route file (upload.c, session_routes.c,
+ * queue_routes.c, and later read_routes.c). One instance per daemon, owned by main.c. */
+#ifndef LF_RECEIVER_H
+#define LF_RECEIVER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "index.h"
+#include "keys.h"
+#include "lf_metrics.h"
+#include "lf_queue.h"
+#include "lf_service.h"
+#include "receiver_config.h"
+#include "sites.h"
+#include "store.h"
+
+typedef struct lf_receiver lf_receiver;
+
+struct lf_receiver {
+    lf_service *svc;
+    uv_loop_t *loop;
+    const struct lf_receiver_config *cfg;
+    lf_metrics *metrics;
+    lf_store *store;
+    lf_index *index;
+    lf_receiver_keys keys;
+    lf_sites sites;
+    lf_queue *queue;
+
+    /* backpressure, refreshed by a 1 s timer on the loop */
+    uv_timer_t pressure_timer;
+    bool pressure_timer_on;
+    bool stats_in_flight;
+    uint64_t queue_depth;
+    uint64_t free_disk;
+    unsigned active_uploads;
+    struct lf_inflight_id *inflight; /* ids being uploaded now (loop thread only) */
+    bool stopping;
+
+    lf_counter *up_stored, *up_duplicate, *up_conflict, *up_rejected, *up_failed;
+    lf_gauge *g_active;
+    lf_histogram *h_upload_seconds;
+    lf_counter *bytes_received;
+};
+
+/* The daemon's instance (set at start), for route files. */
+extern lf_receiver *lf_receiver_instance;
+
+/* Counts a rejection under lf_receiver_rejections_total{reason=...} (registered on first use). */
+void lf_receiver_count_rejection(lf_receiver *r, const char *reason);
+/* Responds with {"error":code,"message":...} and a Retry-After for 429 and 503. */
+void lf_receiver_respond_error(lf_receiver *r, lf_http_request *req, int status, const char *code,
+                               const char *message);
+/* Maps a storage or queue error to its status: -ENOSPC 507, -EIO/-EAGAIN/-EBUSY/other 503. */
+int lf_receiver_storage_status(int err);
+
+/* Route registration, one function per route file. */
+int lf_receiver_upload_routes(lf_receiver *r);
+int lf_receiver_session_routes(lf_receiver *r);
+int lf_receiver_queue_routes(lf_receiver *r);
+
+/* Start-up recovery (recovery.c): completes half-done uploads before the daemon listens. */
+int lf_receiver_recover(const struct lf_receiver_config *cfg, lf_store *store, lf_index *index,
+                        const lf_receiver_keys *keys);
+
+#endif

@@ -1,0 +1,83 @@
+/* GET /v1/sessions/{id} (scope read): the index's view of a stored session.
+ * GET /v1/sessions/{id}/blob (scope worker): the stored encrypted object, for parsers elsewhere. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "lf_error.h"
+#include "lf_json.h"
+#include "lf_log.h"
+#include "receiver.h"
+
+static bool lookup(lf_receiver *r, lf_http_request *req, lf_index_row *row)
+{
+    const char *id = req->params[0];
+    int rc = strlen(id) == LF_SESSION_ID_LEN ? lf_index_get(r->index, id, row) : -ENOENT;
+    if (rc == -ENOENT) {
+        lf_http_respond_error(req, 404, "not_found", "no session with this id is stored", NULL);
+        return false;
+    }
+    if (rc != 0) {
+        lf_receiver_respond_error(r, req, lf_receiver_storage_status(rc), "storage_unavailable", lf_strerror(rc));
+        return false;
+    }
+    return true;
+}
+
+static void handle_status(lf_http_request *req)
+{
+    lf_receiver *r = req->route_data;
+    if (lf_receiver_authorize(req, "read") != 0)
+        return;
+    lf_index_row row;
+    if (!lookup(r, req, &row))
+        return;
+    json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:s}", "session_id", row.id, "site", row.site,
+                          "status", row.status, "size", (json_int_t)row.size, "stored_size",
+                          (json_int_t)row.stored_size, "content_blake2b", row.hash, "received_ms",
+                          (json_int_t)row.received_ms, "backend", row.backend);
+    lf_buf b = LF_BUF_INIT(1 << 20);
+    if (!o || lf_json_dump(o, &b) != 0) {
+        json_decref(o);
+        lf_buf_free(&b);
+        lf_http_respond_error(req, 500, "internal", "cannot build the answer", NULL);
+        return;
+    }
+    json_decref(o);
+    lf_http_respond(req, 200, "application/json", b.data, b.len, NULL);
+    lf_buf_free(&b);
+}
+
+static void handle_blob(lf_http_request *req)
+{
+    lf_receiver *r = req->route_data;
+    if (lf_receiver_authorize(req, "worker") != 0)
+        return;
+    lf_index_row row;
+    if (!lookup(r, req, &row))
+        return;
+    int fd = -1;
+    uint64_t size = 0;
+    int rc = r->store->ops->open(r->store, row.location, &fd, &size);
+    if (rc != 0) {
+        LF_ERROR("blob", "%s: cannot open %s: %s", row.id, row.location, lf_strerror(rc));
+        lf_receiver_respond_error(r, req, 503, "storage_unavailable", "the stored object cannot be read");
+        return;
+    }
+    char hdr[160];
+    snprintf(hdr, sizeof hdr, "X-Content-Blake2b: %s\r\n", row.hash);
+    lf_http_respond_fd(req, 200, "application/octet-stream", fd, size, hdr);
+}
+
+int lf_receiver_session_routes(lf_receiver *r)
+{
+    lf_http_server *srv = lf_service_http(r->svc);
+    int rc = lf_http_server_route(srv, LF_HTTP_GET | LF_HTTP_HEAD, "/v1/sessions/{id}", 0, handle_status, NULL, r);
+    if (rc == 0)
+        rc = lf_http_server_route(srv, LF_HTTP_GET | LF_HTTP_HEAD, "/v1/sessions/{id}/blob", 0, handle_blob, NULL,
+                                  r);
+    return rc;
+}

@@ -1,0 +1,185 @@
+/* Site table file (see sites.h). */
+#include "sites.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lf_alloc.h"
+#include "lf_error.h"
+#include "lf_fileio.h"
+#include "lf_log.h"
+
+#define SITES_FILE_MAX (16u << 20)
+
+static int parse(const char *text, lf_site **out, size_t *count, char *err, size_t errsz)
+{
+    lf_site *sites = NULL;
+    size_t n = 0, cap = 0;
+    unsigned lineno = 0;
+    const char *p = text;
+    while (*p) {
+        const char *eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        lineno++;
+        char line[512];
+        if (len >= sizeof line) {
+            snprintf(err, errsz, "line %u: too long", lineno);
+            goto fail;
+        }
+        memcpy(line, p, len);
+        line[len] = '\0';
+        p += len + (eol ? 1 : 0);
+        if (line[0] == '\0' || line[0] == '#')
+            continue;
+        char name[128], pk[128], state[32], extra[2];
+        if (sscanf(line, "%127s %127s %31s %1s", name, pk, state, extra) != 3 ||
+            !lf_sign_site_valid(name, strlen(name)) ||
+            (strcmp(state, "enabled") != 0 && strcmp(state, "disabled") != 0)) {
+            snprintf(err, errsz, "line %u: expected NAME PUBKEY enabled|disabled", lineno);
+            goto fail;
+        }
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            lf_site *ns = lf_realloc(sites, ncap * sizeof *ns);
+            if (!ns) {
+                free(sites);
+                return -ENOMEM;
+            }
+            sites = ns;
+            cap = ncap;
+        }
+        lf_site *s = &sites[n];
+        memset(s, 0, sizeof *s);
+        snprintf(s->name, sizeof s->name, "%s", name);
+        if (lf_sign_pk_decode(s->pk, pk, strlen(pk)) != 0) {
+            snprintf(err, errsz, "line %u: public key is not base64 of 32 bytes", lineno);
+            goto fail;
+        }
+        s->enabled = strcmp(state, "enabled") == 0;
+        n++;
+    }
+    *out = sites;
+    *count = n;
+    return 0;
+fail:
+    free(sites);
+    return LF_EFORMAT;
+}
+
+static int load(lf_sites *s, char *err, size_t errsz)
+{
+    struct stat st;
+    if (stat(s->path, &st) != 0) {
+        if (errno != ENOENT) {
+            snprintf(err, errsz, "%s: %s", s->path, strerror(errno));
+            return -errno;
+        }
+        free(s->sites);
+        s->sites = NULL;
+        s->count = 0;
+        memset(&s->seen, 0, sizeof s->seen);
+        return 0;
+    }
+    lf_buf b = LF_BUF_INIT(SITES_FILE_MAX);
+    int rc = lf_read_file(s->path, SITES_FILE_MAX, &b);
+    if (rc != 0) {
+        snprintf(err, errsz, "%s: %s", s->path, lf_strerror(rc));
+        lf_buf_free(&b);
+        return rc;
+    }
+    lf_site *sites = NULL;
+    size_t n = 0;
+    char perr[160] = "";
+    rc = parse(lf_buf_cstr(&b), &sites, &n, perr, sizeof perr);
+    lf_buf_free(&b);
+    if (rc != 0) {
+        snprintf(err, errsz, "%s: %s", s->path, perr);
+        return rc;
+    }
+    free(s->sites);
+    s->sites = sites;
+    s->count = n;
+    s->seen = st;
+    return 0;
+}
+
+int lf_sites_open(lf_sites *s, const char *path, char *err, size_t errsz)
+{
+    memset(s, 0, sizeof *s);
+    s->path = strdup(path);
+    if (!s->path)
+        return -ENOMEM;
+    int rc = load(s, err, errsz);
+    if (rc != 0)
+        lf_sites_close(s);
+    return rc;
+}
+
+void lf_sites_close(lf_sites *s)
+{
+    free(s->sites);
+    free(s->path);
+    memset(s, 0, sizeof *s);
+}
+
+void lf_sites_refresh(lf_sites *s)
+{
+    struct stat st;
+    int missing = stat(s->path, &st) != 0;
+    if (missing && s->seen.st_ino == 0)
+        return;
+    if (!missing && st.st_ino == s->seen.st_ino && st.st_dev == s->seen.st_dev &&
+        st.st_size == s->seen.st_size && st.st_mtim.tv_sec == s->seen.st_mtim.tv_sec &&
+        st.st_mtim.tv_nsec == s->seen.st_mtim.tv_nsec)
+        return;
+    char err[256] = "";
+    if (load(s, err, sizeof err) != 0)
+        LF_ERROR("sites", "keeping the previous site table: %s", err);
+    else
+        LF_INFO("sites", "site table reloaded: %zu sites", s->count);
+}
+
+const lf_site *lf_sites_find(const lf_sites *s, const char *name)
+{
+    for (size_t i = 0; i < s->count; i++)
+        if (strcmp(s->sites[i].name, name) == 0)
+            return &s->sites[i];
+    return NULL;
+}
+
+int lf_sites_save(const lf_sites *s)
+{
+    lf_buf b = LF_BUF_INIT(SITES_FILE_MAX);
+    int rc = 0;
+    for (size_t i = 0; i < s->count && rc == 0; i++) {
+        char pk[LF_SIGN_PK_B64_SIZE];
+        lf_sign_pk_encode(pk, s->sites[i].pk);
+        rc = lf_buf_appendf(&b, "%s %s %s\n", s->sites[i].name, pk,
+                            s->sites[i].enabled ? "enabled" : "disabled");
+    }
+    if (rc == 0)
+        rc = lf_write_file_atomic(s->path, b.data ? b.data : "", b.len, 0600);
+    lf_buf_free(&b);
+    return rc;
+}
+
+int lf_sites_put(lf_sites *s, const char *name, const uint8_t pk[LF_SIGN_PK_BYTES])
+{
+    if (!lf_sign_site_valid(name, strlen(name)))
+        return -EINVAL;
+    lf_site *found = (lf_site *)lf_sites_find(s, name);
+    if (!found) {
+        lf_site *ns = lf_realloc(s->sites, (s->count + 1) * sizeof *ns);
+        if (!ns)
+            return -ENOMEM;
+        s->sites = ns;
+        found = &s->sites[s->count++];
+        memset(found, 0, sizeof *found);
+        snprintf(found->name, sizeof found->name, "%s", name);
+    }
+    memcpy(found->pk, pk, LF_SIGN_PK_BYTES);
+    found->enabled = true;
+    return 0;
+}

@@ -1,0 +1,428 @@
+/* PUT /v1/sessions/{id}: signed session uploads.
+ *
+ * Headers hook (before the body is read): content type, backpressure, the Authorization header's
+ * syntax, the site (unknown 401, disabled 403), the timestamp window (401) and the declared size.
+ * Handler, on a worker thread: body hash and signature (constant time), zip and manifest checks
+ * (lf_manifest_check_archive), idempotency against the index, encryption and durable store, index
+ * row. Back on the loop: the send to the sessions queue (dedup id = session id); once it committed,
+ * the index row is marked queued and the client gets 201 (new) or 200 (identical re-upload). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <strings.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lf_alloc.h"
+#include "lf_error.h"
+#include "lf_log.h"
+#include "lf_manifest.h"
+#include "lf_secretstream.h"
+#include "lf_sign.h"
+#include "lf_zip.h"
+#include "receiver.h"
+
+struct lf_inflight_id {
+    struct lf_inflight_id *next;
+    char id[LF_SESSION_ID_LEN + 1];
+};
+
+typedef struct upload {
+    lf_receiver *r;
+    lf_http_request *req;
+    uv_work_t work;
+    lf_queue_send_req send;
+    struct lf_inflight_id inflight;
+    uint64_t started_ns;
+    lf_sign_auth auth;
+    uint8_t pk[LF_SIGN_PK_BYTES];
+    int64_t now;
+    /* results of the worker */
+    int status;        /* HTTP error status, 0 when stored or duplicate */
+    const char *code;  /* error code, static */
+    const char *reason; /* rejection counter label, static; NULL for server-side failures */
+    char msg[320];
+    bool duplicate;
+    bool need_enqueue;
+    lf_index_row row;
+} upload;
+
+static bool id_valid(const char *id)
+{
+    if (strlen(id) != LF_SESSION_ID_LEN)
+        return false;
+    for (size_t i = 0; i < LF_SESSION_ID_LEN; i++)
+        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+            return false;
+    return true;
+}
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void reject(lf_receiver *r, lf_http_request *req, int status, const char *reason, const char *code,
+                   const char *msg)
+{
+    lf_receiver_count_rejection(r, reason);
+    lf_counter_inc(status == 409 ? r->up_conflict : r->up_rejected);
+    lf_receiver_respond_error(r, req, status, code, msg);
+}
+
+static bool content_type_ok(const char *ct)
+{
+    if (!ct)
+        return false;
+    size_t n = strcspn(ct, "; \t");
+    return n == 15 && strncasecmp(ct, "application/zip", 15) == 0;
+}
+
+/* The checks that need no body. On refusal it has responded and returns non-zero. */
+static int precheck(lf_receiver *r, lf_http_request *req, lf_sign_auth *auth, uint8_t pk[LF_SIGN_PK_BYTES],
+                    bool count_pressure)
+{
+    const char *id = req->n_params ? req->params[0] : "";
+    if (r->stopping) {
+        lf_receiver_respond_error(r, req, 503, "shutting_down", "the receiver is shutting down");
+        return -1;
+    }
+    if (!content_type_ok(lf_http_request_header(req, "Content-Type"))) {
+        reject(r, req, 415, "content_type", "unsupported_media_type",
+               "the body must be a zip archive sent as Content-Type: application/zip");
+        return -1;
+    }
+    if (!id_valid(id)) {
+        reject(r, req, 400, "bad_id", "bad_session_id", "session ids are 32 lowercase hex digits");
+        return -1;
+    }
+    const char *cl = lf_http_request_header(req, "Content-Length");
+    if (cl) {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (errno == 0 && *end == '\0' && n > r->cfg->max_upload_size) {
+            reject(r, req, 413, "too_large", "too_large", "the upload is larger than store.max_upload_size");
+            return -1;
+        }
+    }
+    const char *h = lf_http_request_header(req, "Authorization");
+    if (!h) {
+        reject(r, req, 401, "missing_signature", "unauthorized", "the upload carries no Ferry-Ed25519 signature");
+        return -1;
+    }
+    char err[160] = "";
+    if (lf_sign_auth_parse(auth, h, strlen(h), err, sizeof err) != 0) {
+        char msg[240];
+        snprintf(msg, sizeof msg, "malformed Authorization header: %s", err);
+        reject(r, req, 401, "malformed_signature", "unauthorized", msg);
+        return -1;
+    }
+    lf_sites_refresh(&r->sites);
+    const lf_site *site = lf_sites_find(&r->sites, auth->site);
+    if (!site) {
+        reject(r, req, 401, "unknown_site", "unauthorized", "unknown site");
+        return -1;
+    }
+    if (!site->enabled) {
+        reject(r, req, 403, "site_disabled", "forbidden", "this site is disabled");
+        return -1;
+    }
+    int64_t now = (int64_t)time(NULL);
+    int64_t window = (int64_t)(r->cfg->signature_window_ms / 1000);
+    if (auth->ts < now - window || auth->ts > now + window) {
+        reject(r, req, 401, "stale", "unauthorized",
+               "the signature's timestamp is outside the accepted window (check the clock)");
+        return -1;
+    }
+    if (count_pressure) {
+        if (r->active_uploads >= r->cfg->max_concurrent_uploads) {
+            reject(r, req, 503, "busy", "busy", "too many uploads in progress; retry later");
+            return -1;
+        }
+        if (r->queue_depth >= r->cfg->max_queue_depth) {
+            reject(r, req, 429, "queue_full", "queue_full", "the parsers are behind; retry later");
+            return -1;
+        }
+        if (r->cfg->min_free_disk && r->free_disk < r->cfg->min_free_disk) {
+            reject(r, req, 503, "disk_low", "disk_low", "the store is low on free space; retry later");
+            return -1;
+        }
+    }
+    memcpy(pk, site->pk, LF_SIGN_PK_BYTES);
+    return 0;
+}
+
+static int headers_hook(lf_http_request *req)
+{
+    lf_receiver *r = req->route_data;
+    lf_sign_auth auth;
+    uint8_t pk[LF_SIGN_PK_BYTES];
+    return precheck(r, req, &auth, pk, true);
+}
+
+static void fail(upload *u, int status, const char *reason, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void fail(upload *u, int status, const char *reason, const char *code, const char *fmt, ...)
+{
+    u->status = status;
+    u->reason = reason;
+    u->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(u->msg, sizeof u->msg, fmt, ap);
+    va_end(ap);
+}
+
+static void storage_fail(upload *u, const char *what, int rc)
+{
+    int st = lf_receiver_storage_status(rc);
+    fail(u, st, NULL, st == 507 ? "storage_full" : "storage_unavailable", "%s: %s", what, lf_strerror(rc));
+    LF_ERROR("upload", "%s: %s: %s", u->row.id[0] ? u->row.id : "?", what, lf_strerror(rc));
+}
+
+static void work_upload(uv_work_t *w)
+{
+    upload *u = w->data;
+    lf_receiver *r = u->r;
+    lf_http_request *req = u->req;
+    const lf_http_body *body = &req->body;
+    snprintf(u->row.id, sizeof u->row.id, "%s", req->params[0]);
+
+    uint8_t hash[LF_HASH_BYTES];
+    int rc = 0;
+    if (body->fd >= 0) {
+        uint64_t n = 0;
+        if (lseek(body->fd, 0, SEEK_SET) < 0)
+            rc = -errno;
+        else
+            rc = lf_crypto_hash_fd(body->fd, hash, &n);
+        if (rc != 0)
+            return storage_fail(u, "reading the body", rc);
+    } else {
+        lf_crypto_hash(hash, body->data ? body->data : "", (size_t)body->len);
+    }
+    enum lf_sign_status sst = LF_SIGN_OK;
+    int64_t window = (int64_t)(r->cfg->signature_window_ms / 1000);
+    rc = lf_sign_verify(&u->auth, u->pk, "PUT", req->path, hash, (int64_t)time(NULL), window, &sst);
+    if (rc != 0) {
+        if (sst == LF_SIGN_STALE || sst == LF_SIGN_FUTURE)
+            return fail(u, 401, "stale", "unauthorized", "the signature's timestamp is outside the window");
+        return fail(u, 401, "bad_signature", "unauthorized", "the signature does not verify");
+    }
+
+    lf_zip_limits lim;
+    lf_zip_limits_default(&lim);
+    lim.max_entries = (size_t)r->cfg->zip_max_entries;
+    lim.max_total_size = r->cfg->zip_max_total_size;
+    lim.max_entry_ratio = r->cfg->zip_max_ratio;
+    lim.max_total_ratio = r->cfg->zip_max_ratio;
+    lf_zip *z = NULL;
+    lf_zip_error zerr = {0};
+    if (body->fd >= 0)
+        rc = lf_zip_open_fd(&z, body->fd, &lim, &zerr);
+    else
+        rc = lf_zip_open_mem(&z, body->data ? body->data : "", (size_t)body->len, &lim, &zerr);
+    if (rc != 0) {
+        if (rc == -ENOMEM || rc == -EIO)
+            return storage_fail(u, "reading the archive", rc);
+        return fail(u, 400, zerr.reason == LF_ZIP_RATIO || zerr.reason == LF_ZIP_TOO_LARGE ? "zip_limit" : "bad_zip",
+                    "invalid_archive", "%s: %s", lf_zip_reason_name(zerr.reason), zerr.msg);
+    }
+    lf_manifest m;
+    char err[256] = "";
+    rc = lf_manifest_check_archive(z, &m, NULL, NULL, err, sizeof err);
+    lf_zip_close(z);
+    if (rc != 0) {
+        if (rc == -ENOMEM || rc == -EIO)
+            return storage_fail(u, "reading the archive", rc);
+        if (rc == LF_EFORMAT)
+            return fail(u, 400, "bad_manifest", "invalid_manifest", "%s", err);
+        if (rc == LF_ELIMIT)
+            return fail(u, 400, "zip_limit", "invalid_archive", "%s", err);
+        return fail(u, 400, "content_mismatch", "invalid_archive", "%s", err);
+    }
+    bool id_ok = strcmp(m.session_id, u->row.id) == 0;
+    bool site_ok = strcmp(m.site, u->auth.site) == 0;
+    lf_manifest_free(&m);
+    if (!id_ok)
+        return fail(u, 400, "id_mismatch", "id_mismatch", "the manifest's session_id is not the id in the URL");
+    if (!site_ok)
+        return fail(u, 403, "site_mismatch", "forbidden", "the manifest names another site than the signer");
+
+    char hex[LF_HASH_HEX_SIZE];
+    lf_crypto_hex_encode(hex, hash, sizeof hash);
+    lf_index_row old;
+    rc = lf_index_get(r->index, u->row.id, &old);
+    if (rc == 0) {
+        if (strcmp(old.hash, hex) != 0)
+            return fail(u, 409, "conflict", "conflict", "a session with this id and other content is stored");
+        u->duplicate = true;
+        u->need_enqueue = strcmp(old.status, "queued") != 0;
+        u->row = old;
+        return;
+    }
+    if (rc != -ENOENT)
+        return storage_fail(u, "reading the index", rc);
+
+    const lf_keyring *kr = lf_receiver_keys_get(&r->keys);
+    const lf_key *key = lf_keyring_current(kr);
+    if (!key)
+        return storage_fail(u, "no current encryption key", -ENOKEY);
+    lf_store_src src = {body->data, body->fd, body->len};
+    u->row.received_ms = wall_ms();
+    rc = r->store->ops->put(r->store, u->row.id, key, &src, u->row.received_ms, u->row.location,
+                            sizeof u->row.location, &u->row.stored_size);
+    if (rc != 0)
+        return storage_fail(u, "storing the session", rc);
+    snprintf(u->row.site, sizeof u->row.site, "%s", u->auth.site);
+    u->row.size = body->len;
+    memcpy(u->row.hash, hex, sizeof hex);
+    snprintf(u->row.backend, sizeof u->row.backend, "%s", r->store->ops->name);
+    snprintf(u->row.status, sizeof u->row.status, "stored");
+    rc = lf_index_insert(r->index, &u->row);
+    if (rc != 0)
+        return storage_fail(u, "indexing the session", rc);
+    u->need_enqueue = true;
+}
+
+static void finish(upload *u)
+{
+    lf_receiver *r = u->r;
+    struct lf_inflight_id **pp = &r->inflight;
+    while (*pp && *pp != &u->inflight)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = u->inflight.next;
+    r->active_uploads--;
+    lf_gauge_set(r->g_active, r->active_uploads);
+    lf_histogram_observe(r->h_upload_seconds, (double)(uv_hrtime() - u->started_ns) / 1e9);
+    lf_free(u);
+}
+
+static void respond_ok(upload *u)
+{
+    lf_receiver *r = u->r;
+    char body[512];
+    int n = snprintf(body, sizeof body,
+                     "{\"session_id\":\"%s\",\"status\":\"queued\",\"duplicate\":%s,\"size\":%" PRIu64
+                     ",\"content_blake2b\":\"%s\",\"site\":\"%s\"}",
+                     u->row.id, u->duplicate ? "true" : "false", u->row.size, u->row.hash, u->row.site);
+    lf_counter_inc(u->duplicate ? r->up_duplicate : r->up_stored);
+    if (!u->duplicate)
+        lf_counter_add(r->bytes_received, u->row.size);
+    lf_http_respond(u->req, u->duplicate ? 200 : 201, "application/json", body, (size_t)n, NULL);
+    finish(u);
+}
+
+static void work_mark(uv_work_t *w)
+{
+    upload *u = w->data;
+    int rc = lf_index_set_status(u->r->index, u->row.id, "queued");
+    if (rc != 0) /* the send committed; recovery re-sends with the same dedup id */
+        LF_WARN("upload", "%s: cannot mark queued in the index: %s", u->row.id, lf_strerror(rc));
+}
+
+static void after_mark(uv_work_t *w, int status)
+{
+    (void)status;
+    respond_ok(w->data);
+}
+
+static void respond_failure(upload *u)
+{
+    lf_receiver *r = u->r;
+    if (u->reason) {
+        reject(r, u->req, u->status, u->reason, u->code, u->msg);
+    } else {
+        lf_counter_inc(r->up_failed);
+        lf_receiver_count_rejection(r, u->status == 507 ? "storage_full" : "storage_error");
+        lf_receiver_respond_error(r, u->req, u->status, u->code, u->msg);
+    }
+    finish(u);
+}
+
+static void on_sent(lf_queue_send_req *s, int status)
+{
+    upload *u = s->data;
+    if (status != 0) {
+        storage_fail(u, "queueing the session", status);
+        return respond_failure(u);
+    }
+    if (uv_queue_work(u->r->loop, &u->work, work_mark, after_mark) != 0)
+        respond_ok(u);
+}
+
+static void after_upload(uv_work_t *w, int status)
+{
+    upload *u = w->data;
+    lf_receiver *r = u->r;
+    if (status != 0 && u->status == 0)
+        storage_fail(u, "upload cancelled", -ECANCELED);
+    if (u->status != 0)
+        return respond_failure(u);
+    if (u->status == 0 && u->row.status[0] == '\0')
+        snprintf(u->row.status, sizeof u->row.status, "queued");
+    if (!u->need_enqueue)
+        return respond_ok(u);
+    u->send.data = u;
+    int rc = r->queue ? lf_queue_send(r->queue, &u->send, r->cfg->queue_name, u->row.id, LF_SESSION_ID_LEN,
+                                      u->row.id, 0, on_sent)
+                      : LF_ECLOSED;
+    if (rc != 0) {
+        storage_fail(u, "queueing the session", rc);
+        respond_failure(u);
+    }
+}
+
+static void handle_put(lf_http_request *req)
+{
+    lf_receiver *r = req->route_data;
+    upload *u = lf_calloc(1, sizeof *u);
+    if (!u) {
+        lf_receiver_respond_error(r, req, 503, "no_memory", "out of memory; retry later");
+        return;
+    }
+    u->r = r;
+    u->req = req;
+    u->started_ns = uv_hrtime();
+    /* the hook passed; sites may have changed since, so check again (no pressure re-check: the
+     * body has been read already) */
+    if (precheck(r, req, &u->auth, u->pk, false) != 0) {
+        lf_free(u);
+        return;
+    }
+    const char *id = req->params[0];
+    for (struct lf_inflight_id *p = r->inflight; p; p = p->next) {
+        if (strcmp(p->id, id) == 0) {
+            lf_free(u);
+            lf_receiver_count_rejection(r, "in_progress");
+            lf_counter_inc(r->up_rejected);
+            lf_receiver_respond_error(r, req, 503, "in_progress",
+                                      "an upload of this session is in progress; retry later");
+            return;
+        }
+    }
+    snprintf(u->inflight.id, sizeof u->inflight.id, "%s", id);
+    u->inflight.next = r->inflight;
+    r->inflight = &u->inflight;
+    r->active_uploads++;
+    lf_gauge_set(r->g_active, r->active_uploads);
+    u->work.data = u;
+    int rc = uv_queue_work(r->loop, &u->work, work_upload, after_upload);
+    if (rc != 0) {
+        storage_fail(u, "scheduling", -ENOMEM);
+        respond_failure(u);
+    }
+}
+
+int lf_receiver_upload_routes(lf_receiver *r)
+{
+    return lf_http_server_route(lf_service_http(r->svc), LF_HTTP_PUT, "/v1/sessions/{id}", r->cfg->max_upload_size,
+                                handle_put, headers_hook, r);
+}
