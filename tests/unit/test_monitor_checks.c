@@ -706,6 +706,53 @@ static void test_check_run(void **st)
     lf_http_client_close(http, NULL, NULL);
 }
 
+/* Hostile answers: random bytes and mutated real answers, in buffers without a terminator (ASan
+ * catches any read past len). Every evaluation must give a result, never crash. */
+static void test_hostile_answers(void **st)
+{
+    (void)st;
+    const char *seeds[] = {
+        "{\"depth\":12,\"oldest_age_ms\":30000,\"dlq_depth\":1}",
+        "{\"status\":\"ok\"}",
+        "{\"cluster_name\":\"c\",\"status\":\"yellow\",\"unassigned_shards\":3}",
+        "# TYPE x counter\nlf_parser_sessions_parsed_total{a=\"b}\\\"\"} 12\nlf_parser_sessions_parsed_total 3\n",
+    };
+    uint32_t x = 2463534242u;
+    lf_check_config c = base(LF_CHECK_QUEUE);
+    c.max_depth = 5;
+    c.max_dlq_depth = 0;
+    c.progress_window_ms = 1000;
+    lf_check_progress p = {0};
+    lf_check_result r;
+    for (int i = 0; i < 3000; i++) {
+        const char *seed = seeds[i % 4];
+        size_t len = strlen(seed);
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        if (i % 3 == 0)
+            len = x % 300;
+        char *buf = malloc(len ? len : 1);
+        assert_non_null(buf);
+        for (size_t k = 0; k < len; k++) {
+            x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+            if (i % 3 == 0)
+                buf[k] = (char)(x & 0xff);
+            else
+                buf[k] = (x % 8 == 0) ? (char)(x >> 8) : seed[k]; /* mutate one byte in eight */
+        }
+        if (i % 5 == 0 && len > 2)
+            len -= x % len; /* truncated */
+        lf_check_http h = {0, 200, buf, len};
+        lf_check_eval_queue(&c, &h, &r);
+        assert_true(strlen(r.value) < sizeof(r.value));
+        lf_check_eval_healthz(&c, &h, &r);
+        lf_check_eval_elasticsearch(&c, &h, &r);
+        lf_check_eval_parser_progress(&c, &p, &h, &h, 1000 + i, &r);
+        double v;
+        (void)lf_check_metric_sum(buf, len, "lf_parser_sessions_parsed_total", &v);
+        free(buf);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -721,6 +768,7 @@ int main(void)
         cmocka_unit_test(test_rules_and_observation),
         cmocka_unit_test(test_config_section),
         cmocka_unit_test(test_check_run),
+        cmocka_unit_test(test_hostile_answers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
