@@ -158,6 +158,7 @@ bool lf_crypto_equal(const void *a, const void *b, size_t len)
 
 void lf_crypto_token_generate(char out[LF_TOKEN_TEXT_LEN + 1])
 {
+    lf_crypto_init(); /* randombytes must be initialised before use from several threads */
     uint8_t raw[LF_TOKEN_BYTES];
     randombytes_buf(raw, sizeof raw);
     sodium_bin2base64(out, LF_TOKEN_TEXT_LEN + 1, raw, sizeof raw,
