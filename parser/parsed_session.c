@@ -1,0 +1,266 @@
+/* A session's log parsed into event rows (see parsed_session.h). */
+#include "parsed_session.h"
+
+#include <errno.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "lf_alloc.h"
+#include "lf_error.h"
+#include "line_reader.h"
+#include "template_params.h"
+
+#define MAX_PARAMS 256
+
+int lf_psession_init(lf_psession *ps)
+{
+    memset(ps, 0, sizeof *ps);
+    lf_manifest_init(&ps->manifest);
+    ps->first_us = ps->last_us = INT64_MIN;
+    return lf_jw_init(&ps->arena, -1, 1u << 16);
+}
+
+void lf_psession_free(lf_psession *ps)
+{
+    lf_manifest_free(&ps->manifest);
+    lf_free(ps->events);
+    lf_free(ps->templates);
+    lf_free(ps->tpl_index);
+    lf_jw_free(&ps->arena);
+    memset(ps, 0, sizeof *ps);
+}
+
+size_t lf_psession_datetime(int64_t us, char *out)
+{
+    int64_t s = us / 1000000, rem = us % 1000000;
+    if (rem < 0) {
+        rem += 1000000;
+        s--;
+    }
+    time_t t = (time_t)s;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    size_t n = strftime(out, 24, "%Y-%m-%d %H:%M:%S", &tm);
+    int ms = (int)(rem / 1000);
+    out[n++] = '.';
+    out[n++] = (char)('0' + ms / 100);
+    out[n++] = (char)('0' + ms / 10 % 10);
+    out[n++] = (char)('0' + ms % 10);
+    out[n] = '\0';
+    return n;
+}
+
+static bool level_in(const char *s, size_t n, const char *const *names)
+{
+    for (; *names; names++)
+        if (strlen(*names) == n && strncasecmp(s, *names, n) == 0)
+            return true;
+    return false;
+}
+
+bool lf_psession_level_is_warning(const char *s, size_t n)
+{
+    static const char *const w[] = {"WARN", "WARNING", NULL};
+    return s && level_in(s, n, w);
+}
+
+bool lf_psession_level_is_error(const char *s, size_t n)
+{
+    static const char *const e[] = {"ERROR", "ERR", "FATAL", "CRITICAL", "CRIT", "SEVERE", "EMERG", "ALERT", "PANIC", NULL};
+    return s && level_in(s, n, e);
+}
+
+static inline lf_pstr put_raw(lf_jw *w, const char *s, size_t n)
+{
+    lf_pstr p = {w->len, 0};
+    lf_jw_raw(w, s, n);
+    p.len = w->len - p.off;
+    return p;
+}
+
+static size_t hash_id(uint64_t id, size_t slots)
+{
+    id ^= id >> 33;
+    id *= 0xff51afd7ed558ccdULL;
+    id ^= id >> 33;
+    return (size_t)(id & (slots - 1));
+}
+
+static int grow_index(lf_psession *ps)
+{
+    size_t slots = ps->tpl_slots ? ps->tpl_slots * 2 : 64;
+    size_t *idx = lf_malloc(slots * sizeof *idx);
+    if (!idx)
+        return -ENOMEM;
+    for (size_t i = 0; i < slots; i++)
+        idx[i] = SIZE_MAX;
+    for (size_t t = 0; t < ps->n_templates; t++) {
+        size_t h = hash_id(ps->templates[t].id, slots);
+        while (idx[h] != SIZE_MAX)
+            h = (h + 1) & (slots - 1);
+        idx[h] = t;
+    }
+    lf_free(ps->tpl_index);
+    ps->tpl_index = idx;
+    ps->tpl_slots = slots;
+    return 0;
+}
+
+/* Counts one use of the template; adds it (with its text) the first time. */
+static int count_template(lf_psession *ps, uint64_t id, const char *text, size_t tlen, const lf_pevent *ev)
+{
+    if ((ps->n_templates + 1) * 2 > ps->tpl_slots && grow_index(ps) < 0)
+        return -ENOMEM;
+    size_t h = hash_id(id, ps->tpl_slots);
+    while (ps->tpl_index[h] != SIZE_MAX) {
+        lf_ptemplate *t = &ps->templates[ps->tpl_index[h]];
+        if (t->id == id) {
+            t->count++;
+            if (ev->has_ts) {
+                if (t->first_us == INT64_MIN || ev->ts_us < t->first_us)
+                    t->first_us = ev->ts_us;
+                if (t->last_us == INT64_MIN || ev->ts_us > t->last_us)
+                    t->last_us = ev->ts_us;
+            }
+            return 0;
+        }
+        h = (h + 1) & (ps->tpl_slots - 1);
+    }
+    if (ps->n_templates == ps->cap_templates) {
+        size_t cap = ps->cap_templates ? ps->cap_templates * 2 : 64;
+        lf_ptemplate *nt = lf_realloc(ps->templates, cap * sizeof *nt);
+        if (!nt)
+            return -ENOMEM;
+        ps->templates = nt;
+        ps->cap_templates = cap;
+    }
+    lf_ptemplate *t = &ps->templates[ps->n_templates];
+    t->id = id;
+    t->count = 1;
+    t->first_us = t->last_us = ev->has_ts ? ev->ts_us : INT64_MIN;
+    t->text = put_raw(&ps->arena, text, tlen);
+    ps->tpl_index[h] = ps->n_templates++;
+    return ps->arena.error;
+}
+
+static int add_event(lf_psession *ps, lf_event *ev, const char *line, size_t len, uint64_t lineno)
+{
+    if (ps->n_events == ps->cap_events) {
+        size_t cap = ps->cap_events ? ps->cap_events * 2 : 256;
+        lf_pevent *ne = lf_realloc(ps->events, cap * sizeof *ne);
+        if (!ne)
+            return -ENOMEM;
+        ps->events = ne;
+        ps->cap_events = cap;
+    }
+    lf_pevent *pe = &ps->events[ps->n_events];
+    memset(pe, 0, sizeof *pe);
+    lf_jw *w = &ps->arena;
+    pe->line = (uint32_t)lineno;
+    pe->has_ts = ev->has_ts;
+    pe->ts_us = ev->ts_us;
+    if (ev->has_ts) {
+        if (ps->first_us == INT64_MIN || ev->ts_us < ps->first_us)
+            ps->first_us = ev->ts_us;
+        if (ps->last_us == INT64_MIN || ev->ts_us > ps->last_us)
+            ps->last_us = ev->ts_us;
+    }
+    if (ev->level) {
+        pe->has_level = true;
+        pe->level = put_raw(w, ev->level, ev->level_len > 16 ? 16 : ev->level_len);
+        if (lf_psession_level_is_warning(ev->level, ev->level_len))
+            ps->warning_count++;
+        else if (lf_psession_level_is_error(ev->level, ev->level_len))
+            ps->error_count++;
+    }
+    pe->fields.off = w->len;
+    lf_jw_raw(w, "{", 1);
+    for (int i = 0; i < ev->nfields; i++) {
+        if (i)
+            lf_jw_raw(w, ",", 1);
+        lf_jw_str(w, ev->name[i], ev->name_len[i]);
+        lf_jw_raw(w, ":", 1);
+        lf_jw_str(w, ev->value[i], ev->value_len[i]);
+        if (!pe->has_component && ev->name_len[i] == 9 && strncasecmp(ev->name[i], "component", 9) == 0) {
+            pe->has_component = true;
+            pe->component.off = i; /* index for now: the value is copied below */
+        }
+    }
+    lf_jw_raw(w, "}", 1);
+    pe->fields.len = w->len - pe->fields.off;
+    if (pe->has_component) {
+        int i = (int)pe->component.off;
+        pe->component = put_raw(w, ev->value[i], ev->value_len[i] > 255 ? 255 : ev->value_len[i]);
+    }
+    size_t tl = 0;
+    const char *t = ev->cluster ? lf_drain_cluster_template(ev->cluster, &tl) : NULL;
+    pe->params.off = w->len;
+    lf_jw_raw(w, "[", 1);
+    if (t) {
+        pe->template_id = lf_drain_cluster_id(ev->cluster);
+        lf_param pr[MAX_PARAMS];
+        int np = lf_template_params(t, tl, ev->content, ev->content_len, pr, MAX_PARAMS);
+        for (int i = 0; i < np; i++) {
+            if (i)
+                lf_jw_raw(w, ",", 1);
+            lf_jw_str(w, ev->content + pr[i].off, pr[i].len);
+        }
+    }
+    lf_jw_raw(w, "]", 1);
+    pe->params.len = w->len - pe->params.off;
+    if (t) {
+        int rc = count_template(ps, pe->template_id, t, tl, pe);
+        if (rc < 0)
+            return rc;
+    } else if (ev->cluster) {
+        return -ENOMEM; /* the template text could not be built */
+    }
+    /* the message goes last so continuation lines can extend it in place */
+    pe->message = put_raw(w, line, len);
+    ps->n_events++;
+    return w->error;
+}
+
+int lf_psession_parse(lf_psession *ps, lf_engine *eng, int fd, size_t max_events)
+{
+    lf_line_reader rd;
+    int r = lf_line_reader_init(&rd, fd, lf_engine_type(eng)->max_line);
+    if (r < 0)
+        return r;
+    bool cont = lf_engine_continuation(eng);
+    const char *line;
+    size_t len;
+    bool truncated;
+    lf_event ev;
+    while ((r = lf_line_reader_next(&rd, &line, &len, &truncated)) > 0) {
+        ps->log_bytes += len + 1;
+        int m = lf_engine_split(eng, line, len, &ev);
+        if (m < 0) {
+            r = m;
+            break;
+        }
+        if (m == 0 && cont && ps->n_events > 0) {
+            lf_pevent *last = &ps->events[ps->n_events - 1];
+            lf_jw_raw(&ps->arena, "\n", 1);
+            lf_jw_raw(&ps->arena, line, len);
+            last->message.len = ps->arena.len - last->message.off;
+            if (ps->arena.error) {
+                r = ps->arena.error;
+                break;
+            }
+            continue;
+        }
+        if (max_events && ps->n_events >= max_events) {
+            r = LF_ELIMIT;
+            break;
+        }
+        if ((r = lf_engine_mine(eng, &ev)) < 0)
+            break;
+        if ((r = add_event(ps, &ev, line, len, rd.lineno)) < 0)
+            break;
+    }
+    ps->line_count = (uint32_t)rd.lineno;
+    lf_line_reader_free(&rd);
+    return r < 0 ? r : 0;
+}
