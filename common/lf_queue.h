@@ -2,7 +2,8 @@
  *
  * One store (file) holds any number of named queues. Names: 1..LF_QUEUE_NAME_MAX characters from
  * [A-Za-z0-9._-]; a queue exists once something was sent to it. Queue "<q>.dlq" is the dead-letter
- * queue of "<q>" (it never dead-letters itself).
+ * queue of "<q>": it can be received from, peeked, acked and counted like any queue, but not sent
+ * to (-EINVAL), and it never dead-letters itself.
  *
  * Semantics
  *  - send: stores the body (bytes, up to options.max_body). With a dedup_id, a second send with the
@@ -61,7 +62,7 @@
 
 #include <uv.h>
 
-#define LF_QUEUE_NAME_MAX 120          /* longest queue name, without the ".dlq" suffix room */
+#define LF_QUEUE_NAME_MAX 120          /* longest queue name (a ".dlq" name may be 4 longer) */
 #define LF_QUEUE_RECEIPT_MAX 64        /* receipt handles are shorter, NUL included */
 #define LF_QUEUE_DEDUP_MAX 128         /* longest deduplication id */
 #define LF_QUEUE_RECEIVE_MAX 1000      /* most messages one receive may return */

@@ -212,10 +212,11 @@ bool lf_queue_name_valid(const char *name)
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '.' || c == '_' || c == '-'))
             return false;
-        if (n >= LF_QUEUE_NAME_MAX + 4) /* room for ".dlq" */
+        if (n >= LF_QUEUE_NAME_MAX + 4)
             return false;
     }
-    return n > 0;
+    /* A dead-letter queue's name may use the four characters of its ".dlq" suffix beyond the limit. */
+    return n > 0 && (n <= LF_QUEUE_NAME_MAX || lf_queue_store_is_dlq(name));
 }
 
 bool lf_queue_store_is_dlq(const char *name)
@@ -227,7 +228,8 @@ bool lf_queue_store_is_dlq(const char *name)
 int lf_queue_check_send_args(const lf_queue_options *opt, const char *queue, size_t len,
                              const char *dedup_id, uint64_t delay_ms)
 {
-    if (!lf_queue_name_valid(queue) || delay_ms > LF_QUEUE_DELAY_MAX)
+    /* Dead-letter queues are filled by dead-lettering only. */
+    if (!lf_queue_name_valid(queue) || lf_queue_store_is_dlq(queue) || delay_ms > LF_QUEUE_DELAY_MAX)
         return -EINVAL;
     if (dedup_id && (!*dedup_id || strnlen(dedup_id, LF_QUEUE_DEDUP_MAX + 1) > LF_QUEUE_DEDUP_MAX))
         return -EINVAL;

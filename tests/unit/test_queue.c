@@ -433,6 +433,13 @@ static void limits_and_arguments(void **state)
     memset(longname, 'n', sizeof longname - 1);
     longname[sizeof longname - 1] = '\0';
     assert_false(lf_queue_name_valid(longname));
+    longname[LF_QUEUE_NAME_MAX] = '\0';
+    assert_true(lf_queue_name_valid(longname));
+    char dlqname[LF_QUEUE_NAME_MAX + 16];
+    snprintf(dlqname, sizeof dlqname, "%s.dlq", longname);
+    assert_true(lf_queue_name_valid(dlqname));
+    /* dead-letter queues are filled by dead-lettering only */
+    assert_int_equal(lf_queue_db_send(f->db, "q.dlq", "x", 1, NULL, 0, &id, NULL), -EINVAL);
     /* empty and binary bodies round-trip */
     assert_int_equal(lf_queue_db_send(f->db, "bin", "", 0, NULL, 0, &id, NULL), 0);
     const char bin[] = {0, 1, 2, (char)0xff, 0, 'z'};

@@ -518,6 +518,35 @@ static void backpressure(void **state)
     run_until(f, &recs[10].calls);
 }
 
+/* Another handle on the same store (as a command-line tool in another process would have): its send
+ * reaches a waiting long poll within about a second, its stats see the queue's commits. */
+static void second_handle_on_the_same_store(void **state)
+{
+    struct fx *f = *state;
+    send_sync(f, "x", "from loop", NULL);
+    lf_queue_db *db;
+    assert_int_equal(lf_queue_db_open(f->path, NULL, &db), 0);
+    lf_queue_statistics s;
+    assert_int_equal(lf_queue_db_stats(db, "x", &s), 0);
+    assert_int_equal(s.depth, 1);
+    struct recv_rec rr;
+    receive_sync(f, "x", 10, 30000, 0, &rr);
+    assert_int_equal(rr.count, 1);
+    lf_queue_receive_req req;
+    memset(&rr, 0, sizeof rr);
+    req.data = &rr;
+    assert_int_equal(lf_queue_receive(f->q, &req, "x", 10, 30000, 5000, on_received), 0);
+    for (int i = 0; i < 10; i++)
+        uv_run(&f->loop, UV_RUN_NOWAIT), usleep(5000);
+    uint64_t t0 = uv_hrtime();
+    assert_int_equal(lf_queue_db_send(db, "x", "from tool", 9, NULL, 0, NULL, NULL), 0);
+    run_until(f, &rr.calls);
+    assert_int_equal(rr.count, 1);
+    assert_string_equal(rr.msgs[0].body, "from tool");
+    assert_true((uv_hrtime() - t0) / 1000000 < 2500);
+    lf_queue_db_close(db);
+}
+
 int main(void)
 {
     lf_log_set_level(LF_LOG_OFF);
@@ -533,6 +562,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(group_commit_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(backpressure, setup, teardown),
+        cmocka_unit_test_setup_teardown(second_handle_on_the_same_store, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
