@@ -941,6 +941,15 @@ static void strip_quoted(char *v)
     memmove(v, s, n + 1);
 }
 
+/* inih splits a key line at the first '=' or ':'; so do we. */
+static const char *find_delimiter(const char *line, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (line[i] == '=' || line[i] == ':')
+            return line + i;
+    return NULL;
+}
+
 /* inih's reader: hands it one line at a time so that we know the line number, see section headers
  * (inih reports only keys) and can carry lines longer than inih's fixed buffer. */
 static char *cfg_ini_reader(char *str, int num, void *stream)
@@ -1011,7 +1020,7 @@ static char *cfg_ini_reader(char *str, int num, void *stream)
         str[sl + 3] = '\0';
         return str;
     }
-    const char *eq = memchr(start, '=', n);
+    const char *eq = find_delimiter(start, n);
     bool comment = *start == ';' || *start == '#';
     bool quoted = false;
     if (eq && !comment) {

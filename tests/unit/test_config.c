@@ -346,6 +346,13 @@ static void long_lines(void **state)
     assert_string_equal(c.listen, "x");
     lf_config_free(&test_table, &c);
 
+    /* "key: value" as inih allows it, long or quoted */
+    snprintf(text, sizeof text, "[auth]\nmust: %s=x\n[http]\nlisten: \"a ; b\"\n", value);
+    assert_int_equal(load_text(&c, text, &err), 0);
+    assert_int_equal(strlen(c.must), strlen(value) + 2);
+    assert_string_equal(c.listen, "a ; b");
+    lf_config_free(&test_table, &c);
+
     /* a long comment line is ignored, a long line without '=' is a syntax error */
     snprintf(text, sizeof text, "# %s\n[auth]\nmust = x\n", value);
     assert_int_equal(load_text(&c, text, &err), 0);
