@@ -24,6 +24,8 @@
 #include "checks_config.h"
 #include "lf_config.h"
 #include "lf_error.h"
+#include "lf_mysql.h"
+#include "lf_test_mariadb.h"
 
 static lf_check_config base(int kind)
 {
@@ -753,6 +755,78 @@ static void test_hostile_answers(void **st)
     }
 }
 
+/* The MySQL probes against a real private MariaDB: reachability, latency, analytics freshness. */
+static void test_mysql_probes_real_server(void **st)
+{
+    (void)st;
+    struct lf_test_mariadb m;
+    memset(&m, 0, sizeof(m));
+    if (lf_test_mariadb_start(&m) != 0)
+        fail_msg("could not start a private MariaDB (mariadb-server installed?)");
+    lf_mysql_options mo = lf_test_mariadb_options(&m, "lf_monitor_test");
+    lf_mysql *db = NULL;
+    int rc = lf_mysql_connect(&mo, &db);
+    if (rc)
+        fail_msg("connect: %s", lf_strerror(rc));
+    assert_true(lf_mysql_exec(db, "DROP TABLE IF EXISTS job_runs") >= 0);
+    assert_true(lf_mysql_exec(db, "CREATE TABLE job_runs (job VARCHAR(64) NOT NULL, finished_at DATETIME NOT NULL, "
+                                  "status VARCHAR(16) NOT NULL)") >= 0);
+    assert_true(lf_mysql_exec(db, "INSERT INTO job_runs VALUES "
+                                  "('daily_usage', UTC_TIMESTAMP() - INTERVAL 2 HOUR, 'success'),"
+                                  "('daily_usage', UTC_TIMESTAMP() - INTERVAL 30 HOUR, 'success'),"
+                                  "('errors', UTC_TIMESTAMP() - INTERVAL 30 HOUR, 'success'),"
+                                  "('errors', UTC_TIMESTAMP() - INTERVAL 1 HOUR, 'failed')") >= 0);
+    lf_mysql_close(db);
+
+    lf_check_config c = base(LF_CHECK_MYSQL);
+    c.mysql_host = "127.0.0.1";
+    c.mysql_port = m.port;
+    c.mysql_user = m.user;
+    c.mysql_password = m.password;
+    c.mysql_database = "lf_monitor_test";
+    c.timeout_ms = 5000;
+    c.max_latency_ms = 2000;
+    lf_check_result r;
+    lf_check_probe_mysql(&c, &r);
+    if (!r.ok)
+        fail_msg("%s", r.message);
+    assert_non_null(strstr(r.value, "SELECT 1 in"));
+
+    c.mysql_password = "wrong";
+    lf_check_probe_mysql(&c, &r);
+    assert_false(r.ok);
+    assert_non_null(strstr(r.message, "Access denied"));
+    c.mysql_password = m.password;
+
+    c.kind = LF_CHECK_ANALYTICS_FRESHNESS;
+    c.query = "SELECT job, TIMESTAMPDIFF(SECOND, MAX(finished_at), UTC_TIMESTAMP()) FROM job_runs "
+              "WHERE status = 'success' GROUP BY job";
+    c.max_age_ms = 26 * 3600 * 1000LL;
+    char *fresh[] = {"daily_usage", NULL};
+    c.jobs = fresh;
+    lf_check_probe_freshness(&c, &r);
+    if (!r.ok)
+        fail_msg("%s", r.message);
+    char *both[] = {"daily_usage", "errors", NULL};
+    c.jobs = both;
+    lf_check_probe_freshness(&c, &r);
+    assert_false(r.ok); /* errors' last success is 30 h old; its failed run does not count */
+    assert_non_null(strstr(r.value, "errors: 1d 6h ago"));
+    char *missing[] = {"retention", NULL};
+    c.jobs = missing;
+    lf_check_probe_freshness(&c, &r);
+    assert_false(r.ok);
+    assert_string_equal(r.value, "retention: never");
+    c.query = "SELECT job FROM job_runs";
+    lf_check_probe_freshness(&c, &r);
+    assert_false(r.ok);
+    assert_non_null(strstr(r.message, "must return"));
+    c.query = "SELECT nonsense FROM nowhere";
+    lf_check_probe_freshness(&c, &r);
+    assert_false(r.ok);
+    assert_non_null(strstr(r.message, "nowhere"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -769,6 +843,7 @@ int main(void)
         cmocka_unit_test(test_config_section),
         cmocka_unit_test(test_check_run),
         cmocka_unit_test(test_hostile_answers),
+        cmocka_unit_test(test_mysql_probes_real_server),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
