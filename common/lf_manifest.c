@@ -226,14 +226,14 @@ static int validate(json_t *root, lf_manifest *m, char *err, size_t errsz)
 
     STR("product", true);
     if (!text_ok(s, len, 1, 128))
-        return bad(err, errsz, "product: must be 1..128 characters without control characters");
+        return bad(err, errsz, "product: must be 1..128 bytes of UTF-8 without control characters");
     if ((rc = dup_into(&m->product, s, len)) != 0)
         return rc;
 
     STR("product_version", true);
     if (!text_ok(s, len, 1, 128))
         return bad(err, errsz,
-                   "product_version: must be 1..128 characters without control characters");
+                   "product_version: must be 1..128 bytes of UTF-8 without control characters");
     if ((rc = dup_into(&m->product_version, s, len)) != 0)
         return rc;
 
@@ -266,18 +266,18 @@ static int validate(json_t *root, lf_manifest *m, char *err, size_t errsz)
 
     STR("host", false);
     if (s && !text_ok(s, len, 1, 255))
-        return bad(err, errsz, "host: must be 1..255 characters without control characters");
+        return bad(err, errsz, "host: must be 1..255 bytes of UTF-8 without control characters");
     if ((rc = dup_into(&m->host, s, len)) != 0)
         return rc;
     STR("user", false);
     if (s && !text_ok(s, len, 1, 255))
-        return bad(err, errsz, "user: must be 1..255 characters without control characters");
+        return bad(err, errsz, "user: must be 1..255 bytes of UTF-8 without control characters");
     if ((rc = dup_into(&m->user, s, len)) != 0)
         return rc;
     STR("source_path", false);
     if (s && !text_ok(s, len, 1, 4096))
         return bad(err, errsz,
-                   "source_path: must be 1..4096 characters without control characters");
+                   "source_path: must be 1..4096 bytes of UTF-8 without control characters");
     if ((rc = dup_into(&m->source_path, s, len)) != 0)
         return rc;
 

@@ -5,14 +5,14 @@
  *   format            required  integer 1
  *   session_id        required  32 lowercase hex digits (lf_manifest_session_id)
  *   site              required  [a-z0-9._-]{1,64}
- *   product           required  1..128 characters, no control characters
- *   product_version   required  1..128 characters, no control characters
+ *   product           required  1..128 bytes of UTF-8, no control characters
+ *   product_version   required  1..128 bytes of UTF-8, no control characters
  *   log_type          required  [a-z0-9_-]{1,64}
  *   log_name          required  the log's entry name in the zip (zip name rules, not manifest.json)
  *   log_size          required  integer >= 0, the log's exact size in bytes
  *   log_blake2b       required  64 lowercase hex digits: BLAKE2b-256 of the log bytes
- *   host, user        optional  1..255 characters, no control characters
- *   source_path       optional  1..4096 characters, no control characters
+ *   host, user        optional  1..255 bytes of UTF-8, no control characters
+ *   source_path       optional  1..4096 bytes of UTF-8, no control characters
  *   started_at        optional  RFC 3339 UTC, "YYYY-MM-DDTHH:MM:SS[.fraction]Z"
  *   ended_at          optional  same; not before started_at
  *   continuation_of   optional  a session id (not this one); requires part
