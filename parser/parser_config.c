@@ -13,9 +13,51 @@ static const lf_config_option parser_options[] = {
      .description = "Base URL of the receiver whose queue and stored sessions this parser works on."},
     {"receiver", "token", LF_CFG_STRING, NULL, F(receiver_token), .flags = LF_CFG_SECRET,
      .description = "Bearer token with the worker scope, for the queue and the session blobs."},
+    {"receiver", "queue", LF_CFG_STRING, "sessions", F(queue_name),
+     .description = "Name of the receiver's queue of session ids."},
+    {"receiver", "wait", LF_CFG_DURATION, "10s", F(queue_wait_ms), .min = 0, .max = 20000,
+     .description = "Long poll: how long one receive request waits for a message (whole seconds)."},
+    {"receiver", "visibility", LF_CFG_DURATION, "60s", F(visibility_ms), .min = 2000, .max = 43200000,
+     .description = "How long a received session stays invisible to other parsers; extended every half of "
+                    "it while the session is being parsed and loaded."},
     {"parser", "workers", LF_CFG_UINT, "2", F(workers), .min = 1, .max = 64,
-     .description = "Sessions parsed at the same time (one thread each)."},
+     .description = "Sessions parsed at the same time (one thread each, with its own engine and MySQL connection)."},
+    {"parser", "keys_dir", LF_CFG_STRING, "/var/lib/logferry/receiver/keys", F(keys_dir),
+     .description = "The receiver's keyring directory (a copy with the same files), to decrypt stored sessions."},
+    {"parser", "load_method", LF_CFG_ENUM, "infile", F(load_method), .enum_values = lf_parser_load_methods,
+     .description = "How events go into MySQL: infile (LOAD DATA LOCAL INFILE fed from memory) or insert "
+                    "(multi-row INSERT statements). bench/parser measures both."},
+    {"parser", "max_log_size", LF_CFG_SIZE, "1G", F(max_log_size), .min = 1024, .max = 1ULL << 40,
+     .description = "Largest session log decompressed (bigger ones fail with a parse_failures row)."},
+    {"parser", "max_events", LF_CFG_UINT, "20000000", F(max_events), .min = 1, .max = 1000000000,
+     .description = "Most events in one session."},
+    {"parser", "retry_delay", LF_CFG_DURATION, "10s", F(nack_delay_ms), .min = 0, .max = 43200000,
+     .description = "A session that failed for a passing reason (database or receiver away) is handed back "
+                    "and tried again after this."},
+    {"parser", "failure_delay", LF_CFG_DURATION, "30s", F(failure_delay_ms), .min = 0, .max = 43200000,
+     .description = "A session that could not be decrypted, unzipped or parsed is handed back with this delay "
+                    "(after the queue's max_receives it goes to the dead-letter queue)."},
+    {"parser", "templates_dir", LF_CFG_STRING, NULL, F(templates_dir),
+     .description = "When set, each worker's mined templates are saved here per log type at stop and loaded "
+                    "at start, so a restarted parser keeps its clusters."},
+    {"mysql", "host", LF_CFG_STRING, "127.0.0.1", F(mysql_host), .description = "MySQL/MariaDB host."},
+    {"mysql", "port", LF_CFG_UINT, "3306", F(mysql_port), .min = 1, .max = 65535, .description = "Its port."},
+    {"mysql", "socket", LF_CFG_STRING, NULL, F(mysql_socket),
+     .description = "Unix socket path; when set, used instead of host and port."},
+    {"mysql", "user", LF_CFG_STRING, "logferry", F(mysql_user), .description = "MySQL user."},
+    {"mysql", "password", LF_CFG_STRING, NULL, F(mysql_password), .flags = LF_CFG_SECRET,
+     .description = "Its password."},
+    {"mysql", "database", LF_CFG_STRING, "logferry", F(mysql_database),
+     .description = "Database of the parsed events (created and migrated by `db migrate` and at start)."},
+    {"elasticsearch", "url", LF_CFG_STRING, NULL, F(es_url),
+     .description = "When set, events are also indexed into Elasticsearch at this base URL."},
+    {"elasticsearch", "index_prefix", LF_CFG_STRING, "logferry-events-", F(es_index_prefix),
+     .description = "Daily indices are named PREFIX + YYYY.MM.DD of the event's time."},
+    {"elasticsearch", "bulk_bytes", LF_CFG_SIZE, "5M", F(es_bulk_bytes), .min = 4096, .max = 100ULL << 20,
+     .description = "Largest bulk request body."},
 };
+
+const char *const lf_parser_load_methods[] = {"infile", "insert", NULL};
 
 /* Each key of a [logtype.NAME] section must be one lf_logtype_set() accepts. */
 static int check_logtype_key(const void *field, lf_buf *err)

@@ -20,11 +20,31 @@ struct lf_parser_config {
     lf_service_config common; /* first: lf_service reads it */
     char *receiver_url;
     char *receiver_token;
+    char *queue_name;
+    uint64_t queue_wait_ms;
+    uint64_t visibility_ms;
     uint64_t workers;
+    char *keys_dir;
+    int load_method; /* index into lf_parser_load_methods == lf_load_method */
+    uint64_t max_log_size;
+    uint64_t max_events;
+    uint64_t nack_delay_ms;
+    uint64_t failure_delay_ms;
+    char *templates_dir;
+    char *mysql_host;
+    uint64_t mysql_port;
+    char *mysql_socket;
+    char *mysql_user;
+    char *mysql_password;
+    char *mysql_database;
+    char *es_url;
+    char *es_index_prefix;
+    uint64_t es_bulk_bytes;
     struct lf_parser_logtype_section *logtypes;
     size_t n_logtypes;
 };
 
 extern const lf_config_table lf_parser_config_table;
+extern const char *const lf_parser_load_methods[]; /* "infile", "insert", NULL */
 
 #endif

@@ -1,0 +1,423 @@
+/* The parser daemon: worker threads from queue to MySQL (and Elasticsearch). See service.h. */
+#include "service.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "db_schema.h"
+#include "engine.h"
+#include "fetch.h"
+#include "lf_alloc.h"
+#include "lf_error.h"
+#include "lf_keyring.h"
+#include "lf_log.h"
+#include "lf_metrics.h"
+#include "lf_mysql.h"
+#include "lf_queue_client.h"
+#include "loader_es.h"
+#include "loader_mysql.h"
+#include "logtype.h"
+#include "parsed_session.h"
+#include "template_store.h"
+
+#ifndef LF_VERSION
+#define LF_VERSION "dev"
+#endif
+
+#define MAX_TYPES 64
+
+typedef struct worker {
+    lf_parser_service *svc;
+    int index;
+    pthread_t thread;
+    bool started;
+    lf_mysql *db;
+    lf_parser_fetch *fetch;
+    lf_loader_es *es;
+    struct {
+        const lf_logtype *type;
+        lf_engine *engine;
+    } engines[MAX_TYPES];
+    int n_engines;
+    lf_buf scratch;
+} worker;
+
+struct lf_parser_service {
+    lf_service *service;
+    struct lf_parser_config *cfg;
+    lf_logtypes types;
+    lf_keyring keys;
+    lf_queue_client *qc;
+    lf_loader_mysql_opts load;
+    lf_mysql_options my;
+    char host[256];
+    atomic_bool stopping;
+    worker *workers;
+    size_t n_workers;
+    lf_counter *c_parsed, *c_events, *c_failed, *c_retried, *c_es_docs;
+};
+
+void lf_parser_mysql_options(const struct lf_parser_config *cfg, lf_mysql_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->host = cfg->mysql_socket ? NULL : cfg->mysql_host;
+    o->port = (unsigned)cfg->mysql_port;
+    o->socket = cfg->mysql_socket;
+    o->user = cfg->mysql_user;
+    o->password = cfg->mysql_password;
+    o->database = cfg->mysql_database;
+    o->create_database = true;
+}
+
+static bool valid_id(const char *s, size_t n)
+{
+    if (n != LF_SESSION_ID_LEN)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void templates_path(worker *w, const char *type, char *out, size_t n)
+{
+    snprintf(out, n, "%s/%s.w%d.templates", w->svc->cfg->templates_dir, type, w->index);
+}
+
+static lf_engine *engine_for(worker *w, const char *type_name, char *err, size_t errlen)
+{
+    for (int i = 0; i < w->n_engines; i++)
+        if (strcmp(w->engines[i].type->name, type_name) == 0)
+            return w->engines[i].engine;
+    const lf_logtype *t = lf_logtypes_find(&w->svc->types, type_name);
+    if (!t) {
+        snprintf(err, errlen, "no log type \"%s\" in the parser's configuration", type_name);
+        return NULL;
+    }
+    if (w->n_engines == MAX_TYPES) {
+        snprintf(err, errlen, "more than %d log types in one worker", MAX_TYPES);
+        return NULL;
+    }
+    lf_engine *e = NULL;
+    int rc = lf_engine_new(t, NULL, &e, err, errlen);
+    if (rc < 0)
+        return NULL;
+    if (w->svc->cfg->templates_dir) {
+        char path[1024];
+        templates_path(w, t->name, path, sizeof path);
+        rc = lf_template_store_load(lf_engine_drain(e), path);
+        if (rc < 0 && rc != -ENOENT)
+            LF_WARN("parser", "%s: %s; starting with no templates", path, lf_strerror(rc));
+    }
+    w->engines[w->n_engines].type = t;
+    w->engines[w->n_engines].engine = e;
+    w->n_engines++;
+    return e;
+}
+
+static int ensure_db(worker *w)
+{
+    if (w->db)
+        return 0;
+    int rc = lf_mysql_connect(&w->svc->my, &w->db);
+    if (rc < 0)
+        w->db = NULL;
+    return rc;
+}
+
+/* Records a failure (best effort: MySQL may be the thing that failed). */
+static void record_failure(worker *w, const char *id, unsigned attempt, const char *stage, const char *reason)
+{
+    LF_WARN("parser", "session %s (receive %u): %s: %s", id, attempt, stage, reason);
+    lf_counter_inc(w->svc->c_failed);
+    if (ensure_db(w) == 0) {
+        int rc = lf_loader_mysql_record_failure(w->db, id, attempt, stage, reason, w->svc->host);
+        if (rc < 0)
+            LF_WARN("parser", "session %s: recording the failure: %s", id, lf_strerror(rc));
+    }
+}
+
+static void hand_back(worker *w, const lf_queue_client_msg *m, uint64_t delay_ms)
+{
+    int rc = lf_queue_client_nack(w->svc->qc, m->receipt, (unsigned)((delay_ms + 999) / 1000));
+    if (rc < 0 && rc != LF_ECLOSED)
+        LF_WARN("parser", "nack %s: %s (it comes back after its visibility timeout)", m->receipt, lf_strerror(rc));
+}
+
+static void process(worker *w, const lf_queue_client_msg *m)
+{
+    lf_parser_service *s = w->svc;
+    const struct lf_parser_config *cfg = s->cfg;
+    char id[LF_SESSION_ID_LEN + 1];
+    if (!valid_id(m->body, m->len)) {
+        LF_ERROR("parser", "message %lld is not a session id; handing it back (it will be dead-lettered)",
+                 (long long)m->id);
+        hand_back(w, m, cfg->failure_delay_ms);
+        return;
+    }
+    memcpy(id, m->body, LF_SESSION_ID_LEN + 1);
+    lf_queue_client_track(s->qc, m->receipt);
+
+    int fd = memfd_create("lf-session-log", MFD_CLOEXEC);
+    if (fd < 0) {
+        LF_ERROR("parser", "memfd_create: %s", strerror(errno));
+        hand_back(w, m, cfg->nack_delay_ms);
+        return;
+    }
+    lf_psession ps;
+    lf_parser_fetch_result fr = {0};
+    if (lf_psession_init(&ps) < 0) {
+        close(fd);
+        hand_back(w, m, cfg->nack_delay_ms);
+        return;
+    }
+    lf_manifest_free(&ps.manifest);
+    int rc = lf_parser_fetch_session(w->fetch, id, fd, &ps.manifest, &fr);
+    if (rc < 0) {
+        if (fr.transient) {
+            LF_WARN("parser", "session %s: %s: %s; trying again later", id, fr.stage, fr.reason);
+            lf_counter_inc(s->c_retried);
+            hand_back(w, m, cfg->nack_delay_ms);
+        } else {
+            record_failure(w, id, m->receive_count, fr.stage, fr.reason);
+            hand_back(w, m, cfg->failure_delay_ms);
+        }
+        goto out;
+    }
+    if (strcmp(ps.manifest.session_id, id) != 0) {
+        char reason[128];
+        snprintf(reason, sizeof reason, "the archive's manifest names session %s", ps.manifest.session_id);
+        record_failure(w, id, m->receive_count, "archive", reason);
+        hand_back(w, m, cfg->failure_delay_ms);
+        goto out;
+    }
+    char err[512] = "";
+    lf_engine *e = engine_for(w, ps.manifest.log_type, err, sizeof err);
+    if (!e) {
+        record_failure(w, id, m->receive_count, "parse", err);
+        hand_back(w, m, cfg->failure_delay_ms);
+        goto out;
+    }
+    if (lseek(fd, 0, SEEK_SET) != 0 || (rc = lf_psession_parse(&ps, e, fd, cfg->max_events)) < 0) {
+        snprintf(err, sizeof err, "parsing the log: %s", lf_strerror(rc < 0 ? rc : -errno));
+        record_failure(w, id, m->receive_count, "parse", err);
+        hand_back(w, m, cfg->failure_delay_ms);
+        goto out;
+    }
+    ps.received_ms = m->sent_ms;
+    if ((rc = ensure_db(w)) < 0) {
+        LF_WARN("parser", "session %s: connecting to MySQL: %s; trying again later", id, lf_strerror(rc));
+        lf_counter_inc(s->c_retried);
+        hand_back(w, m, cfg->nack_delay_ms);
+        goto out;
+    }
+    int attempts = 0;
+    rc = lf_loader_mysql_load_retry(w->db, &ps, &s->load, &w->scratch, &attempts);
+    if (rc < 0) {
+        if (lf_mysql_retryable(rc) || rc == -ETIMEDOUT) {
+            LF_WARN("parser", "session %s: loading MySQL failed %d times (%s); trying again later", id, attempts,
+                    lf_strerror(rc));
+            lf_counter_inc(s->c_retried);
+            hand_back(w, m, cfg->nack_delay_ms);
+        } else {
+            snprintf(err, sizeof err, "MySQL refused the rows: %s", lf_mysql_error(w->db));
+            record_failure(w, id, m->receive_count, "load", err);
+            hand_back(w, m, cfg->failure_delay_ms);
+        }
+        goto out;
+    }
+    if (w->es) {
+        lf_loader_es_result er = {0};
+        rc = lf_loader_es_load(w->es, &ps, &er);
+        lf_counter_add(s->c_es_docs, er.indexed);
+        if (rc < 0) {
+            if (er.permanent) {
+                record_failure(w, id, m->receive_count, "index", er.reason);
+                hand_back(w, m, cfg->failure_delay_ms);
+            } else {
+                LF_WARN("parser", "session %s: Elasticsearch: %s; trying again later", id, er.reason);
+                lf_counter_inc(s->c_retried);
+                hand_back(w, m, cfg->nack_delay_ms);
+            }
+            goto out;
+        }
+        if (er.rejected) /* the mapping refused some documents: retrying will not help, say why */
+            record_failure(w, id, m->receive_count, "index", er.reason);
+    }
+    lf_counter_inc(s->c_parsed);
+    lf_counter_add(s->c_events, ps.n_events);
+    LF_DEBUG("parser", "session %s: %zu events loaded", id, ps.n_events);
+    if ((rc = lf_queue_client_ack(s->qc, m->receipt)) < 0)
+        LF_WARN("parser", "ack %s: %s (the session will be loaded again, idempotently)", id, lf_strerror(rc));
+out:
+    lf_queue_client_untrack(s->qc, m->receipt);
+    lf_psession_free(&ps);
+    close(fd);
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    lf_parser_service *s = w->svc;
+    int backoff = 0;
+    while (!atomic_load(&s->stopping)) {
+        lf_queue_client_msg *msgs = NULL;
+        size_t n = 0;
+        int rc = lf_queue_client_receive(s->qc, 1, &msgs, &n);
+        if (rc == LF_ECLOSED)
+            break;
+        if (rc < 0) {
+            LF_ERROR("parser", "receiving from the queue: %s", lf_strerror(rc));
+            backoff = backoff ? (backoff * 2 > 30000 ? 30000 : backoff * 2) : 1000;
+            for (int t = 0; t < backoff / 100 && !atomic_load(&s->stopping); t++)
+                sleep_ms(100);
+            continue;
+        }
+        backoff = 0;
+        for (size_t i = 0; i < n; i++)
+            process(w, &msgs[i]);
+        lf_queue_client_msgs_free(msgs, n);
+    }
+    return NULL;
+}
+
+static void worker_free(worker *w)
+{
+    for (int i = 0; i < w->n_engines; i++) {
+        if (w->svc->cfg->templates_dir) {
+            char path[1024];
+            templates_path(w, w->engines[i].type->name, path, sizeof path);
+            int rc = lf_template_store_save(lf_engine_drain(w->engines[i].engine), path);
+            if (rc < 0)
+                LF_WARN("parser", "saving %s: %s", path, lf_strerror(rc));
+        }
+        lf_engine_free(w->engines[i].engine);
+    }
+    w->n_engines = 0;
+    if (w->db)
+        lf_mysql_close(w->db);
+    lf_parser_fetch_free(w->fetch);
+    lf_loader_es_free(w->es);
+    lf_buf_free(&w->scratch);
+}
+
+int lf_parser_service_start(lf_service *svc, lf_parser_service **out)
+{
+    struct lf_parser_config *cfg = lf_service_config_data(svc);
+    lf_parser_service *s = lf_calloc(1, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    s->service = svc;
+    s->cfg = cfg;
+    lf_keyring_init(&s->keys);
+    if (gethostname(s->host, sizeof s->host - 1) != 0)
+        snprintf(s->host, sizeof s->host, "unknown");
+    lf_loader_mysql_opts_default(&s->load);
+    s->load.method = (lf_load_method)cfg->load_method;
+    s->load.parser_version = "logferry-parser " LF_VERSION;
+    lf_parser_mysql_options(cfg, &s->my);
+    char err[512] = "";
+    int rc = lf_logtypes_load(&s->types, lf_service_config_path(svc), err, sizeof err);
+    if (rc < 0) {
+        LF_ERROR("parser", "log types: %s", err[0] ? err : lf_strerror(rc));
+        goto fail;
+    }
+    rc = lf_keyring_load(&s->keys, cfg->keys_dir, true, err, sizeof err);
+    if (rc < 0) {
+        LF_ERROR("parser", "keyring %s: %s", cfg->keys_dir, err[0] ? err : lf_strerror(rc));
+        goto fail;
+    }
+    /* the schema is the program's: migrate before the first load (other parsers wait on the lock) */
+    lf_mysql *db = NULL;
+    rc = lf_mysql_connect(&s->my, &db);
+    if (rc == 0) {
+        unsigned applied = 0;
+        rc = lf_mysql_migrate(db, lf_parser_migrations, lf_parser_migrations_count, &applied);
+        if (rc < 0)
+            LF_ERROR("parser", "migrating the database: %s", lf_mysql_error(db));
+        else if (applied)
+            LF_INFO("parser", "database migrated: %u migrations applied", applied);
+        lf_mysql_close(db);
+        if (rc < 0)
+            goto fail;
+    } else {
+        /* not fatal: workers connect when MySQL is back (and migrate then via the next start) */
+        LF_WARN("parser", "MySQL not reachable at start (%s); sessions wait in the queue", lf_strerror(rc));
+    }
+    lf_queue_client_opts qo;
+    lf_queue_client_opts_default(&qo);
+    qo.base_url = cfg->receiver_url;
+    qo.token = cfg->receiver_token;
+    qo.queue = cfg->queue_name;
+    qo.wait_s = (unsigned)(cfg->queue_wait_ms / 1000);
+    qo.visibility_s = (unsigned)(cfg->visibility_ms / 1000);
+    if ((rc = lf_queue_client_new(&qo, &s->qc)) < 0)
+        goto fail;
+    lf_metrics *reg = lf_service_metrics(svc);
+    s->c_parsed = lf_metrics_counter(reg, "lf_parser_sessions_total", "Sessions parsed and loaded", NULL);
+    s->c_events = lf_metrics_counter(reg, "lf_parser_events_total", "Events loaded into MySQL", NULL);
+    s->c_failed = lf_metrics_counter(reg, "lf_parser_failures_total", "Sessions that failed (parse_failures rows)", NULL);
+    s->c_retried = lf_metrics_counter(reg, "lf_parser_retries_total", "Sessions handed back for a passing failure", NULL);
+    s->c_es_docs = lf_metrics_counter(reg, "lf_parser_es_documents_total", "Events indexed into Elasticsearch", NULL);
+    s->workers = lf_calloc(cfg->workers, sizeof *s->workers);
+    if (!s->workers) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    s->n_workers = cfg->workers;
+    for (size_t i = 0; i < s->n_workers; i++) {
+        worker *w = &s->workers[i];
+        w->svc = s;
+        w->index = (int)i;
+        lf_buf_init(&w->scratch, SIZE_MAX / 4);
+        rc = lf_parser_fetch_new(cfg->receiver_url, cfg->receiver_token, &s->keys, cfg->max_log_size, &w->fetch);
+        if (rc == 0 && cfg->es_url)
+            rc = lf_loader_es_new(cfg->es_url, cfg->es_index_prefix, (size_t)cfg->es_bulk_bytes, &w->es);
+        if (rc == 0 && pthread_create(&w->thread, NULL, worker_main, w) != 0)
+            rc = -EAGAIN;
+        if (rc < 0)
+            goto fail;
+        w->started = true;
+    }
+    LF_INFO("parser", "%zu workers on queue %s at %s (%s loading%s)", s->n_workers, cfg->queue_name, cfg->receiver_url,
+            lf_parser_load_methods[cfg->load_method], cfg->es_url ? ", Elasticsearch indexing" : "");
+    *out = s;
+    return 0;
+fail:
+    lf_parser_service_stop(s);
+    return rc < 0 ? rc : LF_ECONFIG;
+}
+
+void lf_parser_service_stop(lf_parser_service *s)
+{
+    if (!s)
+        return;
+    atomic_store(&s->stopping, true);
+    if (s->qc)
+        lf_queue_client_stop(s->qc);
+    for (size_t i = 0; i < s->n_workers; i++) {
+        if (s->workers[i].started)
+            pthread_join(s->workers[i].thread, NULL);
+        if (s->workers[i].svc)
+            worker_free(&s->workers[i]);
+    }
+    lf_free(s->workers);
+    if (s->qc)
+        lf_queue_client_close(s->qc, 5000);
+    lf_logtypes_free(&s->types);
+    lf_keyring_free(&s->keys);
+    lf_free(s);
+}

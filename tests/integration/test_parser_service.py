@@ -1,0 +1,154 @@
+"""The parser service end to end: sessions uploaded through the real receiver, parsed by
+logferry-parser daemons into a real MariaDB and the Elasticsearch fake.
+
+- plain run: every session loaded once, rows equal to a direct `logferry-parser parse`;
+- chaos: two parsers SIGKILLed at random and restarted, MariaDB killed and restarted in the middle of
+  loads, the fake answering bulk items with 429 and dropping connections; afterwards every session
+  has exactly one copy of its rows in MySQL and in the index (counts and CRC32 sums per session
+  compared with a direct parse), nothing is left in the queue or its dead-letter queue.
+"""
+import json
+import os
+import random
+import sys
+import time
+import zlib
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fakes"))
+
+import lfharness as H
+import lfmariadb
+import lfparser as P
+import lfupload as U
+from fakeproc import start_fake, Client
+
+
+def upload_sessions(rx, parser, rng, n, min_lines=20, max_lines=400):
+    expected = {}
+    for i in range(n):
+        log = P.make_log(rng, rng.randrange(min_lines, max_lines))
+        s = U.make_session(rx.site, log, identity=f"sess-{i}-{rng.random()}")
+        status, body, _ = rx.upload(s)
+        H.check(status == 201, f"upload {i}: {status} {body}")
+        expected[s.id] = P.expected_rows(parser, log)
+    return expected
+
+
+def queue_stats(rx):
+    status, _, data = rx.get("/v1/queues/sessions", token=rx.worker_token)
+    H.check(status == 200, f"queue stats: {status}")
+    return json.loads(data)
+
+
+def mysql_rows(db, database="logferry"):
+    rows = db.query("SELECT session_id, COUNT(*), SUM(CRC32(message)) FROM events GROUP BY session_id", database)
+    return {r[0]: (int(r[1]), int(r[2])) for r in rows}
+
+
+def check_mysql(db, expected, database="logferry"):
+    got = mysql_rows(db, database)
+    H.check(set(got) == set(expected), f"sessions with events: {len(got)} of {len(expected)}")
+    for sid, exp in expected.items():
+        H.check(got[sid] == exp, f"session {sid}: MySQL has {got[sid]}, direct parse {exp}")
+    sessions = db.query("SELECT session_id, event_count FROM sessions", database)
+    H.check(len(sessions) == len(expected), f"{len(sessions)} sessions rows for {len(expected)} sessions")
+    for sid, count in sessions:
+        H.check(int(count) == expected[sid][0], f"session {sid}: event_count {count}")
+    # templates' counts add up to exactly one load of every session
+    total = int(db.query("SELECT COALESCE(SUM(occurrences),0) FROM templates", database)[0][0])
+    H.check(total == sum(e[0] for e in expected.values()), f"template occurrences {total}")
+
+
+def check_es(es_port, expected):
+    es = Client(es_port)
+    status, body = es.json("GET", "/_fake/docs?index=logferry-events-*")
+    H.check(status == 200, f"fake docs: {status}")
+    per = {}
+    for index, content in body.items():
+        docs = content["docs"] if isinstance(content, dict) and "docs" in content else content
+        items = docs.items() if isinstance(docs, dict) else [(d.get("_id"), d.get("_source", d)) for d in docs]
+        for doc_id, src in items:
+            src = src.get("_source", src) if isinstance(src, dict) else src
+            sid = src["session_id"]
+            n, crc, ids = per.get(sid, (0, 0, set()))
+            H.check(doc_id not in ids, f"document {doc_id} twice")
+            ids.add(doc_id)
+            per[sid] = (n + 1, crc + zlib.crc32(src["message"].encode()), ids)
+    H.check(set(per) == set(expected), f"sessions in the index: {len(per)} of {len(expected)}")
+    for sid, exp in expected.items():
+        H.check(per[sid][:2] == exp, f"session {sid}: index has {per[sid][:2]}, direct parse {exp}")
+
+
+def wait_drained(rx, db, expected, timeout):
+    def done():
+        st = queue_stats(rx)
+        if st["depth"] or st["in_flight"] or st["delayed"]:
+            return False
+        return len(mysql_rows(db)) >= len(expected)
+    P.wait_for(done, timeout, "the queue to drain")
+
+
+def test_sessions_load_once():
+    db = lfmariadb.scratch_server()
+    rx = U.Receiver()
+    parser = P.Parser(rx, db, workers=2)
+    rng = random.Random(7)
+    expected = upload_sessions(rx, parser, rng, 25)
+    parser.start()
+    wait_drained(rx, db, expected, 90)
+    check_mysql(db, expected)
+    st = queue_stats(rx)
+    H.check(st["dlq_depth"] == 0, f"dead letters: {st}")
+    H.check(parser.stop() == 0, "parser exits 0 on SIGTERM")
+    out = parser.cli("db", "status")
+    H.check(out.returncode == 0 and b"0 pending" in out.stdout, f"db status: {out.stdout} {out.stderr}")
+
+
+def test_chaos_exactly_once():
+    db = lfmariadb.scratch_server()
+    _, es_port = start_fake("es_fake.py")
+    es = Client(es_port)
+    rx = U.Receiver(extra_config="")
+    extra = f"[elasticsearch]\nurl = http://127.0.0.1:{es_port}\nbulk_bytes = 64K\n"
+    parsers = [P.Parser(rx, db, workers=2, extra=extra, name=f"parser{i}") for i in range(2)]
+    rng = random.Random(11)
+    expected = upload_sessions(rx, parsers[0], rng, 150, max_lines=600)
+    es.json("POST", "/_fake/faults", {"bulk_item_429": 300, "drop_connection": 6})
+    for p in parsers:
+        p.start()
+    start = time.time()
+    kills = 0
+    restarted_db = False
+    deadline = start + 150
+    while time.time() < deadline:
+        loaded = len(mysql_rows(db)) if db.proc.poll() is None else 0
+        st = queue_stats(rx)
+        if loaded >= len(expected) and not (st["depth"] or st["in_flight"] or st["delayed"]):
+            break
+        if not restarted_db and loaded > len(expected) // 3:
+            db.kill()
+            time.sleep(1.0)
+            db.start()
+            restarted_db = True
+        victim = rng.choice(parsers)
+        if victim.running() and rng.random() < 0.5 and kills < 12:
+            time.sleep(rng.random() * 0.8)
+            victim.kill()
+            kills += 1
+            victim.start()
+        if rng.random() < 0.2:
+            es.json("POST", "/_fake/faults", {"bulk_item_429": 50, "drop_connection": 2})
+        time.sleep(0.7)
+    wait_drained(rx, db, expected, 60)
+    for p in parsers:
+        p.stop()
+    H.check(restarted_db, "MariaDB was restarted during the loads")
+    H.check(kills >= 3, f"only {kills} parser kills")
+    check_mysql(db, expected)
+    check_es(es_port, expected)
+    st = queue_stats(rx)
+    H.check(st["dlq_depth"] == 0, f"dead letters: {st}")
+
+
+if __name__ == "__main__":
+    H.run_tests([test_sessions_load_once, test_chaos_exactly_once])
