@@ -18,6 +18,7 @@ struct lf_drain_cluster {
     lf_drain_cluster *all_prev, *all_next;   /* order of creation */
     lf_drain *owner;
     uint64_t serial, size, id;
+    uint64_t last_used; /* the miner's clock when the cluster last took a message */
     uint64_t path[MAX_DEPTH]; /* node keys from the length node down to the leaf */
     uint32_t wild_edges;      /* bit l: the edge into path[l+1] is the "<*>" child */
     uint32_t nlevels;         /* path[nlevels] is the leaf */
@@ -35,6 +36,7 @@ typedef struct node {
     uint64_t key; /* 0: empty slot */
     uint32_t nchild;
     uint32_t has_wild;
+    uint32_t nclusters;            /* in the leaf */
     lf_drain_cluster *head, *tail; /* clusters, for leaves */
 } node;
 
@@ -46,7 +48,7 @@ struct lf_drain {
     lf_drain_cluster *lru_head, *lru_tail;
     lf_drain_cluster *all_head, *all_tail;
     size_t nclusters;
-    uint64_t next_serial, evictions;
+    uint64_t next_serial, evictions, clock;
     size_t bytes;
 };
 
@@ -56,6 +58,7 @@ void lf_drain_config_default(lf_drain_config *cfg)
     cfg->depth = 4;
     cfg->max_children = 100;
     cfg->max_clusters = 100000;
+    cfg->max_leaf_clusters = 256;
 }
 
 int lf_drain_new(const lf_drain_config *cfg, const char *type_name, lf_drain **out)
@@ -66,6 +69,8 @@ int lf_drain_new(const lf_drain_config *cfg, const char *type_name, lf_drain **o
         c = *cfg;
     else
         lf_drain_config_default(&c);
+    if (c.max_leaf_clusters == 0)
+        c.max_leaf_clusters = 256;
     if (c.depth < 3 || c.depth > MAX_DEPTH || c.max_children < 2 || !(c.sim_threshold >= 0.0) ||
         c.sim_threshold > 1.0)
         return LF_ECONFIG;
@@ -188,21 +193,12 @@ static uint64_t child_key(uint64_t parent, uint64_t tokhash)
     return nonzero(lf_phash_combine(parent, tokhash));
 }
 
-static bool token_has_digit_or_wild(const char *s, uint32_t n, uint64_t h)
-{
-    if (h == LF_TOKEN_WILD_HASH)
-        return true;
-    for (uint32_t i = 0; i < n; i++)
-        if ((s[i] >= '0' && s[i] <= '9') || (s[i] == '<' && i + 2 < n && s[i + 1] == '*' && s[i + 2] == '>'))
-            return true;
-    return false;
-}
-
-/* Does the token look like (or hold) a variable: a digit or a "<*>"? */
+/* Does the token look like (or hold) a variable: a digit, a "<*>", or a key=value / key:value? */
 static bool var_like(const char *s, uint32_t n)
 {
     for (uint32_t i = 0; i < n; i++)
-        if ((s[i] >= '0' && s[i] <= '9') || (s[i] == '<' && i + 2 < n && s[i + 1] == '*' && s[i + 2] == '>'))
+        if ((s[i] >= '0' && s[i] <= '9') || (s[i] == '<' && i + 2 < n && s[i + 1] == '*' && s[i + 2] == '>') ||
+            ((s[i] == '=' || s[i] == ':') && i > 0 && i + 1 < n))
             return true;
     return false;
 }
@@ -260,7 +256,7 @@ static node *tree_place(lf_drain *d, lf_drain_cluster *c, const lf_token *toks, 
         node *ch = tab_find(d, ck);
         bool wild = th == LF_TOKEN_WILD_HASH;
         if (!ch) {
-            bool numeric = token_has_digit_or_wild(text + toks[l].off, toks[l].len, th);
+            bool numeric = th == LF_TOKEN_WILD_HASH || var_like(text + toks[l].off, toks[l].len);
             bool make_token;
             if (numeric)
                 make_token = false;
@@ -309,6 +305,7 @@ static void tree_remove(lf_drain *d, lf_drain_cluster *c)
         c->leaf_next->leaf_prev = c->leaf_prev;
     else
         leaf->tail = c->leaf_prev;
+    leaf->nclusters--;
     if (leaf->head)
         return;
     for (int l = (int)c->nlevels; l >= 0; l--) {
@@ -422,10 +419,11 @@ static int generalise(lf_drain *d, lf_drain_cluster *c, uint32_t i, const char *
     size_t pre = 0, suf = 0;
     /* up to two closing characters ("<*>,", "<*>'."), and the common head up to a key mark or an
      * opening bracket ("size=<*>", "chdir(<*>)", "'<*>'") when that bracket is closed too */
-    while (suf < 2 && suf < lim && a[al - 1 - suf] == m[ml - 1 - suf] && affix_char(a[al - 1 - suf]))
+    /* both tokens keep at least one byte for the "<*>" */
+    while (suf < 2 && suf + 1 < lim && a[al - 1 - suf] == m[ml - 1 - suf] && affix_char(a[al - 1 - suf]))
         suf++;
     static const char open[] = "([{'\"<", close[] = ")]}'\">";
-    for (size_t k = 0; k + suf < lim && a[k] == m[k]; k++) {
+    for (size_t k = 0; k + suf + 1 < lim && a[k] == m[k]; k++) {
         const char *op = a[k] ? strchr(open, a[k]) : NULL;
         if (a[k] == '=' || a[k] == ':' || (op && suf > 0 && a[al - suf] == close[op - open]))
             pre = k + 1;
@@ -471,12 +469,29 @@ static int cluster_insert(lf_drain *d, const lf_token *toks, int ntok, const cha
         lf_free(c);
         return -ENOMEM;
     }
+    if (leaf->nclusters >= d->cfg.max_leaf_clusters) {
+        lf_drain_cluster *old = leaf->head;
+        for (lf_drain_cluster *x = leaf->head; x; x = x->leaf_next)
+            if (x->last_used < old->last_used)
+                old = x;
+        uint64_t lk = c->path[c->nlevels];
+        cluster_destroy(d, old); /* table slots may move, and a leaf left empty is freed */
+        d->evictions++;
+        leaf = tab_find(d, lk);
+        if (!leaf && !(leaf = tree_place(d, c, toks, text, ntok))) {
+            lf_free(c->arena);
+            lf_free(c);
+            return -ENOMEM;
+        }
+    }
     c->leaf_prev = leaf->tail;
     if (leaf->tail)
         leaf->tail->leaf_next = c;
     else
         leaf->head = c;
     leaf->tail = c;
+    leaf->nclusters++;
+    c->last_used = ++d->clock;
     lru_push_front(d, c);
     c->all_prev = d->all_tail;
     if (d->all_tail)
@@ -543,6 +558,7 @@ int lf_drain_add(lf_drain *d, const lf_token *toks, int ntok, const char *text, 
             best->rendered = NULL;
         }
         best->size++;
+        best->last_used = ++d->clock;
         if (d->lru_head != best) {
             lru_unlink(d, best);
             lru_push_front(d, best);

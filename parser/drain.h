@@ -6,7 +6,8 @@
  * with more wildcards, then the older one) if the similarity reaches sim_threshold, and positions
  * that differ become "<*>". Otherwise it starts a new cluster.
  * Memory is bounded: past max_clusters the least recently used cluster is evicted, and tree nodes
- * left without clusters are freed. Results depend only on the input order and the configuration.
+ * left without clusters are freed. Time per message is bounded too: a leaf keeps at most
+ * max_leaf_clusters clusters (its least recently used one makes room). Results depend only on the input order and the configuration.
  * Template ids: the first 8 bytes of BLAKE2b("logferry-template\0" type "\0" template), so that
  * every parser process computes the same id for the same template of the same log type. */
 #ifndef LF_DRAIN_H
@@ -22,6 +23,7 @@ typedef struct lf_drain_config {
     unsigned depth;        /* tree depth counting root and leaf, 3..16, default 4 */
     unsigned max_children; /* per internal node, default 100 */
     size_t max_clusters;   /* LRU cap, default 100000; 0 means unbounded */
+    unsigned max_leaf_clusters; /* clusters per leaf (bounds the work per message), default 256 */
 } lf_drain_config;
 
 typedef struct lf_drain lf_drain;

@@ -251,7 +251,7 @@ int lf_engine_split(lf_engine *e, const char *line, size_t len, lf_event *ev)
     ev->cluster = NULL;
     if (e->type->jsonlines)
         return split_json(e, line, len, ev);
-    if (!lf_logformat_match(e->fmt, line, len, e->spans)) {
+    if (lf_logformat_match(e->fmt, line, len, e->spans) != 1) {
         whole_line(ev, line, len);
         return 0;
     }

@@ -338,8 +338,10 @@ int lf_logformat_match_regex(lf_logformat *f, const char *line, size_t len, lf_s
     if (len > UINT32_MAX)
         return 0;
     int rc = pcre2_match(f->re, (PCRE2_SPTR)line, len, 0, 0, f->md, NULL);
+    if (rc == PCRE2_ERROR_NOMATCH)
+        return 0;
     if (rc < 0)
-        return 0; /* no match, or a match limit hit: treated as not matching */
+        return LF_ELIMIT; /* a backtracking or depth limit: the line counts as not matching */
     PCRE2_SIZE *ov = pcre2_get_ovector_pointer(f->md);
     uint32_t nov = pcre2_get_ovector_count(f->md);
     for (int i = 0; i < f->nfields; i++) {
@@ -361,7 +363,11 @@ int lf_logformat_match(lf_logformat *f, const char *line, size_t len, lf_span *s
 {
     if (len > UINT32_MAX)
         return 0;
-    if (f->is_literal)
-        return match_literal(f, line, len, spans);
+    /* The scanner takes the regex's most preferred choice at every step (whitespace runs greedy,
+     * fields shortest), so when it succeeds its answer is the regex's first answer. When it fails,
+     * the regex may still match by backtracking into a whitespace run ("a  b" split around an empty
+     * field), so it decides. */
+    if (f->is_literal && match_literal(f, line, len, spans) == 1)
+        return 1;
     return lf_logformat_match_regex(f, line, len, spans);
 }

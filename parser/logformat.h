@@ -2,8 +2,9 @@
  * Each <Name> becomes a field that matches lazily (".*?"); the text between placeholders is a
  * regular-expression fragment in which a run of spaces matches one or more whitespace characters.
  * The whole line must match (anchored at both ends). A format whose fragments are plain literals
- * (escaped punctuation such as "\[" allowed) is matched by a hand-written scanner; any other format
- * is compiled with PCRE2 and JIT. Both give the same spans (tests and the fuzz target check it).
+ * (escaped punctuation such as "\[" allowed) is matched by a hand-written scanner first (PCRE2 decides
+ * the lines it cannot match); any other format is compiled with PCRE2 and JIT. Both give the same
+ * spans (tests and the fuzz target check it).
  * A compiled format holds match scratch: use one per thread. */
 #ifndef LF_LOGFORMAT_H
 #define LF_LOGFORMAT_H
@@ -35,8 +36,9 @@ int lf_logformat_field_index(const lf_logformat *f, const char *name);
 /* True when the hand-written scanner is used. */
 bool lf_logformat_is_literal(const lf_logformat *f);
 
-/* 1 when the line matches (spans[0..field_count) filled), 0 when it does not. The line is bytes of
- * any value (NUL included), without its line terminator. Lines longer than UINT32_MAX never match. */
+/* 1 when the line matches (spans[0..field_count) filled), 0 when it does not, LF_ELIMIT when PCRE2
+ * gave up (match limit): callers treat anything but 1 as "does not match". The line is bytes of any
+ * value (NUL included), without its line terminator. Lines longer than UINT32_MAX never match. */
 int lf_logformat_match(lf_logformat *f, const char *line, size_t len, lf_span *spans);
 /* The same through PCRE2 even for a literal format (for differential tests). -ENOMEM when the
  * regex could not be built. */

@@ -88,6 +88,7 @@ int lf_logtype_set(lf_logtype *t, const char *key, const char *value)
         if (strcmp(value, "jsonlines") != 0)
             return LF_ECONFIG;
         t->jsonlines = true;
+        t->continuation = false; /* a line that is not JSON is an event of its own */
         return 0;
     }
     return LF_ECONFIG;
@@ -177,6 +178,7 @@ int lf_logtypes_load(lf_logtypes *ts, const char *path, char *err, size_t errlen
             return rc;
         }
         t->jsonlines = true;
+        t->continuation = false;
     }
     return 0;
 }

@@ -15,7 +15,7 @@
  *   max_line = 16777216               ; longer lines are cut here (the event says "truncated")
  *
  *   [logtype.app]
- *   builtin = jsonlines
+ *   builtin = jsonlines               ; continuation defaults to false here
  *   message_key = msg                 ; default: message, msg, log
  *   level_field = severity            ; default: level, severity
  *   time_fields = ts                  ; default: ts, time, timestamp, @timestamp

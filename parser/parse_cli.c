@@ -188,7 +188,7 @@ int lf_parser_cli_parse(int argc, char **argv)
         case 'l': key = "level_field"; break;
         case 'C': key = "content_field"; break;
         case 'L': key = "max_line"; break;
-        case 'j': inline_type.jsonlines = true; inline_used = true; break;
+        case 'j': lf_logtype_set(&inline_type, "builtin", "jsonlines"); inline_used = true; break;
         case 'n': inline_type.continuation = false; break;
         case 's':
             if (parse_double(optarg, &dv) < 0 || dv < 0 || dv > 1) {
