@@ -353,7 +353,7 @@ static int copy_opt(char **dst, const char *src)
 
 int lf_monitor_engine_start(const lf_monitor_engine_opts *o, lf_monitor_engine **out)
 {
-    if (!o || !o->loop || !o->outbox_path || (o->n_checks && !o->checks))
+    if (!o || !o->loop || !o->outbox_path || !o->outbox_path[0] || (o->n_checks && !o->checks))
         return -EINVAL;
     lf_monitor_engine *eng = lf_calloc(1, sizeof(*eng));
     if (!eng)

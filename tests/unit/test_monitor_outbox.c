@@ -855,6 +855,12 @@ static void test_engine_incident_with_restart(void **st)
     assert_int_equal(uv_loop_init(&loop), 0);
     o.loop = &loop;
     lf_monitor_engine *eng = NULL;
+    lf_monitor_engine_opts bad = o;
+    bad.outbox_path = "";
+    assert_int_equal(lf_monitor_engine_start(&bad, &eng), -EINVAL);
+    bad.outbox_path = "/nonexistent-dir/monitor.db";
+    assert_true(lf_monitor_engine_start(&bad, &eng) < 0);
+    assert_null(eng);
     assert_int_equal(lf_monitor_engine_start(&o, &eng), 0);
     run_loop_for(&loop, 800);
     assert_int_equal(webhook_posts(srv), 0);
