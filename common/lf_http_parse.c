@@ -56,6 +56,9 @@ static int on_message_begin(http_parser *hp)
     p->state = LF_HP_HEADERS;
     p->max_body = 0;
     p->hdr_state = HDR_NONE;
+    p->chunk_left = 0;
+    p->crlf_due = false;
+    p->crlf_seen = 0;
     p->in_trailers = false;
     p->skip = false;
     p->host_seen = false;
@@ -323,10 +326,36 @@ static int sink_append(lf_http_parse *p, const char *at, size_t len)
     return write_all(m->body_fd, at, len);
 }
 
+/* Checks the CRLF after a chunk's data, as far as it is in [from, end). 0, or -1 (error set). */
+static int check_chunk_crlf(lf_http_parse *p, const char *from, const char *end)
+{
+    while (p->crlf_due && from < end) {
+        if (*from != "\r\n"[p->crlf_seen]) {
+            lf_http_parse_fail(p, 400, "bad_chunk", "chunk data not followed by CRLF");
+            return -1;
+        }
+        from++;
+        if (++p->crlf_seen == 2) {
+            p->crlf_due = false;
+            p->crlf_seen = 0;
+        }
+    }
+    return 0;
+}
+
 static int on_body(http_parser *hp, const char *at, size_t len)
 {
     lf_http_parse *p = parse_of(hp);
     lf_http_msg *m = p->msg;
+    if (m->chunked) {
+        p->chunk_left -= len < p->chunk_left ? len : p->chunk_left;
+        if (p->chunk_left == 0) {
+            p->crlf_due = true;
+            p->crlf_seen = 0;
+            if (at + len >= p->buf && at + len <= p->buf_end && check_chunk_crlf(p, at + len, p->buf_end))
+                return -1;
+        }
+    }
     if (len > p->max_body || m->body_len > p->max_body - len) {
         lf_http_parse_fail(p, 413, "body_too_large", "request body larger than allowed");
         return -1;
@@ -343,6 +372,7 @@ static int on_body(http_parser *hp, const char *at, size_t len)
 static int on_chunk_header(http_parser *hp)
 {
     lf_http_parse *p = parse_of(hp);
+    p->chunk_left = hp->content_length;
     /* refuse a chunk that would pass the limit before reading it */
     if (hp->content_length > p->max_body || p->msg->body_len > p->max_body - hp->content_length) {
         lf_http_parse_fail(p, 413, "body_too_large", "request body larger than allowed");
@@ -447,7 +477,13 @@ size_t lf_http_parse_feed(lf_http_parse *p, const char *data, size_t len)
 {
     if (p->state == LF_HP_COMPLETE || p->state == LF_HP_STOPPED || p->state == LF_HP_ERROR || len == 0)
         return 0;
+    /* the CRLF of a chunk whose data ended with the previous buffer */
+    if (p->crlf_due && check_chunk_crlf(p, data, data + (len < 2 ? len : 2)) != 0)
+        return 0;
+    p->buf = data;
+    p->buf_end = data + len;
     size_t n = http_parser_execute(&p->hp, &settings, data, len);
+    p->buf = p->buf_end = NULL;
     enum http_errno e = HTTP_PARSER_ERRNO(&p->hp);
     if (e == HPE_PAUSED)
         return n;

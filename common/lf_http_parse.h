@@ -82,6 +82,13 @@ struct lf_http_parse {
     const char *error_message;
     lf_http_parse_headers_cb on_headers;
     void *ctx;
+    /* The system http_parser is built lax (no HTTP_PARSER_STRICT): it takes any two bytes after a
+     * chunk's data as its CRLF, which lets a front end and this server disagree on where a request
+     * ends. We check those two bytes ourselves. */
+    uint64_t chunk_left;        /* data bytes left in the current chunk */
+    unsigned crlf_seen;         /* bytes of the CRLF after a chunk's data already checked (0..2) */
+    bool crlf_due;              /* a chunk's data ended: its CRLF comes next */
+    const char *buf, *buf_end;  /* the buffer being fed */
 };
 
 /* msg_size lets a caller allocate its own request struct that starts with an lf_http_msg (0 for

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "lf_http_parse.h"
+#include "lf_http_server.h"
 
 /* The parser's source is compiled into this target rather than taken from lf_common, so that a
  * libFuzzer build instruments it (lf_common is built without coverage) and the fuzzer is guided by
@@ -64,6 +65,23 @@ static void check_msg(lf_http_msg *m)
     }
     (void)lf_http_msg_header(m, "host");
     (void)lf_http_msg_header(m, "content-type");
+    /* the query accessor handlers use, on the request's query string */
+    const char *path, *query;
+    size_t path_len, query_len;
+    if (lf_http_target_split(m->url.data, m->url.len, &path, &path_len, &query, &query_len) != 0)
+        abort();
+    char *q = strndup(query, query_len);
+    if (!q)
+        return;
+    lf_http_request req = {.query = q};
+    char small[8], big[300];
+    const char *v = lf_http_request_query(&req, "q", small, sizeof small);
+    if (v && strlen(v) >= sizeof small)
+        abort();
+    v = lf_http_request_query(&req, "a b", big, sizeof big);
+    if (v && strlen(v) >= sizeof big)
+        abort();
+    free(q);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

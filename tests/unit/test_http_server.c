@@ -458,6 +458,16 @@ static void pipelining_in_order(void **state)
     assert_int_equal(read_response(fd, &r), 0);
     assert_string_equal(r.body, "item:99");
     response_free(&r);
+    /* a chunked body split at every byte: the chunk CRLF checks work across reads */
+    req = "PUT /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;e=1\r\nde\r\n0\r\n\r\n";
+    for (size_t i = 0; i < strlen(req); i++) {
+        send_all(fd, req + i, 1);
+        usleep(1000);
+    }
+    assert_int_equal(read_response(fd, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "len=5 where=mem sum=495");
+    response_free(&r);
     close(fd);
 }
 
@@ -631,6 +641,8 @@ static void bad_requests(void **state)
         "GET http://x/small HTTP/1.1\r\nHost: t\r\n\r\n",             /* absolute form */
         "PUT /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", /* chunk size */
         "PUT /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n-1\r\n", /* 2nd size */
+        "PUT /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY0\r\n\r\n", /* no CRLF */
+        "PUT /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\rX0\r\n\r\n",
         "PUT /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
         "PUT /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc",
         "PUT /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n",
