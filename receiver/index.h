@@ -1,4 +1,4 @@
-/* Index of stored sessions: one SQLite file (WAL, synchronous=FULL) in the receiver's state dir.
+/* Index of stored sessions: one SQLite file (WAL, synchronous=NORMAL: see index.c) in the state dir.
  * Row: id, site, size (plaintext zip bytes), stored_size, content hash (BLAKE2b-256 hex of the zip),
  * received time (ms), backend, location, status ("stored": blob written, not yet known to be
  * queued; "queued": the send to the sessions queue committed). One connection guarded by a mutex:

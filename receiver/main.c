@@ -133,6 +133,10 @@ static int receiver_start(lf_service *svc)
 {
     const struct lf_receiver_config *cfg = lf_service_config_data(svc);
     lf_fail_from_env();
+    /* the pool starts with the first uv_queue_work, which comes after this */
+    char threads[24];
+    snprintf(threads, sizeof threads, "%llu", (unsigned long long)cfg->upload_threads);
+    setenv("UV_THREADPOOL_SIZE", threads, 0);
     int rc = lf_crypto_init();
     if (rc != 0)
         return rc;

@@ -41,6 +41,10 @@ static const lf_config_option receiver_options[] = {
      .max = 100000,
      .description = "Uploads being verified and stored at once; past it new uploads get 503 with "
                     "Retry-After before their body is read."},
+    {"limits", "upload_threads", LF_CFG_UINT, "16", F(upload_threads), .min = 1, .max = 128,
+     .description = "Threads verifying, encrypting and storing uploads (the libuv thread pool; an "
+                    "UV_THREADPOOL_SIZE in the environment wins). Storing waits on fsync, so more threads "
+                    "than cores keep the disk busy."},
     {"limits", "max_queue_depth", LF_CFG_UINT, "1000000", F(max_queue_depth), .min = 1,
      .max = 1000000000ULL,
      .description = "Visible messages on the sessions queue past which uploads get 429 with Retry-After "

@@ -21,6 +21,7 @@ struct lf_receiver_config {
     char *tokens_file;
     char *token_key_file;
     uint64_t max_concurrent_uploads;
+    uint64_t upload_threads;
     uint64_t max_queue_depth;
     uint64_t min_free_disk;
     uint64_t retry_after_ms;
