@@ -75,6 +75,7 @@ struct lf_queue {
     size_t nsub;
     size_t outstanding;       /* operations whose callback has not run yet */
     lf_queue_op *waiters;     /* long polls waiting, oldest first */
+    size_t nwaiters;
     bool closing, finished;
     int handles_open;
     lf_queue_close_cb close_cb;
@@ -308,7 +309,7 @@ static int admit(lf_queue *q)
     if (q->closing)
         return LF_ECLOSED;
     uv_mutex_lock(&q->mu);
-    size_t n = q->npend + q->nsub;
+    size_t n = q->npend + q->nsub + q->nwaiters;
     uv_mutex_unlock(&q->mu);
     return n >= q->max_pending ? -EAGAIN : 0;
 }
@@ -408,6 +409,7 @@ static void add_waiter(lf_queue *q, lf_queue_op *op)
     while (*p)
         p = &(*p)->next;
     *p = op;
+    q->nwaiters++;
 }
 
 /* Resubmits up to n waiters (0 = all) of queue, oldest first. */
@@ -419,6 +421,7 @@ static void wake_waiters(lf_queue *q, const char *queue, uint64_t n)
         lf_queue_op *w = *p;
         if (strcmp(w->queue, queue) == 0) {
             *p = w->next;
+            q->nwaiters--;
             submit(q, w);
             woken++;
         } else {
@@ -436,6 +439,7 @@ static void timer_cb(uv_timer_t *t)
         lf_queue_op *w = *p;
         if (w->wake_at <= now) {
             *p = w->next;
+            q->nwaiters--;
             submit(q, w);
         } else {
             p = &w->next;
@@ -511,9 +515,7 @@ void lf_queue_engine_stats_get(lf_queue *q, lf_queue_engine_stats *out)
     *out = q->engine;
     out->pending = q->npend + q->nsub;
     uv_mutex_unlock(&q->mu);
-    out->waiting = 0;
-    for (lf_queue_op *w = q->waiters; w; w = w->next)
-        out->waiting++;
+    out->waiting = q->nwaiters;
 }
 
 int lf_queue_open(uv_loop_t *loop, const char *path, const lf_queue_options *opt, lf_queue **out)
@@ -574,6 +576,7 @@ void lf_queue_close(lf_queue *q, lf_queue_close_cb cb)
     while (q->waiters) {
         lf_queue_op *w = q->waiters;
         q->waiters = w->next;
+        q->nwaiters--;
         w->status = 0;
         complete(q, w);
     }

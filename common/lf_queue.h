@@ -118,8 +118,11 @@ typedef struct lf_queue_statistics {
  * Requests are allocated by the caller and must stay valid until their callback has run; req->data
  * is the caller's. Strings and bodies passed in are copied before the call returns. A call that
  * returns an error never calls its callback; otherwise the callback runs exactly once, on the loop
- * thread, with status 0 or a negative code. Results in the request (ids, messages, counts) are valid
- * until the callback returns: copy what you keep. */
+ * thread, with status 0 or a negative code (never from inside the call itself). Results in the
+ * request (ids, messages, counts) are valid until the callback returns: copy what you keep.
+ * Callbacks may call any lf_queue_* function, lf_queue_close included. Operations submitted during
+ * one loop iteration reach the writer together (and usually share one commit). Waiting long polls
+ * count toward options.max_pending. The queue's handles keep the loop alive until it is closed. */
 
 typedef struct lf_queue lf_queue;
 typedef struct lf_queue_op lf_queue_op; /* internal */

@@ -440,6 +440,9 @@ static int store_connect(lf_queue_db *db, bool full_check)
     rc = query_int(db, "PRAGMA journal_mode=WAL", &ignored);
     if (rc == 0)
         rc = exec_simple(db, "PRAGMA synchronous=FULL");
+    /* A WAL that grew (a long reader held checkpoints back) shrinks again after the next reset. */
+    if (rc == 0)
+        rc = exec_simple(db, "PRAGMA journal_size_limit=67108864");
     if (rc == 0)
         rc = check_schema(db);
     if (rc == 0 && full_check && !db->opt.skip_open_check)
