@@ -8,6 +8,7 @@
 #include "lf_service.h"
 #include "parse_cli.h"
 #include "parser_config.h"
+#include "reparse.h"
 #include "service.h"
 
 /* `logferry-parser parse ...` works on files alone: no configuration, no daemon. */
@@ -60,6 +61,11 @@ static int run_db(lf_service *svc, int argc, char **argv)
     return rc < 0 ? 1 : 0;
 }
 
+static int run_reparse(lf_service *svc, int argc, char **argv)
+{
+    return lf_parser_reparse(lf_service_config_data(svc), argc, argv);
+}
+
 static int start(lf_service *svc)
 {
     lf_parser_service *ps = NULL;
@@ -80,6 +86,9 @@ static const lf_service_command parser_commands[] = {
      "Parse a log file and print one JSON object per event (parse --help for its options).", run_parse,
      .no_config = true},
     {"db", "migrate | status", "Create or migrate the parsed-events database; show its schema version.", run_db, .no_config = false},
+    {"reparse", "--session ID | --since TIME | --failed [--token T]",
+     "Put stored sessions back on the receiver's queue (after a parser upgrade or fix).", run_reparse,
+     .no_config = false},
 };
 
 static const lf_service_def parser = {

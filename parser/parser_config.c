@@ -13,6 +13,8 @@ static const lf_config_option parser_options[] = {
      .description = "Base URL of the receiver whose queue and stored sessions this parser works on."},
     {"receiver", "token", LF_CFG_STRING, NULL, F(receiver_token), .flags = LF_CFG_SECRET,
      .description = "Bearer token with the worker scope, for the queue and the session blobs."},
+    {"receiver", "admin_token", LF_CFG_STRING, NULL, F(receiver_admin_token), .flags = LF_CFG_SECRET,
+     .description = "A token with the admin scope, used only by `reparse` (redrive, re-queue)."},
     {"receiver", "queue", LF_CFG_STRING, "sessions", F(queue_name),
      .description = "Name of the receiver's queue of session ids."},
     {"receiver", "wait", LF_CFG_DURATION, "10s", F(queue_wait_ms), .min = 0, .max = 20000,

@@ -20,6 +20,7 @@ struct lf_parser_config {
     lf_service_config common; /* first: lf_service reads it */
     char *receiver_url;
     char *receiver_token;
+    char *receiver_admin_token;
     char *queue_name;
     uint64_t queue_wait_ms;
     uint64_t visibility_ms;
