@@ -141,6 +141,20 @@ static void damage_is_detected(void **state)
     memcpy(copy, p, LF_SS_HEADER_BYTES + rec);
     memcpy(copy + LF_SS_HEADER_BYTES + rec, p + LF_SS_HEADER_BYTES + 2 * rec, n - LF_SS_HEADER_BYTES - 2 * rec);
     assert_int_equal(decrypt(&kr, copy, n - rec), LF_EAUTH);
+    /* a record spliced in from another object under the same key and the same plaintext */
+    {
+        lf_buf enc2 = LF_BUF_INIT(1 << 20);
+        assert_int_equal(lf_secretstream_encrypt_buf(&k, data, sizeof data, 1000, &enc2), 0);
+        assert_int_equal(enc2.len, n);
+        memcpy(copy, p, n);
+        memcpy(copy + LF_SS_HEADER_BYTES + rec, enc2.data + LF_SS_HEADER_BYTES + rec, rec);
+        assert_int_equal(decrypt(&kr, copy, n), LF_EAUTH);
+        /* and the other object's header on this object's records */
+        memcpy(copy, p, n);
+        memcpy(copy, enc2.data, LF_SS_HEADER_BYTES);
+        assert_int_equal(decrypt(&kr, copy, n), LF_EAUTH);
+        lf_buf_free(&enc2);
+    }
     /* trailing bytes after the final record */
     memcpy(copy, p, n);
     memcpy(copy + n, "garbage!", 8);
