@@ -300,7 +300,8 @@ static int write_all(int fd, const char *data, size_t len)
 static int sink_append(lf_http_parse *p, const char *at, size_t len)
 {
     lf_http_msg *m = p->msg;
-    if (m->body_fd < 0 && at == m->body_mem.data + m->body_mem.len && m->body_mem.cap > m->body_mem.len + len) {
+    if (m->body_fd < 0 && m->body_mem.data && at == m->body_mem.data + m->body_mem.len &&
+        m->body_mem.cap > m->body_mem.len + len) {
         /* read straight into the body buffer (lf_http_parse_body_window): nothing to copy */
         m->body_mem.len += len;
         m->body_mem.data[m->body_mem.len] = '\0';
