@@ -296,10 +296,18 @@ static long lit_find(const literal *l, const char *s, size_t len, size_t pos, bo
             if (p >= len)
                 return -1;
         } else {
-            const char *hit = memchr(s + p, first, len - p);
-            if (!hit)
-                return -1;
-            p = (size_t)(hit - s);
+            /* fields are short: a plain loop beats a call to memchr for the first bytes */
+            size_t stop = p + 16 < len ? p + 16 : len;
+            while (p < stop && s[p] != first)
+                p++;
+            if (p == stop) {
+                if (p >= len)
+                    return -1;
+                const char *hit = memchr(s + p, first, len - p);
+                if (!hit)
+                    return -1;
+                p = (size_t)(hit - s);
+            }
         }
         long e = lit_at(l, s, len, p);
         if (e >= 0 && (!at_end || (size_t)e == len)) {

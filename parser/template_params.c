@@ -75,8 +75,10 @@ static int match_aligned(const char *tmpl, size_t tlen, const char *msg, size_t 
             return mp >= mlen ? n : -1;
         if (mp >= mlen)
             return -1;
-        const char *te = memchr(tmpl + tp, ' ', tlen - tp);
-        size_t tl = (te ? (size_t)(te - tmpl) : tlen) - tp;
+        size_t tl = 0;
+        bool has_star = false;
+        while (tp + tl < tlen && tmpl[tp + tl] != ' ')
+            has_star |= tmpl[tp + tl++] == '*';
         size_t me = mp;
         while (me < mlen && !ws((unsigned char)msg[me]))
             me++;
@@ -87,7 +89,7 @@ static int match_aligned(const char *tmpl, size_t tlen, const char *msg, size_t 
                 out[n].len = (uint32_t)(me - mp);
             }
             n++;
-        } else if (memchr(t, '*', tl)) {
+        } else if (has_star) {
             int k = match_general(t, tl, msg + mp, me - mp, n < max ? out + n : out, n < max ? max - n : 0);
             if (k < 0)
                 return -1;

@@ -24,7 +24,22 @@ typedef struct scratch {
     size_t len, cap;
 } scratch;
 
+/* Normalised forms of recently seen tokens: most tokens that need the rules (class names, keys,
+ * paths) repeat from line to line, and a lookup is cheaper than the rules. Direct-mapped, fixed
+ * size, so memory stays bounded; only short tokens are kept. */
+#define CACHE_SLOTS 2048
+#define CACHE_TOKEN 46
+
+typedef struct cache_entry {
+    uint64_t raw_hash;  /* 0: empty */
+    uint64_t norm_hash;
+    uint8_t raw_len, norm_len;
+    char raw[CACHE_TOKEN];
+    char norm[CACHE_TOKEN * 3];
+} cache_entry;
+
 struct lf_tokenizer {
+    cache_entry *cache;
     mask masks[MAX_MASKS];
     int nmasks;
     scratch a, b;     /* mask passes alternate between these */
@@ -67,8 +82,16 @@ uint64_t lf_token_hash(const char *s, size_t len)
 int lf_tokenizer_new(lf_tokenizer **out)
 {
     init_classes();
-    *out = lf_calloc(1, sizeof **out);
-    return *out ? 0 : -ENOMEM;
+    lf_tokenizer *t = lf_calloc(1, sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    t->cache = lf_calloc(CACHE_SLOTS, sizeof *t->cache);
+    if (!t->cache) {
+        lf_free(t);
+        return -ENOMEM;
+    }
+    *out = t;
+    return 0;
 }
 
 void lf_tokenizer_free(lf_tokenizer *t)
@@ -82,6 +105,7 @@ void lf_tokenizer_free(lf_tokenizer *t)
     lf_free(t->a.data);
     lf_free(t->b.data);
     lf_free(t->norm.data);
+    lf_free(t->cache);
     lf_free(t);
 }
 
@@ -389,6 +413,36 @@ int lf_tokenizer_run(lf_tokenizer *t, const char *s, size_t len, const lf_token 
             /* a plain word (no digit, delimiter or "<"): the rules leave it as it is */
             memcpy(o + on, in + i, e - i);
             on += e - i;
+        } else if (e - i <= CACHE_TOKEN) {
+            size_t rl = e - i;
+            uint64_t rh = lf_phash_bytes(in + i, rl) | 1;
+            cache_entry *ce = &t->cache[rh & (CACHE_SLOTS - 1)];
+            if (ce->raw_hash == rh && ce->raw_len == rl && memcmp(ce->raw, in + i, rl) == 0) {
+                memcpy(o + on, ce->norm, ce->norm_len);
+                on += ce->norm_len;
+                t->toks[nt].off = (uint32_t)ts;
+                t->toks[nt].len = ce->norm_len;
+                t->toks[nt].hash = ce->norm_hash;
+                nt++;
+                o[on++] = ' ';
+                i = e;
+                continue;
+            }
+            normalise(in + i, rl, o, &on);
+            on = ts + one_variable(o + ts, on - ts);
+            ce->raw_hash = rh;
+            ce->raw_len = (uint8_t)rl;
+            memcpy(ce->raw, in + i, rl);
+            ce->norm_len = (uint8_t)(on - ts);
+            memcpy(ce->norm, o + ts, on - ts);
+            ce->norm_hash = token_hash(o + ts, on - ts);
+            t->toks[nt].off = (uint32_t)ts;
+            t->toks[nt].len = (uint32_t)(on - ts);
+            t->toks[nt].hash = ce->norm_hash;
+            nt++;
+            o[on++] = ' ';
+            i = e;
+            continue;
         } else {
             normalise(in + i, e - i, o, &on);
             on = ts + one_variable(o + ts, on - ts);
