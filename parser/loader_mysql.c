@@ -10,7 +10,6 @@
 #include "lf_error.h"
 #include "lf_log.h"
 
-#define EVENT_COLUMNS "(session_id, seq, line, ts, level, component, template_id, params, fields, message)"
 
 int lf_load_method_parse(const char *s, lf_load_method *out)
 {
@@ -153,7 +152,7 @@ static int tsv_field(lf_buf *b, const lf_psession *ps, bool present, lf_pstr s, 
     return rc ?: lf_buf_append_char(b, sep);
 }
 
-static int load_events_infile(lf_mysql *db, const lf_psession *ps, lf_buf *b)
+int lf_loader_mysql_events_tsv(const lf_psession *ps, lf_buf *b)
 {
     const char *sid = ps->manifest.session_id;
     int rc = 0;
@@ -170,9 +169,16 @@ static int load_events_infile(lf_mysql *db, const lf_psession *ps, lf_buf *b)
         rc = rc ?: tsv_field(b, ps, true, e->fields, '\t');
         rc = rc ?: tsv_field(b, ps, true, e->message, '\n');
     }
+    return rc;
+}
+
+static int load_events_infile(lf_mysql *db, const lf_psession *ps, lf_buf *b)
+{
+    const char *sid = ps->manifest.session_id;
+    int rc = lf_loader_mysql_events_tsv(ps, b);
     if (rc)
         return rc;
-    int64_t n = lf_mysql_load_data(db, "events CHARACTER SET utf8mb4 " EVENT_COLUMNS, b->data ? b->data : "", b->len);
+    int64_t n = lf_mysql_load_data(db, "events CHARACTER SET utf8mb4 " LF_LOADER_EVENT_COLUMNS, b->data ? b->data : "", b->len);
     if (n < 0)
         return (int)n;
     if ((size_t)n != ps->n_events) {
@@ -191,7 +197,7 @@ static int qfield(lf_mysql *db, lf_buf *b, const lf_psession *ps, bool present, 
 static int load_events_insert(lf_mysql *db, const lf_psession *ps, const lf_loader_mysql_opts *o, lf_buf *b)
 {
     const char *sid = ps->manifest.session_id;
-    static const char head[] = "INSERT INTO events " EVENT_COLUMNS " VALUES ";
+    static const char head[] = "INSERT INTO events " LF_LOADER_EVENT_COLUMNS " VALUES ";
     int rc = 0;
     size_t i = 0;
     while (i < ps->n_events && !rc) {
@@ -290,7 +296,10 @@ int lf_loader_mysql_load(lf_mysql *db, const lf_psession *ps, const lf_loader_my
 {
     const char *sid = ps->manifest.session_id;
     char sql[512];
-    int rc = lf_mysql_begin(db);
+    /* READ COMMITTED: no gap locks, so loads of different sessions do not deadlock on the gaps
+     * their deletes of absent rows would lock; loads of one session still serialise on its row */
+    int rc = exec_ok(db, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED");
+    rc = rc ?: lf_mysql_begin(db);
     if (rc < 0)
         return rc;
     /* the sessions row first: its lock makes concurrent loads of one session take turns */
@@ -316,6 +325,9 @@ int lf_loader_mysql_load(lf_mysql *db, const lf_psession *ps, const lf_loader_my
         lf_buf_reset(scratch);
         rc = session_row(db, ps, o, scratch);
         rc = rc ?: exec_ok(db, lf_buf_cstr(scratch));
+        /* another load of this session committed its row after our delete: take turns (retry) */
+        if (rc == LF_EDB && lf_mysql_errno(db) == 1062)
+            rc = -EDEADLK;
     }
     if (!rc && ps->n_events) {
         lf_buf_reset(scratch);

@@ -44,6 +44,11 @@ int lf_loader_mysql_load(lf_mysql *db, const lf_psession *ps, const lf_loader_my
 int lf_loader_mysql_load_retry(lf_mysql *db, const lf_psession *ps, const lf_loader_mysql_opts *o,
                                lf_buf *scratch, int *attempts);
 
+/* The events table's columns in the order of the rows below. */
+#define LF_LOADER_EVENT_COLUMNS "(session_id, seq, line, ts, level, component, template_id, params, fields, message)"
+/* Appends the session's event rows as LOAD DATA's tab-separated text (what LF_LOAD_INFILE sends). */
+int lf_loader_mysql_events_tsv(const lf_psession *ps, lf_buf *out);
+
 /* Records why a session could not be parsed or loaded (autocommit; one retry after reconnecting).
  * stage: "fetch", "decrypt", "archive", "parse", "load", ... */
 int lf_loader_mysql_record_failure(lf_mysql *db, const char *session_id, unsigned attempt, const char *stage,
