@@ -42,7 +42,7 @@
  * time it committed at the monotonic clock's rate until the wall clock catches up.
  *
  * Errors (negative codes; lf_strerror() describes them): -EINVAL bad argument, LF_ELIMIT body too
- * large or too many receipts, -ENOENT unknown or stale receipt, -EAGAIN too many operations pending
+ * large or too many receipts, -ENOENT unknown or stale receipt (-EINVAL: malformed), -EAGAIN too many operations pending
  * (options.max_pending; retry later: backpressure), LF_ECLOSED the queue is closing, -ENOMEM, -EIO,
  * -ENOSPC (disk full), LF_ECORRUPT (the store failed an integrity check; see lf_queue_db_check),
  * LF_EFORMAT (the file is not a queue store or comes from a newer version), -EBUSY (another process
@@ -154,7 +154,8 @@ struct lf_queue_receive_req {
 
 struct lf_queue_ack_req {
     void *data;
-    int *results;               /* per receipt, in order: 0 deleted, -ENOENT stale or unknown */
+    int *results;               /* per receipt, in order: 0 deleted, -ENOENT stale or unknown,
+                                 * -EINVAL not a receipt this queue hands out */
     size_t count;               /* number of receipts */
     size_t acked;               /* how many were deleted */
     lf_queue_op *op_;
@@ -236,7 +237,7 @@ int lf_queue_db_send(lf_queue_db *db, const char *queue, const void *body, size_
 /* *msgs is allocated (free with lf_queue_msgs_free); *n may be 0. */
 int lf_queue_db_receive(lf_queue_db *db, const char *queue, uint32_t max, uint64_t visibility_ms,
                         lf_queue_msg **msgs, size_t *n);
-/* 0 deleted, -ENOENT stale or unknown receipt. */
+/* 0 deleted, -ENOENT stale or unknown receipt, -EINVAL malformed receipt. */
 int lf_queue_db_ack(lf_queue_db *db, const char *queue, const char *receipt);
 int lf_queue_db_extend(lf_queue_db *db, const char *queue, const char *receipt,
                        uint64_t visibility_ms);
