@@ -41,9 +41,9 @@
  * backwards: if the wall clock steps back (also across restarts), the store continues from the last
  * time it committed at the monotonic clock's rate until the wall clock catches up.
  *
- * Errors (negative codes; lf_strerror() describes them): -EINVAL bad argument, LF_ELIMIT body too
- * large or too many receipts, -ENOENT unknown or stale receipt (-EINVAL: malformed), -EAGAIN too many operations pending
- * (options.max_pending; retry later: backpressure), LF_ECLOSED the queue is closing, -ENOMEM, -EIO,
+ * Errors (negative codes; lf_strerror() describes them): -EINVAL bad argument or malformed
+ * receipt, LF_ELIMIT body too large or too many receipts, -ENOENT unknown or stale receipt,
+ * -EAGAIN too many operations pending (options.max_pending; retry later: backpressure), LF_ECLOSED the queue is closing, -ENOMEM, -EIO,
  * -ENOSPC (disk full), LF_ECORRUPT (the store failed an integrity check; see lf_queue_db_check),
  * LF_EFORMAT (the file is not a queue store or comes from a newer version), -EBUSY (another process
  * held the store's write lock for longer than options.busy_timeout_ms), LF_EDB other SQLite errors.
