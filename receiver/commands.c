@@ -220,16 +220,38 @@ static int cmd_tokens(lf_service *svc, int argc, char **argv)
 
 /* ---- sessions export ---- */
 
+static int cmd_requeue(const struct lf_receiver_config *cfg)
+{
+    char err[256] = "";
+    lf_index *ix = NULL;
+    int rc = lf_index_open(cfg->index_path, &ix, err, sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "logferry-receiver: index: %s\n", err);
+        return EXIT_RUNTIME;
+    }
+    uint64_t n = 0;
+    rc = lf_index_requeue_all(ix, &n);
+    lf_index_close(ix);
+    if (rc != 0) {
+        fprintf(stderr, "logferry-receiver: sessions requeue: %s\n", lf_strerror(rc));
+        return EXIT_RUNTIME;
+    }
+    printf("%" PRIu64 " sessions will be queued again at the next start\n", n);
+    return 0;
+}
+
 static int cmd_sessions(lf_service *svc, int argc, char **argv)
 {
     const struct lf_receiver_config *cfg = cfg_of(svc);
+    if (argc == 2 && strcmp(argv[1], "requeue") == 0)
+        return cmd_requeue(cfg);
     const char *out = NULL;
     if (argc == 5 && strcmp(argv[3], "--out") == 0)
         out = argv[4];
     else if (argc != 3)
-        return usage("sessions export ID [--out FILE]");
+        return usage("sessions export ID [--out FILE] | requeue");
     if (strcmp(argv[1], "export") != 0)
-        return usage("sessions export ID [--out FILE]");
+        return usage("sessions export ID [--out FILE] | requeue");
     char err[256] = "";
     lf_index *ix = NULL;
     lf_store *store = NULL;
@@ -374,7 +396,10 @@ const lf_service_command lf_receiver_commands[] = {
     {"keys", "rotate | list", "encryption keys at rest (rotate: new current key, old ones kept)", cmd_keys, false},
     {"tokens", "add NAME --scope worker[,read,admin] | list | revoke NAME", "bearer tokens of the API", cmd_tokens,
      false},
-    {"sessions", "export ID [--out FILE]", "decrypt a stored session (its zip) for an operator", cmd_sessions,
+    {"sessions", "export ID [--out FILE] | requeue",
+     "decrypt a stored session (its zip) for an operator; requeue: queue every stored session again at "
+     "the next start (after a lost queue store)",
+     cmd_sessions,
      false},
     {"queue", "stats [Q] | peek [Q [N]] | redrive [Q] | check", "inspect and repair the durable queue", cmd_queue,
      false},

@@ -246,3 +246,17 @@ int lf_index_count(lf_index *ix, const char *status, uint64_t *n)
     pthread_mutex_unlock(&ix->mu);
     return code;
 }
+
+int lf_index_requeue_all(lf_index *ix, uint64_t *n)
+{
+    pthread_mutex_lock(&ix->mu);
+    char *msg = NULL;
+    int rc = sqlite3_exec(ix->db, "UPDATE sessions SET status = 'stored' WHERE status = 'queued'", NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        LF_ERROR("index", "requeue: %s", msg ? msg : sqlite3_errstr(rc));
+    else if (n)
+        *n = (uint64_t)sqlite3_changes(ix->db);
+    sqlite3_free(msg);
+    pthread_mutex_unlock(&ix->mu);
+    return map_sqlite(rc);
+}

@@ -38,6 +38,9 @@ int lf_index_set_status(lf_index *ix, const char *id, const char *status);
 /* Calls fn for every row with this status (at most max rows); fn returning non-zero stops. */
 int lf_index_each_status(lf_index *ix, const char *status, size_t max,
                          int (*fn)(void *arg, const lf_index_row *row), void *arg);
+/* Marks every queued row "stored" again, so start-up recovery re-sends them all (after a queue store
+ * was lost). *n (may be NULL) gets the count. */
+int lf_index_requeue_all(lf_index *ix, uint64_t *n);
 /* Rows with each status (for metrics and tests). */
 int lf_index_count(lf_index *ix, const char *status, uint64_t *n);
 

@@ -151,8 +151,9 @@ int lf_receiver_recover(const struct lf_receiver_config *cfg, lf_store *store, l
     if (rc != 0) {
         LF_ERROR("recovery", "cannot open the queue store %s: %s%s", cfg->queue_path, lf_strerror(rc),
                  rc == LF_ECORRUPT || rc == LF_EFORMAT
-                     ? " (the file is damaged or not a queue store: run `logferry-receiver queue check`, restore "
-                       "it from a backup or move it aside; the stored sessions are re-queued at the next start)"
+                     ? " (the file is damaged or not a queue store: restore it from a backup, or move it aside and "
+                       "run `logferry-receiver sessions requeue` so the next start queues every stored session "
+                       "again)"
                      : "");
         return rc;
     }

@@ -350,6 +350,12 @@ def test_corrupt_queue_store_refused_at_start():
     p = rx.start(wait=False)
     p.wait(20)
     check(p.returncode == 1, f"exit code on garbage: {p.returncode}")
+    # the operator moves it aside and requeues: the stored session is queued again
+    os.rename(qpath, qpath + ".damaged")
+    check("1 sessions" in rx.cli("sessions", "requeue"), "requeue")
+    rx.start()
+    rx.stop()
+    check(rx.cli("queue", "peek").count("\n") == 1, rx.cli("queue", "peek"))
 
 
 if __name__ == "__main__":
