@@ -29,6 +29,8 @@ struct lf_engine {
     const char *json_level_key;
     const char *json_msg_key;
     lf_span spans[LF_LOGFORMAT_MAX_FIELDS];
+    const char *names[LF_LOGFORMAT_MAX_FIELDS];
+    size_t name_lens[LF_LOGFORMAT_MAX_FIELDS];
 };
 
 static int field_by_name(lf_logformat *f, const char *name)
@@ -81,6 +83,10 @@ int lf_engine_new(const lf_logtype *type, const lf_drain_config *cfg, lf_engine 
     if ((rc = lf_logformat_compile(type->format, &e->fmt, err, errlen)) < 0)
         goto out;
     int nf = lf_logformat_field_count(e->fmt);
+    for (int i = 0; i < nf; i++) {
+        e->names[i] = lf_logformat_field_name(e->fmt, i);
+        e->name_lens[i] = strlen(e->names[i]);
+    }
     e->content_idx = type->content_field ? field_by_name(e->fmt, type->content_field) : field_by_name(e->fmt, "Content");
     if (type->content_field && e->content_idx < 0) {
         rc = fail(err, errlen, "content_field is not a field of the format: ", type->content_field);
@@ -259,9 +265,8 @@ int lf_engine_split(lf_engine *e, const char *line, size_t len, lf_event *ev)
     ev->matched = true;
     ev->nfields = nf;
     for (int i = 0; i < nf; i++) {
-        const char *n = lf_logformat_field_name(e->fmt, i);
-        ev->name[i] = n;
-        ev->name_len[i] = strlen(n);
+        ev->name[i] = e->names[i];
+        ev->name_len[i] = e->name_lens[i];
         ev->value[i] = line + e->spans[i].off;
         ev->value_len[i] = e->spans[i].len;
     }

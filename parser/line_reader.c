@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lf_alloc.h"
@@ -14,6 +16,19 @@ int lf_line_reader_init(lf_line_reader *r, int fd, size_t max_line)
     memset(r, 0, sizeof *r);
     r->fd = fd;
     r->max_line = max_line ? max_line : 1;
+    /* A regular file is mapped: lines point into the page cache, nothing is copied. */
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && (uint64_t)st.st_size < SIZE_MAX / 2) {
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m != MAP_FAILED) {
+            (void)madvise(m, (size_t)st.st_size, MADV_SEQUENTIAL);
+            r->buf = m;
+            r->cap = r->end = (size_t)st.st_size;
+            r->eof = true;
+            r->mapped = true;
+            return 0;
+        }
+    }
     r->cap = CHUNK * 2;
     r->buf = lf_malloc(r->cap);
     return r->buf ? 0 : -ENOMEM;
@@ -21,7 +36,10 @@ int lf_line_reader_init(lf_line_reader *r, int fd, size_t max_line)
 
 void lf_line_reader_free(lf_line_reader *r)
 {
-    lf_free(r->buf);
+    if (r->mapped)
+        munmap(r->buf, r->cap);
+    else
+        lf_free(r->buf);
     r->buf = NULL;
 }
 

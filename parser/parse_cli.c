@@ -86,7 +86,7 @@ static void write_event(out_state *o, const lf_event *ev, uint64_t lineno, bool 
     for (int i = 0; i < ev->nfields; i++) {
         if (i)
             lf_jw_raw(w, ",", 1);
-        lf_jw_str(w, ev->name[i], ev->name_len[i]);
+        put_str(w, clean, ev->name[i], ev->name_len[i]); /* format field names are plain */
         lf_jw_raw(w, ":", 1);
         put_str(w, clean, ev->value[i], ev->value_len[i]);
     }

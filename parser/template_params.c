@@ -4,9 +4,9 @@
 #include <stdbool.h>
 #include <string.h>
 
-static bool ws(unsigned char c)
+static inline bool ws(unsigned char c)
 {
-    return c == ' ' || (c >= '\t' && c <= '\r');
+    return c <= ' ' && (c == ' ' || (c >= '\t' && c <= '\r'));
 }
 
 /* Matches segment g[0..gl) at p; returns end or -1. */
