@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checks_config.h"
 #include "lf_error.h"
 
 const char *const lf_check_kind_names[] = {"healthz", "queue", "parser_progress", "analytics_freshness",
@@ -279,7 +280,7 @@ void lf_check_eval_parser_progress(const lf_check_config *c, lf_check_progress *
             c->url ? c->url : "");
         return;
     }
-    const char *metric = c->metric ? c->metric : "lf_parser_sessions_parsed_total";
+    const char *metric = c->metric ? c->metric : LF_CHECK_DEFAULT_METRIC;
     double counter = 0;
     /* an unreadable counter shows no progress: a dead parser fails once the window has passed */
     bool readable = metrics->transport_error >= 0 && metrics->status == 200 && metrics->body &&

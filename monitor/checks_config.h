@@ -23,7 +23,7 @@ extern const lf_config_option lf_check_config_options[];
 #define LF_CHECK_CONFIG_N_OPTIONS 32
 #define LF_CHECKS_MAX 256
 
-#define LF_CHECK_DEFAULT_METRIC "lf_parser_sessions_parsed_total"
+#define LF_CHECK_DEFAULT_METRIC "lf_parser_sessions_total"
 #define LF_CHECK_DEFAULT_FRESHNESS_QUERY                                                                    \
     "SELECT job, TIMESTAMPDIFF(SECOND, MAX(finished_at), UTC_TIMESTAMP()) FROM logferry_analytics.job_runs " \
     "WHERE status = 'success' GROUP BY job"

@@ -9,14 +9,27 @@
 
 static const lf_config_option monitor_options[] = {
     LF_SERVICE_COMMON_OPTIONS("127.0.0.1:8444"),
-    {"slack", "webhook_url", LF_CFG_STRING, NULL, F(slack_webhook_url), .flags = LF_CFG_SECRET,
+    {"slack", "webhook_url", LF_CFG_STRING, NULL, F(slack_webhook_url), .flags = LF_CFG_SECRET | LF_CFG_RELOADABLE,
      .description = "Slack incoming-webhook URL alerts are posted to (the URL is the credential). "
                     "Unset: alerts are only logged."},
     {"slack", "timeout", LF_CFG_DURATION, "10s", F(slack_timeout_ms), .min = 100, .max = 300000,
+     .flags = LF_CFG_RELOADABLE,
      .description = "Longest a post to Slack may take before it is retried."},
     {"monitor", "state_dir", LF_CFG_STRING, "/var/lib/logferry/monitor", F(state_dir),
      .description = "Directory of the alert states and the outbox of undelivered notifications, kept "
                     "across restarts."},
+    {"monitor", "host", LF_CFG_STRING, NULL, F(host), .flags = LF_CFG_RELOADABLE,
+     .description = "Name of this monitor shown in every message. Unset: the host name."},
+    {"monitor", "heartbeat_url", LF_CFG_STRING, NULL, F(heartbeat_url), .flags = LF_CFG_SECRET | LF_CFG_RELOADABLE,
+     .description = "Dead-man's switch: URL fetched (GET) every heartbeat_interval while the monitor runs, "
+                    "e.g. a healthchecks.io ping URL that alerts when the pings stop. Unset: none."},
+    {"monitor", "heartbeat_interval", LF_CFG_DURATION, "60s", F(heartbeat_interval_ms), .min = 1000,
+     .max = 86400000, .flags = LF_CFG_RELOADABLE,
+     .description = "Time between two heartbeat pings."},
+    {"monitor", "group_window", LF_CFG_DURATION, "10s", F(group_window_ms), .min = 0, .max = 3600000,
+     .flags = LF_CFG_RELOADABLE,
+     .description = "The oldest waiting notification is held this long, then sent together with every "
+                    "notification created within this window after it as one Slack message. 0: no wait."},
 };
 
 static const lf_config_section_table monitor_sections[] = {

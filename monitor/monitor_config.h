@@ -16,6 +16,10 @@ struct lf_monitor_config {
     char *slack_webhook_url;
     uint64_t slack_timeout_ms;
     char *state_dir;
+    char *host;
+    char *heartbeat_url;
+    uint64_t heartbeat_interval_ms;
+    uint64_t group_window_ms;
     lf_check_config *checks;
     size_t n_checks;
 };
