@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "lf_error.h"
+#include "lf_failpoint.h"
 #include "lf_http_server.h"
 
 /* ------------------------------------------------------------------ fixture: server in a thread */
@@ -908,6 +909,37 @@ static void free_with_open_connections(void **state)
     F->drained = true; /* nothing left to drain */
 }
 
+/* One request with every allocation (then every spill write) failing in turn: the server answers or
+ * closes, never crashes or leaks (ASan), and serves the next client normally. */
+static void allocation_and_write_failures(void **state)
+{
+    static char body[100000];
+    memset(body, 'f', sizeof body);
+    int answered = 0, closed = 0;
+    for (int kind = 0; kind < 2; kind++) {
+        for (uint64_t nth = 1; nth <= (kind == 0 ? 40u : 3u); nth++) {
+            int fd = client();
+            lf_fail_arm(kind == 0 ? LF_FAIL_ALLOC : LF_FAIL_WRITE, nth, false);
+            send_str(fd, "PUT /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n");
+            send(fd, body, sizeof body, MSG_NOSIGNAL); /* may be cut short by a close */
+            response r;
+            if (read_response(fd, &r) == 0) {
+                answered++;
+                assert_true(r.status == 200 || r.status == 500 || r.status == 503);
+                response_free(&r);
+            } else {
+                closed++;
+            }
+            close(fd);
+            lf_fail_disarm(kind == 0 ? LF_FAIL_ALLOC : LF_FAIL_WRITE);
+            fd = client();
+            expect(fd, "GET /items/ok HTTP/1.1\r\nHost: t\r\n\r\n", 200, "item:ok");
+            close(fd);
+        }
+    }
+    print_message("failure injection: %d answered, %d closed\n", answered, closed);
+}
+
 static void route_registration(void **state)
 {
     lf_http_server *s = F->srv;
@@ -937,6 +969,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(response_from_file_and_slow_reader, setup, teardown),
         cmocka_unit_test_setup_teardown(drain_finishes_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(free_with_open_connections, setup, teardown),
+        cmocka_unit_test_setup_teardown(allocation_and_write_failures, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
