@@ -2,10 +2,18 @@
 #ifndef LF_ANALYTICS_CONFIG_H
 #define LF_ANALYTICS_CONFIG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "lf_config.h"
 #include "lf_service.h"
+
+/* [job.NAME]: an operator's SQL job (docs/analytics.md). */
+struct lf_analytics_job_section {
+    char *name;
+    char *sql_file;
+    char *schedule;
+};
 
 struct lf_analytics_config {
     lf_service_config common; /* first: lf_service reads it */
@@ -14,8 +22,18 @@ struct lf_analytics_config {
     char *mysql_socket;
     char *mysql_user;
     char *mysql_password;
+    /* [source]: the parsed tables' server when it is not the target's ([mysql]); unset = same. */
+    char *source_host;
+    uint64_t source_port;
+    char *source_socket;
+    char *source_user;
+    char *source_password;
     char *source_database;
     char *target_database;
+    char *schedule; /* cron expression of the built-in jobs */
+    char *timezone; /* TZ database name the schedules are read in */
+    struct lf_analytics_job_section *jobs;
+    size_t n_jobs;
 };
 
 extern const lf_config_table lf_analytics_config_table;

@@ -1,0 +1,735 @@
+/* Analytics jobs (jobs.h). Rows are always read from the source connection and written into the
+ * target with LOAD DATA from memory, so the source and the target may be different servers; on one
+ * server they are simply two connections. */
+#include "jobs.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lf_alloc.h"
+#include "lf_error.h"
+#include "lf_log.h"
+#include "schema.h"
+
+#define DAY_LEN 11
+#define SQL_MAX (64u << 20)
+#define WATERMARK_SETTLE_S 60
+#define LF_STR2(x) #x
+#define LF_STR(x) LF_STR2(x)
+
+const char *const lf_analytics_builtin_jobs[] = {"daily_usage", "feature_usage", "errors", "retention",
+                                                 NULL};
+
+static void mysql_opts(lf_mysql_options *o, const char *host, uint64_t port, const char *sock,
+                       const char *user, const char *pw, const char *database)
+{
+    memset(o, 0, sizeof *o);
+    o->host = sock ? NULL : host;
+    o->port = (unsigned)port;
+    o->socket = sock;
+    o->user = user;
+    o->password = pw;
+    o->database = database;
+    o->read_timeout_s = 3600;
+    o->write_timeout_s = 3600;
+    o->create_database = true;
+}
+
+int lf_analytics_open(lf_analytics *a, const struct lf_analytics_config *cfg)
+{
+    lf_mysql_options o;
+    memset(a, 0, sizeof *a);
+    a->cfg = cfg;
+    mysql_opts(&o, cfg->mysql_host, cfg->mysql_port, cfg->mysql_socket, cfg->mysql_user,
+               cfg->mysql_password, cfg->target_database);
+    int rc = lf_mysql_connect(&o, &a->dst);
+    if (rc < 0) {
+        LF_ERROR("analytics", "connecting to the target database: %s", lf_strerror(rc));
+        return rc;
+    }
+    bool separate = cfg->source_host || cfg->source_socket;
+    mysql_opts(&o, separate ? cfg->source_host : cfg->mysql_host,
+               separate ? cfg->source_port : cfg->mysql_port,
+               separate ? cfg->source_socket : cfg->mysql_socket,
+               cfg->source_user ? cfg->source_user : cfg->mysql_user,
+               cfg->source_password ? cfg->source_password : cfg->mysql_password, cfg->source_database);
+    o.create_database = false;
+    rc = lf_mysql_connect(&o, &a->src);
+    if (rc < 0) {
+        LF_ERROR("analytics", "connecting to the source database: %s", lf_strerror(rc));
+        lf_analytics_close(a);
+        return rc;
+    }
+    unsigned applied = 0;
+    rc = lf_mysql_migrate(a->dst, lf_analytics_migrations, lf_analytics_migrations_count, &applied);
+    if (rc < 0) {
+        LF_ERROR("analytics", "migrating the target database: %s (%s)", lf_strerror(rc),
+                 lf_mysql_error(a->dst));
+        lf_analytics_close(a);
+        return rc;
+    }
+    return 0;
+}
+
+void lf_analytics_close(lf_analytics *a)
+{
+    if (a->src)
+        lf_mysql_close(a->src);
+    if (a->dst)
+        lf_mysql_close(a->dst);
+    a->src = a->dst = NULL;
+}
+
+bool lf_analytics_job_exists(const struct lf_analytics_config *cfg, const char *name)
+{
+    for (size_t i = 0; lf_analytics_builtin_jobs[i]; i++)
+        if (strcmp(lf_analytics_builtin_jobs[i], name) == 0)
+            return true;
+    for (size_t i = 0; i < cfg->n_jobs; i++)
+        if (strcmp(cfg->jobs[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+long long lf_analytics_percentile(const long long *sorted, size_t n, unsigned p)
+{
+    size_t rank = (p * n + 99) / 100;
+    if (rank < 1)
+        rank = 1;
+    return sorted[rank - 1];
+}
+
+/* ---- days ---------------------------------------------------------------------------------- */
+
+typedef struct day_list {
+    char (*d)[DAY_LEN];
+    size_t n, cap;
+} day_list;
+
+static int days_push(day_list *l, const char *day)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        void *p = lf_realloc(l->d, cap * sizeof *l->d);
+        if (!p)
+            return -ENOMEM;
+        l->d = p;
+        l->cap = cap;
+    }
+    snprintf(l->d[l->n++], DAY_LEN, "%.10s", day);
+    return 0;
+}
+
+static int day_row(void *arg, unsigned n, char **v, unsigned long *len)
+{
+    (void)n;
+    (void)len;
+    return v[0] ? days_push(arg, v[0]) : 0;
+}
+
+static int parse_day(const char *s, time_t *out)
+{
+    struct tm tm = {0};
+    int y, m, d;
+    char extra;
+    if (!s || sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &extra) != 3 || m < 1 || m > 12 || d < 1 || d > 31)
+        return -EINVAL;
+    tm.tm_year = y - 1900;
+    tm.tm_mon = m - 1;
+    tm.tm_mday = d;
+    *out = timegm(&tm);
+    return 0;
+}
+
+static int days_range(day_list *l, const char *from, const char *to)
+{
+    time_t a, b;
+    if (parse_day(from, &a) || parse_day(to, &b) || b < a || (b - a) / 86400 > 100000)
+        return -EINVAL;
+    for (time_t t = a; t <= b; t += 86400) {
+        struct tm tm;
+        char buf[DAY_LEN];
+        gmtime_r(&t, &tm);
+        strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
+        int rc = days_push(l, buf);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* ---- small helpers ------------------------------------------------------------------------- */
+
+static int str_row(void *arg, unsigned n, char **v, unsigned long *len)
+{
+    (void)len;
+    char *out = arg;
+    if (n > 0 && v[0])
+        snprintf(out, 32, "%s", v[0]);
+    return 0;
+}
+
+static int db_err(lf_mysql *db, const char *what, int rc, lf_buf *err)
+{
+    lf_buf_reset(err);
+    lf_buf_appendf(err, "%s: %s (%s)", what, lf_strerror(rc), lf_mysql_error(db));
+    return rc;
+}
+
+/* Pause between the partition's delete and its commit: failure injection for the crash test. */
+static void test_pause(void)
+{
+    const char *ms = getenv("LF_ANALYTICS_SLEEP_MS");
+    if (ms && *ms)
+        usleep((useconds_t)strtoul(ms, NULL, 10) * 1000);
+}
+
+/* ---- copying query results as TSV ---------------------------------------------------------- */
+
+typedef struct tsv {
+    lf_buf buf;
+    long long rows;
+} tsv;
+
+static int tsv_row(void *arg, unsigned n, char **v, unsigned long *len)
+{
+    tsv *t = arg;
+    for (unsigned i = 0; i < n; i++) {
+        if (i && lf_buf_append_char(&t->buf, '\t'))
+            return -ENOMEM;
+        if (lf_mysql_tsv_append(&t->buf, v[i], v[i] ? len[i] : 0))
+            return -ENOMEM;
+    }
+    if (lf_buf_append_char(&t->buf, '\n'))
+        return -ENOMEM;
+    t->rows++;
+    return 0;
+}
+
+/* ---- daily_usage: aggregates by SQL, exact percentiles in C -------------------------------- */
+
+typedef struct usage_group {
+    char *key[3]; /* product, version, site */
+    char *counts[4]; /* sessions, users, hosts, crashed */
+    size_t dur_from, dur_n;
+} usage_group;
+
+typedef struct usage_state {
+    usage_group *g;
+    size_t n, cap, cur;
+    long long *dur;
+    size_t dur_n, dur_cap;
+    int err;
+} usage_state;
+
+static int usage_agg_row(void *arg, unsigned n, char **v, unsigned long *len)
+{
+    (void)len;
+    usage_state *s = arg;
+    if (n != 7)
+        return -EPROTO;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 64;
+        void *p = lf_realloc(s->g, cap * sizeof *s->g);
+        if (!p)
+            return -ENOMEM;
+        s->g = p;
+        s->cap = cap;
+    }
+    usage_group *g = &s->g[s->n];
+    memset(g, 0, sizeof *g);
+    s->n++;
+    for (int i = 0; i < 3; i++)
+        if (!(g->key[i] = lf_strdup(v[i] ? v[i] : "")))
+            return -ENOMEM;
+    for (int i = 0; i < 4; i++)
+        if (!(g->counts[i] = lf_strdup(v[3 + i] ? v[3 + i] : "0")))
+            return -ENOMEM;
+    return 0;
+}
+
+static int usage_dur_row(void *arg, unsigned n, char **v, unsigned long *len)
+{
+    (void)len;
+    usage_state *s = arg;
+    if (n != 4 || !v[3])
+        return -EPROTO;
+    /* Both queries order by the same key, so the groups are met in the same order. */
+    while (s->cur < s->n && (strcmp(s->g[s->cur].key[0], v[0]) || strcmp(s->g[s->cur].key[1], v[1]) ||
+                             strcmp(s->g[s->cur].key[2], v[2])))
+        s->cur++;
+    if (s->cur == s->n)
+        return -EPROTO;
+    if (s->dur_n == s->dur_cap) {
+        size_t cap = s->dur_cap ? s->dur_cap * 2 : 1024;
+        void *p = lf_realloc(s->dur, cap * sizeof *s->dur);
+        if (!p)
+            return -ENOMEM;
+        s->dur = p;
+        s->dur_cap = cap;
+    }
+    usage_group *g = &s->g[s->cur];
+    if (g->dur_n == 0)
+        g->dur_from = s->dur_n;
+    g->dur_n++;
+    s->dur[s->dur_n++] = strtoll(v[3], NULL, 10);
+    return 0;
+}
+
+static void usage_free(usage_state *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        for (int k = 0; k < 3; k++)
+            lf_free(s->g[i].key[k]);
+        for (int k = 0; k < 4; k++)
+            lf_free(s->g[i].counts[k]);
+    }
+    lf_free(s->g);
+    lf_free(s->dur);
+}
+
+static int usage_rows(lf_analytics *a, const char *day, tsv *out, lf_buf *err)
+{
+    usage_state s = {0};
+    char sql[1024];
+    char w[256];
+    snprintf(w, sizeof w, "started_at >= '%s' AND started_at < '%s' + INTERVAL 1 DAY", day, day);
+    snprintf(sql, sizeof sql,
+             "SELECT product, product_version, site, COUNT(*), COUNT(DISTINCT user_name), "
+             "COUNT(DISTINCT host), SUM(crashed <> 0) FROM sessions WHERE %s "
+             "GROUP BY product, product_version, site ORDER BY product, product_version, site",
+             w);
+    int rc = lf_mysql_query(a->src, sql, usage_agg_row, &s);
+    if (rc < 0) {
+        usage_free(&s);
+        return db_err(a->src, "daily_usage: reading sessions", rc, err);
+    }
+    snprintf(sql, sizeof sql,
+             "SELECT product, product_version, site, duration_ms FROM sessions WHERE %s AND "
+             "duration_ms IS NOT NULL ORDER BY product, product_version, site, duration_ms",
+             w);
+    rc = lf_mysql_query(a->src, sql, usage_dur_row, &s);
+    if (rc < 0) {
+        usage_free(&s);
+        return db_err(a->src, "daily_usage: reading durations", rc, err);
+    }
+    for (size_t i = 0; i < s.n && rc == 0; i++) {
+        usage_group *g = &s.g[i];
+        char p[3][32];
+        static const unsigned pct[3] = {50, 90, 99};
+        for (int k = 0; k < 3; k++) {
+            if (g->dur_n)
+                snprintf(p[k], sizeof p[k], "%lld",
+                         lf_analytics_percentile(s.dur + g->dur_from, g->dur_n, pct[k]));
+        }
+        char *v[11] = {(char *)day, g->key[0], g->key[1], g->key[2], g->counts[0], g->counts[1],
+                       g->counts[2], g->dur_n ? p[0] : NULL, g->dur_n ? p[1] : NULL,
+                       g->dur_n ? p[2] : NULL, g->counts[3]};
+        unsigned long len[11];
+        for (int k = 0; k < 11; k++)
+            len[k] = v[k] ? strlen(v[k]) : 0;
+        rc = tsv_row(out, 11, v, len);
+    }
+    usage_free(&s);
+    return rc;
+}
+
+/* ---- the day partition ----------------------------------------------------------------------- */
+
+typedef struct day_job {
+    const char *name;
+    const char *table;
+    const char *columns;
+    const char *select; /* {D} stands for the day; NULL: usage_rows */
+} day_job;
+
+static const day_job day_jobs[] = {
+    {"daily_usage", "daily_usage",
+     "day, product, product_version, site, sessions, users, hosts, duration_p50_ms, duration_p90_ms, "
+     "duration_p99_ms, crashed",
+     NULL},
+    {"feature_usage", "feature_usage", "day, product, product_version, template_id, template, events, sessions",
+     "SELECT '{D}', s.product, s.product_version, st.template_id, MAX(t.template), SUM(st.occurrences), "
+     "COUNT(*) FROM sessions s JOIN session_templates st ON st.session_id = s.session_id "
+     "LEFT JOIN templates t ON t.template_id = st.template_id "
+     "WHERE s.started_at >= '{D}' AND s.started_at < '{D}' + INTERVAL 1 DAY "
+     "GROUP BY s.product, s.product_version, st.template_id"},
+    {"errors", "errors_daily", "day, product, product_version, session_id, errors, fatals",
+     "SELECT '{D}', s.product, s.product_version, s.session_id, SUM(LOWER(e.level) = 'error'), "
+     "SUM(LOWER(e.level) = 'fatal') FROM sessions s JOIN events e ON e.session_id = s.session_id "
+     "WHERE s.started_at >= '{D}' AND s.started_at < '{D}' + INTERVAL 1 DAY "
+     "AND LOWER(e.level) IN ('error', 'fatal') GROUP BY s.session_id, s.product, s.product_version"},
+};
+
+static const day_job *find_day_job(const char *name)
+{
+    for (size_t i = 0; i < sizeof day_jobs / sizeof day_jobs[0]; i++)
+        if (strcmp(day_jobs[i].name, name) == 0)
+            return &day_jobs[i];
+    return NULL;
+}
+
+/* Error templates seen on day: upserted so first_day is the earliest day they were seen; product
+ * and version are the smallest (product, version) among that day's sessions. */
+static int new_error_templates(lf_analytics *a, const char *day, long long *rows, lf_buf *err)
+{
+    char sql[1024];
+    tsv t = {LF_BUF_INIT(SQL_MAX), 0};
+    snprintf(sql, sizeof sql,
+             "SELECT e.template_id, s.product, s.product_version, MAX(t.template) FROM sessions s "
+             "JOIN events e ON e.session_id = s.session_id LEFT JOIN templates t ON t.template_id = "
+             "e.template_id WHERE s.started_at >= '%s' AND s.started_at < '%s' + INTERVAL 1 DAY AND "
+             "LOWER(e.level) IN ('error', 'fatal') GROUP BY e.template_id, s.product, "
+             "s.product_version ORDER BY e.template_id, s.product, s.product_version",
+             day, day);
+    int rc = lf_mysql_query(a->src, sql, tsv_row, &t);
+    if (rc < 0) {
+        lf_buf_free(&t.buf);
+        return db_err(a->src, "errors: reading error templates", rc, err);
+    }
+    if (t.rows == 0) {
+        lf_buf_free(&t.buf);
+        return 0;
+    }
+    /* Staged in a temporary table, then merged: the first row per template is the smallest key. */
+    rc = (int)lf_mysql_exec(a->dst, "CREATE TEMPORARY TABLE IF NOT EXISTS net_stage (template_id "
+                                    "BIGINT UNSIGNED, product VARCHAR(128), product_version "
+                                    "VARCHAR(128), template TEXT) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin");
+    if (rc >= 0)
+        rc = (int)lf_mysql_exec(a->dst, "DELETE FROM net_stage");
+    if (rc >= 0)
+        rc = (int)lf_mysql_load_data(a->dst, "net_stage (template_id, product, product_version, template)",
+                                     t.buf.data, t.buf.len);
+    lf_buf_free(&t.buf);
+    if (rc >= 0)
+        rc = (int)lf_mysql_execf(
+            a->dst,
+            "INSERT INTO new_error_templates (template_id, first_day, product, product_version, template) "
+            "SELECT n.template_id, '%s', n.product, n.product_version, n.template FROM net_stage n "
+            "WHERE NOT EXISTS (SELECT 1 FROM net_stage m WHERE m.template_id = n.template_id AND "
+            "(m.product < n.product OR (m.product = n.product AND m.product_version < n.product_version))) "
+            "ON DUPLICATE KEY UPDATE "
+            "product = IF(VALUES(first_day) <= new_error_templates.first_day, VALUES(product), "
+            "new_error_templates.product), "
+            "product_version = IF(VALUES(first_day) <= new_error_templates.first_day, "
+            "VALUES(product_version), new_error_templates.product_version), "
+            "template = IF(VALUES(first_day) <= new_error_templates.first_day, VALUES(template), "
+            "new_error_templates.template), "
+            "first_day = LEAST(new_error_templates.first_day, VALUES(first_day))",
+            day);
+    if (rc < 0)
+        return db_err(a->dst, "errors: writing new_error_templates", rc, err);
+    *rows += rc;
+    return 0;
+}
+
+/* One day's partition: read from the source, then delete + load + commit in one transaction. */
+static int run_day(lf_analytics *a, const day_job *j, const char *day, long long *rows, lf_buf *err)
+{
+    tsv t = {LF_BUF_INIT(SQL_MAX), 0};
+    int rc;
+    if (j->select) {
+        lf_buf sql = LF_BUF_INIT(8192);
+        for (const char *p = j->select; *p;) {
+            if (strncmp(p, "{D}", 3) == 0) {
+                lf_buf_append_str(&sql, day);
+                p += 3;
+            } else {
+                lf_buf_append_char(&sql, *p++);
+            }
+        }
+        rc = lf_mysql_query(a->src, lf_buf_cstr(&sql), tsv_row, &t);
+        lf_buf_free(&sql);
+        if (rc < 0)
+            db_err(a->src, j->name, rc, err);
+    } else {
+        rc = usage_rows(a, day, &t, err);
+    }
+    if (rc < 0)
+        goto out;
+    rc = lf_mysql_begin(a->dst);
+    if (rc >= 0)
+        rc = (int)lf_mysql_execf(a->dst, "DELETE FROM %s WHERE day = '%s'", j->table, day);
+    if (rc >= 0 && t.rows > 0) {
+        char tail[512];
+        snprintf(tail, sizeof tail, "%s (%s)", j->table, j->columns);
+        rc = (int)lf_mysql_load_data(a->dst, tail, t.buf.data, t.buf.len);
+    }
+    if (rc < 0) {
+        db_err(a->dst, j->name, rc, err);
+    } else if (strcmp(j->name, "errors") == 0) {
+        rc = new_error_templates(a, day, rows, err);
+    }
+    if (rc >= 0) {
+        test_pause();
+        rc = lf_mysql_commit(a->dst);
+        if (rc < 0)
+            db_err(a->dst, "commit", rc, err);
+    }
+    if (rc < 0)
+        lf_mysql_rollback(a->dst);
+    else
+        *rows += t.rows;
+out:
+    lf_buf_free(&t.buf);
+    return rc < 0 ? rc : 0;
+}
+
+/* ---- retention: all cohorts in one transaction ----------------------------------------------- */
+
+static int run_retention(lf_analytics *a, long long *rows, lf_buf *err)
+{
+    tsv t = {LF_BUF_INIT(SQL_MAX), 0};
+    static const char sql[] =
+        "WITH act AS (SELECT DISTINCT product, user_name, DATE(started_at) - INTERVAL "
+        "WEEKDAY(started_at) DAY AS w FROM sessions WHERE user_name IS NOT NULL AND started_at IS NOT "
+        "NULL), coh AS (SELECT product, user_name, MIN(w) AS c FROM act GROUP BY product, user_name), "
+        "sz AS (SELECT product, c, COUNT(*) AS n FROM coh GROUP BY product, c) "
+        "SELECT coh.c, act.product, DATEDIFF(act.w, coh.c) DIV 7, COUNT(*), MAX(sz.n) FROM act "
+        "JOIN coh ON coh.product = act.product AND coh.user_name = act.user_name "
+        "JOIN sz ON sz.product = coh.product AND sz.c = coh.c "
+        "GROUP BY coh.c, act.product, DATEDIFF(act.w, coh.c) DIV 7";
+    int rc = lf_mysql_query(a->src, sql, tsv_row, &t);
+    if (rc < 0) {
+        db_err(a->src, "retention: reading sessions", rc, err);
+        goto out;
+    }
+    rc = lf_mysql_begin(a->dst);
+    if (rc >= 0)
+        rc = (int)lf_mysql_exec(a->dst, "DELETE FROM retention_weekly");
+    if (rc >= 0 && t.rows > 0)
+        rc = (int)lf_mysql_load_data(a->dst,
+                                     "retention_weekly (cohort_week, product, week_offset, users, cohort_users)",
+                                     t.buf.data, t.buf.len);
+    if (rc >= 0) {
+        test_pause();
+        rc = lf_mysql_commit(a->dst);
+    }
+    if (rc < 0) {
+        db_err(a->dst, "retention", rc, err);
+        lf_mysql_rollback(a->dst);
+    } else {
+        *rows += t.rows;
+    }
+out:
+    lf_buf_free(&t.buf);
+    return rc < 0 ? rc : 0;
+}
+
+/* ---- custom SQL jobs ----------------------------------------------------------------------- */
+
+static const struct lf_analytics_job_section *find_custom(const struct lf_analytics_config *cfg,
+                                                          const char *name)
+{
+    for (size_t i = 0; i < cfg->n_jobs; i++)
+        if (strcmp(cfg->jobs[i].name, name) == 0)
+            return &cfg->jobs[i];
+    return NULL;
+}
+
+static int read_text(const char *path, char **out)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -errno;
+    lf_buf b = LF_BUF_INIT(16u << 20);
+    char chunk[8192];
+    size_t n;
+    int rc = 0;
+    while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        rc = lf_buf_append(&b, chunk, n);
+    fclose(f);
+    if (rc == 0 && !b.data)
+        rc = lf_buf_append_str(&b, "");
+    if (rc) {
+        lf_buf_free(&b);
+        return rc;
+    }
+    *out = lf_buf_steal(&b, NULL);
+    return 0;
+}
+
+/* Replaces :from_day and :to_day by quoted dates; statements end with ';' at a line end. */
+static int run_custom(lf_analytics *a, const struct lf_analytics_job_section *j, const char *from,
+                      const char *to, long long *rows, lf_buf *err)
+{
+    char *text = NULL;
+    int rc = read_text(j->sql_file, &text);
+    if (rc < 0) {
+        lf_buf_reset(err);
+        lf_buf_appendf(err, "reading %s: %s", j->sql_file, lf_strerror(rc));
+        return rc;
+    }
+    lf_buf sql = LF_BUF_INIT(SQL_MAX);
+    for (const char *p = text; *p;) {
+        if (strncmp(p, ":from_day", 9) == 0) {
+            lf_buf_appendf(&sql, "'%s'", from);
+            p += 9;
+        } else if (strncmp(p, ":to_day", 7) == 0) {
+            lf_buf_appendf(&sql, "'%s'", to);
+            p += 7;
+        } else {
+            lf_buf_append_char(&sql, *p++);
+        }
+    }
+    free(text); /* from lf_buf_steal */
+    rc = lf_mysql_begin(a->dst);
+    char *s = sql.data;
+    while (rc >= 0 && s && *s) {
+        char *end = strstr(s, ";\n");
+        if (end)
+            *end = '\0';
+        const char *q = s;
+        while (*q == ' ' || *q == '\n' || *q == '\t' || *q == '\r')
+            q++;
+        if (*q) {
+            int64_t n = lf_mysql_exec(a->dst, q);
+            if (n < 0)
+                rc = (int)n;
+            else
+                *rows += n;
+        }
+        s = end ? end + 2 : NULL;
+    }
+    if (rc >= 0) {
+        test_pause();
+        rc = lf_mysql_commit(a->dst);
+    }
+    if (rc < 0) {
+        db_err(a->dst, j->name, rc, err);
+        lf_mysql_rollback(a->dst);
+    }
+    lf_buf_free(&sql);
+    return rc < 0 ? rc : 0;
+}
+
+/* ---- a run ----------------------------------------------------------------------------------- */
+
+int lf_analytics_run(lf_analytics *a, const char *job, const char *from, const char *to, bool all,
+                     long long *rows_out)
+{
+    lf_buf err = LF_BUF_INIT(4096), q = LF_BUF_INIT(8192);
+    day_list days = {0};
+    long long rows = 0;
+    int64_t got = 0, run_id = 0;
+    char new_wm[32] = "", host[256] = "";
+    struct timespec t0, t1;
+    const day_job *dj = find_day_job(job);
+    const struct lf_analytics_job_section *cj = dj ? NULL : find_custom(a->cfg, job);
+    bool retention = strcmp(job, "retention") == 0;
+    if (!dj && !cj && !retention)
+        return -ENOENT;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    char lock_sql[256];
+    snprintf(lock_sql, sizeof lock_sql, "SELECT GET_LOCK('logferry.analytics.%.100s', 0)", job);
+    int rc = lf_mysql_query_int(a->dst, lock_sql, &got);
+    if (rc < 0)
+        return rc;
+    if (got != 1) {
+        LF_INFO("analytics", "job %s: running in another process (lock held); skipped", job);
+        return 1;
+    }
+    gethostname(host, sizeof host - 1);
+    lf_buf_appendf(&q, "INSERT INTO job_runs (job, started_at, status, host) VALUES (");
+    lf_mysql_quote(a->dst, &q, job, strlen(job));
+    lf_buf_appendf(&q, ", NOW(3), 'running', ");
+    lf_mysql_quote(a->dst, &q, host, strlen(host));
+    lf_buf_append_str(&q, ")");
+    rc = (int)lf_mysql_exec(a->dst, lf_buf_cstr(&q));
+    if (rc >= 0)
+        rc = lf_mysql_query_int(a->dst, "SELECT LAST_INSERT_ID()", &run_id);
+    if (rc < 0) {
+        db_err(a->dst, "job_runs", rc, &err);
+        goto release;
+    }
+
+    /* Which days. */
+    if (from && to) {
+        rc = days_range(&days, from, to);
+        if (rc < 0)
+            lf_buf_append_str(&err, "bad --from/--to");
+    } else {
+        char wm[32] = "1970-01-01";
+        /* Sessions parsed in the last WATERMARK_SETTLE_S seconds wait for the next run: a transaction
+         * still open in the parser may yet commit rows with a parsed_at older than MAX(parsed_at). */
+        rc = lf_mysql_query(a->src,
+                            "SELECT LEAST(MAX(parsed_at), NOW(3) - INTERVAL " LF_STR(WATERMARK_SETTLE_S)
+                            " SECOND) FROM sessions",
+                            str_row, new_wm);
+        if (rc >= 0 && !all) {
+            lf_buf_reset(&q);
+            lf_buf_append_str(&q, "SELECT parsed_until FROM job_watermarks WHERE job = ");
+            lf_mysql_quote(a->dst, &q, job, strlen(job));
+            rc = lf_mysql_query(a->dst, lf_buf_cstr(&q), str_row, wm);
+        }
+        if (rc >= 0 && all) {
+            rc = lf_mysql_query(a->src, "SELECT DISTINCT DATE(started_at) FROM sessions WHERE "
+                                        "started_at IS NOT NULL ORDER BY 1", day_row, &days);
+        } else if (rc >= 0 && new_wm[0]) {
+            char sql[512];
+            snprintf(sql, sizeof sql,
+                     "SELECT DISTINCT DATE(started_at) FROM sessions WHERE parsed_at > '%s' AND "
+                     "parsed_at <= '%s' AND started_at IS NOT NULL ORDER BY 1",
+                     wm, new_wm);
+            rc = lf_mysql_query(a->src, sql, day_row, &days);
+        }
+        if (rc < 0)
+            db_err(a->src, "finding changed days", rc, &err);
+    }
+
+    /* The work. */
+    if (rc >= 0 && days.n > 0) {
+        if (dj) {
+            for (size_t i = 0; i < days.n && rc >= 0; i++)
+                rc = run_day(a, dj, days.d[i], &rows, &err);
+        } else if (retention) {
+            rc = run_retention(a, &rows, &err);
+        } else {
+            rc = run_custom(a, cj, days.d[0], days.d[days.n - 1], &rows, &err);
+        }
+    }
+    if (rc >= 0 && !(from && to) && new_wm[0]) {
+        lf_buf_reset(&q);
+        lf_buf_append_str(&q, "INSERT INTO job_watermarks (job, parsed_until, updated_at) VALUES (");
+        lf_mysql_quote(a->dst, &q, job, strlen(job));
+        lf_buf_appendf(&q, ", '%s', NOW(3)) ON DUPLICATE KEY UPDATE parsed_until = VALUES(parsed_until), "
+                           "updated_at = VALUES(updated_at)", new_wm);
+        rc = (int)lf_mysql_exec(a->dst, lf_buf_cstr(&q));
+        if (rc < 0)
+            db_err(a->dst, "job_watermarks", rc, &err);
+    }
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long long ms = (long long)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    lf_buf_reset(&q);
+    lf_buf_appendf(&q, "UPDATE job_runs SET finished_at = NOW(3), duration_ms = %lld, `rows` = %lld, "
+                       "status = '%s', window_from = %s%s%s, window_to = %s%s%s, error = ",
+                   ms, rows, rc >= 0 ? "ok" : "failed", days.n ? "'" : "", days.n ? days.d[0] : "NULL",
+                   days.n ? "'" : "", days.n ? "'" : "", days.n ? days.d[days.n - 1] : "NULL",
+                   days.n ? "'" : "");
+    if (rc < 0)
+        lf_mysql_quote(a->dst, &q, err.data ? err.data : "error", err.data ? err.len : 5);
+    else
+        lf_buf_append_str(&q, "NULL");
+    lf_buf_appendf(&q, " WHERE id = %lld", (long long)run_id);
+    if (lf_mysql_exec(a->dst, lf_buf_cstr(&q)) < 0)
+        LF_WARN("analytics", "job %s: recording the run: %s", job, lf_mysql_error(a->dst));
+    if (rc < 0)
+        LF_ERROR("analytics", "job %s failed: %s", job, lf_buf_cstr(&err));
+    else
+        LF_INFO("analytics", "job %s: %zu day(s), %lld rows, %lld ms", job, days.n, rows, ms);
+release:
+    snprintf(lock_sql, sizeof lock_sql, "DO RELEASE_LOCK('logferry.analytics.%.100s')", job);
+    lf_mysql_exec(a->dst, lock_sql);
+    lf_free(days.d);
+    lf_buf_free(&err);
+    lf_buf_free(&q);
+    if (rows_out)
+        *rows_out = rows;
+    return rc < 0 ? rc : 0;
+}

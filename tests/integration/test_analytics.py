@@ -1,0 +1,330 @@
+"""logferry-analytics on a real MariaDB: generated parsed data, the analytics tables compared with an
+independent computation in Python, rerun idempotence, SIGKILL inside a partition's transaction, late
+data, two processes racing for one job, and a custom SQL job."""
+import datetime as dt
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import lfharness as H  # noqa: E402
+import lfmariadb  # noqa: E402
+
+DB = None
+DIR = None
+CONF = None
+SRC = "lfa_src"
+DST = "lfa_dst"
+PRODUCTS = ["Alpha", "Beta"]
+VERSIONS = ["1.0", "1.1", "2.0"]
+SITES = ["paris", "tokyo", "lyon"]
+USERS = [f"user{i}" for i in range(40)]
+HOSTS = [f"host{i}" for i in range(15)]
+LEVELS = ["info", "info", "info", "warn", "ERROR", "error", "fatal", None]
+START = dt.date(2026, 3, 2)  # a Monday
+SESSION_NO = [0]
+TEMPLATES = {i: f"template <*> number {i}" for i in range(1, 26)}
+
+
+def setup():
+    global DB, DIR, CONF
+    DB = lfmariadb.scratch_server(buffer_pool="128M")
+    DIR = H.scratch_dir("lfanalytics-")
+    CONF = os.path.join(DIR, "analytics.conf")
+    with open(os.path.join(DIR, "custom.sql"), "w") as f:
+        f.write(f"DELETE FROM custom_sessions WHERE day BETWEEN :from_day AND :to_day;\n"
+                f"INSERT INTO custom_sessions SELECT DATE(started_at), COUNT(*) FROM {SRC}.sessions\n"
+                f"  WHERE started_at >= :from_day AND started_at < :to_day + INTERVAL 1 DAY\n"
+                f"  GROUP BY DATE(started_at);\n")
+    with open(CONF, "w") as f:
+        f.write(f"""[http]
+listen = 127.0.0.1:0
+[mysql]
+host = 127.0.0.1
+port = {DB.port}
+user = {DB.user}
+password = {DB.password}
+[analytics]
+source_database = {SRC}
+target_database = {DST}
+[job.custom_sessions]
+sql_file = {DIR}/custom.sql
+schedule = 0 3 * * *
+""")
+    pconf = os.path.join(DIR, "parser.conf")
+    with open(pconf, "w") as f:
+        f.write(f"[mysql]\nhost = 127.0.0.1\nport = {DB.port}\nuser = {DB.user}\n"
+                f"password = {DB.password}\ndatabase = {SRC}\n")
+    DB.sql_root(f"CREATE DATABASE {SRC}; CREATE DATABASE {DST};"
+                f"CREATE TABLE {DST}.custom_sessions (day DATE PRIMARY KEY, n INT)")
+    r = subprocess.run([H.binary("logferry-parser"), "--config", pconf, "db", "migrate"],
+                       capture_output=True, text=True, timeout=120)
+    H.check(r.returncode == 0, f"parser db migrate failed: {r.stderr}")
+    DB.sql_root("INSERT INTO templates VALUES " + ",".join(
+        f"({i}, 'app', '{t}', NOW(), NOW(), 0)" for i, t in TEMPLATES.items()), SRC)
+
+
+def insert_sessions(rng, days, per_day, parsed_at):
+    """Random sessions (some without user, host or duration) with events and session_templates."""
+    sess, evs, sts = [], [], []
+    for day in days:
+        for _ in range(per_day):
+            SESSION_NO[0] += 1
+            sid = f"{SESSION_NO[0]:032x}"
+            start = dt.datetime.combine(day, dt.time()) + dt.timedelta(seconds=rng.randrange(86400))
+            dur = rng.choice([None] + [rng.randrange(1, 3_600_000) for _ in range(6)])
+            user = rng.choice(USERS + [None])
+            host = rng.choice(HOSTS + [None])
+            sess.append((sid, rng.choice(SITES), rng.choice(PRODUCTS), rng.choice(VERSIONS), host, user,
+                         start, dur, rng.random() < 0.1, parsed_at))
+            counts = {}
+            for seq in range(rng.randrange(0, 12)):
+                tid = rng.randrange(1, 26)
+                counts[tid] = counts.get(tid, 0) + 1
+                evs.append((sid, seq, rng.choice(LEVELS), tid))
+            for tid, n in counts.items():
+                sts.append((sid, tid, n))
+
+    def q(v):
+        if v is None:
+            return "NULL"
+        if isinstance(v, bool):
+            return "1" if v else "0"
+        if isinstance(v, int):
+            return str(v)
+        return "'" + str(v) + "'"
+    stmts = []
+    for i in range(0, len(sess), 500):
+        stmts.append("INSERT INTO sessions (session_id, site, product, product_version, log_type, host, "
+                     "user_name, started_at, duration_ms, crashed, parsed_at, parser_version) VALUES " +
+                     ",".join(f"({q(s[0])},{q(s[1])},{q(s[2])},{q(s[3])},'app',{q(s[4])},{q(s[5])},"
+                              f"{q(s[6])},{q(s[7])},{q(s[8])},{q(s[9])},'t')" for s in sess[i:i + 500]))
+    for i in range(0, len(evs), 1000):
+        stmts.append("INSERT INTO events (session_id, seq, line, level, template_id, message) VALUES " +
+                     ",".join(f"({q(e[0])},{e[1]},{e[1] + 1},{q(e[2])},{e[3]},'m')" for e in evs[i:i + 1000]))
+    for i in range(0, len(sts), 1000):
+        stmts.append("INSERT INTO session_templates VALUES " +
+                     ",".join(f"({q(s[0])},{s[1]},{s[2]})" for s in sts[i:i + 1000]))
+    DB.sql_root(";\n".join(stmts), SRC)
+
+
+def analytics(*args, env=None, timeout=300):
+    e = dict(os.environ)
+    e.update(env or {})
+    return subprocess.run([H.binary("logferry-analytics"), "--config", CONF] + list(args),
+                          capture_output=True, text=True, timeout=timeout, env=e)
+
+
+def run_ok(*args, **kw):
+    r = analytics(*args, **kw)
+    H.check(r.returncode == 0, f"{args} failed ({r.returncode}): {r.stderr}")
+    return r
+
+
+def run_all():
+    for job in ("daily_usage", "feature_usage", "errors", "retention", "custom_sessions"):
+        run_ok("run", job)
+
+
+# -- the independent computation -------------------------------------------------------------
+
+def source():
+    ses = DB.query("SELECT session_id, site, product, product_version, host, user_name, "
+                   "DATE_FORMAT(started_at, '%Y-%m-%d'), duration_ms, crashed FROM sessions", SRC)
+    evs = DB.query("SELECT session_id, level, template_id FROM events", SRC)
+    sts = DB.query("SELECT session_id, template_id, occurrences FROM session_templates", SRC)
+    return ses, evs, sts
+
+
+def nearest_rank(sorted_vals, p):
+    """Nearest-rank percentile: the value at 1-based rank ceil(p/100 * n)."""
+    rank = max(1, -(-p * len(sorted_vals) // 100))
+    return str(sorted_vals[rank - 1])
+
+
+def expected():
+    ses, evs, sts = source()
+    by_id = {s[0]: s for s in ses}
+    usage = {}
+    for sid, site, prod, ver, host, user, day, dur, crashed in ses:
+        g = usage.setdefault((day, prod, ver, site), {"n": 0, "u": set(), "h": set(), "d": [], "c": 0})
+        g["n"] += 1
+        if user is not None:
+            g["u"].add(user)
+        if host is not None:
+            g["h"].add(host)
+        if dur is not None:
+            g["d"].append(int(dur))
+        g["c"] += int(crashed) != 0
+    daily = []
+    for k, g in usage.items():
+        d = sorted(g["d"])
+        ps = [nearest_rank(d, p) if d else None for p in (50, 90, 99)]
+        daily.append(list(k) + [str(g["n"]), str(len(g["u"])), str(len(g["h"]))] + ps + [str(g["c"])])
+    feat = {}
+    for sid, tid, n in sts:
+        s = by_id[sid]
+        g = feat.setdefault((s[6], s[2], s[3], tid), [0, 0])
+        g[0] += int(n)
+        g[1] += 1
+    feature = [list(k[:3]) + [k[3], TEMPLATES[int(k[3])], str(v[0]), str(v[1])] for k, v in feat.items()]
+    errs, first = {}, {}
+    for sid, level, tid in evs:
+        lv = (level or "").lower()
+        if lv not in ("error", "fatal"):
+            continue
+        s = by_id[sid]
+        g = errs.setdefault((s[6], s[2], s[3], sid), [0, 0])
+        g[0 if lv == "error" else 1] += 1
+        cand = (s[6], s[2], s[3])
+        if tid not in first or cand < first[tid]:
+            first[tid] = cand
+    errors = [list(k) + [str(v[0]), str(v[1])] for k, v in errs.items()]
+    new_tpl = [[tid, d, p, v, TEMPLATES[int(tid)]] for tid, (d, p, v) in first.items()]
+    # Weekly retention: cohort = Monday of the user's first week per product.
+    act = set()
+    for sid, site, prod, ver, host, user, day, dur, crashed in ses:
+        if user is None:
+            continue
+        d = dt.date.fromisoformat(day)
+        act.add((prod, user, d - dt.timedelta(days=d.weekday())))
+    coh = {}
+    for prod, user, w in act:
+        coh[(prod, user)] = min(coh.get((prod, user), w), w)
+    size = {}
+    for (prod, user), c in coh.items():
+        size[(prod, c)] = size.get((prod, c), 0) + 1
+    ret = {}
+    for prod, user, w in act:
+        c = coh[(prod, user)]
+        k = (c.isoformat(), prod, str((w - c).days // 7))
+        ret[k] = ret.get(k, 0) + 1
+    retention = [list(k) + [str(v), str(size[(k[1], dt.date.fromisoformat(k[0]))])] for k, v in ret.items()]
+    return {"daily_usage": sorted(daily), "feature_usage": sorted(feature), "errors_daily": sorted(errors),
+            "new_error_templates": sorted(new_tpl), "retention_weekly": sorted(retention)}
+
+
+def actual():
+    cols = {"daily_usage": "*", "feature_usage": "*", "errors_daily": "*", "new_error_templates": "*",
+            "retention_weekly": "*"}
+    return {t: sorted(DB.query(f"SELECT {c} FROM {t}", DST)) for t, c in cols.items()}
+
+
+def compare():
+    exp, got = expected(), actual()
+    for t in exp:
+        if exp[t] != got[t]:
+            missing = [r for r in exp[t] if r not in got[t]][:3]
+            extra = [r for r in got[t] if r not in exp[t]][:3]
+            raise H.TestFailure(f"{t}: {len(exp[t])} expected rows, {len(got[t])} got; "
+                                f"missing {missing}; unexpected {extra}")
+        H.check(len(exp[t]) > 0, f"{t}: no rows at all: the data generator is broken")
+
+
+def checksums():
+    out = {}
+    for t in ("daily_usage", "feature_usage", "errors_daily", "new_error_templates", "retention_weekly",
+              "custom_sessions"):
+        out[t] = DB.query(f"CHECKSUM TABLE {t}", DST)[0][1]
+    return out
+
+
+def days(n, first=START):
+    return [first + dt.timedelta(days=i) for i in range(n)]
+
+
+# -- tests -------------------------------------------------------------------------------------
+
+def test_tables_equal_independent_computation():
+    setup()
+    insert_sessions(random.Random(7), days(16), 40, "2026-03-20 10:00:00")
+    run_all()
+    compare()
+    cs = DB.query("SELECT day, n FROM custom_sessions ORDER BY day", DST)
+    exp = DB.query("SELECT DATE(started_at), COUNT(*) FROM sessions GROUP BY 1 ORDER BY 1", SRC)
+    H.check(cs == exp, f"custom job: {cs[:3]} vs {exp[:3]}")
+    runs = DB.query("SELECT job, status, window_from, window_to FROM job_runs", DST)
+    H.check(len(runs) == 5 and all(r[1] == "ok" for r in runs), f"job_runs: {runs}")
+    H.check(runs[0][2] == "2026-03-02" and runs[0][3] == "2026-03-17", f"window: {runs[0]}")
+    st = run_ok("status").stdout
+    H.check("daily_usage" in st and "custom_sessions" in st, st)
+
+
+def test_rerun_and_backfill_leave_identical_tables():
+    before = checksums()
+    run_all()
+    run_ok("run", "daily_usage", "--from", "2026-03-01", "--to", "2026-03-20")
+    run_ok("run", "errors", "--from", "2026-03-05", "--to", "2026-03-06")
+    run_ok("backfill")
+    H.check(checksums() == before, f"rerun changed tables: {before} -> {checksums()}")
+
+
+def test_late_data_recomputes_affected_days():
+    # Sessions of old days parsed now: the days they belong to must be recomputed.
+    insert_sessions(random.Random(8), [START + dt.timedelta(days=2), START + dt.timedelta(days=9)], 15,
+                    "2026-03-21 09:00:00")
+    before = DB.query("SELECT sessions FROM daily_usage WHERE day = '2026-03-04'", DST)
+    run_all()
+    compare()
+    after = DB.query("SELECT sessions FROM daily_usage WHERE day = '2026-03-04'", DST)
+    H.check(before != after, "late data did not change the day")
+    win = DB.query("SELECT window_from, window_to FROM job_runs WHERE job = 'daily_usage' "
+                   "ORDER BY id DESC LIMIT 1", DST)[0]
+    H.check(win == ["2026-03-04", "2026-03-11"], f"window of the late-data run: {win}")
+
+
+def test_sigkill_leaves_no_partial_partition():
+    # New data for one day; the run pauses between the partition's delete+insert and its commit.
+    day = START + dt.timedelta(days=3)
+    old = sorted(DB.query(f"SELECT * FROM daily_usage WHERE day = '{day}'", DST))
+    insert_sessions(random.Random(9), [day], 30, "2026-03-22 09:00:00")
+    p = H.start([H.binary("logferry-analytics"), "--config", CONF, "run", "daily_usage"],
+                env={"LF_ANALYTICS_SLEEP_MS": "20000"}, log_path=os.path.join(DIR, "kill.log"))
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        n = DB.query("SELECT COUNT(*) FROM information_schema.innodb_trx", None)[0][0]
+        if int(n) > 0:
+            break
+        time.sleep(0.1)
+    else:
+        raise H.TestFailure("the run never opened its transaction")
+    time.sleep(0.5)
+    p.send_signal(signal.SIGKILL)
+    p.wait(10)
+    # The server rolls the dead connection's transaction back: the day is the old one, whole.
+    deadline = time.time() + 30
+    while int(DB.query("SELECT COUNT(*) FROM information_schema.innodb_trx")[0][0]) and time.time() < deadline:
+        time.sleep(0.1)
+    now = sorted(DB.query(f"SELECT * FROM daily_usage WHERE day = '{day}'", DST))
+    H.check(now == old, f"partition changed by a killed run: {old} -> {now}")
+    run_all()
+    compare()
+
+
+def test_two_processes_never_run_one_job_at_once():
+    insert_sessions(random.Random(10), [START + dt.timedelta(days=5)], 10, "2026-03-23 09:00:00")
+    n_before = int(DB.query("SELECT COUNT(*) FROM job_runs WHERE job = 'feature_usage'", DST)[0][0])
+    slow = H.start([H.binary("logferry-analytics"), "--config", CONF, "run", "feature_usage"],
+                   env={"LF_ANALYTICS_SLEEP_MS": "3000"}, log_path=os.path.join(DIR, "slow.log"))
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if int(DB.query("SELECT COUNT(*) FROM job_runs WHERE job = 'feature_usage' AND status = 'running'",
+                        DST)[0][0]):
+            break
+        time.sleep(0.05)
+    second = run_ok("run", "feature_usage")
+    H.check("skipped" in second.stdout, f"second process did not skip: {second.stdout} {second.stderr}")
+    H.check(slow.wait(60) == 0, "first process failed")
+    runs = DB.query("SELECT status FROM job_runs WHERE job = 'feature_usage'", DST)
+    H.check(len(runs) == n_before + 1 and runs[-1][0] == "ok", f"job_runs: {runs}")
+    run_all()
+    compare()
+
+
+if __name__ == "__main__":
+    H.run_tests([test_tables_equal_independent_computation, test_rerun_and_backfill_leave_identical_tables,
+                 test_late_data_recomputes_affected_days, test_sigkill_leaves_no_partial_partition,
+                 test_two_processes_never_run_one_job_at_once])
