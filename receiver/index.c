@@ -260,3 +260,30 @@ int lf_index_requeue_all(lf_index *ix, uint64_t *n)
     pthread_mutex_unlock(&ix->mu);
     return map_sqlite(rc);
 }
+
+int lf_index_set_status_many(lf_index *ix, const char (*ids)[LF_SESSION_ID_LEN + 1], size_t n,
+                             const char *status)
+{
+    pthread_mutex_lock(&ix->mu);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_exec(ix->db, "BEGIN", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(ix->db, "UPDATE sessions SET status = ? WHERE id = ?", -1, &st, NULL);
+    for (size_t i = 0; rc == SQLITE_OK && i < n; i++) {
+        sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, ids[i], -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+            rc = SQLITE_OK;
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(ix->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        LF_ERROR("index", "status update: %s", sqlite3_errmsg(ix->db));
+        sqlite3_exec(ix->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    pthread_mutex_unlock(&ix->mu);
+    return map_sqlite(rc);
+}

@@ -35,6 +35,9 @@ int lf_index_get(lf_index *ix, const char *id, lf_index_row *row);
 /* Inserts a row; -EEXIST when the id is there already. */
 int lf_index_insert(lf_index *ix, const lf_index_row *row);
 int lf_index_set_status(lf_index *ix, const char *id, const char *status);
+/* Sets the status of n ids in one transaction. */
+int lf_index_set_status_many(lf_index *ix, const char (*ids)[LF_SESSION_ID_LEN + 1], size_t n,
+                             const char *status);
 /* Calls fn for every row with this status (at most max rows); fn returning non-zero stops. */
 int lf_index_each_status(lf_index *ix, const char *status, size_t max,
                          int (*fn)(void *arg, const lf_index_row *row), void *arg);

@@ -83,6 +83,7 @@ static enum lf_health health_store(lf_service *svc, void *arg, lf_buf *detail)
 
 static void release(lf_receiver *r)
 {
+    lf_receiver_flush_marks(r);
     if (r->store)
         r->store->ops->close(r->store);
     lf_index_close(r->index);
@@ -147,6 +148,7 @@ static int receiver_start(lf_service *svc)
     r->loop = lf_service_loop(svc);
     r->cfg = cfg;
     r->metrics = lf_service_metrics(svc);
+    r->release_cb = release;
     char err[512] = "";
     if ((rc = lf_store_fs_open(cfg->store_dir, true, &r->store, err, sizeof err)) != 0) {
         LF_ERROR("receiver", "store: %s", err);
@@ -206,7 +208,9 @@ static void on_queue_closed(lf_queue *q)
 {
     (void)q;
     lf_receiver *r = lf_receiver_instance;
-    if (r)
+    if (r && r->mark_running)
+        r->release_pending = true; /* after_marks releases */
+    else if (r)
         release(r);
 }
 

@@ -39,6 +39,15 @@ struct lf_receiver {
     unsigned active_uploads;
     struct lf_inflight_id *inflight; /* ids being uploaded now (loop thread only) */
     bool stopping;
+    /* ids whose send committed, to be marked "queued" in the index by one batched worker job */
+    char (*mark_pending)[LF_SESSION_ID_LEN + 1];
+    size_t mark_count, mark_cap;
+    char (*mark_batch)[LF_SESSION_ID_LEN + 1]; /* being written by the worker */
+    size_t mark_batch_count, mark_batch_cap;
+    bool mark_running;
+    uv_work_t mark_work;
+    bool release_pending;               /* stop: release once the running mark job ends */
+    void (*release_cb)(lf_receiver *r);
 
     lf_counter *up_stored, *up_duplicate, *up_conflict, *up_rejected, *up_failed;
     lf_gauge *g_active;
@@ -56,6 +65,11 @@ void lf_receiver_respond_error(lf_receiver *r, lf_http_request *req, int status,
                                const char *message);
 /* Maps a storage or queue error to its status: -ENOSPC 507, -EIO/-EAGAIN/-EBUSY/other 503. */
 int lf_receiver_storage_status(int err);
+
+/* Index status as the API reports it: "queued" also for a row whose mark is still pending. */
+const char *lf_receiver_session_status(lf_receiver *r, const lf_index_row *row);
+/* Writes pending marks synchronously (stop). */
+void lf_receiver_flush_marks(lf_receiver *r);
 
 /* Route registration, one function per route file. */
 int lf_receiver_upload_routes(lf_receiver *r);

@@ -36,7 +36,7 @@ static void handle_status(lf_http_request *req)
     if (!lookup(r, req, &row))
         return;
     json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:s}", "session_id", row.id, "site", row.site,
-                          "status", row.status, "size", (json_int_t)row.size, "stored_size",
+                          "status", lf_receiver_session_status(r, &row), "size", (json_int_t)row.size, "stored_size",
                           (json_int_t)row.stored_size, "content_blake2b", row.hash, "received_ms",
                           (json_int_t)row.received_ms, "backend", row.backend);
     lf_buf b = LF_BUF_INIT(1 << 20);

@@ -37,6 +37,7 @@ typedef struct upload {
     lf_queue_send_req send;
     struct lf_inflight_id inflight;
     uint64_t started_ns;
+    uint64_t t_work_start, t_work_end, t_sent; /* stage times for the debug log */
     lf_sign_auth auth;
     uint8_t pk[LF_SIGN_PK_BYTES];
     int64_t now;
@@ -192,6 +193,7 @@ static void work_upload(uv_work_t *w)
     lf_receiver *r = u->r;
     lf_http_request *req = u->req;
     const lf_http_body *body = &req->body;
+    u->t_work_start = uv_hrtime();
     snprintf(u->row.id, sizeof u->row.id, "%s", req->params[0]);
 
     uint8_t hash[LF_HASH_BYTES];
@@ -308,6 +310,10 @@ static void finish(upload *u)
 static void respond_ok(upload *u)
 {
     lf_receiver *r = u->r;
+    uint64_t t = uv_hrtime();
+    LF_DEBUG("upload", "%s: pool wait %.1f ms, verify+store %.1f ms, queue %.1f ms, mark %.1f ms", u->row.id,
+             (double)(u->t_work_start - u->started_ns) / 1e6, (double)(u->t_work_end - u->t_work_start) / 1e6,
+             (double)(u->t_sent - u->t_work_end) / 1e6, (double)(t - u->t_sent) / 1e6);
     char body[512];
     int n = snprintf(body, sizeof body,
                      "{\"session_id\":\"%s\",\"status\":\"queued\",\"duplicate\":%s,\"size\":%" PRIu64
@@ -320,18 +326,90 @@ static void respond_ok(upload *u)
     finish(u);
 }
 
-static void work_mark(uv_work_t *w)
+/* Marks are batched: the answer does not wait for them (a lost mark only means recovery re-sends
+ * the id with the same dedup id), and one transaction covers every id pending at that moment. */
+static void work_marks(uv_work_t *w)
 {
-    upload *u = w->data;
-    int rc = lf_index_set_status(u->r->index, u->row.id, "queued");
-    if (rc != 0) /* the send committed; recovery re-sends with the same dedup id */
-        LF_WARN("upload", "%s: cannot mark queued in the index: %s", u->row.id, lf_strerror(rc));
+    lf_receiver *r = w->data;
+    int rc = lf_index_set_status_many(r->index, (const char (*)[LF_SESSION_ID_LEN + 1])r->mark_batch,
+                                      r->mark_batch_count, "queued");
+    if (rc != 0)
+        LF_WARN("upload", "cannot mark %zu sessions queued in the index: %s (recovery re-sends them)",
+                r->mark_batch_count, lf_strerror(rc));
 }
 
-static void after_mark(uv_work_t *w, int status)
+static void kick_marks(lf_receiver *r);
+
+static void after_marks(uv_work_t *w, int status)
 {
     (void)status;
-    respond_ok(w->data);
+    lf_receiver *r = w->data;
+    r->mark_running = false;
+    r->mark_batch_count = 0;
+    if (r->release_pending) {
+        r->release_cb(r);
+        return;
+    }
+    kick_marks(r);
+}
+
+static void kick_marks(lf_receiver *r)
+{
+    if (r->mark_running || r->mark_count == 0 || r->stopping)
+        return;
+    /* swap the pending list (and its capacity) with the idle batch list */
+    char(*tmp)[LF_SESSION_ID_LEN + 1] = r->mark_batch;
+    size_t tcap = r->mark_batch_cap;
+    r->mark_batch = r->mark_pending;
+    r->mark_batch_cap = r->mark_cap;
+    r->mark_batch_count = r->mark_count;
+    r->mark_pending = tmp;
+    r->mark_cap = tcap;
+    r->mark_count = 0;
+    r->mark_work.data = r;
+    if (uv_queue_work(r->loop, &r->mark_work, work_marks, after_marks) == 0)
+        r->mark_running = true;
+    else
+        r->mark_batch_count = 0; /* recovery re-sends them */
+}
+
+static void queue_mark(lf_receiver *r, const char *id)
+{
+    if (r->mark_count == r->mark_cap) {
+        size_t ncap = r->mark_cap ? r->mark_cap * 2 : 64;
+        void *a = lf_realloc(r->mark_pending, ncap * sizeof *r->mark_pending);
+        if (!a)
+            return; /* recovery re-sends it */
+        r->mark_pending = a;
+        r->mark_cap = ncap;
+    }
+    snprintf(r->mark_pending[r->mark_count++], LF_SESSION_ID_LEN + 1, "%s", id);
+    kick_marks(r);
+}
+
+void lf_receiver_flush_marks(lf_receiver *r)
+{
+    if (r->mark_count && r->index)
+        lf_index_set_status_many(r->index, (const char (*)[LF_SESSION_ID_LEN + 1])r->mark_pending, r->mark_count,
+                                 "queued");
+    r->mark_count = 0;
+    lf_free(r->mark_pending);
+    lf_free(r->mark_batch);
+    r->mark_pending = r->mark_batch = NULL;
+    r->mark_cap = r->mark_batch_cap = 0;
+}
+
+const char *lf_receiver_session_status(lf_receiver *r, const lf_index_row *row)
+{
+    if (strcmp(row->status, "stored") == 0) {
+        for (size_t i = 0; i < r->mark_count; i++)
+            if (strcmp(r->mark_pending[i], row->id) == 0)
+                return "queued";
+        for (size_t i = 0; i < r->mark_batch_count; i++)
+            if (strcmp(r->mark_batch[i], row->id) == 0)
+                return "queued";
+    }
+    return row->status;
 }
 
 static void respond_failure(upload *u)
@@ -350,18 +428,20 @@ static void respond_failure(upload *u)
 static void on_sent(lf_queue_send_req *s, int status)
 {
     upload *u = s->data;
+    u->t_sent = uv_hrtime();
     if (status != 0) {
         storage_fail(u, "queueing the session", status);
         return respond_failure(u);
     }
-    if (uv_queue_work(u->r->loop, &u->work, work_mark, after_mark) != 0)
-        respond_ok(u);
+    queue_mark(u->r, u->row.id);
+    respond_ok(u);
 }
 
 static void after_upload(uv_work_t *w, int status)
 {
     upload *u = w->data;
     lf_receiver *r = u->r;
+    u->t_work_end = uv_hrtime();
     if (status != 0 && u->status == 0)
         storage_fail(u, "upload cancelled", -ECANCELED);
     if (u->status != 0)
