@@ -145,10 +145,13 @@ static int run_writes(lf_queue_db *db, lf_queue_op *batch, size_t nwrites)
         for (lf_queue_op *op = batch; op && !db->fatal; op = op->next) {
             if (!is_write(op->type))
                 continue;
-            if (lf_queue_store_op_begin(db) < 0)
+            /* Only a receive can fail logically (out of memory) after it changed rows; the other
+             * operations fail before writing or write nothing, and need no savepoint. */
+            bool savepoint = op->type == OP_RECEIVE;
+            if (savepoint && lf_queue_store_op_begin(db) < 0)
                 break;
             op->status = exec_op(db, op);
-            if (!db->fatal)
+            if (savepoint && !db->fatal)
                 lf_queue_store_op_end(db, op->status < 0);
         }
         if (!db->fatal)
