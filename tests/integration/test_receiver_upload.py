@@ -325,6 +325,31 @@ def test_fsync_and_disk_full_failures():
     rx.stop()
 
 
+def test_backpressure_marks():
+    rx = U.Receiver(ZIP_LIMITS + "[limits]\nmax_queue_depth = 2\n")
+    for i in range(2):
+        check(rx.upload(U.make_session("site-a", f"bp {i}\n".encode(), identity=f"bp{i}"))[0] == 201, "upload")
+    time.sleep(1.5)  # the depth is sampled every second
+    s = U.make_session("site-a", b"one too many\n", identity="bp-over")
+    st, js, hdrs = rx.upload(s)
+    check(st == 429 and js["error"] == "queue_full" and hdrs.get("retry-after") == "2", f"queue full: {st} {js} {hdrs}")
+    # a parser takes the messages: uploads are accepted again
+    st, js = rx.post("/v1/queues/sessions/receive", {"max": 10}, rx.worker_token)
+    rx.post("/v1/queues/sessions/ack", {"receipts": [m["receipt"] for m in js["messages"]]}, rx.worker_token)
+    time.sleep(1.5)
+    check(rx.upload(s)[0] == 201, "accepted once the queue drained")
+    check(rx.metric('lf_receiver_rejections_total{reason="queue_full"}') == 1, "queue_full counted")
+    rx.stop()
+    # free disk under the mark
+    rx2 = U.Receiver(ZIP_LIMITS, min_free_disk="1000000G")
+    st, js, hdrs = rx2.upload(U.make_session("site-a", b"disk\n", identity="disk"))
+    check(st == 503 and js["error"] == "disk_low" and "retry-after" in hdrs, f"disk low: {st} {js}")
+    st, _, body = rx2.get("/healthz")
+    check(b"degraded" in body or b"min_free_disk" in body, f"healthz shows it: {body[:300]!r}")
+    check(lfz_files(rx2) == [], "nothing stored")
+    rx2.stop()
+
+
 def test_corrupt_queue_store_refused_at_start():
     rx = U.Receiver(ZIP_LIMITS)
     check(rx.upload(U.make_session("site-a", b"q\n" * 10, identity="q"))[0] == 201, "upload")
@@ -366,5 +391,6 @@ if __name__ == "__main__":
         test_slow_uploads_do_not_block_others,
         test_queue_routes,
         test_fsync_and_disk_full_failures,
+        test_backpressure_marks,
         test_corrupt_queue_store_refused_at_start,
     ])

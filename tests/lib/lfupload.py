@@ -76,7 +76,7 @@ class Signer:
 class Receiver:
     """A receiver in a scratch directory. backend: 'filesystem' (the only one built so far)."""
 
-    def __init__(self, extra_config="", env=None, start=True, site="site-a", window="5m"):
+    def __init__(self, extra_config="", env=None, start=True, site="site-a", window="5m", min_free_disk="0"):
         self.dir = H.scratch_dir("lfrecv-")
         self.env = env or {}
         self.port_file = os.path.join(self.dir, "port")
@@ -103,7 +103,7 @@ tokens_file = {self.dir}/tokens
 token_key_file = {self.dir}/token.key
 signature_window = {window}
 [limits]
-min_free_disk = 0
+min_free_disk = {min_free_disk}
 retry_after = 2s
 """ + extra_config)
         self.proc = None
