@@ -1326,7 +1326,8 @@ static int write_logtypes(const char *dir)
     return rc;
 }
 
-/* Session file name: <user>_<host>_<start>_<pid>.log, start as 20261102T091501Z. */
+/* Session file name: <user>_<host>_<version>_<start>_<pid>.log, start as 20261102T091501Z. Products
+ * commonly put their version in log names; the uploader's filename_regex picks it up. */
 static void session_name(char *buf, size_t size, const sg_world *w, const sg_plan *pl, uint32_t pid)
 {
     const sg_user *u = &w->users[pl->user];
@@ -1340,12 +1341,15 @@ static void session_name(char *buf, size_t size, const sg_world *w, const sg_pla
     snprintf(date, sizeof date, "%04d%02u%02u", y, m, d);
     const char *slug = sg_products[pl->product].slug;
     const char *site = w->sites[u->site].name;
+    const char *version = sg_products[pl->product].versions[pl->version];
     if (w->o->flat)
-        snprintf(buf, size, "%s_%s_%s_%s_%sT%02d%02d%02dZ_%u.log", site, slug, u->id,
-                 w->hosts[pl->host].name, date, (int)(in / 3600), (int)(in / 60 % 60), (int)(in % 60), pid);
+        snprintf(buf, size, "%s_%s_%s_%s_%s_%sT%02d%02d%02dZ_%u.log", site, slug, u->id,
+                 w->hosts[pl->host].name, version, date, (int)(in / 3600), (int)(in / 60 % 60),
+                 (int)(in % 60), pid);
     else
-        snprintf(buf, size, "%s/%s/%s_%s_%sT%02d%02d%02dZ_%u.log", site, slug, u->id,
-                 w->hosts[pl->host].name, date, (int)(in / 3600), (int)(in / 60 % 60), (int)(in % 60), pid);
+        snprintf(buf, size, "%s/%s/%s_%s_%s_%sT%02d%02d%02dZ_%u.log", site, slug, u->id,
+                 w->hosts[pl->host].name, version, date, (int)(in / 3600), (int)(in / 60 % 60),
+                 (int)(in % 60), pid);
 }
 
 static uint64_t fnv1a(const char *s)
@@ -1419,8 +1423,8 @@ static void usage(FILE *f)
         "                       Atlas Studio and Cobalt CLI write classic, Beacon Server jsonl,\n"
         "                       and a product whose format is not allowed uses the other one\n"
         "  --truth FILE         also write the ground truth, one JSON object per session\n"
-        "  --layout site|flat   site: DIR/<site>/<product>/<user>_<host>_<start>_<pid>.log\n"
-        "                       flat: DIR/<site>_<product>_<user>_<host>_<start>_<pid>.log\n"
+        "  --layout site|flat   site: DIR/<site>/<product>/<user>_<host>_<version>_<start>_<pid>.log\n"
+        "                       flat: DIR/<site>_<product>_<user>_<host>_<version>_<start>_<pid>.log\n"
         "                       (default site); file times are the sessions' end times\n"
         "  --one-file PATH      write a single session of about --size BYTES to PATH, for\n"
         "                       benchmarks (a clean shutdown, no crash)\n"
