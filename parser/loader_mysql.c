@@ -81,6 +81,9 @@ static int session_row(lf_mysql *db, const lf_psession *ps, const lf_loader_mysq
     int64_t started = manifest_time(m->started_at), ended = manifest_time(m->ended_at);
     if (started == INT64_MIN)
         started = ps->first_us;
+    /* never NULL: the read API lists and pages sessions by started_at */
+    if (started == INT64_MIN)
+        started = ps->received_ms > 0 ? ps->received_ms * 1000 : now_us();
     if (ended == INT64_MIN)
         ended = ps->last_us;
     bool crashed = false;
