@@ -634,6 +634,12 @@ int lf_analytics_run(lf_analytics *a, const char *job, const char *from, const c
         LF_INFO("analytics", "job %s: running in another process (lock held); skipped", job);
         return 1;
     }
+    /* Holding the lock, no other run of this job is alive: a 'running' row is a killed run's. */
+    lf_buf_append_str(&q, "UPDATE job_runs SET status = 'abandoned' WHERE status = 'running' AND job = ");
+    lf_mysql_quote(a->dst, &q, job, strlen(job));
+    if (lf_mysql_exec(a->dst, lf_buf_cstr(&q)) < 0)
+        LF_WARN("analytics", "job %s: marking abandoned runs: %s", job, lf_mysql_error(a->dst));
+    lf_buf_reset(&q);
     gethostname(host, sizeof host - 1);
     lf_buf_appendf(&q, "INSERT INTO job_runs (job, started_at, status, host) VALUES (");
     lf_mysql_quote(a->dst, &q, job, strlen(job));

@@ -301,6 +301,8 @@ def test_sigkill_leaves_no_partial_partition():
     now = sorted(DB.query(f"SELECT * FROM daily_usage WHERE day = '{day}'", DST))
     H.check(now == old, f"partition changed by a killed run: {old} -> {now}")
     run_all()
+    st = DB.query("SELECT status FROM job_runs WHERE job = 'daily_usage' ORDER BY id DESC LIMIT 2", DST)
+    H.check(st == [["ok"], ["abandoned"]], f"the killed run's row: {st}")
     compare()
 
 
@@ -324,7 +326,38 @@ def test_two_processes_never_run_one_job_at_once():
     compare()
 
 
+def test_daemon_catches_up_missed_run():
+    # Built-ins scheduled yearly: only a job whose last success is older than its previous scheduled
+    # time (daily_usage, made 400 days old) runs at start; the others wait for next January.
+    DB.sql_root("UPDATE job_runs SET started_at = started_at - INTERVAL 400 DAY WHERE job = 'daily_usage'",
+                DST)
+    insert_sessions(random.Random(11), [START + dt.timedelta(days=1)], 10, "2026-03-24 09:00:00")
+    counts = dict(DB.query("SELECT job, COUNT(*) FROM job_runs GROUP BY job", DST))
+    port_file = os.path.join(DIR, "daemon.port")
+    p = H.start([H.binary("logferry-analytics"), "--config", CONF, "--set", "analytics.schedule=0 0 1 1 *",
+                 "--set", "job.custom_sessions.schedule=0 0 1 1 *", "--set", f"http.port_file={port_file}",
+                 "--set", "analytics.timezone=Europe/Paris"], log_path=os.path.join(DIR, "daemon.log"))
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        n = int(DB.query("SELECT COUNT(*) FROM job_runs WHERE job = 'daily_usage'", DST)[0][0])
+        if n > int(counts["daily_usage"]):
+            break
+        time.sleep(0.2)
+    else:
+        raise H.TestFailure("daemon did not catch up daily_usage")
+    time.sleep(2)
+    H.check(p.poll() is None, "daemon exited")
+    H.stop(p)
+    now = dict(DB.query("SELECT job, COUNT(*) FROM job_runs GROUP BY job", DST))
+    for job in ("feature_usage", "errors", "retention", "custom_sessions"):
+        H.check(now[job] == counts[job], f"{job} ran without being due: {counts} -> {now}")
+    H.check(int(now["daily_usage"]) == int(counts["daily_usage"]) + 1, f"daily_usage runs: {now}")
+    got = DB.query("SELECT SUM(sessions) FROM daily_usage WHERE day = '2026-03-03'", DST)[0][0]
+    want = DB.query("SELECT COUNT(*) FROM sessions WHERE DATE(started_at) = '2026-03-03'", SRC)[0][0]
+    H.check(got == want, f"daemon run did not load the late data: {got} vs {want}")
+
+
 if __name__ == "__main__":
     H.run_tests([test_tables_equal_independent_computation, test_rerun_and_backfill_leave_identical_tables,
                  test_late_data_recomputes_affected_days, test_sigkill_leaves_no_partial_partition,
-                 test_two_processes_never_run_one_job_at_once])
+                 test_two_processes_never_run_one_job_at_once, test_daemon_catches_up_missed_run])
