@@ -186,7 +186,10 @@ def parser_start():
     if os.path.exists(pf):
         os.unlink(pf)
     E.parser.start()
-    port = int(wait_for(lambda: open(pf).read().strip() if os.path.exists(pf) else None, 30, "parser port"))
+    def port_or_exit():
+        H.check(E.parser.proc.poll() is None, f"parser exited {E.parser.proc.returncode}")
+        return open(pf).read().strip() if os.path.exists(pf) else None
+    port = int(wait_for(port_or_exit, 30, "parser port"))
     H.check(port == E.parser_port or E.parser_port is None, "parser keeps its port")
     E.parser_port = port
 
@@ -199,6 +202,23 @@ def parser_healthy():
         return False
 
 
+def fixed_port():
+    """A free port below the ephemeral range, so that no outgoing connection takes it while the parser
+    is down (the monitor keeps connecting to it)."""
+    import random
+    import socket
+    lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    for _ in range(200):
+        port = random.randrange(10000, lo)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise H.TestFailure("no free port below the ephemeral range")
+
+
 def setup():
     E.dir = H.scratch_dir("lfmonitor-")
     E.toggle = Toggle()
@@ -207,7 +227,7 @@ def setup():
     E.db = lfmariadb.scratch_server()
     E.rx = U.Receiver()
     # a fixed port, so that the monitor's check keeps pointing at the parser across its restarts
-    E.parser_port = H.free_port()
+    E.parser_port = fixed_port()
     E.parser = P.Parser(E.rx, E.db, workers=1)
     txt = open(E.parser.conf).read().replace("listen = 127.0.0.1:0", f"listen = 127.0.0.1:{E.parser_port}")
     with open(E.parser.conf, "w") as f:
