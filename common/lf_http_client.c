@@ -510,7 +510,7 @@ const char *lf_http_response_header(const lf_http_response *resp, const char *na
 }
 
 /* Builds the transfer and its easy handle; nothing is started. */
-static int xfer_new(lf_http_client *c, const lf_http_request *req, lf_http_response *resp, xfer **out)
+static int xfer_new(lf_http_client *c, const lf_http_client_request *req, lf_http_response *resp, xfer **out)
 {
     if (!req || !req->url || !*req->url || (req->body && req->body_file) ||
         (req->body_len && !req->body))
@@ -889,7 +889,7 @@ static void sleep_ms(int64_t ms)
         ;
 }
 
-int lf_http_client_fetch(lf_http_client *c, const lf_http_request *req, lf_http_response *resp)
+int lf_http_client_fetch(lf_http_client *c, const lf_http_client_request *req, lf_http_response *resp)
 {
     if (!resp)
         return -EINVAL;
@@ -1119,7 +1119,7 @@ static void check_multi_info(lf_http_client *c)
     }
 }
 
-int lf_http_client_send(lf_http_client *c, const lf_http_request *req, lf_http_cb cb, void *arg)
+int lf_http_client_send(lf_http_client *c, const lf_http_client_request *req, lf_http_cb cb, void *arg)
 {
     if (!c || !c->loop || !cb)
         return -EINVAL;

@@ -49,7 +49,7 @@
  *
  * Example (blocking):
  *     lf_http_client *c;  lf_http_client_new(NULL, NULL, &c);
- *     lf_http_request req = {.method = "PUT", .url = u, .body_file = path, .headers = hdrs};
+ *     lf_http_client_request req = {.method = "PUT", .url = u, .body_file = path, .headers = hdrs};
  *     lf_http_response r;
  *     int rc = lf_http_client_fetch(c, &req, &r);   // rc < 0: no answer; else r.status
  *     lf_http_response_free(&r);  lf_http_client_close(c, NULL, NULL);
@@ -105,7 +105,7 @@ typedef struct lf_http_client_opts {
     const char *user_agent;    /* default "logferry/<version>" */
 } lf_http_client_opts;
 
-typedef struct lf_http_request {
+typedef struct lf_http_client_request {
     const char *method;   /* "GET" (default when NULL), "HEAD", "PUT", "POST", "DELETE", ... */
     const char *url;      /* required */
     /* NULL-terminated array of "Name: value" lines; copied by send/fetch, the caller keeps them. */
@@ -123,7 +123,7 @@ typedef struct lf_http_request {
     long timeout_ms;
     int max_attempts;
     int64_t max_send_speed;
-} lf_http_request;
+} lf_http_client_request;
 
 typedef struct lf_http_response {
     int status;              /* final HTTP status, 0 when none was received */
@@ -157,11 +157,11 @@ int lf_http_client_new(uv_loop_t *loop, const lf_http_client_opts *opts, lf_http
  * retries). resp is owned by the client and valid only during the callback; keep the body by taking
  * it with lf_buf_steal(&resp->body, ...). rc is 0 when an HTTP response arrived, else < 0. */
 typedef void (*lf_http_cb)(lf_http_client *client, int rc, lf_http_response *resp, void *arg);
-int lf_http_client_send(lf_http_client *client, const lf_http_request *req, lf_http_cb cb, void *arg);
+int lf_http_client_send(lf_http_client *client, const lf_http_client_request *req, lf_http_cb cb, void *arg);
 
 /* Blocking clients: performs the request with retries. resp is initialised here whatever the
  * result; the caller frees it with lf_http_response_free. */
-int lf_http_client_fetch(lf_http_client *client, const lf_http_request *req, lf_http_response *resp);
+int lf_http_client_fetch(lf_http_client *client, const lf_http_client_request *req, lf_http_response *resp);
 void lf_http_response_free(lf_http_response *resp);
 
 /* Value of a header of the final response (case-insensitive name), NUL-terminated and trimmed, or

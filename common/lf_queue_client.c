@@ -147,7 +147,7 @@ static int post(lf_queue_client *qc, const char *op, json_t *body, long timeout_
         return rc;
     }
     const char *headers[3] = {"Content-Type: application/json", qc->token ? qc->auth_header : NULL, NULL};
-    lf_http_request req = {.method = "POST", .url = url, .headers = headers, .body = b.data, .body_len = b.len,
+    lf_http_client_request req = {.method = "POST", .url = url, .headers = headers, .body = b.data, .body_len = b.len,
                            .timeout_ms = timeout_ms};
     lf_http_client *c = take_client(qc);
     if (!c) {

@@ -20,7 +20,7 @@ void lf_check_http_get(lf_http_client *http, const char *url, const char *token,
             headers[1] = auth;
         }
     }
-    lf_http_request req = {
+    lf_http_client_request req = {
         .method = "GET",
         .url = url,
         .headers = headers,

@@ -15,7 +15,7 @@ int lf_slack_send(const char *body, size_t len, void *ctx, int *http_status, int
     if (!s || !s->http || !s->webhook_url || !s->webhook_url[0])
         return -EINVAL;
     static const char *const headers[] = {"Content-Type: application/json", NULL};
-    lf_http_request req = {
+    lf_http_client_request req = {
         .method = "POST",
         .url = s->webhook_url,
         .headers = headers,
@@ -42,7 +42,7 @@ int lf_slack_heartbeat(lf_http_client *http, const char *url, long timeout_ms)
 {
     if (!http || !url || !url[0])
         return -EINVAL;
-    lf_http_request req = {
+    lf_http_client_request req = {
         .method = "GET",
         .url = url,
         .max_response = 64 * 1024,

@@ -19,7 +19,7 @@ int lf_parser_admin_post(const char *url, const char *token, const char *json_bo
     int rc = lf_http_client_new(NULL, &o, &c);
     if (rc < 0)
         return rc;
-    lf_http_request req = {.method = "POST", .url = url, .headers = headers, .body = json_body,
+    lf_http_client_request req = {.method = "POST", .url = url, .headers = headers, .body = json_body,
                            .body_len = strlen(json_body)};
     lf_http_response r;
     rc = lf_http_client_fetch(c, &req, &r);

@@ -119,7 +119,7 @@ int lf_parser_fetch_session(lf_parser_fetch *f, const char *id, int log_fd, lf_m
     char url[1024];
     snprintf(url, sizeof url, "%s/v1/sessions/%s/blob", f->base_url, id);
     const char *headers[2] = {f->auth[0] ? f->auth : NULL, NULL};
-    lf_http_request req = {.method = "GET", .url = url, .headers = headers};
+    lf_http_client_request req = {.method = "GET", .url = url, .headers = headers};
     lf_http_response r;
     int rc = lf_http_client_fetch(f->http, &req, &r);
     if (rc < 0) {

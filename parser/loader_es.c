@@ -98,7 +98,7 @@ static int install_template(lf_loader_es *es, char *reason, size_t rlen)
         return rc;
     }
     const char *headers[] = {"Content-Type: application/json", NULL};
-    lf_http_request req = {.method = "PUT", .url = url, .headers = headers, .body = b.data, .body_len = b.len};
+    lf_http_client_request req = {.method = "PUT", .url = url, .headers = headers, .body = b.data, .body_len = b.len};
     lf_http_response r;
     rc = lf_http_client_fetch(es->http, &req, &r);
     if (rc == 0 && r.status != 200) {
@@ -165,7 +165,7 @@ static int send_bulk(lf_loader_es *es, lf_jw *w, const lf_psession *ps, size_t *
     char url[1024];
     snprintf(url, sizeof url, "%s/_bulk", es->url);
     const char *headers[] = {"Content-Type: application/x-ndjson", NULL};
-    lf_http_request req = {.method = "POST", .url = url, .headers = headers, .body = w->buf, .body_len = w->len};
+    lf_http_client_request req = {.method = "POST", .url = url, .headers = headers, .body = w->buf, .body_len = w->len};
     lf_http_response r;
     int rc = lf_http_client_fetch(es->http, &req, &r);
     if (rc < 0 || r.status != 200) {

@@ -50,7 +50,7 @@ int lf_read_search_es(const char *es_url, const char *index_prefix, const char *
         return rc;
     }
     const char *headers[] = {"Content-Type: application/json", NULL};
-    lf_http_request req = {.method = "POST", .url = url, .headers = headers, .body = b.data, .body_len = b.len};
+    lf_http_client_request req = {.method = "POST", .url = url, .headers = headers, .body = b.data, .body_len = b.len};
     lf_http_response r;
     rc = lf_http_client_fetch(c, &req, &r);
     lf_buf_free(&b);

@@ -472,7 +472,7 @@ static int fetch(lf_http_client *c, const srv *s, const char *method, const char
 {
     char u[256];
     url(u, sizeof(u), s, path);
-    lf_http_request req = {.method = method, .url = u};
+    lf_http_client_request req = {.method = method, .url = u};
     return lf_http_client_fetch(c, &req, r);
 }
 
@@ -565,7 +565,7 @@ static void test_keepalive_and_headers(void **state)
     char u[256];
     url(u, sizeof(u), s, "/headers");
     const char *hdrs[] = {"X-Test: forty-two", NULL};
-    lf_http_request req = {.url = u, .headers = hdrs};
+    lf_http_client_request req = {.url = u, .headers = hdrs};
     lf_http_response r;
     assert_int_equal(lf_http_client_fetch(c, &req, &r), 0);
     assert_string_equal(lf_http_response_header(&r, "Content-Type"), "application/json");
@@ -754,7 +754,7 @@ static void test_connect_refused(void **state)
     lf_http_client *c = blocking_client(&o);
     char u[128];
     snprintf(u, sizeof(u), "http://127.0.0.1:%d/", port);
-    lf_http_request req = {.url = u};
+    lf_http_client_request req = {.url = u};
     lf_http_response r;
     assert_int_equal(lf_http_client_fetch(c, &req, &r), -ECONNREFUSED);
     assert_int_equal(r.attempts, 3);
@@ -847,7 +847,7 @@ static void test_response_limit(void **state)
     /* A per-request limit overrides the client's. */
     char u[128];
     url(u, sizeof(u), s, "/big/5000");
-    lf_http_request req = {.url = u, .max_response = 4999};
+    lf_http_client_request req = {.url = u, .max_response = 4999};
     assert_int_equal(lf_http_client_fetch(c, &req, &r), LF_ELIMIT);
     lf_http_response_free(&r);
     lf_http_client_close(c, NULL, NULL);
@@ -882,7 +882,7 @@ static void test_body_from_file_with_speed_limit(void **state)
     char u[128], want[128];
     url(u, sizeof(u), s, "/echo");
     const char *hdrs[] = {"Content-Type: application/octet-stream", NULL};
-    lf_http_request req = {.method = "PUT", .url = u, .body_file = path, .headers = hdrs};
+    lf_http_client_request req = {.method = "PUT", .url = u, .body_file = path, .headers = hdrs};
     lf_http_response r;
     double t0 = now_s();
     assert_int_equal(lf_http_client_fetch(c, &req, &r), 0);
@@ -906,7 +906,7 @@ static void test_body_from_file_with_speed_limit(void **state)
 
     /* Memory body, POST. */
     url(u, sizeof(u), s, "/echo");
-    lf_http_request mreq = {.method = "POST", .url = u, .body = "hello", .body_len = 5};
+    lf_http_client_request mreq = {.method = "POST", .url = u, .body = "hello", .body_len = 5};
     assert_int_equal(lf_http_client_fetch(c2, &mreq, &r), 0);
     uint32_t hs = 0;
     for (const char *p = "hello"; *p; p++)
@@ -916,7 +916,7 @@ static void test_body_from_file_with_speed_limit(void **state)
     lf_http_response_free(&r);
 
     /* A missing body file fails before anything is sent. */
-    lf_http_request bad = {.method = "PUT", .url = u, .body_file = "/nonexistent/lf-body"};
+    lf_http_client_request bad = {.method = "PUT", .url = u, .body_file = "/nonexistent/lf-body"};
     int before = atomic_load(&s->requests);
     assert_int_equal(lf_http_client_fetch(c2, &bad, &r), -ENOENT);
     assert_int_equal(atomic_load(&s->requests), before);
@@ -937,7 +937,7 @@ static void test_response_to_file(void **state)
     close(fd);
     char u[128];
     url(u, sizeof(u), s, "/big/300000");
-    lf_http_request req = {.url = u, .response_file = path};
+    lf_http_client_request req = {.url = u, .response_file = path};
     lf_http_response r;
     assert_int_equal(lf_http_client_fetch(c, &req, &r), 0);
     assert_int_equal(r.body.len, 0);
@@ -1029,7 +1029,7 @@ static void test_methods(void **state)
     char u[128];
     url(u, sizeof(u), s, "/echo");
     const char *hdrs[] = {"Content-Type: application/json", NULL};
-    lf_http_request req = {.method = "GET", .url = u, .body = "{}", .body_len = 2, .headers = hdrs};
+    lf_http_client_request req = {.method = "GET", .url = u, .body = "{}", .body_len = 2, .headers = hdrs};
     assert_int_equal(lf_http_client_fetch(c, &req, &r), 0);
     assert_true(strncmp(lf_buf_cstr(&r.body), "GET len=2 ", 10) == 0);
     lf_http_response_free(&r);
@@ -1148,7 +1148,7 @@ static void test_tls_verification(void **state)
     pid_t pid = start_s_server(cert, key, NULL, &port);
     char u[128];
     snprintf(u, sizeof(u), "https://127.0.0.1:%d/", port);
-    lf_http_request req = {.url = u};
+    lf_http_client_request req = {.url = u};
     lf_http_response r;
 
     lf_http_client_opts o = fast_opts();
@@ -1233,7 +1233,7 @@ static void test_connect_timeout(void **state)
     lf_http_client *c = blocking_client(&o);
     char u[128];
     snprintf(u, sizeof(u), "http://127.0.0.1:%d/", ntohs(a.sin_port));
-    lf_http_request req = {.url = u};
+    lf_http_client_request req = {.url = u};
     lf_http_response r;
     double t0 = now_s();
     assert_int_equal(lf_http_client_fetch(c, &req, &r), -ETIMEDOUT);
@@ -1266,7 +1266,7 @@ static void send_chain(lf_http_client *c, result *res)
 {
     char u[128];
     url(u, sizeof(u), res->s, "/ok");
-    lf_http_request req = {.url = u};
+    lf_http_client_request req = {.url = u};
     assert_int_equal(lf_http_client_send(c, &req, on_done, res), 0);
 }
 
@@ -1309,18 +1309,18 @@ static void test_async_requests(void **state)
     url(ua, sizeof(ua), s, "/echo");
     url(ub, sizeof(ub), s, "/flaky/1/429/1");
     url(uh, sizeof(uh), s, "/hang");
-    lf_http_request ra = {.method = "PUT", .url = ua, .body = "abc", .body_len = 3};
-    lf_http_request rb = {.url = ub};
-    lf_http_request rh = {.url = uh, .timeout_ms = 300, .max_attempts = 1};
+    lf_http_client_request ra = {.method = "PUT", .url = ua, .body = "abc", .body_len = 3};
+    lf_http_client_request rb = {.url = ub};
+    lf_http_client_request rh = {.url = uh, .timeout_ms = 300, .max_attempts = 1};
     double t0 = now_s();
     assert_int_equal(lf_http_client_send(c, &ra, on_done, &a), 0);
     assert_int_equal(lf_http_client_send(c, &rb, on_done, &b), 0);
     assert_int_equal(lf_http_client_send(c, &rh, on_done, &h), 0);
     /* A failing send returns its error and never calls back. */
     result never = {0};
-    lf_http_request bad = {.method = "PUT", .url = ua, .body_file = "/nonexistent/x"};
+    lf_http_client_request bad = {.method = "PUT", .url = ua, .body_file = "/nonexistent/x"};
     assert_int_equal(lf_http_client_send(c, &bad, on_done, &never), -ENOENT);
-    lf_http_request nourl = {.url = NULL};
+    lf_http_client_request nourl = {.url = NULL};
     assert_int_equal(lf_http_client_send(c, &nourl, on_done, &never), -EINVAL);
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0); /* no handle stays active when idle */
 
@@ -1377,8 +1377,8 @@ static void test_async_close_cancels_in_flight(void **state)
     char uh[128], uw[128];
     url(uh, sizeof(uh), s, "/hang");
     url(uw, sizeof(uw), s, "/flaky/9/503/5"); /* waits 5 s before its retry */
-    lf_http_request rh = {.url = uh};
-    lf_http_request rw = {.url = uw};
+    lf_http_client_request rh = {.url = uh};
+    lf_http_client_request rw = {.url = uw};
     assert_int_equal(lf_http_client_send(c, &rh, on_done, &h), 0);
     assert_int_equal(lf_http_client_send(c, &rw, on_done, &w), 0);
     uv_timer_t t;
