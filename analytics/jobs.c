@@ -353,11 +353,14 @@ static const day_job day_jobs[] = {
      "duration_p99_ms, crashed",
      NULL},
     {"feature_usage", "feature_usage", "day, product, product_version, template_id, template, events, sessions",
-     "SELECT '{D}', s.product, s.product_version, st.template_id, MAX(t.template), SUM(st.occurrences), "
-     "COUNT(*) FROM sessions s JOIN session_templates st ON st.session_id = s.session_id "
-     "LEFT JOIN templates t ON t.template_id = st.template_id "
+     /* Grouped first, the TEXT joined after: a TEXT column in the grouping would force an on-disk
+      * temporary table. */
+     "SELECT '{D}', x.product, x.product_version, x.template_id, t.template, x.events, x.sessions FROM "
+     "(SELECT s.product, s.product_version, st.template_id, SUM(st.occurrences) AS events, "
+     "COUNT(*) AS sessions FROM sessions s JOIN session_templates st ON st.session_id = s.session_id "
      "WHERE s.started_at >= '{D}' AND s.started_at < '{D}' + INTERVAL 1 DAY "
-     "GROUP BY s.product, s.product_version, st.template_id"},
+     "GROUP BY s.product, s.product_version, st.template_id) x "
+     "LEFT JOIN templates t ON t.template_id = x.template_id"},
     {"errors", "errors_daily", "day, product, product_version, session_id, errors, fatals",
      "SELECT '{D}', s.product, s.product_version, s.session_id, SUM(LOWER(e.level) = 'error'), "
      "SUM(LOWER(e.level) = 'fatal') FROM sessions s JOIN events e ON e.session_id = s.session_id "
@@ -380,11 +383,11 @@ static int new_error_templates(lf_analytics *a, const char *day, long long *rows
     char sql[1024];
     tsv t = {LF_BUF_INIT(SQL_MAX), 0};
     snprintf(sql, sizeof sql,
-             "SELECT e.template_id, s.product, s.product_version, MAX(t.template) FROM sessions s "
-             "JOIN events e ON e.session_id = s.session_id LEFT JOIN templates t ON t.template_id = "
-             "e.template_id WHERE s.started_at >= '%s' AND s.started_at < '%s' + INTERVAL 1 DAY AND "
-             "LOWER(e.level) IN ('error', 'fatal') GROUP BY e.template_id, s.product, "
-             "s.product_version ORDER BY e.template_id, s.product, s.product_version",
+             "SELECT x.template_id, x.product, x.product_version, t.template FROM (SELECT "
+             "e.template_id, s.product, s.product_version FROM sessions s JOIN events e ON "
+             "e.session_id = s.session_id WHERE s.started_at >= '%s' AND s.started_at < '%s' + "
+             "INTERVAL 1 DAY AND LOWER(e.level) IN ('error', 'fatal') GROUP BY e.template_id, "
+             "s.product, s.product_version) x LEFT JOIN templates t ON t.template_id = x.template_id",
              day, day);
     int rc = lf_mysql_query(a->src, sql, tsv_row, &t);
     if (rc < 0) {
