@@ -209,7 +209,7 @@ NUMERIC_INT = {"long": (-(1 << 63), (1 << 63) - 1), "integer": (-(1 << 31), (1 <
 NUMERIC_FLOAT = {"double", "float", "half_float", "scaled_float"}
 KNOWN_TYPES = set(NUMERIC_INT) | NUMERIC_FLOAT | {"text", "keyword", "boolean", "date", "object",
                                                   "nested", "ip", "match_only_text", "wildcard",
-                                                  "constant_keyword"}
+                                                  "constant_keyword", "binary"}
 
 
 def check_mapping_props(props, path=""):
@@ -405,6 +405,14 @@ class Index:
             if parse_date_millis(v) is None:
                 fail({"type": "illegal_argument_exception",
                       "reason": f"failed to parse date field [{v}] with format [strict_date_optional_time||epoch_millis]"})
+        elif ftype == "binary":
+            # a base64 string (standard alphabet, padded), kept in _source only
+            try:
+                if not isinstance(v, str):
+                    raise ValueError
+                base64.b64decode(v, validate=True)
+            except ValueError:
+                fail({"type": "illegal_argument_exception", "reason": "Illegal base64 character"})
         elif ftype == "ip":
             try:
                 ipaddress.ip_address(str(v))
@@ -503,6 +511,10 @@ class Searcher:
 
     def term_match(self, doc, field, value):
         vals, ftype = self.values(doc, field)
+        if ftype == "binary":
+            # binary fields are not indexed: Elasticsearch refuses to search them
+            raise EsError(400, "query_shard_exception",
+                          f"Field [{field}] of type [binary] does not support term queries")
         if ftype == "text" or ftype == "match_only_text":
             tokens = set()
             for v in vals:

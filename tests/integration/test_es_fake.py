@@ -437,9 +437,29 @@ def test_raw_socket_http11():
     check(data.count(b"HTTP/1.1 200") == 2, data[:300])
 
 
+def test_binary_field():
+    reset()
+    st, body = ES.json("PUT", "/blobs", {"mappings": {"properties": {
+        "session_id": {"type": "keyword"}, "data": {"type": "binary", "doc_values": False}}}})
+    check(st == 200, body)
+    st, body = ES.json("GET", "/blobs/_mapping")
+    check(st == 200 and body["blobs"]["mappings"]["properties"]["data"]["type"] == "binary", body)
+    st, body = ES.json("PUT", "/blobs/_create/a-0?refresh=true", {"session_id": "a", "data": "aGVsbG8gd29ybGQ="})
+    check(st == 201, body)
+    st, body = ES.json("GET", "/blobs/_doc/a-0")
+    check(st == 200 and body["_source"]["data"] == "aGVsbG8gd29ybGQ=", body)
+    for bad in ("not base64!", "aGVsbG8*", 42):
+        st, body = ES.json("PUT", "/blobs/_create/b-0", {"session_id": "b", "data": bad})
+        check(st == 400 and err_type(body) == "document_parsing_exception", (bad, body))
+    st, body = ES.json("POST", "/blobs/_search", {"query": {"term": {"session_id": "a"}}})
+    check(st == 200 and body["hits"]["total"]["value"] == 1, body)
+    st, body = ES.json("POST", "/blobs/_search", {"query": {"term": {"data": "aGVsbG8gd29ybGQ="}}})
+    check(st == 400 and err_type(body) == "query_shard_exception", body)
+
+
 if __name__ == "__main__":
     run_tests([test_root_and_product_header, test_create_index_and_already_exists, test_delete_index,
-               test_content_type_is_required, test_index_templates, test_create_and_conflict,
+               test_content_type_is_required, test_index_templates, test_create_and_conflict, test_binary_field,
                test_bulk_format_and_items, test_dynamic_mapping_conflicts, test_refresh_semantics,
                test_search_queries, test_sort_paging_source, test_cluster_health,
                test_max_content_length_413, test_keep_alive, test_fault_injection,
