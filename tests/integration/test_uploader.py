@@ -1,0 +1,223 @@
+"""logferry-uploader against the real receiver: once, status, keygen, idempotent ids after a wiped
+state (invariant 3), refusals to the failed area, receiver down, continuation tails, rotation,
+outbox cap, after-upload actions."""
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+import lfharness as H  # noqa: E402
+from lfupload import Receiver, session_id  # noqa: E402
+from lfuploader import Uploader  # noqa: E402
+
+NAME_RE = r"^(?<user>u\d+)_(?<host>[^_]+)_(?<stamp>\d{8}T\d{6}Z)_(?<pid>\d+)\.log"
+
+
+def gen(out, n, seed=1, max_size="64K"):
+    subprocess.run([H.binary("logferry-sessiongen"), "--out", out, "--seed", str(seed), "--sessions", str(n),
+                    "--max-size", max_size], check=True, capture_output=True)
+    os.unlink(os.path.join(out, "logtypes.conf"))
+    files = {}
+    for root, _, names in os.walk(out):
+        for n_ in names:
+            p = os.path.join(root, n_)
+            with open(p, "rb") as f:
+                files[os.path.relpath(p, out)] = f.read()
+    return files
+
+
+def watch(d, extra="", settle="1s"):
+    return f"dir = {d}\nrecursive = true\ninclude = *.log, *.log.[0-9]\nlog_type = classic\nproduct = atlas\n" \
+           f"filename_regex = {NAME_RE}\nmetadata = region=eu, tier=gold\nsettle = {settle}\n" + extra
+
+
+def ids(rx):
+    return sorted(r[0] for r in rx.index_rows())
+
+
+def manifest_of(rx, sid):
+    z = zipfile.ZipFile(io.BytesIO(rx.export(sid)))
+    m = json.loads(z.read("manifest.json"))
+    return m, z.read(m["log_name"])
+
+
+def test_once_ships_each_session_once_and_wiped_state_gives_same_ids():
+    rx = Receiver()
+    src = H.scratch_dir("lfsrc-")
+    files = gen(src, 40)
+    up = Uploader(rx, {"apps": watch(src)})
+    p = up.run("once")
+    H.check(p.returncode == 0, f"once exited {p.returncode}: {p.stderr.decode()[-2000:]}")
+    want = sorted(session_id(up.site, rel, body) for rel, body in files.items())
+    H.check(ids(rx) == want, f"receiver has {len(ids(rx))} ids, want {len(want)}")
+    rel, body = sorted(files.items())[3]
+    m, log = manifest_of(rx, session_id(up.site, rel, body))
+    H.check(log == body, "stored log differs from its source")
+    H.check(m["user"] == os.path.basename(rel).split("_")[0], f"user from filename_regex: {m}")
+    H.check(m["metadata"].get("region") == "eu" and m["metadata"].get("pid"), f"metadata: {m}")
+    H.check(m["source_path"] == os.path.join(src, rel) and m["log_size"] == len(body), f"{m}")
+    st = up.status()
+    H.check(st["shipped"] == 40 and st["pending"] == 0 and st["failed"] == 0, f"status {st}")
+    # Nothing new: a second run packs nothing.
+    p = up.run("once")
+    H.check(p.returncode == 0 and b"packed 0," in p.stderr, p.stderr.decode()[-500:])
+    # State wiped: the same ids again, the receiver answers 200, no copy.
+    shutil.rmtree(up.state)
+    p = up.run("once")
+    H.check(p.returncode == 0, p.stderr.decode()[-1000:])
+    H.check(b"packed 40, shipped 40 (40 already stored)" in p.stderr, p.stderr.decode()[-800:])
+    H.check(ids(rx) == want, "receiver ids changed after the state was wiped")
+
+
+def test_unregistered_site_goes_to_failed_with_reason():
+    rx = Receiver()
+    src = H.scratch_dir("lfsrc-")
+    gen(src, 3, seed=2)
+    up = Uploader(rx, {"apps": watch(src)}, site="nobody", register=False)
+    p = up.run("once")
+    H.check(p.returncode == 65, f"once exited {p.returncode}: {p.stderr.decode()[-800:]}")
+    st = up.status()
+    H.check(st["failed"] == 3 and st["pending"] == 0, f"{st}")
+    H.check(all("HTTP 401" in l for l in st["failed_lines"]), f"{st['failed_lines']}")
+    H.check(len(os.listdir(os.path.join(up.outbox, "failed"))) == 3, "failed zips kept")
+    H.check(ids(rx) == [], "nothing stored")
+
+
+def test_receiver_down_keeps_outbox_then_ships():
+    rx = Receiver()
+    src = H.scratch_dir("lfsrc-")
+    files = gen(src, 10, seed=3)
+    up = Uploader(rx, {"apps": watch(src)})
+    rx.stop()
+    t0 = time.time()
+    p = up.run("once")
+    H.check(p.returncode == 75, f"once exited {p.returncode}: {p.stderr.decode()[-800:]}")
+    H.check(time.time() - t0 < 60, "once gave up in bounded time")
+    st = up.status()
+    H.check(st["pending"] == 10 and st["outbox_bytes"] > 0, f"{st}")
+    # The source may go away once packed: the outbox is the copy.
+    shutil.rmtree(src)
+    os.makedirs(src)
+    rx.start()
+    up.write_conf({"apps": watch(src)})
+    p = up.run("once")
+    H.check(p.returncode == 0, p.stderr.decode()[-800:])
+    want = sorted(session_id(up.site, rel, body) for rel, body in files.items())
+    H.check(ids(rx) == want, "all shipped from the outbox")
+    H.check(up.status()["outbox_bytes"] == 0, "outbox empty")
+
+
+def test_growth_after_ship_is_a_continuation_and_rotation_keeps_id():
+    rx = Receiver()
+    src = H.scratch_dir("lfsrc-")
+    path = os.path.join(src, "u0001_h1_20261101T100000Z_1.log")
+    first = b"line one\nline two\n"
+    with open(path, "wb") as f:
+        f.write(first)
+    os.utime(path, (time.time() - 10, time.time() - 10))
+    up = Uploader(rx, {"apps": watch(src)})
+    H.check(up.run("once").returncode == 0, "first ship")
+    sid0 = session_id(up.site, os.path.basename(path), first)
+    H.check(ids(rx) == [sid0], f"{ids(rx)}")
+    tail = b"line three\n"
+    with open(path, "ab") as f:
+        f.write(tail)
+    os.utime(path, (time.time() - 10, time.time() - 10))
+    H.check(up.run("once").returncode == 0, "continuation")
+    sid1 = session_id(up.site, os.path.basename(path) + "#part=1", tail)
+    H.check(ids(rx) == sorted([sid0, sid1]), f"{ids(rx)}")
+    m, log = manifest_of(rx, sid1)
+    H.check(log == tail and m["continuation_of"] == sid0 and m["part"] == 1, f"{m}")
+    # Rotation by rename: same inode and content under a new name: nothing new shipped.
+    os.rename(path, path + ".1")
+    p = up.run("once")
+    H.check(p.returncode == 0 and ids(rx) == sorted([sid0, sid1]), f"{ids(rx)} {p.stderr.decode()[-500:]}")
+    # on_change = warn: growth is logged and counted, not shipped.
+    path2 = os.path.join(src, "u0002_h1_20261101T100000Z_2.log")
+    with open(path2, "wb") as f:
+        f.write(b"a\n")
+    os.utime(path2, (time.time() - 10, time.time() - 10))
+    p = up.run("--set", "uploader.on_change=warn", "once")
+    H.check(p.returncode == 0, p.stderr.decode()[-500:])
+    with open(path2, "ab") as f:
+        f.write(b"b\n")
+    os.utime(path2, (time.time() - 10, time.time() - 10))
+    p = up.run("--set", "uploader.on_change=warn", "once")
+    H.check(p.returncode == 0 and b"after it was shipped" in p.stderr, p.stderr.decode()[-800:])
+    H.check(len(ids(rx)) == 3, f"{ids(rx)}")
+
+
+def test_unfinished_file_is_not_shipped_end_line_finishes_it():
+    rx = Receiver()
+    src = H.scratch_dir("lfsrc-")
+    path = os.path.join(src, "u0003_h1_20261101T100000Z_3.log")
+    with open(path, "wb") as f:
+        f.write(b"start\nworking\n")
+    up = Uploader(rx, {"apps": watch(src, "end_line = ^Shutdown complete\n", settle="1h")})
+    H.check(up.run("once").returncode == 0, "once")
+    H.check(ids(rx) == [], "a file still being written is not shipped")
+    with open(path, "ab") as f:
+        f.write(b"Shutdown complete after 3 s\n")
+    H.check(up.run("once").returncode == 0, "once")
+    with open(path, "rb") as f:
+        body = f.read()
+    H.check(ids(rx) == [session_id(up.site, os.path.basename(path), body)], "end line finishes it")
+
+
+def test_outbox_cap_pauses_without_dropping_and_after_upload_delete():
+    rx = Receiver()
+    src = H.scratch_dir("lfsrc-")
+    files = gen(src, 12, seed=4, max_size="40K")
+    up = Uploader(rx, {"apps": watch(src)})
+    rx.stop()
+    p = up.run("--set", "outbox.max_size=64K", "once")
+    H.check(p.returncode == 75, f"{p.returncode} {p.stderr.decode()[-800:]}")
+    H.check(b"outbox full" in p.stderr and b"nothing is dropped" in p.stderr, p.stderr.decode()[-800:])
+    st = up.status()
+    H.check(0 < st["pending"] < 12 and st["dropped"] == 0, f"{st}")
+    rx.start()
+    up.write_conf({"apps": watch(src)})
+    p = up.run("--set", "outbox.max_size=64K", "--set", "uploader.after_upload=delete", "once")
+    H.check(p.returncode == 0, p.stderr.decode()[-800:])
+    want = sorted(session_id(up.site, rel, body) for rel, body in files.items())
+    H.check(ids(rx) == want, f"{len(ids(rx))} of {len(want)}")
+    left = [f for _, _, fs in os.walk(src) for f in fs]
+    H.check(left == [], f"after_upload = delete left {left}")
+
+
+def test_daemon_ships_and_exposes_metrics():
+    rx = Receiver()
+    src = H.scratch_dir("lfsrc-")
+    up = Uploader(rx, {"apps": watch(src)})
+    up.start()
+    deadline = time.time() + 20
+    while not os.path.exists(up.port_file) and time.time() < deadline:
+        time.sleep(0.05)
+    port = int(open(up.port_file).read())
+    files = gen(src, 5, seed=5)
+    want = sorted(session_id(up.site, rel, body) for rel, body in files.items())
+    while ids(rx) != want and time.time() < deadline:
+        time.sleep(0.2)
+    H.check(ids(rx) == want, f"daemon shipped {len(ids(rx))} of {len(want)}")
+    status, _, body = H.http("GET", port, "/metrics")
+    H.check(b"lf_uploader_shipped_total 5" in body, body.decode()[:2000])
+    status, _, body = H.http("GET", port, "/healthz")
+    H.check(status == 200, body)
+    H.check(up.stop() == 0, "clean stop")
+
+
+if __name__ == "__main__":
+    H.run_tests([
+        test_once_ships_each_session_once_and_wiped_state_gives_same_ids,
+        test_unregistered_site_goes_to_failed_with_reason,
+        test_receiver_down_keeps_outbox_then_ships,
+        test_growth_after_ship_is_a_continuation_and_rotation_keeps_id,
+        test_unfinished_file_is_not_shipped_end_line_finishes_it,
+        test_outbox_cap_pauses_without_dropping_and_after_upload_delete,
+        test_daemon_ships_and_exposes_metrics,
+    ])

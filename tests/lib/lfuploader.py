@@ -1,0 +1,108 @@
+"""Helpers for the uploader's tests: an uploader configured in a scratch directory against a
+lfupload.Receiver, its site key registered there."""
+import os
+import subprocess
+import time
+
+import lfharness as H
+
+
+class Uploader:
+    def __init__(self, rx, watches, site="site-u", extra="", register=True, url=None):
+        self.dir = H.scratch_dir("lfupl-")
+        self.rx = rx
+        self.site = site
+        self.conf = os.path.join(self.dir, "uploader.conf")
+        self.key = os.path.join(self.dir, "site.key")
+        self.state = os.path.join(self.dir, "state")
+        self.outbox = os.path.join(self.dir, "outbox")
+        self.log = os.path.join(self.dir, "uploader.log")
+        self.port_file = os.path.join(self.dir, "port")
+        self.url = url
+        self.proc = None
+        self.write_conf(watches, extra)
+        out = self.cli("keygen")
+        line = out.strip().splitlines()[-1].split()
+        assert line[:3] == ["logferry-receiver", "sites", "add"], out
+        self.pk = line[4]
+        if register:
+            before = rx.log_text().count("site table reloaded")
+            rx.cli("sites", "add", site, self.pk)
+            # The running receiver re-reads its site table on its own schedule: wait for it.
+            deadline = time.time() + 15
+            while rx.proc and rx.log_text().count("site table reloaded") <= before and time.time() < deadline:
+                time.sleep(0.05)
+
+    def write_conf(self, watches, extra=""):
+        url = self.url or f"http://127.0.0.1:{self.rx.port}"
+        text = f"""[log]
+level = info
+[http]
+listen = 127.0.0.1:0
+port_file = {self.port_file}
+[receiver]
+url = {url}
+proxy =
+timeout = 10s
+backoff_max = 2s
+[uploader]
+site = {self.site}
+key_file = {self.key}
+state_dir = {self.state}
+scan_interval = 300ms
+[outbox]
+dir = {self.outbox}
+"""
+        for name, body in watches.items():
+            text += f"[watch.{name}]\n{body}\n"
+        text += extra
+        with open(self.conf, "w") as f:
+            f.write(text)
+
+    def run(self, *args, timeout=120):
+        return subprocess.run([H.binary("logferry-uploader"), "--config", self.conf, *args],
+                              capture_output=True, timeout=timeout)
+
+    def cli(self, *args):
+        p = self.run(*args)
+        if p.returncode != 0:
+            raise AssertionError(f"uploader {args} exited {p.returncode}: {p.stderr.decode()}")
+        return p.stdout.decode()
+
+    def status(self):
+        out = {}
+        failed = []
+        for line in self.cli("status").splitlines():
+            if line.startswith("failed "):
+                failed.append(line)
+            else:
+                k, v = line.split(":", 1)
+                out[k.strip()] = float(v)
+        out["failed_lines"] = failed
+        return out
+
+    def start(self):
+        if os.path.exists(self.port_file):
+            os.unlink(self.port_file)
+        self.proc = H.start([H.binary("logferry-uploader"), "--config", self.conf, "run"],
+                            log_path=self.log)
+        return self.proc
+
+    def kill(self):
+        if self.proc:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def stop(self):
+        if self.proc:
+            rc = H.stop(self.proc)
+            self.proc = None
+            return rc
+
+    def log_text(self):
+        try:
+            with open(self.log, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
