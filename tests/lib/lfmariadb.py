@@ -19,6 +19,7 @@ class MariaDB:
     def __init__(self, datadir, port=None, buffer_pool="256M", extra_args=()):
         self.datadir = os.path.abspath(datadir)
         self.base = os.path.dirname(self.datadir)
+        self.fixed_port = port is not None
         self.port = port or lfharness.free_port()
         self.socket = os.path.join(self.base, "mariadb.sock")
         self.pid_file = os.path.join(self.base, "mariadb.pid")
@@ -41,7 +42,19 @@ class MariaDB:
         self._fresh = True
 
     def start(self, timeout=60.0):
+        """Starts the server; a port taken between choosing and binding it is replaced by another."""
+        for attempt in range(5):
+            try:
+                return self._start_once(timeout)
+            except _PortTaken:
+                if self.fixed_port:
+                    raise RuntimeError(f"port {self.port} is in use")
+                self.port = lfharness.free_port()
+        raise RuntimeError("could not find a free port for mariadbd")
+
+    def _start_once(self, timeout):
         self.install()
+        log_start = os.path.getsize(self.log) if os.path.exists(self.log) else 0
         args = ["mariadbd", "--no-defaults", f"--datadir={self.datadir}", f"--user={_user()}",
                 f"--socket={self.socket}", f"--port={self.port}", "--bind-address=127.0.0.1",
                 f"--pid-file={self.pid_file}", "--skip-name-resolve", f"--log-error={self.log}",
@@ -54,6 +67,10 @@ class MariaDB:
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
+                with open(self.log, errors="replace") as f:
+                    f.seek(log_start)
+                    if "Address already in use" in f.read():
+                        raise _PortTaken()
                 raise RuntimeError(f"mariadbd exited with {self.proc.returncode}; see {self.log}:\n"
                                    + _tail(self.log))
             if os.path.exists(self.socket) and self._ping():
@@ -113,6 +130,10 @@ class MariaDB:
         """The connection settings logferry programs take in their [mysql] sections."""
         return {"host": "127.0.0.1", "port": str(self.port), "user": self.user,
                 "password": self.password, "database": database}
+
+
+class _PortTaken(Exception):
+    pass
 
 
 def _user():
