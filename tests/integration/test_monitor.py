@@ -126,6 +126,19 @@ pending_count = 2
 reminder_every = {REMINDER_S}s
 flap_changes = 0
 """
+    checks += f"""
+[check.parser_progress]
+kind = parser_progress
+url = http://127.0.0.1:{E.rx.port}/v1/queues/sessions
+token = {E.rx.worker_token}
+metrics_url = http://127.0.0.1:{E.parser_port}/metrics
+progress_window = 3s
+interval = 1s
+timeout = 800ms
+pending_count = 1
+reminder_every = 1h
+flap_changes = 0
+"""
     for name in ("burst_a", "burst_b", "burst_c", "quiet"):
         checks += f"""
 [check.{name}]
@@ -276,6 +289,12 @@ def test_parser_stopped_fires_once_reminds_resolves():
     start = slack_index()
     t_stop = time.time()
     H.check(E.parser.stop() == 0, "parser exits 0")
+    # work arrives while the parser is down: parser_progress stalls (the default metric is the
+    # parser's real counter, read from its /metrics once it is back)
+    import random
+    sess = U.make_session(E.rx.site, P.make_log(random.Random(7), 30), identity=f"mon-{time.time()}")
+    status, body, _ = E.rx.upload(sess)
+    H.check(status == 201, f"upload: {status} {body}")
     wait_for(lambda: "FIRING" in kinds("parser_health", start), 15, "FIRING for parser_health")
     (k, att, t_fire), = of("parser_health", start)
     H.check(k == "FIRING", "first message is FIRING")
@@ -295,6 +314,11 @@ def test_parser_stopped_fires_once_reminds_resolves():
     gaps = [got[i + 1][2] - got[i][2] for i in range(2)]
     H.check(all(REMINDER_S - 1 <= g <= REMINDER_S + 1.5 for g in gaps), f"one reminder per interval: {gaps}")
     H.check(got[-1][1]["color"] == "good" and field(got[-1][1], "Host") == HOST, "RESOLVED is green, with host")
+    wait_for(lambda: "RESOLVED" in kinds("parser_progress", start), 20, "parser_progress RESOLVED")
+    _, _, pm = H.http("GET", E.parser_port, "/metrics")
+    H.check(b"\nlf_parser_sessions_total 1" in pm, "the parser exports the counter parser_progress reads by default")
+    H.check(kinds("parser_progress", start) == ["FIRING", "RESOLVED"],
+            f"parser_progress stalled once, then progressed: {kinds('parser_progress', start)}")
 
 
 def test_monitor_restart_mid_incident_no_duplicate():
