@@ -3,6 +3,9 @@
  * fsync rate of the same disk, with the batching factor (sends per commit).
  *
  *   bench-queue [--dir DIR] [--seconds S] [--body BYTES] [--consumers N] [--batch N]
+ *               [--http-port P --pool FILE --sk SKFILE --site NAME --token TOKEN]
+ * With --http-port, the HTTP part (bench_queue_http.h) runs after the in-process one against that
+ * receiver, and both are summarised side by side.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +18,7 @@
 
 #include <uv.h>
 
+#include "bench_queue_http.h"
 #include "lf_error.h"
 #include "lf_log.h"
 #include "lf_queue.h"
@@ -24,6 +28,7 @@ static double seconds = 3.0;
 static size_t body_len = 64;
 static int consumers = 8;
 static uint32_t recv_batch = 10;
+static double inproc_sends[3], inproc_recv_ack;
 
 static double now_s(void)
 {
@@ -148,6 +153,7 @@ static void bench_sends(int nprod, const lf_queue_options *opt)
            (double)es.commits / t);
     free(ps);
     free(r.body);
+    inproc_sends[nprod == 1 ? 0 : nprod == 8 ? 1 : 2] = (double)r.done / t;
 }
 
 /* ---- consumers ---- */
@@ -237,11 +243,13 @@ static void bench_consume(const lf_queue_options *opt)
     printf("receive+ack, %d consumers x %u msgs: %9.0f messages received and acked/s (%" PRIu64
            " acked, %" PRIu64 " commits)\n",
            consumers, recv_batch, (double)r.acked / t, r.acked, es1.commits - es0.commits);
+    inproc_recv_ack = (double)r.acked / t;
     free(cs);
 }
 
 int main(int argc, char **argv)
 {
+    bench_http_cfg hc = {0};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--dir") && i + 1 < argc)
             dir = argv[++i];
@@ -253,9 +261,19 @@ int main(int argc, char **argv)
             consumers = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
             recv_batch = (uint32_t)atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--http-port") && i + 1 < argc)
+            hc.port = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--pool") && i + 1 < argc)
+            hc.pool = argv[++i];
+        else if (!strcmp(argv[i], "--sk") && i + 1 < argc)
+            hc.sk = argv[++i];
+        else if (!strcmp(argv[i], "--site") && i + 1 < argc)
+            hc.site = argv[++i];
+        else if (!strcmp(argv[i], "--token") && i + 1 < argc)
+            hc.token = argv[++i];
         else {
             fprintf(stderr, "usage: %s [--dir DIR] [--seconds S] [--body BYTES] [--consumers N]"
-                    " [--batch N]\n", argv[0]);
+                    " [--batch N] [--http-port P --pool FILE --sk SKFILE --site NAME --token TOKEN]\n", argv[0]);
             return 2;
         }
     }
@@ -277,5 +295,23 @@ int main(int argc, char **argv)
     char path[4096];
     snprintf(path, sizeof path, "%s/bench-queue.db", dir);
     remove_store(path);
-    return 0;
+    if (!hc.port)
+        return 0;
+    if (!hc.pool || !hc.sk || !hc.site || !hc.token) {
+        fprintf(stderr, "--http-port needs --pool, --sk, --site and --token\n");
+        return 2;
+    }
+    hc.seconds = seconds;
+    hc.consumers = consumers;
+    hc.batch = recv_batch;
+    bench_http_result hr;
+    int hrc = bench_http_run(&hc, &hr);
+    printf("\nsummary          %12s %12s %14s\n", "in-process", "HTTP", "HTTP/fsync");
+    for (size_t i = 0; i < 3; i++)
+        printf("sends/s, %2d prod %12.0f %12.0f %14.1f\n", prods[i], inproc_sends[i], hr.sends_per_s[i],
+               hr.sends_per_s[i] / f);
+    printf("receive+ack/s    %12.0f %12.0f %14.1f\n", inproc_recv_ack, hr.recv_ack_per_s, hr.recv_ack_per_s / f);
+    printf("raw fsyncs/s     %12.0f   (HTTP/fsync: durable operations per raw fsync time; > 1 means the\n"
+           "                                 receiver batches several uploads or acks into one commit)\n", f);
+    return hrc == 0 ? 0 : 1;
 }
