@@ -33,6 +33,11 @@ struct daemon {
 
 static struct daemon D;
 
+static void daemon_packed(void *arg)
+{
+    lf_uploader_pump(arg);
+}
+
 static void do_scan(struct daemon *d)
 {
     int rc = lf_uploader_scan(d->u);
@@ -118,6 +123,7 @@ static int daemon_start(lf_service *svc)
     if (rc < 0)
         return rc;
     lf_uploader_on_done(d->u, on_done, d);
+    lf_uploader_on_packed(d->u, daemon_packed, d->u);
     lf_metrics_gauge_fn(m, "lf_uploader_outbox_bytes", "Bytes waiting in the outbox.", NULL,
                         g_outbox_bytes, d->u);
     lf_metrics_gauge_fn(m, "lf_uploader_outbox_sessions", "Sessions waiting in the outbox.", NULL,
@@ -172,9 +178,18 @@ static void daemon_stop(lf_service *svc)
 
 /* ---- once ---- */
 
-struct once_state {
-    bool failed_seen;
+struct once_loop {
+    lf_uploader *u;
+    uv_loop_t *loop;
 };
+
+/* Uploads progress while the scan packs: start what the limit allows, let curl run a little. */
+static void once_packed(void *arg)
+{
+    struct once_loop *o = arg;
+    lf_uploader_pump(o->u);
+    uv_run(o->loop, UV_RUN_NOWAIT);
+}
 
 static int cmd_once(lf_service *svc, int argc, char **argv)
 {
@@ -190,6 +205,8 @@ static int cmd_once(lf_service *svc, int argc, char **argv)
         uv_loop_close(&loop);
         return 1;
     }
+    struct once_loop ol = {u, &loop};
+    lf_uploader_on_packed(u, once_packed, &ol);
     int exit_code = 0;
     lf_uploader_stats st0;
     lf_uploader_stats_get(u, &st0);

@@ -430,3 +430,9 @@ bool lf_uploader_take_unreachable(lf_uploader *u)
     u->unreachable = false;
     return r;
 }
+
+void lf_uploader_on_packed(lf_uploader *u, void (*fn)(void *), void *arg)
+{
+    u->packed_fn = fn;
+    u->packed_arg = arg;
+}

@@ -46,6 +46,8 @@ void lf_uploader_stats_get(const lf_uploader *u, lf_uploader_stats *s);
 lf_ureg *lf_uploader_registry(lf_uploader *u);
 /* Called when an upload ends (the loop driver uses it to pump or finish). */
 void lf_uploader_on_done(lf_uploader *u, void (*fn)(void *arg), void *arg);
+/* Called after each session packed during a scan (once uses it to upload while it packs). */
+void lf_uploader_on_packed(lf_uploader *u, void (*fn)(void *arg), void *arg);
 /* Records a failed upload attempt (transport error or 5xx after retries); true when any happened
  * since the last call. */
 bool lf_uploader_take_unreachable(lf_uploader *u);

@@ -39,6 +39,8 @@ struct lf_uploader {
         lf_counter *packed, *shipped, *already, *failed, *dropped, *warned, *snap_changed, *full,
             *unreadable, *upload_errors;
     } m;
+    void (*packed_fn)(void *);
+    void *packed_arg;
     void (*done_fn)(void *);
     void *done_arg;
 };

@@ -418,6 +418,8 @@ static int consider(lf_uploader *u, struct watch_rt *wr, const char *path, const
     lf_uploader_count(u, &u->st.packed, u->m.packed);
     LF_DEBUG("scan", "packed %s as %s%s", path, id, split ? " (continuation)" : "");
     rc = lf_uploader_queue_push(u, id);
+    if (rc == 0 && u->packed_fn)
+        u->packed_fn(u->packed_arg);
     return rc < 0 ? rc : 1;
 }
 

@@ -18,6 +18,7 @@ struct lf_ureg {
 static const char schema[] =
     "PRAGMA journal_mode=WAL;"
     "PRAGMA synchronous=FULL;"
+    "PRAGMA cache_size=-256;" /* KiB: the uploader's memory budget is small */
     "CREATE TABLE IF NOT EXISTS files(watch TEXT NOT NULL, relpath TEXT NOT NULL, dev INTEGER,"
     " ino INTEGER, size INTEGER, mtime_ns INTEGER, shipped_size INTEGER, prefix_hash BLOB,"
     " first_id TEXT, part INTEGER, seen INTEGER, PRIMARY KEY(watch, relpath));"

@@ -101,7 +101,7 @@ def main():
                                 f"product = atlas\n"})
     total = sum(os.path.getsize(p) for p in files)
     t0 = time.time()
-    p = subprocess.Popen([H.binary("logferry-uploader"), "--config", up.conf, "--set", "log.level=warn",
+    p = subprocess.Popen([H.binary("logferry-uploader"), "--config", up.conf, "--set", "log.level=warn", "--set", "receiver.concurrency=8",
                           "once"])
     _, status, ru = os.wait4(p.pid, 0)  # this one child's CPU time and peak RSS
     p.returncode = os.waitstatus_to_exitcode(status)

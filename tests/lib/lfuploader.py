@@ -26,12 +26,25 @@ class Uploader:
         assert line[:3] == ["logferry-receiver", "sites", "add"], out
         self.pk = line[4]
         if register:
-            before = rx.log_text().count("site table reloaded")
             rx.cli("sites", "add", site, self.pk)
-            # The running receiver re-reads its site table on its own schedule: wait for it.
-            deadline = time.time() + 15
-            while rx.proc and rx.log_text().count("site table reloaded") <= before and time.time() < deadline:
-                time.sleep(0.05)
+            self.wait_registered()
+
+    def wait_registered(self):
+        """Until the running receiver knows the site: a signed, deliberately invalid upload must be
+        refused for its body (400), not as an unknown site (401)."""
+        if not self.rx.proc:
+            return
+        from lfupload import Signer
+        signer = Signer(self.key, self.site)
+        path = "/v1/sessions/" + "0" * 32
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            h = {"Content-Type": "application/zip", "Authorization": signer.header("PUT", path, b"x")}
+            status, _, _ = H.http("PUT", self.rx.port, path, b"x", h)
+            if status != 401:
+                return
+            time.sleep(0.1)
+        raise AssertionError("the receiver did not learn the new site")
 
     def write_conf(self, watches, extra=""):
         url = self.url or f"http://127.0.0.1:{self.rx.port}"
