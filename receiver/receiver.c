@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lf_error.h"
+#include "lf_fileio.h"
 
 lf_receiver *lf_receiver_instance;
 
@@ -32,4 +33,21 @@ void lf_receiver_respond_error(lf_receiver *r, lf_http_request *req, int status,
 int lf_receiver_storage_status(int err)
 {
     return err == -ENOSPC || err == -EDQUOT ? 507 : 503;
+}
+
+int lf_receiver_store_open(const struct lf_receiver_config *cfg, bool clean_tmp, lf_store **out, char *err,
+                           size_t errsz)
+{
+    if (cfg->store_backend == LF_STORE_BACKEND_ELASTICSEARCH) {
+        /* store.dir keeps the temporaries recovery decrypts into */
+        char tmp[4096];
+        snprintf(tmp, sizeof tmp, "%s/.tmp", cfg->store_dir);
+        int rc = lf_mkdir_p(tmp, 0700);
+        if (rc != 0) {
+            snprintf(err, errsz, "cannot create %s: %s", tmp, lf_strerror(rc));
+            return rc;
+        }
+        return lf_store_es_open(cfg->es_url, cfg->es_index, cfg->es_chunk_size, out, err, errsz);
+    }
+    return lf_store_fs_open(cfg->store_dir, clean_tmp, out, err, errsz);
 }

@@ -5,11 +5,26 @@
 
 #define F(field) offsetof(struct lf_receiver_config, field)
 
+static const char *const store_backends[] = {"filesystem", "elasticsearch", NULL};
+
 static const lf_config_option receiver_options[] = {
     LF_SERVICE_COMMON_OPTIONS("127.0.0.1:8440"),
     {"store", "dir", LF_CFG_STRING, "/var/lib/logferry/receiver/sessions", F(store_dir),
      .description = "Directory of the stored sessions (encrypted zips, YYYY/MM/DD/<id>.lfz), the system of "
                     "record. Temporary files live in its .tmp subdirectory."},
+    {"store", "backend", LF_CFG_ENUM, "filesystem", F(store_backend), .enum_values = store_backends,
+     .description = "Where the encrypted sessions are kept: filesystem (under store.dir) or elasticsearch "
+                    "(the original design's system of record: chunk documents <id>-<n> in store.es_index, "
+                    "the encrypted zip base64-encoded in a non-indexed binary field, written with "
+                    "op_type=create; the index template is installed at start). store.dir still holds "
+                    "temporary files with either."},
+    {"store", "es_url", LF_CFG_STRING, "http://127.0.0.1:9200", F(es_url),
+     .description = "Elasticsearch base URL for store.backend = elasticsearch."},
+    {"store", "es_index", LF_CFG_STRING, "logferry-sessions", F(es_index),
+     .description = "Elasticsearch index of the stored sessions; also the name of its index template."},
+    {"store", "es_chunk_size", LF_CFG_SIZE, "4M", F(es_chunk_size), .min = 1024, .max = 256ULL << 20,
+     .description = "Encrypted bytes per Elasticsearch chunk document (a session larger than this is split "
+                    "into ordered chunks; each document is about 4/3 of it, base64)."},
     {"store", "max_upload_size", LF_CFG_SIZE, "1G", F(max_upload_size), .min = 1024, .max = 64ULL << 30,
      .description = "Largest session upload accepted (413 above it), checked against Content-Length "
                     "before the body is read."},

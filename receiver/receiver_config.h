@@ -7,9 +7,15 @@
 #include "lf_config.h"
 #include "lf_service.h"
 
+enum { LF_STORE_BACKEND_FILESYSTEM, LF_STORE_BACKEND_ELASTICSEARCH };
+
 struct lf_receiver_config {
     lf_service_config common; /* first: lf_service reads it */
     char *store_dir;
+    int store_backend; /* LF_STORE_BACKEND_* */
+    char *es_url;
+    char *es_index;
+    uint64_t es_chunk_size;
     uint64_t max_upload_size;
     char *index_path;
     char *keys_dir;

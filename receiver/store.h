@@ -3,7 +3,7 @@
  * the object is durable; it never replaces an object that was acknowledged before (the index is
  * checked first), and a failed put() leaves nothing that the index points to.
  *
- * Backends: filesystem (store_fs.c). Calls may come from any thread (worker threads). */
+ * Backends: filesystem (store_fs.c), elasticsearch (store_es.c). Calls may come from any thread (worker threads). */
 #ifndef LF_RECEIVER_STORE_H
 #define LF_RECEIVER_STORE_H
 
@@ -45,5 +45,17 @@ int lf_store_fs_open(const char *dir, bool clean_tmp, lf_store **out, char *err,
 
 /* Free bytes for unprivileged users on the store's file system (statvfs), or a negative errno. */
 int64_t lf_store_fs_free_bytes(const char *dir);
+
+/* Elasticsearch backend: index (created from the index template installed here, PUT
+ * /_index_template/<index>) holds documents <id>-<n> of at most chunk_size encrypted bytes each
+ * (base64 in a non-indexed binary field), written with op_type=create; locations are
+ * "<id>/<chunks>". Fails when Elasticsearch cannot be reached or refuses the template. */
+int lf_store_es_open(const char *url, const char *index, uint64_t chunk_size, lf_store **out, char *err,
+                     size_t errsz);
+
+/* Opens the backend that cfg's store.backend names (receiver.c); clean_tmp as for the filesystem. */
+struct lf_receiver_config;
+int lf_receiver_store_open(const struct lf_receiver_config *cfg, bool clean_tmp, lf_store **out, char *err,
+                           size_t errsz);
 
 #endif
