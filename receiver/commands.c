@@ -269,7 +269,7 @@ static int cmd_sessions(lf_service *svc, int argc, char **argv)
         fprintf(stderr, "logferry-receiver: session %s: %s\n", argv[2], rc == -ENOENT ? "not stored" : lf_strerror(rc));
         goto done;
     }
-    if ((rc = lf_store_fs_open(cfg->store_dir, false, &store, err, sizeof err)) != 0 ||
+    if ((rc = lf_receiver_store_open(cfg, false, &store, err, sizeof err)) != 0 ||
         (rc = lf_keyring_load(&kr, cfg->keys_dir, false, err, sizeof err)) != 0) {
         fprintf(stderr, "logferry-receiver: %s\n", err);
         goto done;

@@ -13,6 +13,7 @@
 #include "lf_error.h"
 #include "lf_failpoint.h"
 #include "lf_log.h"
+#include "read_routes.h"
 #include "receiver.h"
 
 static int (*const route_files[])(lf_receiver *r) = {
@@ -84,6 +85,7 @@ static enum lf_health health_store(lf_service *svc, void *arg, lf_buf *detail)
 static void release(lf_receiver *r)
 {
     lf_receiver_flush_marks(r);
+    lf_read_routes_free(r->read_routes);
     if (r->store)
         r->store->ops->close(r->store);
     lf_index_close(r->index);
@@ -150,7 +152,7 @@ static int receiver_start(lf_service *svc)
     r->metrics = lf_service_metrics(svc);
     r->release_cb = release;
     char err[512] = "";
-    if ((rc = lf_store_fs_open(cfg->store_dir, true, &r->store, err, sizeof err)) != 0) {
+    if ((rc = lf_receiver_store_open(cfg, true, &r->store, err, sizeof err)) != 0) {
         LF_ERROR("receiver", "store: %s", err);
         goto fail;
     }
@@ -189,6 +191,19 @@ static int receiver_start(lf_service *svc)
             r->queue = NULL;
             goto fail;
         }
+    }
+    lf_read_routes_opts ro = {
+        .mysql = {.host = cfg->mysql_host, .port = (unsigned)cfg->mysql_port, .user = cfg->mysql_user,
+                  .password = cfg->mysql_password, .database = cfg->mysql_database},
+        .es_url = cfg->search_es_url,
+        .es_index_prefix = cfg->search_index_prefix,
+        .pool_size = (unsigned)cfg->mysql_pool_size,
+    };
+    if ((rc = lf_read_routes_register(lf_service_http(svc), r->loop, &ro, &r->read_routes)) != 0) {
+        LF_ERROR("receiver", "cannot register the read routes: %s", lf_strerror(rc));
+        lf_queue_close(r->queue, NULL);
+        r->queue = NULL;
+        goto fail;
     }
     lf_service_add_check(svc, "store", health_store, r);
     uv_timer_init(r->loop, &r->pressure_timer);

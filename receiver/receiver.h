@@ -29,6 +29,7 @@ struct lf_receiver {
     lf_receiver_keys keys;
     lf_sites sites;
     lf_queue *queue;
+    struct lf_read_routes *read_routes; /* list, events, search (receiver/read_routes.c) */
 
     /* backpressure, refreshed by a 1 s timer on the loop */
     uv_timer_t pressure_timer;

@@ -76,6 +76,25 @@ static const lf_config_option receiver_options[] = {
     {"zip", "max_ratio", LF_CFG_UINT, "200", F(zip_max_ratio), .min = 2, .max = 100000,
      .description = "Largest compression ratio (uncompressed / compressed), per entry and overall, above "
                     "1 MiB of uncompressed data (zip bombs)."},
+    {"mysql", "host", LF_CFG_STRING, "127.0.0.1", F(mysql_host),
+     .description = "MariaDB/MySQL server of the parsed-events database, for GET /v1/sessions, "
+                    "/v1/sessions/{id}/events and the parse status in GET /v1/sessions/{id}. Connections are "
+                    "opened on demand; while it is unreachable those routes answer 503."},
+    {"mysql", "port", LF_CFG_UINT, "3306", F(mysql_port), .min = 1, .max = 65535,
+     .description = "Port of the parsed-events database server."},
+    {"mysql", "user", LF_CFG_STRING, "logferry", F(mysql_user),
+     .description = "User for the read routes (read-only privileges are enough)."},
+    {"mysql", "password", LF_CFG_STRING, "", F(mysql_password), .flags = LF_CFG_SECRET,
+     .description = "Password of mysql.user."},
+    {"mysql", "database", LF_CFG_STRING, "logferry", F(mysql_database),
+     .description = "The parsed-events database written by logferry-parser."},
+    {"mysql", "pool_size", LF_CFG_UINT, "4", F(mysql_pool_size), .min = 1, .max = 64,
+     .description = "Database connections the read routes keep at most."},
+    {"search", "es_url", LF_CFG_STRING, NULL, F(search_es_url),
+     .description = "Elasticsearch base URL holding the parsed events (logferry-parser's "
+                    "elasticsearch.url); unset: GET /v1/search answers 503."},
+    {"search", "index_prefix", LF_CFG_STRING, "logferry-events-", F(search_index_prefix),
+     .description = "Prefix of the daily event indices searched by GET /v1/search."},
 };
 
 const lf_config_table lf_receiver_config_table = {

@@ -34,6 +34,15 @@ struct lf_receiver_config {
     uint64_t zip_max_entries;
     uint64_t zip_max_total_size;
     uint64_t zip_max_ratio;
+    /* read routes (list, events, search): the parsed-events database and Elasticsearch */
+    char *mysql_host;
+    uint64_t mysql_port;
+    char *mysql_user;
+    char *mysql_password;
+    char *mysql_database;
+    uint64_t mysql_pool_size;
+    char *search_es_url;
+    char *search_index_prefix;
 };
 
 extern const lf_config_table lf_receiver_config_table;
