@@ -238,6 +238,11 @@ static int cmd_once(lf_service *svc, int argc, char **argv)
     }
     lf_uploader_stats st;
     lf_uploader_stats_get(u, &st);
+    if (exit_code == 0 && st.pack_errors > st0.pack_errors) {
+        LF_WARN("once", "%" PRIu64 " finished session(s) could not be packed (see above); they are "
+                        "tried again next run", st.pack_errors - st0.pack_errors);
+        exit_code = EXIT_PENDING;
+    }
     if (exit_code == 0 && st.failed > st0.failed)
         exit_code = EXIT_REFUSED;
     LF_INFO("once", "packed %" PRIu64 ", shipped %" PRIu64 " (%" PRIu64 " already stored), "

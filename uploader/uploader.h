@@ -18,7 +18,7 @@ typedef struct lf_uploader lf_uploader;
 /* Counters (also exported in /metrics when a registry is given). */
 typedef struct lf_uploader_stats {
     uint64_t packed, shipped, already_had, failed, dropped, changed_warned, snapshot_changed;
-    uint64_t outbox_full_pauses, unreadable, upload_errors;
+    uint64_t outbox_full_pauses, unreadable, upload_errors, pack_errors;
 } lf_uploader_stats;
 
 /* Opens the registry, key, outbox and HTTP client. loop may be NULL for status-only use (no

@@ -465,9 +465,10 @@ static int walk(lf_uploader *u, struct watch_rt *wr, const char *dir, const char
             closedir(d);
             return rc;
         }
-        if (rc < 0)
+        if (rc < 0) {
             *complete = false;
-        else
+            u->st.pack_errors++;
+        } else
             packed += rc;
     }
     closedir(d);

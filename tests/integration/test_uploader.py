@@ -190,6 +190,23 @@ def test_outbox_cap_pauses_without_dropping_and_after_upload_delete():
     H.check(left == [], f"after_upload = delete left {left}")
 
 
+def test_full_disk_while_packing_is_retried_not_lost():
+    rx = Receiver()
+    src = H.scratch_dir("lfsrc-")
+    files = gen(src, 6, seed=6)
+    up = Uploader(rx, {"apps": watch(src)})
+    # Every write of the zip fails (as on a full disk).
+    p = subprocess.run([H.binary("logferry-uploader"), "--config", up.conf, "once"], capture_output=True,
+                       env={**os.environ, "LF_FAIL_WRITE": "1+"}, timeout=120)
+    H.check(p.returncode == 75, f"{p.returncode} {p.stderr.decode()[-800:]}")
+    H.check(b"disk full?" in p.stderr and b"could not be packed" in p.stderr, p.stderr.decode()[-800:])
+    H.check(ids(rx) == [] and os.listdir(os.path.join(up.outbox, ".tmp")) == [], "no partial zip left")
+    p = up.run("once")
+    H.check(p.returncode == 0, p.stderr.decode()[-800:])
+    want = sorted(session_id(up.site, rel, body) for rel, body in files.items())
+    H.check(ids(rx) == want, "shipped once the disk has room")
+
+
 def test_daemon_ships_and_exposes_metrics():
     rx = Receiver()
     src = H.scratch_dir("lfsrc-")
@@ -219,5 +236,6 @@ if __name__ == "__main__":
         test_growth_after_ship_is_a_continuation_and_rotation_keeps_id,
         test_unfinished_file_is_not_shipped_end_line_finishes_it,
         test_outbox_cap_pauses_without_dropping_and_after_upload_delete,
+        test_full_disk_while_packing_is_retried_not_lost,
         test_daemon_ships_and_exposes_metrics,
     ])
