@@ -27,7 +27,7 @@ typedef struct recover_ctx {
     lf_index *index;
     const lf_keyring *kr;
     lf_queue_db *qdb;
-    unsigned indexed, queued, failed;
+    unsigned indexed, queued, failed, deferred;
     int error;
 } recover_ctx;
 
@@ -124,6 +124,15 @@ static int on_unqueued(void *arg, const lf_index_row *row)
     int rc = lf_queue_db_send(c->qdb, c->cfg->queue_name, row->id, strlen(row->id), row->id, 0, &mid, &dup);
     if (rc == 0)
         rc = lf_index_set_status(c->index, row->id, "queued");
+    if (rc == -ENOSPC || rc == -EIO || rc == -EBUSY) {
+        /* Not fatal: a row still marked stored either had its queue send committed before the 2xx
+         * (so it is on the queue already) or never got a 2xx (its uploader retries, and the
+         * duplicate path enqueues it). The next start tries again. */
+        LF_WARN("recovery", "cannot queue %s now: %s (left for the next start or a re-upload)", row->id,
+                lf_strerror(rc));
+        c->deferred++;
+        return 0;
+    }
     if (rc != 0) {
         LF_ERROR("recovery", "cannot queue %s: %s", row->id, lf_strerror(rc));
         c->error = rc;
@@ -167,7 +176,8 @@ int lf_receiver_recover(const struct lf_receiver_config *cfg, lf_store *store, l
             break;
     }
     lf_queue_db_close(c.qdb);
-    if (rc == 0 && (c.indexed || c.queued || c.failed))
-        LF_INFO("recovery", "%u sessions indexed, %u queued, %u unreadable", c.indexed, c.queued, c.failed);
+    if (rc == 0 && (c.indexed || c.queued || c.failed || c.deferred))
+        LF_INFO("recovery", "%u sessions indexed, %u queued, %u unreadable, %u left unqueued for now", c.indexed,
+                c.queued, c.failed, c.deferred);
     return rc;
 }

@@ -73,11 +73,32 @@ class Signer:
         return out.stdout.decode().strip()
 
 
-class Receiver:
-    """A receiver in a scratch directory. backend: 'filesystem' (the only one built so far)."""
+# The store backend every Receiver uses unless told otherwise; the Elasticsearch variants of the
+# receiver tests set it to "elasticsearch" (each Receiver then gets its own Elasticsearch fake).
+DEFAULT_BACKEND = os.environ.get("LF_TEST_STORE_BACKEND", "filesystem")
 
-    def __init__(self, extra_config="", env=None, start=True, site="site-a", window="5m", min_free_disk="0"):
+
+def _es_store_config(receiver_dir):
+    import sys as _sys
+    _sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fakes"))
+    from fakeproc import start_fake
+    _, port = start_fake("es_fake.py", log_path=os.path.join(receiver_dir, "es_fake.log"))
+    # small chunks so that sessions of a few KiB already span several chunk documents
+    return f"[store]\nbackend = elasticsearch\nes_url = http://127.0.0.1:{port}\nes_chunk_size = 4K\n", port
+
+
+class Receiver:
+    """A receiver in a scratch directory, on the filesystem store or (backend="elasticsearch") on the
+    Elasticsearch store backed by a fake of its own."""
+
+    def __init__(self, extra_config="", env=None, start=True, site="site-a", window="5m", min_free_disk="0",
+                 backend=None):
         self.dir = H.scratch_dir("lfrecv-")
+        self.backend = backend or DEFAULT_BACKEND
+        self.es_port = None
+        if self.backend == "elasticsearch":
+            es_conf, self.es_port = _es_store_config(self.dir)
+            extra_config = es_conf + extra_config
         self.env = env or {}
         self.port_file = os.path.join(self.dir, "port")
         self.conf = os.path.join(self.dir, "receiver.conf")
