@@ -27,6 +27,8 @@ ROOT = os.path.join(WORK, "root")          # the root of this run, a fresh copy 
 OUT = os.path.join(WORK, "dist")
 MIRROR = os.environ.get("LF_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 PROGRAMS = {"uploader": 8441, "receiver": 8440, "parser": 8442, "analytics": 8443, "monitor": 8444}
+# The one value a packaged configuration cannot have: the site's name, given at the receiver.
+EXTRA = {"uploader": ["--set", "uploader.site=pkgtest"]}
 PACKAGES = ["logferry", "logferry-common"] + [f"logferry-{p}" for p in PROGRAMS]
 
 state = {}
@@ -176,7 +178,7 @@ def test_programs_answer_healthz():
         for p in PROGRAMS:
             log = open(os.path.join(WORK, f"{p}.log"), "w")
             cmd = ["nsenter", "-t", ns, "-n", "-m", "chroot", ROOT, "setpriv", "--reuid=logferry",
-                   "--regid=logferry", "--init-groups", f"/usr/bin/logferry-{p}", "--config", f"/etc/logferry/{p}.conf"]
+                   "--regid=logferry", "--init-groups", f"/usr/bin/logferry-{p}", "--config", f"/etc/logferry/{p}.conf"] + EXTRA.get(p, [])
             procs.append((p, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})))
         probe = ("import json,sys,time,urllib.request,urllib.error\n"
                  "out={}\n"
