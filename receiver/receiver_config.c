@@ -84,7 +84,7 @@ static const lf_config_option receiver_options[] = {
      .description = "Port of the parsed-events database server."},
     {"mysql", "user", LF_CFG_STRING, "logferry", F(mysql_user),
      .description = "User for the read routes (read-only privileges are enough)."},
-    {"mysql", "password", LF_CFG_STRING, "", F(mysql_password), .flags = LF_CFG_SECRET,
+    {"mysql", "password", LF_CFG_STRING, NULL, F(mysql_password), .flags = LF_CFG_SECRET,
      .description = "Password of mysql.user."},
     {"mysql", "database", LF_CFG_STRING, "logferry", F(mysql_database),
      .description = "The parsed-events database written by logferry-parser."},

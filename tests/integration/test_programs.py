@@ -159,7 +159,7 @@ def test_dump_config_round_trip():
         check(r.returncode == 0, f"{prog} --dump-config exited {r.returncode}: {r.stderr}")
         first = r.stdout
         wants = ["level = warn\n", "max_connections = 77\n", "idle_timeout = 90s\n"]
-        wants += {"logferry-uploader": ["\n[watch.app]\ndir = /srv/app/logs\npattern = *.log\nsettle = 90s\n"],
+        wants += {"logferry-uploader": ["\n[watch.app]\ndir = /srv/app/logs\ninclude = *.log\n", "\nsettle = 90s\n"],
                   "logferry-parser": ["\n[logtype.app]\nformat = <Date> <Time> <Level> <Content>\n"
                                       "mask = \"blk_-?\\\\d+\"\nmask = \"(\\\\d+\\\\.){3}\\\\d+\"\n"],
                   "logferry-monitor": ["\n[check.api]\nkind = healthz\n"]}.get(prog, [])
@@ -225,6 +225,14 @@ def write_config(prog, path, listen, port_file, level="info"):
     data = os.path.join(os.path.dirname(path), "data")
     repl = {("log", "level"): level, ("http", "listen"): listen, ("http", "port_file"): port_file,
             ("http", "header_timeout"): "20s"}
+    if prog == "logferry-uploader":  # a site and its key are required to run
+        key = os.path.join(os.path.dirname(path), "site.key")
+        repl[("uploader", "site")] = "test-site"
+        repl[("uploader", "key_file")] = key
+        if not os.path.exists(key):
+            k = run([binary(prog), "--config", os.devnull, "--set", "uploader.site=test-site", "--set",
+                     f"uploader.key_file={key}", "keygen"])
+            check(k.returncode == 0, f"uploader keygen: {k.stderr}")
     if "\n[mysql]\n" in r.stdout:
         db = mariadb()
         for k, v in db.dsn("logferry").items():
