@@ -135,7 +135,7 @@ def test_files_users_permissions():
         for want in ("Type=notify", "WatchdogSec=", "ProtectSystem=strict", f"StateDirectory=logferry/{p}",
                      "NoNewPrivileges=yes", "User=logferry"):
             H.check(want in text, f"logferry-{p}.service lacks {want}")
-        H.check(os.path.exists(root_path(f"/etc/systemd/system/multi-user.target.wants/logferry-{p}.service")),
+        H.check(os.path.lexists(root_path(f"/etc/systemd/system/multi-user.target.wants/logferry-{p}.service")),
                 f"logferry-{p}.service not enabled")
         text = open(root_path(conf)).read()
         H.check("--dump-config" in text and "[http]" in text, f"{conf} is not the dumped configuration")
