@@ -86,7 +86,7 @@ static int session_row(lf_mysql *db, const lf_psession *ps, const lf_loader_mysq
         started = ps->received_ms > 0 ? ps->received_ms * 1000 : now_us();
     if (ended == INT64_MIN)
         ended = ps->last_us;
-    bool crashed = false;
+    bool crashed = ps->crashed;
     for (size_t i = 0; i < m->metadata_count; i++)
         if (strcmp(m->metadata[i].key, "crashed") == 0 && strcmp(m->metadata[i].value, "true") == 0)
             crashed = true;

@@ -1,6 +1,9 @@
 /* Log type configuration (see logtype.h). */
 #include "logtype.h"
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 #include <errno.h>
 #include <ini.h>
 #include <stdio.h>
@@ -30,6 +33,7 @@ void lf_logtype_clear(lf_logtype *t)
     lf_free(t->timezone);
     lf_free(t->level_field);
     lf_free(t->content_field);
+    lf_free(t->end_line);
     memset(t, 0, sizeof *t);
 }
 
@@ -83,6 +87,15 @@ int lf_logtype_set(lf_logtype *t, const char *key, const char *value)
             return LF_ECONFIG;
         t->max_line = (size_t)v;
         return 0;
+    }
+    if (strcmp(key, "end_line") == 0) {
+        int errcode;
+        PCRE2_SIZE erroff;
+        pcre2_code *re = pcre2_compile((PCRE2_SPTR)value, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &errcode, &erroff, NULL);
+        if (!re)
+            return LF_ECONFIG;
+        pcre2_code_free(re);
+        return set_str(&t->end_line, value);
     }
     if (strcmp(key, "builtin") == 0) {
         if (strcmp(value, "jsonlines") != 0)

@@ -42,6 +42,9 @@ typedef struct lf_logtype {
     char *content_field;
     bool continuation;
     size_t max_line;
+    /* PCRE2 searched in the first line of a session's last event: a session whose last event does
+     * not match ended without its shutdown line (it crashed). NULL: crashes are not detected. */
+    char *end_line;
 } lf_logtype;
 
 typedef struct lf_logtypes {

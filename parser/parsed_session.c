@@ -1,6 +1,9 @@
 /* A session's log parsed into event rows (see parsed_session.h). */
 #include "parsed_session.h"
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 #include <errno.h>
 #include <string.h>
 #include <strings.h>
@@ -222,6 +225,39 @@ static int add_event(lf_psession *ps, lf_event *ev, const char *line, size_t len
     return w->error;
 }
 
+/* A session crashed when its type knows its shutdown line and the last event is not it. */
+static int detect_crash(lf_psession *ps, const lf_logtype *type)
+{
+    ps->crashed = false;
+    if (!type->end_line)
+        return 0;
+    if (ps->n_events == 0) {
+        ps->crashed = true;
+        return 0;
+    }
+    int errcode;
+    PCRE2_SIZE erroff;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)type->end_line, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &errcode,
+                                   &erroff, NULL);
+    if (!re)
+        return LF_ECONFIG;
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
+    if (!md) {
+        pcre2_code_free(re);
+        return -ENOMEM;
+    }
+    const lf_pevent *last = &ps->events[ps->n_events - 1];
+    const char *msg = lf_psession_str(ps, last->message);
+    const char *nl = memchr(msg, '\n', last->message.len);
+    size_t first_len = nl ? (size_t)(nl - msg) : last->message.len;
+    /* NO_UTF_CHECK is not used: a last line of invalid UTF-8 simply does not match */
+    int m = pcre2_match(re, (PCRE2_SPTR)msg, first_len, 0, 0, md, NULL);
+    ps->crashed = m < 0;
+    pcre2_match_data_free(md);
+    pcre2_code_free(re);
+    return 0;
+}
+
 int lf_psession_parse(lf_psession *ps, lf_engine *eng, int fd, size_t max_events)
 {
     lf_line_reader rd;
@@ -262,5 +298,7 @@ int lf_psession_parse(lf_psession *ps, lf_engine *eng, int fd, size_t max_events
     }
     ps->line_count = (uint32_t)rd.lineno;
     lf_line_reader_free(&rd);
+    if (r >= 0)
+        r = detect_crash(ps, lf_engine_type(eng));
     return r < 0 ? r : 0;
 }

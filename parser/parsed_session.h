@@ -44,6 +44,7 @@ typedef struct lf_psession {
     int64_t received_ms;  /* when the receiver queued it (0: unknown) */
     uint64_t log_bytes;
     uint32_t line_count, warning_count, error_count;
+    bool crashed; /* the type has end_line and the last event does not match it */
     int64_t first_us, last_us; /* min/max event time, INT64_MIN when none */
     lf_pevent *events;
     size_t n_events, cap_events;

@@ -1304,7 +1304,8 @@ static int write_logtypes(const char *dir)
     fputs("# Log types of the sessions written by logferry-sessiongen (parser configuration).\n"
           "# Atlas Studio and Cobalt CLI write \"classic\", Beacon Server writes \"jsonl\" (unless\n"
           "# --formats allowed only one). Stack-trace lines (a tab, \"    at \" or \"Caused by:\")\n"
-          "# do not match the classic format and continue the event before them.\n"
+          "# do not match the classic format and continue the event before them. A session whose\n"
+          "# last event is not its shutdown line crashed (end_line).\n"
           "\n"
           "[logtype.classic]\n"
           "format = <Date> <Time> <Level> \\[<Component>\\] <Content>\n"
@@ -1313,12 +1314,14 @@ static int write_logtypes(const char *dir)
           "timezone = UTC\n"
           "level_field = Level\n"
           "continuation = true\n"
+          "end_line = Shutdown complete after \\d+ s\n"
           "\n"
           "[logtype.jsonl]\n"
           "builtin = jsonlines\n"
           "time_fields = ts\n"
           "level_field = level\n"
-          "message_key = msg\n",
+          "message_key = msg\n"
+          "end_line = Shutdown complete after \\d+ s\n",
           f);
     int rc = ferror(f) ? -EIO : 0;
     if (fclose(f) != 0 && rc == 0)
