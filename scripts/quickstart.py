@@ -241,18 +241,14 @@ dir = {d}/outbox
         conf = os.path.join(d, "analytics.conf")
         write(conf, f"""[http]
 listen = 127.0.0.1:0
-[source]
+[mysql]
 host = 127.0.0.1
 port = {self.db.port}
 user = {self.db.user}
 password = {self.db.password}
-database = logferry
-[target]
-host = 127.0.0.1
-port = {self.db.port}
-user = {self.db.user}
-password = {self.db.password}
-database = logferry_analytics
+[analytics]
+source_database = logferry
+target_database = logferry_analytics
 """)
         p = subprocess.run([self.bin("logferry-analytics"), "--config", conf, "backfill"],
                            capture_output=True, text=True)
@@ -303,7 +299,7 @@ database = logferry_analytics
                      "ORDER BY t.occurrences DESC LIMIT 10"):
             print(f"  {row[0]:<8} {row[1]:>8}  {row[2]}")
         if analytics_ok:
-            print("\nDaily usage, last 5 days (MariaDB logferry_analytics.daily_usage):")
+            print("\nDaily usage, latest days (MariaDB logferry_analytics.daily_usage):")
             try:
                 for row in q("SELECT day, product, SUM(sessions), SUM(users) FROM logferry_analytics.daily_usage "
                              "GROUP BY day, product ORDER BY day DESC, product LIMIT 15"):
@@ -339,7 +335,7 @@ def main():
         problems = qs.verify()
         ok = qs.analytics()
         qs.report(ok)
-        if problems:
+        if problems or not ok:
             sys.exit(1)
     finally:
         qs.stop_all()
