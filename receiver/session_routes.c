@@ -1,5 +1,8 @@
 /* GET /v1/sessions/{id} (scope read): the index's view of a stored session.
- * GET /v1/sessions/{id}/blob (scope worker): the stored encrypted object, for parsers elsewhere. */
+ * GET /v1/sessions/{id}/blob (scope worker): the stored encrypted object, for parsers elsewhere.
+ * POST /v1/sessions/{id}/reparse (scope admin): queues a stored session again (`logferry-parser
+ * reparse`), as a new message without a dedup id, so that it is parsed again even when its first
+ * delivery is still inside the dedup window. Loads are idempotent per session. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -7,6 +10,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "lf_alloc.h"
 #include "lf_error.h"
 #include "lf_json.h"
 #include "lf_log.h"
@@ -72,6 +76,55 @@ static void handle_blob(lf_http_request *req)
     lf_http_respond_fd(req, 200, "application/octet-stream", fd, size, hdr);
 }
 
+typedef struct reparse_req {
+    lf_queue_send_req send;
+    lf_http_request *http;
+    lf_receiver *r;
+    char id[LF_SESSION_ID_LEN + 1];
+} reparse_req;
+
+static void on_reparse_sent(lf_queue_send_req *s, int status)
+{
+    reparse_req *rp = s->data;
+    if (status != 0) {
+        lf_receiver_respond_error(rp->r, rp->http, lf_receiver_storage_status(status), "queue_unavailable",
+                                  lf_strerror(status));
+    } else {
+        char body[160];
+        int n = snprintf(body, sizeof body, "{\"session_id\":\"%s\",\"status\":\"queued\",\"message_id\":%" PRIu64
+                         "}", rp->id, s->id);
+        LF_INFO("reparse", "%s queued again (message %" PRIu64 ")", rp->id, s->id);
+        lf_http_respond(rp->http, 202, "application/json", body, (size_t)n, NULL);
+    }
+    lf_free(rp);
+}
+
+static void handle_reparse(lf_http_request *req)
+{
+    lf_receiver *r = req->route_data;
+    if (lf_receiver_authorize(req, "admin") != 0)
+        return;
+    lf_index_row row;
+    if (!lookup(r, req, &row))
+        return;
+    reparse_req *rp = lf_calloc(1, sizeof *rp);
+    if (!rp) {
+        lf_http_respond_error(req, 503, "out_of_memory", "try again", "Retry-After: 1\r\n");
+        return;
+    }
+    rp->http = req;
+    rp->r = r;
+    rp->send.data = rp;
+    memcpy(rp->id, row.id, LF_SESSION_ID_LEN);
+    int rc = r->queue ? lf_queue_send(r->queue, &rp->send, r->cfg->queue_name, rp->id, LF_SESSION_ID_LEN, NULL, 0,
+                                      on_reparse_sent)
+                      : LF_ECLOSED;
+    if (rc != 0) { /* a failed call never fires its callback */
+        lf_receiver_respond_error(r, req, lf_receiver_storage_status(rc), "queue_unavailable", lf_strerror(rc));
+        lf_free(rp);
+    }
+}
+
 int lf_receiver_session_routes(lf_receiver *r)
 {
     lf_http_server *srv = lf_service_http(r->svc);
@@ -79,5 +132,7 @@ int lf_receiver_session_routes(lf_receiver *r)
     if (rc == 0)
         rc = lf_http_server_route(srv, LF_HTTP_GET | LF_HTTP_HEAD, "/v1/sessions/{id}/blob", 0, handle_blob, NULL,
                                   r);
+    if (rc == 0)
+        rc = lf_http_server_route(srv, LF_HTTP_POST, "/v1/sessions/{id}/reparse", 4096, handle_reparse, NULL, r);
     return rc;
 }
