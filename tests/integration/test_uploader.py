@@ -15,7 +15,7 @@ import lfharness as H  # noqa: E402
 from lfupload import Receiver, session_id  # noqa: E402
 from lfuploader import Uploader  # noqa: E402
 
-NAME_RE = r"^(?<user>u\d+)_(?<host>[^_]+)_(?<stamp>\d{8}T\d{6}Z)_(?<pid>\d+)\.log"
+NAME_RE = r"^(?<user>u\d+)_(?<host>[^_]+)_(?<version>[^_]+)_(?<stamp>\d{8}T\d{6}Z)_(?<pid>\d+)\.log"
 
 
 def gen(out, n, seed=1, max_size="64K"):
