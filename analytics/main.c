@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "analytics_config.h"
+#include "dashboard.h"
 #include "jobs.h"
 #include "lf_error.h"
 #include "lf_service.h"
@@ -112,6 +113,14 @@ static int cmd_status(lf_service *svc, int argc, char **argv)
     return rc < 0 ? 1 : 0;
 }
 
+static int daemon_start(lf_service *svc)
+{
+    int rc = lf_analytics_dashboard_routes(svc);
+    if (rc < 0)
+        return rc;
+    return lf_analytics_scheduler_start(svc);
+}
+
 static const lf_service_command commands[] = {
     {"run", "JOB [--from YYYY-MM-DD --to YYYY-MM-DD]",
      "Runs one job now: the days changed since its watermark, or the given days.", cmd_run, false},
@@ -126,7 +135,7 @@ static const lf_service_def analytics = {
     .config = &lf_analytics_config_table,
     .commands = commands,
     .n_commands = sizeof commands / sizeof commands[0],
-    .start = lf_analytics_scheduler_start,
+    .start = daemon_start,
     .stop = lf_analytics_scheduler_stop,
 };
 

@@ -2,8 +2,10 @@
 independent computation in Python, rerun idempotence, SIGKILL inside a partition's transaction, late
 data, two processes racing for one job, and a custom SQL job."""
 import datetime as dt
+import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -357,7 +359,58 @@ def test_daemon_catches_up_missed_run():
     H.check(got == want, f"daemon run did not load the late data: {got} vs {want}")
 
 
+def chromium(args, timeout=120):
+    exe = shutil.which("chromium")
+    H.check(exe is not None, "chromium is not installed (scripts/install-deps.sh)")
+    home = os.path.join(DIR, "chromium-home")
+    os.makedirs(home, exist_ok=True)
+    r = subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                        "--no-first-run", "--disable-extensions", f"--user-data-dir={home}",
+                        "--virtual-time-budget=10000"] + args, capture_output=True, text=True,
+                       timeout=timeout, env=dict(os.environ, HOME=home))
+    return r
+
+
+def test_dashboard_in_headless_chromium():
+    port_file = os.path.join(DIR, "dash.port")
+    p = H.start([H.binary("logferry-analytics"), "--config", CONF, "--set", "analytics.schedule=0 0 1 1 *",
+                 "--set", "job.custom_sessions.schedule=0 0 1 1 *", "--set", f"http.port_file={port_file}"],
+                log_path=os.path.join(DIR, "dash.log"))
+    deadline = time.time() + 30
+    while not (os.path.exists(port_file) and open(port_file).read().strip()) and time.time() < deadline:
+        time.sleep(0.1)
+    port = int(open(port_file).read())
+    # The API answers with the filtered sums of the tables.
+    st, _, body = H.http("GET", port, "/dashboard/api/usage?product=Alpha&site=paris&from=2026-03-03&to=2026-03-08")
+    H.check(st == 200, f"usage api: {st} {body[:200]}")
+    rows = json.loads(body)["rows"]
+    want = DB.query("SELECT day, SUM(sessions) FROM daily_usage WHERE product = 'Alpha' AND site = 'paris' "
+                    "AND day BETWEEN '2026-03-03' AND '2026-03-08' GROUP BY day ORDER BY day", DST)
+    H.check([[r[0], r[1]] for r in rows] == want, f"usage api rows {rows} vs {want}")
+    st, _, body = H.http("GET", port, "/dashboard/api/nope")
+    H.check(st == 404, f"unknown series: {st}")
+    st, hdrs, page = H.http("GET", port, "/dashboard")
+    H.check(st == 200 and b"<svg" not in page and b"createElementNS" in page, "dashboard page")
+    H.check(b"http://" not in page.replace(b"http://www.w3.org/2000/svg", b"") and b"https://" not in page,
+            "the page refers to an outside resource")
+    url = f"http://127.0.0.1:{port}/dashboard?product=Alpha"
+    r = chromium(["--dump-dom", url])
+    H.check('data-ready="1"' in r.stdout, f"charts not drawn: {r.stdout[-500:]} {r.stderr[-500:]}")
+    H.check(r.stdout.count("<polyline") >= 4 and r.stdout.count("<rect") >= 10,
+            "the charts have no lines or bars")
+    shot = os.path.join(H.BUILD_DIR, "test_analytics_dashboard.png")
+    if os.path.exists(shot):
+        os.unlink(shot)
+    r = chromium([f"--screenshot={shot}", "--window-size=1200,700", url])
+    H.check(os.path.exists(shot) and os.path.getsize(shot) > 10000, f"no screenshot: {r.stderr[-500:]}")
+    with open(shot, "rb") as f:
+        H.check(f.read(8) == b"\x89PNG\r\n\x1a\n", "screenshot is not a PNG")
+    print(f"screenshot: {shot}")
+    H.stop(p)
+
+
 if __name__ == "__main__":
     H.run_tests([test_tables_equal_independent_computation, test_rerun_and_backfill_leave_identical_tables,
                  test_late_data_recomputes_affected_days, test_sigkill_leaves_no_partial_partition,
-                 test_two_processes_never_run_one_job_at_once, test_daemon_catches_up_missed_run])
+                 test_two_processes_never_run_one_job_at_once, test_daemon_catches_up_missed_run,
+                 test_dashboard_in_headless_chromium])
