@@ -1,4 +1,5 @@
-/* GET /v1/sessions/{id} (scope read): the index's view of a stored session.
+/* GET /v1/sessions/{id} (scope read): the index's view of a stored session (stored, queued), or its
+ * parse status from the parsed-events database (parsed with its event count, failed).
  * GET /v1/sessions/{id}/blob (scope worker): the stored encrypted object, for parsers elsewhere.
  * POST /v1/sessions/{id}/reparse (scope admin): queues a stored session again (`logferry-parser
  * reparse`), as a new message without a dedup id, so that it is parsed again even when its first
@@ -14,6 +15,7 @@
 #include "lf_error.h"
 #include "lf_json.h"
 #include "lf_log.h"
+#include "read_routes.h"
 #include "receiver.h"
 
 static bool lookup(lf_receiver *r, lf_http_request *req, lf_index_row *row)
@@ -31,28 +33,75 @@ static bool lookup(lf_receiver *r, lf_http_request *req, lf_index_row *row)
     return true;
 }
 
+/* The status answer: the index's view, then "parsed" (with the event count) or "failed" once the
+ * parsed-events database knows the session. The database is asked on the thread pool. */
+typedef struct status_req {
+    uv_work_t work;
+    lf_http_request *http;
+    lf_receiver *r;
+    lf_index_row row;
+    const char *parse_status; /* static string or NULL */
+    long long events;
+} status_req;
+
+static void status_respond(status_req *sr)
+{
+    lf_index_row *row = &sr->row;
+    const char *status = sr->parse_status ? sr->parse_status : lf_receiver_session_status(sr->r, row);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:s}", "session_id", row->id, "site", row->site,
+                          "status", status, "size", (json_int_t)row->size, "stored_size",
+                          (json_int_t)row->stored_size, "content_blake2b", row->hash, "received_ms",
+                          (json_int_t)row->received_ms, "backend", row->backend);
+    if (o && sr->parse_status && strcmp(sr->parse_status, "parsed") == 0)
+        json_object_set_new(o, "events", json_integer(sr->events));
+    lf_buf b = LF_BUF_INIT(1 << 20);
+    if (!o || lf_json_dump(o, &b) != 0) {
+        json_decref(o);
+        lf_buf_free(&b);
+        lf_http_respond_error(sr->http, 500, "internal", "cannot build the answer", NULL);
+        return;
+    }
+    json_decref(o);
+    lf_http_respond(sr->http, 200, "application/json", b.data, b.len, NULL);
+    lf_buf_free(&b);
+}
+
+static void status_work(uv_work_t *w)
+{
+    status_req *sr = w->data;
+    sr->parse_status = lf_read_routes_parse_status(sr->r->read_routes, sr->row.id, &sr->events);
+}
+
+static void status_done(uv_work_t *w, int status)
+{
+    status_req *sr = w->data;
+    if (status != 0) /* cancelled: answer from the index alone */
+        sr->parse_status = NULL;
+    status_respond(sr);
+    lf_free(sr);
+}
+
 static void handle_status(lf_http_request *req)
 {
     lf_receiver *r = req->route_data;
     if (lf_receiver_authorize(req, "read") != 0)
         return;
-    lf_index_row row;
-    if (!lookup(r, req, &row))
-        return;
-    json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:s}", "session_id", row.id, "site", row.site,
-                          "status", lf_receiver_session_status(r, &row), "size", (json_int_t)row.size, "stored_size",
-                          (json_int_t)row.stored_size, "content_blake2b", row.hash, "received_ms",
-                          (json_int_t)row.received_ms, "backend", row.backend);
-    lf_buf b = LF_BUF_INIT(1 << 20);
-    if (!o || lf_json_dump(o, &b) != 0) {
-        json_decref(o);
-        lf_buf_free(&b);
-        lf_http_respond_error(req, 500, "internal", "cannot build the answer", NULL);
+    status_req *sr = lf_calloc(1, sizeof *sr);
+    if (!sr) {
+        lf_http_respond_error(req, 503, "out_of_memory", "try again", "Retry-After: 1\r\n");
         return;
     }
-    json_decref(o);
-    lf_http_respond(req, 200, "application/json", b.data, b.len, NULL);
-    lf_buf_free(&b);
+    sr->http = req;
+    sr->r = r;
+    if (!lookup(r, req, &sr->row)) {
+        lf_free(sr);
+        return;
+    }
+    sr->work.data = sr;
+    if (!r->read_routes || uv_queue_work(r->loop, &sr->work, status_work, status_done) != 0) {
+        status_respond(sr);
+        lf_free(sr);
+    }
 }
 
 static void handle_blob(lf_http_request *req)

@@ -5,6 +5,7 @@ real logferry-parser into a private MariaDB, then listed and read back over HTTP
   none -> 401, worker -> 403, read -> 200;
 - the list is filterable by site and time and pages with its cursor without losing or repeating a
   session; events come back in order, paged by seq, equal in number to a direct parse;
+- GET /v1/sessions/{id} says "parsed" with the event count once the parser loaded it;
 - /v1/search answers 503 when no Elasticsearch is configured.
 """
 import json
@@ -95,6 +96,11 @@ def test_scopes_paging_and_events():
     H.check(len(events) == expected[sid], f"{len(events)} events over HTTP, direct parse {expected[sid]}")
     H.check(get_json(rx, "/v1/sessions/0123456789abcdef0123456789abcdef/events", rx.read_token)[0] == 404,
             "events of an unknown session must be 404")
+
+    # the session's status comes from the parsed-events database once it is loaded
+    status, js = get_json(rx, f"/v1/sessions/{sid}", rx.read_token)
+    H.check(status == 200 and js["status"] == "parsed" and js["events"] == expected[sid],
+            f"status of a parsed session: {status} {js}")
 
     # no Elasticsearch configured
     H.check(get_json(rx, "/v1/search?q=closed", rx.read_token)[0] == 503, "search without ES must be 503")
