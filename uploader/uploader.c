@@ -178,7 +178,7 @@ int lf_uploader_open(const struct lf_uploader_config *cfg, uv_loop_t *loop, lf_m
             goto fail;
         }
         u->have_key = true;
-        lf_uhttp_opts o = {.proxy = cfg->proxy, .timeout_ms = (long)cfg->upload_timeout_ms,
+        lf_uhttp_opts o = {.proxy = cfg->proxy, .ca_file = cfg->ca_file, .timeout_ms = (long)cfg->upload_timeout_ms,
                            .max_send_speed = (int64_t)cfg->max_send_speed,
                            .max_connections = (long)cfg->concurrency};
         if ((rc = lf_uhttp_new(loop, &o, metrics, &u->http)) < 0)

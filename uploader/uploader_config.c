@@ -54,6 +54,10 @@ static const lf_config_option uploader_options[] = {
     {"receiver", "proxy", LF_CFG_STRING, NULL, F(proxy),
      .description = "HTTP proxy (http://host:port); unset: the usual environment variables; empty: "
                     "never a proxy."},
+    {"receiver", "ca_file", LF_CFG_STRING, NULL, F(ca_file),
+     .description = "CA certificates (PEM) that an `https://` receiver's certificate must chain to, "
+                    "e.g. a private CA of the TLS proxy in front of the receiver; unset: the system's "
+                    "CA bundle."},
     {"receiver", "concurrency", LF_CFG_UINT, "4", F(concurrency), .min = 1, .max = 64,
      .description = "Uploads in flight at most."},
     {"receiver", "max_send_speed", LF_CFG_SIZE, "0", F(max_send_speed), .max = 1ULL << 40,

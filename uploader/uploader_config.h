@@ -34,6 +34,7 @@ struct lf_uploader_config {
     lf_service_config common; /* first: lf_service reads it */
     char *receiver_url;
     char *proxy;
+    char *ca_file;
     uint64_t concurrency;
     uint64_t max_send_speed;
     uint64_t upload_timeout_ms;

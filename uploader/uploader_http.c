@@ -27,6 +27,7 @@ int lf_uhttp_new(uv_loop_t *loop, const lf_uhttp_opts *uo, lf_metrics *metrics, 
     o.backoff_max_ms = 5000;
     o.max_retry_after_ms = 10000;
     o.proxy = uo->proxy;
+    o.ca_file = uo->ca_file;
     o.max_send_speed = uo->max_send_speed;
     o.max_connections = uo->max_connections;
     o.max_response = 64 * 1024;

@@ -12,6 +12,7 @@ typedef struct lf_uhttp lf_uhttp;
 
 typedef struct lf_uhttp_opts {
     const char *proxy;
+    const char *ca_file; /* NULL: the system's CA bundle */
     long timeout_ms;
     int64_t max_send_speed;
     long max_connections;
