@@ -157,6 +157,48 @@ static void hand_back(worker *w, const lf_queue_client_msg *m, uint64_t delay_ms
         LF_WARN("parser", "nack %s: %s (it comes back after its visibility timeout)", m->receipt, lf_strerror(rc));
 }
 
+static bool mysql_away(int rc)
+{
+    return rc == -ECONNRESET || rc == -ETIMEDOUT;
+}
+
+/* Loads the session's rows. MySQL being away (no connection, or the connection lost) is an outage,
+ * not something wrong with this session: the worker keeps the message, which the queue client
+ * extends while it is tracked, and waits for the server with backoff. Handing it back instead
+ * would count a receive per retry and dead-letter every waiting session after max_receives, so a
+ * long outage would empty the queue into the dead-letter queue. Returns 0, the last error of a
+ * load refused or retried out for another reason (deadlocks), or the outage's error once stopping. */
+static int load_through_outage(worker *w, const lf_psession *ps, const char *id, int *attempts)
+{
+    lf_parser_service *s = w->svc;
+    long wait_ms = 500, cap_ms = s->cfg->nack_delay_ms > 1000 ? (long)s->cfg->nack_delay_ms : 1000;
+    uint64_t warned_ns = 0;
+    for (;;) {
+        int rc = ensure_db(w);
+        if (rc == 0) {
+            rc = lf_loader_mysql_load_retry(w->db, ps, &s->load, &w->scratch, attempts);
+            if (rc == 0 || !mysql_away(rc))
+                return rc;
+            lf_mysql_close(w->db); /* start the next attempt on a new connection */
+            w->db = NULL;
+        }
+        if (atomic_load(&s->stopping))
+            return rc;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t now = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+        if (warned_ns == 0 || now - warned_ns > 60ULL * 1000000000ULL) {
+            LF_WARN("parser", "session %s: MySQL is unavailable (%s); holding it until MySQL is back", id,
+                    lf_strerror(rc));
+            warned_ns = now;
+        }
+        lf_counter_inc(s->c_retried);
+        for (long t = 0; t < wait_ms / 100 && !atomic_load(&s->stopping); t++)
+            sleep_ms(100);
+        wait_ms = wait_ms * 2 > cap_ms ? cap_ms : wait_ms * 2;
+    }
+}
+
 static void process(worker *w, const lf_queue_client_msg *m)
 {
     lf_parser_service *s = w->svc;
@@ -218,14 +260,12 @@ static void process(worker *w, const lf_queue_client_msg *m)
         goto out;
     }
     ps.received_ms = m->sent_ms;
-    if ((rc = ensure_db(w)) < 0) {
-        LF_WARN("parser", "session %s: connecting to MySQL: %s; trying again later", id, lf_strerror(rc));
-        lf_counter_inc(s->c_retried);
-        hand_back(w, m, cfg->nack_delay_ms);
+    int attempts = 0;
+    rc = load_through_outage(w, &ps, id, &attempts);
+    if (rc < 0 && atomic_load(&s->stopping)) {
+        hand_back(w, m, 0);
         goto out;
     }
-    int attempts = 0;
-    rc = lf_loader_mysql_load_retry(w->db, &ps, &s->load, &w->scratch, &attempts);
     if (rc < 0) {
         if (lf_mysql_retryable(rc) || rc == -ETIMEDOUT) {
             LF_WARN("parser", "session %s: loading MySQL failed %d times (%s); trying again later", id, attempts,
@@ -370,7 +410,7 @@ int lf_parser_service_start(lf_service *svc, lf_parser_service **out)
     s->c_parsed = lf_metrics_counter(reg, "lf_parser_sessions_total", "Sessions parsed and loaded", NULL);
     s->c_events = lf_metrics_counter(reg, "lf_parser_events_total", "Events loaded into MySQL", NULL);
     s->c_failed = lf_metrics_counter(reg, "lf_parser_failures_total", "Sessions that failed (parse_failures rows)", NULL);
-    s->c_retried = lf_metrics_counter(reg, "lf_parser_retries_total", "Sessions handed back for a passing failure", NULL);
+    s->c_retried = lf_metrics_counter(reg, "lf_parser_retries_total", "Retries after a passing failure: a session handed back, or a wait for MySQL", NULL);
     s->c_es_docs = lf_metrics_counter(reg, "lf_parser_es_documents_total", "Events indexed into Elasticsearch", NULL);
     s->workers = lf_calloc(cfg->workers, sizeof *s->workers);
     if (!s->workers) {

@@ -151,5 +151,31 @@ def test_chaos_exactly_once():
     H.check(st["dlq_depth"] == 0, f"dead letters: {st}")
 
 
+def test_long_mysql_outage_dead_letters_nothing():
+    """MySQL away for many times max_receives x retry_delay: the workers hold their sessions instead
+    of handing them back (which would dead-letter them), and everything loads once it is back."""
+    db = lfmariadb.scratch_server()
+    rx = U.Receiver(extra_config="[queue]\nmax_receives = 2\n")
+    parser = P.Parser(rx, db, workers=2)
+    out = parser.cli("db", "migrate")
+    H.check(out.returncode == 0, f"db migrate: {out.stdout} {out.stderr}")
+    expected = upload_sessions(rx, parser, random.Random(5), 12)
+    db.kill()
+    parser.start()
+    P.wait_for(lambda: queue_stats(rx)["in_flight"] == 2, 30, "both workers to hold a session")
+    time.sleep(8)  # 8 retry_delays: the old hand-back would have dead-lettered everything by now
+    st = queue_stats(rx)
+    H.check(st["dlq_depth"] == 0 and st["in_flight"] == 2 and st["depth"] == 10,
+            f"during the outage: {st}")
+    H.check(parser.running(), "the parser keeps running while MySQL is away")
+    H.check("holding it until MySQL is back" in parser.log_text(), "the wait is logged")
+    db.start()
+    wait_drained(rx, db, expected, 90)
+    check_mysql(db, expected)
+    st = queue_stats(rx)
+    H.check(st["dlq_depth"] == 0, f"dead letters: {st}")
+    H.check(parser.stop() == 0, "parser exits 0 on SIGTERM")
+
+
 if __name__ == "__main__":
-    H.run_tests([test_sessions_load_once, test_chaos_exactly_once])
+    H.run_tests([test_sessions_load_once, test_chaos_exactly_once, test_long_mysql_outage_dead_letters_nothing])
