@@ -11,12 +11,12 @@ one directory (default .quickstart/ in the checkout), recreated at each run:
   parser/         the parser's configuration (log types from the generator)
   analytics/      the analytics loader's configuration
   monitor/        the monitor's configuration and state; Slack is replaced by a local catcher
+                  (tests/fakes/slack_fake.py) whose messages the report counts
 
 The programs run with the same configuration layout the Debian packages install under /etc/logferry,
 only with paths under this directory. At the end the script prints what came out and stops them.
 """
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -30,6 +30,7 @@ sys.path.insert(0, os.path.join(TOP, "tests", "fakes"))
 
 import lfharness as H  # noqa: E402
 import lfmariadb  # noqa: E402
+import lfsessions  # noqa: E402
 
 PRODUCTS = {  # generator slug -> (product name, log type)
     "atlas-studio": ("Atlas Studio", "classic"),
@@ -107,8 +108,7 @@ class Quickstart:
              "--max-size", "2M", "--truth", os.path.join(self.base, "truth.jsonl")])
         self.sites = sorted(d for d in os.listdir(self.sites_dir)
                             if os.path.isdir(os.path.join(self.sites_dir, d)))
-        with open(os.path.join(self.base, "truth.jsonl")) as f:
-            self.truth = [json.loads(line) for line in f]
+        self.truth = lfsessions.load_truth(os.path.join(self.base, "truth.jsonl"))
         total = sum(t["bytes"] for t in self.truth)
         print(f"    {len(self.truth)} sessions, {total / 1e6:.1f} MB, sites: {', '.join(self.sites)}")
 
@@ -176,7 +176,53 @@ database = logferry
         out = run([self.bin("logferry-parser"), "--config", self.parser_conf, "db", "migrate"])
         print("    " + (out.stdout.strip() or out.stderr.strip().splitlines()[-1]))
         self.parser_proc = self.start("logferry-parser", self.parser_conf, "parser")
-        wait_port_file(os.path.join(d, "port"), self.parser_proc, "parser")
+        self.parser_port = wait_port_file(os.path.join(d, "port"), self.parser_proc, "parser")
+
+    def monitor(self):
+        say("starting logferry-monitor, with a local Slack catcher in place of Slack")
+        from fakeproc import Client, start_fake
+        d = os.path.join(self.base, "monitor")
+        os.makedirs(d, exist_ok=True)
+        proc, self.slack_port = start_fake("slack_fake.py", log_path=os.path.join(d, "slack.log"))
+        self.procs.append(proc)
+        self.slack = Client(self.slack_port)
+        conf = os.path.join(d, "monitor.conf")
+        every = "interval = 2s\ntimeout = 1500ms\npending_count = 3\n"
+        write(conf, f"""[http]
+listen = 127.0.0.1:0
+port_file = {d}/port
+[slack]
+webhook_url = http://127.0.0.1:{self.slack_port}/services/T0QUICK/B0QUICK/start
+[monitor]
+state_dir = {d}/state
+host = quickstart
+[check.receiver]
+kind = healthz
+url = http://127.0.0.1:{self.rx_port}/healthz
+{every}
+[check.parser_progress]
+kind = parser_progress
+url = http://127.0.0.1:{self.rx_port}/v1/queues/sessions
+token = {self.worker_token}
+metrics_url = http://127.0.0.1:{self.parser_port}/metrics
+progress_window = 2m
+{every}
+[check.mysql]
+kind = mysql
+mysql_host = 127.0.0.1
+mysql_port = {self.db.port}
+mysql_user = {self.db.user}
+mysql_password = {self.db.password}
+{every}
+[check.dead_letters]
+kind = queue
+url = http://127.0.0.1:{self.rx_port}/v1/queues/sessions
+token = {self.worker_token}
+{every}
+""")
+        self.monitor_conf = conf
+        p = self.start("logferry-monitor", conf, "monitor")
+        wait_port_file(os.path.join(d, "port"), p, "monitor")
 
     def uploaders(self):
         for site in self.sites:
@@ -260,23 +306,7 @@ target_database = logferry_analytics
     def verify(self):
         """Compares MariaDB with the generator's ground truth, session by session. Returns the problems."""
         say("checking the result against the generator's ground truth")
-        rows = self.db.query("SELECT source_path, site, product, product_version, user_name, host, event_count, "
-                             "crashed, warning_count, error_count FROM logferry.sessions")
-        got = {os.path.basename(r[0] or ""): r for r in rows}
-        problems = []
-        for t in self.truth:
-            name = os.path.basename(t["path"])
-            r = got.get(name)
-            if r is None:
-                problems.append(f"{t['path']}: not in the database")
-                continue
-            lv = t["levels"]
-            want = (t["site"], t["product"], t["version"], t["user"], t["host"], str(t["events"]),
-                    str(int(t["crashed"])), str(lv.get("WARN", 0)), str(lv.get("ERROR", 0) + lv.get("FATAL", 0)))
-            if tuple(r[1:]) != want:
-                problems.append(f"{t['path']}: database {tuple(r[1:])}, truth {want}")
-        if len(rows) != len(self.truth):
-            problems.append(f"{len(rows)} sessions in the database for {len(self.truth)} generated")
+        problems = lfsessions.verify(self.db, self.truth)
         for p in problems[:10]:
             print("    MISMATCH " + p)
         crashed = sum(t["crashed"] for t in self.truth)
@@ -309,6 +339,10 @@ target_database = logferry_analytics
         st, _, body = H.http("GET", self.rx_port, "/v1/queues/sessions", None,
                              {"Authorization": f"Bearer {self.worker_token}"})
         print(f"\nQueue 'sessions' at the receiver: {body.decode().strip()}")
+        st, msgs = self.slack.json("GET", "/_fake/messages")
+        print(f"\nMonitor: {len(msgs['messages'])} Slack messages (none is the healthy answer); its view:")
+        status = run([self.bin("logferry-monitor"), "--config", self.monitor_conf, "status"]).stdout
+        print("  " + status.strip().replace("\n", "\n  "))
         print(f"\nEverything is under {self.base}; logs: */*.log. MariaDB: "
               f"mariadb -h127.0.0.1 -P{self.db.port} -u{self.db.user} -p{self.db.password} logferry")
 
@@ -330,6 +364,7 @@ def main():
         qs.mariadb()
         qs.receiver()
         qs.parser()
+        qs.monitor()
         qs.uploaders()
         qs.wait_parsed()
         problems = qs.verify()

@@ -141,6 +141,8 @@ def test_files_users_permissions():
         H.check("--dump-config" in text and "[http]" in text, f"{conf} is not the dumped configuration")
         in_root([f"/usr/bin/logferry-{p}", "--config", conf, "--check-config"])
     H.check(os.path.exists(root_path("/usr/lib/sysusers.d/logferry-common.conf")), "no sysusers.d file")
+    H.check(os.path.exists(root_path("/usr/share/doc/logferry-receiver/examples/logferry-receiver.conf")),
+            "no nginx example for TLS in front of the receiver")
     H.check(os.path.exists(root_path("/usr/share/doc/logferry-common/install.md"))
             or os.path.exists(root_path("/usr/share/doc/logferry-common/install.md.gz")), "no install.md")
 

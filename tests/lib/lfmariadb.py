@@ -16,7 +16,9 @@ import lfharness
 
 
 class MariaDB:
-    def __init__(self, datadir, port=None, buffer_pool="256M", extra_args=()):
+    def __init__(self, datadir, port=None, buffer_pool="256M", extra_args=(), bind="127.0.0.1", prefix=()):
+        """bind: the address it listens on; prefix: a command put before mariadbd (e.g.
+        `ip netns exec NS` to run it on a test's network namespace host)."""
         self.datadir = os.path.abspath(datadir)
         self.base = os.path.dirname(self.datadir)
         self.fixed_port = port is not None
@@ -26,6 +28,8 @@ class MariaDB:
         self.log = os.path.join(self.base, "mariadb.err")
         self.buffer_pool = buffer_pool
         self.extra_args = list(extra_args)
+        self.bind = bind
+        self.prefix = list(prefix)
         self.proc = None
         self.user = "logferry"
         self.password = "logferry-test"
@@ -55,8 +59,8 @@ class MariaDB:
     def _start_once(self, timeout):
         self.install()
         log_start = os.path.getsize(self.log) if os.path.exists(self.log) else 0
-        args = ["mariadbd", "--no-defaults", f"--datadir={self.datadir}", f"--user={_user()}",
-                f"--socket={self.socket}", f"--port={self.port}", "--bind-address=127.0.0.1",
+        args = self.prefix + ["mariadbd", "--no-defaults", f"--datadir={self.datadir}", f"--user={_user()}",
+                f"--socket={self.socket}", f"--port={self.port}", f"--bind-address={self.bind}",
                 f"--pid-file={self.pid_file}", "--skip-name-resolve", f"--log-error={self.log}",
                 f"--innodb-buffer-pool-size={self.buffer_pool}", "--innodb-log-file-size=128M",
                 "--local-infile=1", "--max-connections=500", "--max-allowed-packet=256M",
@@ -128,7 +132,7 @@ class MariaDB:
 
     def dsn(self, database):
         """The connection settings logferry programs take in their [mysql] sections."""
-        return {"host": "127.0.0.1", "port": str(self.port), "user": self.user,
+        return {"host": self.bind, "port": str(self.port), "user": self.user,
                 "password": self.password, "database": database}
 
 
