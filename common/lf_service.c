@@ -150,6 +150,27 @@ int lf_service_add_check(lf_service *svc, const char *name, lf_health_check chec
 }
 
 /* ---------------------------------------------------------------------------------------------- */
+/* Each connection holds a descriptor (and an upload a temp file besides): lift the soft limit
+ * (often 1024) towards the hard one so [http] max_connections can be reached, and say so when
+ * even the hard limit is too low, rather than failing accept() under load. */
+static void raise_fd_limit(uint64_t max_connections)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = (rlim_t)(max_connections * 2 + 256);
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        rlim_t old = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+        if (rl.rlim_cur > old && setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            rl.rlim_cur = old;
+        if (rl.rlim_cur < want)
+            LF_WARN("service", "open files limited to %llu (LimitNOFILE); [http] max_connections = %llu needs "
+                    "about %llu", (unsigned long long)rl.rlim_cur, (unsigned long long)max_connections,
+                    (unsigned long long)want);
+    }
+}
+
 /* /healthz and /metrics */
 
 static const char *const health_names[] = {"ok", "degraded", "failing"};
@@ -490,6 +511,7 @@ static int start_daemon(lf_service *svc)
     if (!svc->reloads_ok || !svc->reloads_failed)
         return -ENOMEM;
 
+    raise_fd_limit(cc->http_max_connections);
     lf_http_server_limits limits;
     lf_http_server_limits_default(&limits);
     limits.max_connections = (unsigned)cc->http_max_connections;

@@ -245,18 +245,33 @@ def test_hostile_inputs_rejected_and_nothing_stored():
     check(rx.stop() == 0, "clean exit")
 
 
+SLOW_UPLOADS = 2000
+
+
 def test_slow_uploads_do_not_block_others():
-    rx = U.Receiver(ZIP_LIMITS)
+    """Thousands of uploads trickling their bodies (each holding a connection and a body sink) while
+    normal uploads go through at full speed; memory stays bounded."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < SLOW_UPLOADS + 200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, SLOW_UPLOADS + 200), hard))
+    rx = U.Receiver(ZIP_LIMITS + f"[http]\nmax_connections = {SLOW_UPLOADS + 100}\n")
     s = U.make_session("site-a", b"slow\n" * 1000, identity="slow")
     path = f"/v1/sessions/{s.id}"
     auth = rx.signer.header("PUT", path, s.body)
     head = (f"PUT {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/zip\r\nAuthorization: {auth}\r\n"
             f"Content-Length: {len(s.body)}\r\n\r\n").encode()
     slow = []
-    for i in range(300):
+    for i in range(SLOW_UPLOADS):
         c = socket.create_connection(("127.0.0.1", rx.port), timeout=5)
         c.sendall(head + s.body[:10])
         slow.append(c)
+    deadline = time.time() + 20
+    while rx.metric("lf_http_connections_open") < SLOW_UPLOADS and time.time() < deadline:
+        time.sleep(0.1)  # the receiver may still be accepting
+    check(rx.metric("lf_http_connections_open") >= SLOW_UPLOADS,
+          f"{rx.metric('lf_http_connections_open')} connections open for {SLOW_UPLOADS} slow uploads")
+    check(rx.metric("lf_http_connections_rejected_total") == 0, "no slow upload refused at the cap")
     t0 = time.time()
     for i in range(3):  # trickle a few more bytes on every connection
         for c in slow:
