@@ -176,7 +176,10 @@ def start_in(host, args, name):
 
 def wait_healthy(host, url, proc, what, timeout=60):
     def ok():
-        H.check(proc.poll() is None, f"{what} exited with {proc.returncode}; see {proc.log_path}")
+        if proc.poll() is not None:
+            with open(proc.log_path, errors="replace") as f:
+                tail = "".join(f.readlines()[-15:])
+            raise H.TestFailure(f"{what} exited with {proc.returncode}; {proc.log_path} ends:\n{tail}")
         return ns_http(host, "GET", url, timeout=2)[0] == 200
     wait_for(ok, timeout, f"{what} to answer {url}", step=0.2)
 
