@@ -239,7 +239,7 @@ int lf_receiver_authorize(lf_http_request *req, const char *scope)
     }
     if (have & LF_SCOPE_ADMIN)
         have |= LF_SCOPE_WORKER | LF_SCOPE_READ;
-    if ((have & need) != need) {
+    if ((have & need) == 0) {
         lf_http_respond_error(req, 403, "forbidden", "the token lacks the scope this route needs", NULL);
         return -1;
     }

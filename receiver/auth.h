@@ -47,7 +47,8 @@ unsigned lf_tokens_check(const lf_tokens *t, const char *token, size_t len, cons
 
 /* For route files: the daemon's token table (set at start). */
 void lf_receiver_auth_set(lf_tokens *t);
-/* Checks "Authorization: Bearer TOKEN" for scope ("worker", "read" or "admin"). Returns 0 when
+/* Checks "Authorization: Bearer TOKEN" for scope ("worker", "read" or "admin", or a list such as
+ * "worker,read" of which any one is enough; admin has them all). Returns 0 when
  * allowed; otherwise it has answered 401 (missing or unknown token) or 403 (scope) itself and
  * returns non-zero: the handler must then return without responding. */
 int lf_receiver_authorize(lf_http_request *req, const char *scope);

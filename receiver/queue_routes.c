@@ -335,7 +335,7 @@ static void on_stats(lf_queue_op_req *op, int status)
 
 static void handle_stats(lf_http_request *req)
 {
-    qop *o = begin(req, "worker");
+    qop *o = begin(req, "worker,read"); /* monitoring needs no power over the messages */
     if (!o)
         return;
     o->u.op.data = o;

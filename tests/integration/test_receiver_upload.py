@@ -301,6 +301,8 @@ def test_queue_routes():
     check(st == 401, f"receive without token: {st}")
     st, _ = rx.post("/v1/queues/sessions/receive", {"max": 10}, rx.read_token)
     check(st == 403, f"receive with a read token: {st}")
+    st, _, body = rx.get("/v1/queues/sessions", token=rx.read_token)
+    check(st == 200 and b'"depth"' in body, f"statistics with a read token (monitoring): {st} {body[:200]!r}")
     st, js = rx.post("/v1/queues/sessions/receive", {"max": 2, "visibility_s": 1}, rx.worker_token)
     check(st == 200 and len(js["messages"]) == 2, f"receive: {st} {js}")
     got = [m["body"] for m in js["messages"]]
