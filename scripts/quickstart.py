@@ -203,7 +203,7 @@ url = http://127.0.0.1:{self.rx_port}/healthz
 [check.parser_progress]
 kind = parser_progress
 url = http://127.0.0.1:{self.rx_port}/v1/queues/sessions
-token = {self.worker_token}
+token = {self.read_token}
 metrics_url = http://127.0.0.1:{self.parser_port}/metrics
 progress_window = 2m
 {every}
@@ -217,7 +217,7 @@ mysql_password = {self.db.password}
 [check.dead_letters]
 kind = queue
 url = http://127.0.0.1:{self.rx_port}/v1/queues/sessions
-token = {self.worker_token}
+token = {self.read_token}
 {every}
 """)
         self.monitor_conf = conf

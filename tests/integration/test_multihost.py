@@ -257,7 +257,7 @@ retry_after = 1s
     rx = [H.binary("logferry-receiver"), "--config", E.rx_conf]
     run_ok(rx + ["keys", "rotate"], "receiver keys rotate")
     E.worker_token = run_ok(rx + ["tokens", "add", "parsers", "--scope", "worker"], "tokens add").strip()
-    E.monitor_token = run_ok(rx + ["tokens", "add", "monitor", "--scope", "worker"], "tokens add").strip()
+    E.monitor_token = run_ok(rx + ["tokens", "add", "monitor", "--scope", "read"], "tokens add").strip()
 
 
 def receiver_start():
