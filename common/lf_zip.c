@@ -143,46 +143,6 @@ static uint64_t le64(const uint8_t *p)
     return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
 }
 
-/* ---- name rules ---- */
-
-static enum lf_zip_reason check_name(const char *name, size_t len, size_t max_len, bool *is_dir)
-{
-    if (len == 0)
-        return LF_ZIP_BAD_NAME;
-    if (len > max_len)
-        return LF_ZIP_NAME_TOO_LONG;
-    if (name[0] == '/')
-        return LF_ZIP_BAD_NAME;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)name[i];
-        if (c < 0x20 || c > 0x7e || c == '\\' || c == ':')
-            return LF_ZIP_BAD_NAME;
-    }
-    *is_dir = name[len - 1] == '/';
-    size_t end = *is_dir ? len - 1 : len;
-    /* segments: none empty, none "." or ".." */
-    size_t start = 0;
-    for (size_t i = 0; i <= end; i++) {
-        if (i < end && name[i] != '/')
-            continue;
-        size_t seg = i - start;
-        if (seg == 0 || (seg == 1 && name[start] == '.') ||
-            (seg == 2 && name[start] == '.' && name[start + 1] == '.'))
-            return LF_ZIP_BAD_NAME;
-        start = i + 1;
-    }
-    return LF_ZIP_OK;
-}
-
-bool lf_zip_name_valid(const char *name, size_t len, size_t max_len, bool *is_dir)
-{
-    bool dir = false;
-    bool good = check_name(name, len, max_len, &dir) == LF_ZIP_OK;
-    if (is_dir)
-        *is_dir = dir;
-    return good;
-}
-
 static int cmp_entry_names(const void *a, const void *b)
 {
     const struct zip_entry *const *x = a, *const *y = b;
@@ -349,7 +309,7 @@ static int read_directory(lf_zip *z, lf_zip_error *err)
             break;
         }
         bool is_dir = false;
-        enum lf_zip_reason why = check_name(name, nlen, lim->max_name_len, &is_dir);
+        enum lf_zip_reason why = lf_zip_name_check(name, nlen, lim->max_name_len, &is_dir);
         if (why != LF_ZIP_OK) {
             rc = fail(err, LF_EFORMAT, why,
                       "entry name \"%s\" is not allowed (must be relative, no \"..\", \".\", "
@@ -798,126 +758,5 @@ int lf_zip_verify_all(lf_zip *z, lf_zip_error *err)
                 return fail(err, LF_EFORMAT, LF_ZIP_BAD_STRUCTURE,
                             "entry \"%.60s\" is not reachable", z->entries[i].name);
     }
-    return rc;
-}
-
-/* ---- writing ---- */
-
-struct write_state {
-    int fd;
-    int rc;
-};
-
-/* A failed write is remembered and reported by us, not to libarchive: its zip writer leaks its
- * deflate state when an entry is abandoned in the FATAL state, so after a failure the rest of the
- * archive is swallowed, the archive is closed normally, and ws->rc is returned. */
-static la_ssize_t cb_write(struct archive *a, void *ud, const void *buf, size_t len)
-{
-    struct write_state *ws = ud;
-    if (ws->rc == 0)
-        ws->rc = lf_write_all(ws->fd, buf, len);
-    return (la_ssize_t)len;
-}
-
-static int add_header(struct archive *a, const char *name, uint64_t size, int64_t mtime)
-{
-    struct archive_entry *ae = archive_entry_new();
-    if (!ae)
-        return ARCHIVE_FATAL;
-    archive_entry_set_pathname(ae, name);
-    archive_entry_set_filetype(ae, AE_IFREG);
-    archive_entry_set_perm(ae, 0644);
-    archive_entry_set_size(ae, (la_int64_t)size);
-    archive_entry_set_mtime(ae, (time_t)mtime, 0);
-    int r = archive_write_header(a, ae);
-    archive_entry_free(ae);
-    return r;
-}
-
-int lf_zip_write_session(int out_fd, const char *manifest_name, const void *manifest,
-                         size_t manifest_len, const char *log_name, int log_fd, uint64_t log_size,
-                         const uint8_t log_hash[LF_HASH_BYTES], int level, int64_t mtime,
-                         lf_zip_error *err)
-{
-    bool d1 = false, d2 = false;
-    if (level < 0 || level > 9 ||
-        check_name(manifest_name, strlen(manifest_name), 255, &d1) != LF_ZIP_OK ||
-        check_name(log_name, strlen(log_name), 255, &d2) != LF_ZIP_OK || d1 || d2 ||
-        strcmp(manifest_name, log_name) == 0)
-        return fail(err, -EINVAL, LF_ZIP_BAD_NAME, "invalid entry names or level");
-    uint8_t *chunk = lf_malloc(READ_CHUNK);
-    if (!chunk)
-        return fail(err, -ENOMEM, LF_ZIP_IO, "out of memory");
-    struct archive *a = archive_write_new();
-    if (!a) {
-        lf_free(chunk);
-        return fail(err, -ENOMEM, LF_ZIP_IO, "out of memory");
-    }
-    struct write_state ws = {out_fd, 0};
-    int rc = 0;
-    char opt[64];
-    snprintf(opt, sizeof opt, "zip:compression=%s,zip:compression-level=%d",
-             level == 0 ? "store" : "deflate", level);
-    if (archive_write_set_format_zip(a) != ARCHIVE_OK ||
-        archive_write_set_options(a, level == 0 ? "zip:compression=store" : opt) != ARCHIVE_OK ||
-        archive_write_set_bytes_per_block(a, 0) != ARCHIVE_OK ||
-        archive_write_open(a, &ws, NULL, cb_write, NULL) != ARCHIVE_OK) {
-        rc = fail(err, -EINVAL, LF_ZIP_WRITE, "cannot set up the zip writer: %s",
-                  archive_error_string(a) ? archive_error_string(a) : "unknown");
-        goto out;
-    }
-    if (add_header(a, manifest_name, manifest_len, mtime) != ARCHIVE_OK ||
-        (manifest_len && archive_write_data(a, manifest, manifest_len) != (la_ssize_t)manifest_len) ||
-        archive_write_finish_entry(a) != ARCHIVE_OK || add_header(a, log_name, log_size, mtime) != ARCHIVE_OK)
-        goto write_failed;
-    if (ws.rc)
-        goto write_failed;
-    lf_hash_ctx hctx;
-    lf_crypto_hash_init(&hctx);
-    uint64_t left = log_size;
-    while (left > 0) {
-        size_t want = left < READ_CHUNK ? (size_t)left : READ_CHUNK;
-        ssize_t n = lf_read_full(log_fd, chunk, want);
-        if (n < 0) {
-            rc = fail(err, (int)n, LF_ZIP_IO, "cannot read the log: %s", strerror((int)-n));
-            goto out;
-        }
-        if ((size_t)n < want) {
-            rc = fail(err, -EIO, LF_ZIP_IO, "the log ended %llu bytes before its size",
-                      (unsigned long long)(left - (uint64_t)n));
-            goto out;
-        }
-        lf_crypto_hash_update(&hctx, chunk, (size_t)n);
-        if (archive_write_data(a, chunk, (size_t)n) != n || ws.rc)
-            goto write_failed;
-        left -= (uint64_t)n;
-    }
-    if (archive_write_finish_entry(a) != ARCHIVE_OK || archive_write_close(a) != ARCHIVE_OK ||
-        ws.rc)
-        goto write_failed;
-    if (log_hash) {
-        uint8_t h[LF_HASH_BYTES];
-        lf_crypto_hash_final(&hctx, h);
-        if (!lf_crypto_equal(h, log_hash, LF_HASH_BYTES))
-            rc = fail(err, LF_ECONFLICT, LF_ZIP_IO,
-                      "the log changed since it was hashed (content differs)");
-    }
-    goto out;
-
-write_failed:
-    rc = fail(err, ws.rc ? ws.rc : -EIO, LF_ZIP_WRITE, "cannot write the zip: %s",
-              ws.rc ? strerror(-ws.rc)
-                    : (archive_error_string(a) ? archive_error_string(a) : "unknown"));
-out:
-    if (rc) {
-        /* Finish the abandoned entry so libarchive frees its deflate state; output is discarded. */
-        ws.rc = ws.rc ? ws.rc : -ECANCELED;
-        archive_write_finish_entry(a);
-        archive_write_close(a);
-    }
-    archive_write_free(a);
-    lf_free(chunk);
-    if (rc == 0)
-        ok(err);
     return rc;
 }

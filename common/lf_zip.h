@@ -24,7 +24,9 @@
  * An lf_zip is used by one thread at a time (it keeps the reader's position and counters).
  *
  * Writing (uploader): lf_zip_write_session() writes manifest.json and one log file streamed from an
- * fd, deflated, to an fd, in bounded memory (one 64 KiB buffer). */
+ * fd, deflated with zlib, to an fd, in bounded memory (96 KiB of buffers and zlib's deflate state).
+ * It does not use libarchive (lf_zip_write.c), so a program that only writes archives does not
+ * load it. */
 #ifndef LF_ZIP_H
 #define LF_ZIP_H
 
@@ -81,6 +83,9 @@ typedef struct lf_zip lf_zip;
 /* true when name (len bytes) is an acceptable entry name under the rules above, at most max_len
  * bytes; *is_dir (may be NULL) tells whether it names a directory (ends in '/'). */
 bool lf_zip_name_valid(const char *name, size_t len, size_t max_len, bool *is_dir);
+/* The same check, saying why a name is refused (LF_ZIP_BAD_NAME, LF_ZIP_NAME_TOO_LONG) or
+ * LF_ZIP_OK. The name rules and the writer live in lf_zip_write.c, which needs zlib only. */
+enum lf_zip_reason lf_zip_name_check(const char *name, size_t len, size_t max_len, bool *is_dir);
 
 /* Opens and validates a zip read from fd (read with pread: the fd's offset is not used or moved;
  * the fd must stay open until lf_zip_close and is not closed by it), or from memory (data must

@@ -512,6 +512,58 @@ static void writer_round_trip_and_failures(void **state)
     lf_buf_free(&text);
 }
 
+/* The writer's bytes are pinned: a session must always pack to the same archive (re-uploads are
+ * answered 200, not 409), and these are the bytes libarchive 3.6's zip writer, which the uploader
+ * used before lf_zip_write.c, produced for the same calls (in UTC: DOS times are local). */
+static void writer_bytes_are_pinned(void **state)
+{
+    (void)state;
+    const char *old_tz = getenv("TZ");
+    char *saved = old_tz ? strdup(old_tz) : NULL;
+    setenv("TZ", "UTC", 1);
+    tzset();
+    lf_buf text = LF_BUF_INIT(1 << 20);
+    for (int i = 0; text.len < 100000; i++)
+        lf_buf_appendf(&text, "2026-11-22 01:00:%02d INFO [ui] opened dialog %d\n", i % 60, i % 97);
+    text.len = 100000;
+    char logp[512], zp[512];
+    snprintf(logp, sizeof logp, "%s/pinned.log", tmpdir);
+    snprintf(zp, sizeof zp, "%s/pinned.zip", tmpdir);
+    assert_int_equal(lf_write_file_atomic(logp, text.data, text.len, 0600), 0);
+    const char *manifest = "{\"format\":1}";
+    struct {
+        int level;
+        const char *blake2b;
+    } cases[] = {
+        {0, "bcd55a653792857e149f971c8f5e21433b901ffe9bcbdaad8bfb4e34eddc3820"},
+        {6, "772e292f3a425746b5b14ed5dbacfeff7a1fc6d3e0606884a3a483f7041a0db2"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int log = open(logp, O_RDONLY), out = open(zp, O_RDWR | O_CREAT | O_TRUNC, 0600);
+        lf_zip_error err;
+        assert_int_equal(lf_zip_write_session(out, "manifest.json", manifest, strlen(manifest),
+                                              "session.log", log, text.len, NULL, cases[i].level,
+                                              1795000000, &err),
+                         0);
+        lseek(out, 0, SEEK_SET);
+        uint8_t h[LF_HASH_BYTES];
+        assert_int_equal(lf_crypto_hash_fd(out, h, NULL), 0);
+        char hex[2 * LF_HASH_BYTES + 1];
+        lf_crypto_hex_encode(hex, h, LF_HASH_BYTES);
+        assert_string_equal(hex, cases[i].blake2b);
+        close(log);
+        close(out);
+    }
+    lf_buf_free(&text);
+    if (saved) {
+        setenv("TZ", saved, 1);
+        free(saved);
+    } else {
+        unsetenv("TZ");
+    }
+    tzset();
+}
+
 /* The seed corpus holds archives made by another writer (Python's zipfile): each must get its
  * reason here, whichever writer made it. */
 static void corpus_archives_get_their_reasons(void **state)
@@ -569,6 +621,7 @@ int main(void)
         cmocka_unit_test(zip_bombs_are_stopped),
         cmocka_unit_test(total_size_limit_on_real_data),
         cmocka_unit_test(writer_round_trip_and_failures),
+        cmocka_unit_test(writer_bytes_are_pinned),
         cmocka_unit_test(corpus_archives_get_their_reasons),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
