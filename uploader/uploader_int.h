@@ -28,6 +28,7 @@ struct lf_uploader {
     char *tmp_dir, *failed_dir;
     uint64_t outbox_bytes;
     bool full, full_logged;
+    bool outbox_unsynced; /* renamed into the outbox since its directory was last fsync'd */
     int64_t scan_gen;
     lf_sid *queue; /* ring of ids waiting in the outbox */
     size_t qhead, qlen, qcap;

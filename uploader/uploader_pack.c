@@ -165,7 +165,8 @@ static void apply_name_groups(struct watch_rt *wr, const char *name, lf_manifest
     pcre2_match_data_free(md);
 }
 
-/* Hashes [0, split) into prefix and [split, size) into tail, and all into full (may be NULL). */
+/* Hashes [0, split) into prefix and [split, size) into tail, and all into full (may be NULL).
+ * Without a split the tail is the whole file: one hash pass, not two. */
 static int hash_ranges(int fd, uint64_t size, uint64_t split, uint8_t prefix[LF_HASH_BYTES],
                        uint8_t tail[LF_HASH_BYTES], uint8_t full[LF_HASH_BYTES])
 {
@@ -186,6 +187,11 @@ static int hash_ranges(int fd, uint64_t size, uint64_t split, uint8_t prefix[LF_
         if (n == 0)
             return LF_ECONFLICT; /* shrank while reading */
         size_t k = (size_t)n;
+        if (split == 0 && full) {
+            lf_crypto_hash_update(&f, buf, k);
+            off += k;
+            continue;
+        }
         if (off < split) {
             size_t pre = split - off < k ? (size_t)(split - off) : k;
             lf_crypto_hash_update(&p, buf, pre);
@@ -197,6 +203,11 @@ static int hash_ranges(int fd, uint64_t size, uint64_t split, uint8_t prefix[LF_
         off += k;
     }
     lf_crypto_hash_final(&p, prefix);
+    if (split == 0 && full) {
+        lf_crypto_hash_final(&f, full);
+        memcpy(tail, full, LF_HASH_BYTES);
+        return 0;
+    }
     lf_crypto_hash_final(&t, tail);
     if (full)
         lf_crypto_hash_final(&f, full);
@@ -403,12 +414,16 @@ static int consider(lf_uploader *u, struct watch_rt *wr, const char *path, const
         LF_ERROR("outbox", "packing %s failed: %s (disk full?); will retry", path, lf_strerror(rc));
         return rc;
     }
-    if (rename(tmp, dst) != 0 || lf_fsync_dir(cfg->outbox_dir) != 0) {
+    /* The directory itself is fsync'd once per scan, before the registry commits these rows
+     * (sync_outbox_dir): a rename lost in a crash also loses the uncommitted rows, so the file is
+     * packed again; an upload that already got its 2xx is then answered 200 (same id, same bytes). */
+    if (rename(tmp, dst) != 0) {
         rc = -errno;
         unlink(tmp);
         LF_ERROR("outbox", "%s: %s", dst, strerror(-rc));
         return rc;
     }
+    u->outbox_unsynced = true;
     rc = lf_ureg_session_put(u->reg, id, wr->w->name, relpath, (int64_t)len, LF_US_OUTBOX, NULL);
     if (rc == 0)
         rc = lf_ureg_file_put(u->reg, wr->w->name, relpath, &now, u->scan_gen);
@@ -475,6 +490,23 @@ static int walk(lf_uploader *u, struct watch_rt *wr, const char *dir, const char
     return packed;
 }
 
+/* Makes this scan's renames into the outbox durable, then commits the scan's registry rows. On a
+ * failed directory fsync the rows are rolled back instead: the zips stay in the outbox, and the
+ * next start (load_outbox) or scan reconciles them. */
+static int commit_scan(lf_uploader *u)
+{
+    if (u->outbox_unsynced) {
+        int rc = lf_fsync_dir(u->cfg->outbox_dir);
+        if (rc < 0) {
+            LF_ERROR("outbox", "cannot sync %s: %s", u->cfg->outbox_dir, lf_strerror(rc));
+            lf_ureg_rollback(u->reg);
+            return rc;
+        }
+        u->outbox_unsynced = false;
+    }
+    return lf_ureg_commit(u->reg);
+}
+
 int lf_uploader_scan(lf_uploader *u)
 {
     u->scan_gen++;
@@ -496,7 +528,7 @@ int lf_uploader_scan(lf_uploader *u)
                         u->outbox_bytes, u->cfg->outbox_max_size);
             }
             u->full = true;
-            trc = lf_ureg_commit(u->reg);
+            trc = commit_scan(u);
             return trc < 0 ? trc : total;
         }
         if (rc > 0)
@@ -507,7 +539,7 @@ int lf_uploader_scan(lf_uploader *u)
                 LF_DEBUG("scan", "watch %s: forgot %d files that are gone", wr->w->name, gone);
         }
     }
-    trc = lf_ureg_commit(u->reg);
+    trc = commit_scan(u);
     if (trc < 0)
         return trc;
     if (u->full)

@@ -61,5 +61,6 @@ int lf_ureg_failed_each(lf_ureg *r, void (*fn)(void *arg, const char *id, const 
 
 int lf_ureg_begin(lf_ureg *r);
 int lf_ureg_commit(lf_ureg *r);
+int lf_ureg_rollback(lf_ureg *r);
 
 #endif
