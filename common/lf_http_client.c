@@ -591,6 +591,8 @@ static int xfer_new(lf_http_client *c, const lf_http_client_request *req, lf_htt
     int64_t speed = req->max_send_speed > 0 ? req->max_send_speed : o->max_send_speed;
     if (speed > 0)
         SET(CURLOPT_MAX_SEND_SPEED_LARGE, (curl_off_t)speed);
+    if (o->upload_buffer_size > 0)
+        SET(CURLOPT_UPLOAD_BUFFERSIZE, o->upload_buffer_size);
 
     bool has_body = req->body || req->body_file || strcmp(method, "PUT") == 0 ||
                     strcmp(method, "POST") == 0 || strcmp(method, "PATCH") == 0;

@@ -102,6 +102,8 @@ typedef struct lf_http_client_opts {
     size_t max_header_bytes;   /* all response header lines, default 64 KiB */
     int64_t max_send_speed;    /* request body bytes/s, 0 = unlimited (CURLOPT_MAX_SEND_SPEED_LARGE) */
     long max_connections;      /* connection cache size (keep-alive pool), default 8 */
+    long upload_buffer_size;   /* curl's upload buffer per transfer (16 KiB..2 MiB); 0: curl's
+                                * default (64 KiB) */
     const char *user_agent;    /* default "logferry/<version>" */
 } lf_http_client_opts;
 

@@ -31,6 +31,9 @@ int lf_uhttp_new(uv_loop_t *loop, const lf_uhttp_opts *uo, lf_metrics *metrics, 
     o.max_send_speed = uo->max_send_speed;
     o.max_connections = uo->max_connections;
     o.max_response = 64 * 1024;
+    /* 16 KiB per upload instead of curl's 64: concurrency x 48 KiB less heap, same throughput on
+     * the small zips sessions make. */
+    o.upload_buffer_size = 16 * 1024;
     int rc = lf_http_client_new(loop, &o, &h->c);
     if (rc < 0) {
         lf_free(h);
