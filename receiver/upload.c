@@ -37,7 +37,7 @@ typedef struct upload {
     lf_queue_send_req send;
     struct lf_inflight_id inflight;
     uint64_t started_ns;
-    uint64_t t_work_start, t_work_end, t_sent; /* stage times for the debug log */
+    uint64_t t_work_start, t_verified, t_stored, t_indexed, t_work_end, t_sent; /* stage times for the debug log */
     lf_sign_auth auth;
     uint8_t pk[LF_SIGN_PK_BYTES];
     int64_t now;
@@ -257,6 +257,7 @@ static void work_upload(uv_work_t *w)
     if (!site_ok)
         return fail(u, 403, "site_mismatch", "forbidden", "the manifest names another site than the signer");
 
+    u->t_verified = uv_hrtime();
     char hex[LF_HASH_HEX_SIZE];
     lf_crypto_hex_encode(hex, hash, sizeof hash);
     lf_index_row old;
@@ -282,6 +283,7 @@ static void work_upload(uv_work_t *w)
                             sizeof u->row.location, &u->row.stored_size);
     if (rc != 0)
         return storage_fail(u, "storing the session", rc);
+    u->t_stored = uv_hrtime();
     snprintf(u->row.site, sizeof u->row.site, "%s", u->auth.site);
     u->row.size = body->len;
     memcpy(u->row.hash, hex, sizeof hex);
@@ -290,6 +292,7 @@ static void work_upload(uv_work_t *w)
     rc = lf_index_insert(r->index, &u->row);
     if (rc != 0)
         return storage_fail(u, "indexing the session", rc);
+    u->t_indexed = uv_hrtime();
     u->need_enqueue = true;
 }
 
@@ -311,9 +314,15 @@ static void respond_ok(upload *u)
 {
     lf_receiver *r = u->r;
     uint64_t t = uv_hrtime();
-    LF_DEBUG("upload", "%s: pool wait %.1f ms, verify+store %.1f ms, queue %.1f ms, mark %.1f ms", u->row.id,
-             (double)(u->t_work_start - u->started_ns) / 1e6, (double)(u->t_work_end - u->t_work_start) / 1e6,
-             (double)(u->t_sent - u->t_work_end) / 1e6, (double)(t - u->t_sent) / 1e6);
+    LF_DEBUG("upload",
+             "%s: pool wait %.2f ms, verify %.2f ms, store %.2f ms, index %.2f ms, to loop %.2f ms, queue %.2f ms, "
+             "respond %.2f ms",
+             u->row.id, (double)(u->t_work_start - u->started_ns) / 1e6,
+             (double)(u->t_verified - u->t_work_start) / 1e6,
+             u->t_stored ? (double)(u->t_stored - u->t_verified) / 1e6 : 0.0,
+             u->t_stored ? (double)(u->t_indexed - u->t_stored) / 1e6 : 0.0,
+             u->t_indexed ? (double)(u->t_work_end - u->t_indexed) / 1e6 : 0.0,
+             u->t_sent ? (double)(u->t_sent - u->t_work_end) / 1e6 : 0.0, (double)(t - (u->t_sent ? u->t_sent : u->t_work_end)) / 1e6);
     char body[512];
     int n = snprintf(body, sizeof body,
                      "{\"session_id\":\"%s\",\"status\":\"queued\",\"duplicate\":%s,\"size\":%" PRIu64

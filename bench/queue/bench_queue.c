@@ -250,6 +250,7 @@ static void bench_consume(const lf_queue_options *opt)
 int main(int argc, char **argv)
 {
     bench_http_cfg hc = {0};
+    bool http_only = false; /* skip the in-process phases (profiling the receiver) */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--dir") && i + 1 < argc)
             dir = argv[++i];
@@ -261,6 +262,8 @@ int main(int argc, char **argv)
             consumers = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
             recv_batch = (uint32_t)atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--http-only"))
+            http_only = true;
         else if (!strcmp(argv[i], "--http-port") && i + 1 < argc)
             hc.port = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--pool") && i + 1 < argc)
@@ -273,7 +276,7 @@ int main(int argc, char **argv)
             hc.token = argv[++i];
         else {
             fprintf(stderr, "usage: %s [--dir DIR] [--seconds S] [--body BYTES] [--consumers N]"
-                    " [--batch N] [--http-port P --pool FILE --sk SKFILE --site NAME --token TOKEN]\n", argv[0]);
+                    " [--batch N] [--http-only] [--http-port P --pool FILE --sk SKFILE --site NAME --token TOKEN]\n", argv[0]);
             return 2;
         }
     }
@@ -289,9 +292,10 @@ int main(int argc, char **argv)
     double f = fsync_rate();
     printf("raw fsync rate (write 4 KiB + fdatasync): %.0f/s (%.3f ms each)\n", f, 1000.0 / f);
     int prods[] = {1, 8, 64};
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < 3 && !http_only; i++)
         bench_sends(prods[i], &opt);
-    bench_consume(&opt);
+    if (!http_only)
+        bench_consume(&opt);
     char path[4096];
     snprintf(path, sizeof path, "%s/bench-queue.db", dir);
     remove_store(path);

@@ -5,7 +5,8 @@
 # of tiny pre-built sessions, receive+ack = POST /v1/queues/sessions/{receive,ack}).
 # Usage: bench/queue/run.sh [seconds per phase]   (LF_BUILD_DIR defaults to build/bench;
 #        LF_BENCH_DIR picks the disk to measure, default a scratch dir under the build dir;
-#        LF_BENCH_HTTP=0 skips the HTTP part; LF_BENCH_POOL sessions pre-built, default 60000)
+#        LF_BENCH_HTTP=0 skips the HTTP part; LF_BENCH_POOL sessions pre-built, default 60000;
+#        LF_BENCH_ARGS more bench-queue options, e.g. --http-only)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -16,7 +17,7 @@ dir=${LF_BENCH_DIR:-$build/bench-queue-scratch}
 secs=${1:-3}
 mkdir -p "$dir"
 rxpid=
-cleanup() { [ -n "$rxpid" ] && kill "$rxpid" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"; }
+cleanup() { [ -n "$rxpid" ] && kill "$rxpid" 2>/dev/null; wait 2>/dev/null; [ -n "${LF_BENCH_KEEP:-}" ] || rm -rf "$dir"; }
 trap cleanup EXIT INT TERM
 if [ "${LF_BENCH_HTTP:-1}" = 0 ]; then
     exec_args=""
@@ -29,7 +30,7 @@ else
     mkdir -p "$rx"
     cat > "$rx/receiver.conf" <<CONF
 [log]
-level = warn
+level = ${LF_BENCH_LOG:-warn}
 [http]
 listen = 127.0.0.1:0
 port_file = $rx/port
@@ -60,4 +61,4 @@ CONF
     exec_args="--http-port $(cat "$rx/port") --pool $rx/pool --sk $rx/site.sk --site bench-site --token $token"
 fi
 # shellcheck disable=SC2086
-"$bin" --dir "$dir" --seconds "$secs" --consumers 16 --batch 10 $exec_args
+"$bin" --dir "$dir" --seconds "$secs" --consumers 16 --batch 10 ${LF_BENCH_ARGS:-} $exec_args
