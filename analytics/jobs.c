@@ -482,43 +482,159 @@ out:
     return rc < 0 ? rc : 0;
 }
 
-/* ---- retention: all cohorts in one transaction ----------------------------------------------- */
+/* ---- retention: incremental by week ---------------------------------------------------------
+ * A (product, user)'s cohort is its first active week. retention_activity keeps each week's
+ * distinct active (product, user), reloaded per changed week from that week's sessions;
+ * retention_cohort keeps each user's first week. A changed week W can change only
+ *   (a) the cohorts of the users active in W (before or after the reload): the rows of every
+ *       cohort that gained or lost a user are rebuilt whole, and
+ *   (b) column W (cohort_week + week_offset = W) of the other cohorts, rebuilt from W's activity.
+ * So a run reads the changed weeks' sessions and the users they touch, never the whole history,
+ * and its cost stays flat as history grows (bench/analytics). A backfill clears and rebuilds. */
 
-static int run_retention(lf_analytics *a, long long *rows, lf_buf *err)
+static const char *const retention_temp_sql[] = {
+    "DROP TEMPORARY TABLE IF EXISTS lf_ret_touched, lf_ret_new, lf_ret_cohorts",
+    "CREATE TEMPORARY TABLE lf_ret_touched (product VARCHAR(128) NOT NULL, user_name VARCHAR(255) NOT NULL, "
+    "PRIMARY KEY (product, user_name)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+    "CREATE TEMPORARY TABLE lf_ret_new (product VARCHAR(128) NOT NULL, user_name VARCHAR(255) NOT NULL, "
+    "c DATE NULL, PRIMARY KEY (product, user_name)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+    "CREATE TEMPORARY TABLE lf_ret_cohorts (cohort_week DATE NOT NULL, product VARCHAR(128) NOT NULL, "
+    "PRIMARY KEY (cohort_week, product)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+};
+
+static const char *const retention_cohort_sql[] = {
+    /* the touched users' first weeks now */
+    "INSERT INTO lf_ret_new SELECT t.product, t.user_name, MIN(a.week) FROM lf_ret_touched t LEFT JOIN "
+    "retention_activity a ON a.product = t.product AND a.user_name = t.user_name GROUP BY t.product, t.user_name",
+    /* cohorts that lose a user, then cohorts that gain one */
+    "INSERT IGNORE INTO lf_ret_cohorts SELECT rc.cohort_week, rc.product FROM lf_ret_new n JOIN retention_cohort rc "
+    "ON rc.product = n.product AND rc.user_name = n.user_name WHERE n.c IS NULL OR n.c <> rc.cohort_week",
+    "INSERT IGNORE INTO lf_ret_cohorts SELECT n.c, n.product FROM lf_ret_new n LEFT JOIN retention_cohort rc "
+    "ON rc.product = n.product AND rc.user_name = n.user_name WHERE n.c IS NOT NULL AND "
+    "(rc.cohort_week IS NULL OR rc.cohort_week <> n.c)",
+    "DELETE rc FROM retention_cohort rc JOIN lf_ret_new n ON rc.product = n.product AND rc.user_name = n.user_name",
+    "INSERT INTO retention_cohort (product, user_name, cohort_week) SELECT product, user_name, c FROM lf_ret_new "
+    "WHERE c IS NOT NULL",
+    /* (a) whole rows of the changed cohorts */
+    "DELETE rw FROM retention_weekly rw JOIN lf_ret_cohorts x ON rw.cohort_week = x.cohort_week AND "
+    "rw.product = x.product",
+    "INSERT INTO retention_weekly (cohort_week, product, week_offset, users, cohort_users) SELECT rc.cohort_week, "
+    "rc.product, DATEDIFF(a.week, rc.cohort_week) DIV 7, COUNT(*), 0 FROM lf_ret_cohorts x JOIN retention_cohort rc "
+    "ON rc.cohort_week = x.cohort_week AND rc.product = x.product JOIN retention_activity a ON "
+    "a.product = rc.product AND a.user_name = rc.user_name GROUP BY rc.cohort_week, rc.product, "
+    "DATEDIFF(a.week, rc.cohort_week) DIV 7",
+};
+
+/* Column W of the cohorts whose rows were not rebuilt whole. */
+static const char retention_column_delete[] =
+    "DELETE rw FROM retention_weekly rw LEFT JOIN lf_ret_cohorts x ON x.cohort_week = rw.cohort_week AND "
+    "x.product = rw.product WHERE x.product IS NULL AND rw.cohort_week + INTERVAL rw.week_offset WEEK = '%s'";
+static const char retention_column_insert[] =
+    "INSERT INTO retention_weekly (cohort_week, product, week_offset, users, cohort_users) SELECT rc.cohort_week, "
+    "a.product, DATEDIFF('%s', rc.cohort_week) DIV 7, COUNT(*), 0 FROM retention_activity a JOIN retention_cohort rc "
+    "ON rc.product = a.product AND rc.user_name = a.user_name LEFT JOIN lf_ret_cohorts x ON "
+    "x.cohort_week = rc.cohort_week AND x.product = rc.product WHERE a.week = '%s' AND x.product IS NULL "
+    "GROUP BY rc.cohort_week, a.product";
+static const char retention_sizes[] =
+    "UPDATE retention_weekly rw JOIN (SELECT cohort_week, product, COUNT(*) AS n FROM retention_cohort GROUP BY "
+    "cohort_week, product) s ON s.cohort_week = rw.cohort_week AND s.product = rw.product SET rw.cohort_users = s.n "
+    "WHERE rw.cohort_users <> s.n";
+
+/* The Mondays of the days, each once (days come sorted, so equal weeks are adjacent). */
+static int weeks_of(const day_list *days, day_list *weeks)
+{
+    for (size_t i = 0; i < days->n; i++) {
+        time_t t;
+        if (parse_day(days->d[i], &t) != 0)
+            return -EINVAL;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        t -= (time_t)((tm.tm_wday + 6) % 7) * 86400;
+        gmtime_r(&t, &tm);
+        char w[DAY_LEN];
+        strftime(w, sizeof w, "%Y-%m-%d", &tm);
+        bool seen = false;
+        for (size_t j = 0; j < weeks->n && !seen; j++)
+            seen = strcmp(weeks->d[j], w) == 0;
+        int rc = seen ? 0 : days_push(weeks, w);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Reloads week w of retention_activity from the source and notes the users it had and has. */
+static int retention_week(lf_analytics *a, const char *w, tsv *t, long long *rows, lf_buf *err)
+{
+    char sql[512];
+    t->rows = 0;
+    lf_buf_reset(&t->buf);
+    snprintf(sql, sizeof sql,
+             "SELECT DISTINCT product, user_name FROM sessions WHERE user_name IS NOT NULL AND started_at >= '%s' "
+             "AND started_at < '%s' + INTERVAL 7 DAY",
+             w, w);
+    int rc = lf_mysql_query(a->src, sql, tsv_row, t);
+    if (rc < 0)
+        return db_err(a->src, "retention: reading sessions", rc, err);
+#define RETENTION_TOUCHED "INSERT IGNORE INTO lf_ret_touched SELECT product, user_name FROM retention_activity " \
+                          "WHERE week = '%s'"
+    if ((rc = (int)lf_mysql_execf(a->dst, RETENTION_TOUCHED, w)) < 0 ||
+        (rc = (int)lf_mysql_execf(a->dst, "DELETE FROM retention_activity WHERE week = '%s'", w)) < 0)
+        return db_err(a->dst, "retention: activity", rc, err);
+    if (t->rows > 0) {
+        char tail[128];
+        snprintf(tail, sizeof tail, "retention_activity (product, user_name) SET week = '%s'", w);
+        if ((rc = (int)lf_mysql_load_data(a->dst, tail, t->buf.data, t->buf.len)) < 0)
+            return db_err(a->dst, "retention: activity", rc, err);
+    }
+    if ((rc = (int)lf_mysql_execf(a->dst, RETENTION_TOUCHED, w)) < 0)
+        return db_err(a->dst, "retention: activity", rc, err);
+    *rows += t->rows;
+    return 0;
+}
+
+static int run_retention(lf_analytics *a, const day_list *days, bool all, long long *rows, lf_buf *err)
 {
     tsv t = {LF_BUF_INIT(SQL_MAX), 0};
-    static const char sql[] =
-        "WITH act AS (SELECT DISTINCT product, user_name, DATE(started_at) - INTERVAL "
-        "WEEKDAY(started_at) DAY AS w FROM sessions WHERE user_name IS NOT NULL AND started_at IS NOT "
-        "NULL), coh AS (SELECT product, user_name, MIN(w) AS c FROM act GROUP BY product, user_name), "
-        "sz AS (SELECT product, c, COUNT(*) AS n FROM coh GROUP BY product, c) "
-        "SELECT coh.c, act.product, DATEDIFF(act.w, coh.c) DIV 7, COUNT(*), MAX(sz.n) FROM act "
-        "JOIN coh ON coh.product = act.product AND coh.user_name = act.user_name "
-        "JOIN sz ON sz.product = coh.product AND sz.c = coh.c "
-        "GROUP BY coh.c, act.product, DATEDIFF(act.w, coh.c) DIV 7";
-    int rc = lf_mysql_query(a->src, sql, tsv_row, &t);
+    day_list weeks = {0};
+    int rc = weeks_of(days, &weeks);
     if (rc < 0) {
-        db_err(a->src, "retention: reading sessions", rc, err);
+        lf_buf_reset(err);
+        lf_buf_append_str(err, "retention: bad day");
         goto out;
     }
-    rc = lf_mysql_begin(a->dst);
+    for (size_t i = 0; i < sizeof retention_temp_sql / sizeof *retention_temp_sql && rc >= 0; i++)
+        rc = (int)lf_mysql_exec(a->dst, retention_temp_sql[i]);
     if (rc >= 0)
-        rc = (int)lf_mysql_exec(a->dst, "DELETE FROM retention_weekly");
-    if (rc >= 0 && t.rows > 0)
-        rc = (int)lf_mysql_load_data(a->dst,
-                                     "retention_weekly (cohort_week, product, week_offset, users, cohort_users)",
-                                     t.buf.data, t.buf.len);
-    if (rc >= 0) {
-        test_pause();
-        rc = lf_mysql_commit(a->dst);
-    }
+        rc = lf_mysql_begin(a->dst);
     if (rc < 0) {
         db_err(a->dst, "retention", rc, err);
-        lf_mysql_rollback(a->dst);
-    } else {
-        *rows += t.rows;
+        goto out;
     }
+    if (all && ((rc = (int)lf_mysql_exec(a->dst, "DELETE FROM retention_activity")) < 0 ||
+                (rc = (int)lf_mysql_exec(a->dst, "DELETE FROM retention_cohort")) < 0 ||
+                (rc = (int)lf_mysql_exec(a->dst, "DELETE FROM retention_weekly")) < 0))
+        db_err(a->dst, "retention: clearing", rc, err);
+    for (size_t i = 0; i < weeks.n && rc >= 0; i++)
+        rc = retention_week(a, weeks.d[i], &t, rows, err);
+    for (size_t i = 0; i < sizeof retention_cohort_sql / sizeof *retention_cohort_sql && rc >= 0; i++)
+        if ((rc = (int)lf_mysql_exec(a->dst, retention_cohort_sql[i])) < 0)
+            db_err(a->dst, "retention: cohorts", rc, err);
+    for (size_t i = 0; i < weeks.n && rc >= 0; i++)
+        if ((rc = (int)lf_mysql_execf(a->dst, retention_column_delete, weeks.d[i])) < 0 ||
+            (rc = (int)lf_mysql_execf(a->dst, retention_column_insert, weeks.d[i], weeks.d[i])) < 0)
+            db_err(a->dst, "retention: week column", rc, err);
+    if (rc >= 0 && (rc = (int)lf_mysql_exec(a->dst, retention_sizes)) < 0)
+        db_err(a->dst, "retention: cohort sizes", rc, err);
+    if (rc >= 0) {
+        test_pause();
+        if ((rc = lf_mysql_commit(a->dst)) < 0)
+            db_err(a->dst, "retention: commit", rc, err);
+    }
+    if (rc < 0)
+        lf_mysql_rollback(a->dst);
 out:
+    lf_free(weeks.d);
     lf_buf_free(&t.buf);
     return rc < 0 ? rc : 0;
 }
@@ -697,7 +813,7 @@ int lf_analytics_run(lf_analytics *a, const char *job, const char *from, const c
             for (size_t i = 0; i < days.n && rc >= 0; i++)
                 rc = run_day(a, dj, days.d[i], &rows, &err);
         } else if (retention) {
-            rc = run_retention(a, &rows, &err);
+            rc = run_retention(a, &days, all, &rows, &err);
         } else {
             rc = run_custom(a, cj, days.d[0], days.d[days.n - 1], &rows, &err);
         }

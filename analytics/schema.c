@@ -72,6 +72,24 @@ const lf_mysql_migration lf_analytics_migrations[] = {
      "  parsed_until DATETIME(3) NOT NULL,\n"
      "  updated_at DATETIME(3) NOT NULL\n"
      ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;\n"},
+    /* retention became incremental (jobs.c): its state tables start empty, so the retention
+     * watermark is dropped and the next run rebuilds every week once */
+    {2, "incremental retention state",
+     "CREATE TABLE IF NOT EXISTS retention_activity (\n"
+     "  product VARCHAR(128) NOT NULL,\n"
+     "  user_name VARCHAR(255) NOT NULL,\n"
+     "  week DATE NOT NULL,\n"
+     "  PRIMARY KEY (product, user_name, week),\n"
+     "  KEY retention_activity_week (week)\n"
+     ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;\n"
+     "CREATE TABLE IF NOT EXISTS retention_cohort (\n"
+     "  product VARCHAR(128) NOT NULL,\n"
+     "  user_name VARCHAR(255) NOT NULL,\n"
+     "  cohort_week DATE NOT NULL,\n"
+     "  PRIMARY KEY (product, user_name),\n"
+     "  KEY retention_cohort_week (cohort_week, product)\n"
+     ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;\n"
+     "DELETE FROM job_watermarks WHERE job = 'retention';\n"},
 };
 
 const size_t lf_analytics_migrations_count = sizeof lf_analytics_migrations / sizeof lf_analytics_migrations[0];
