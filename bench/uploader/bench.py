@@ -22,6 +22,8 @@ from lfuploader import Uploader  # noqa: E402
 
 N = int(os.environ.get("LF_BENCH_SESSIONS", "1500"))
 NAIVE_N = int(os.environ.get("LF_BENCH_NAIVE_SESSIONS", str(min(N, 400))))
+# LF_BENCH_DEFLATE: the uploader's outbox.deflate_level for this run (default: its configured default)
+LEVEL = ["--set", "outbox.deflate_level=" + os.environ["LF_BENCH_DEFLATE"]] if os.environ.get("LF_BENCH_DEFLATE") else []
 
 
 def gen(out, n, seed):
@@ -143,7 +145,7 @@ def main():
     total = sum(os.path.getsize(p) for p in files)
     t0 = time.time()
     p = subprocess.Popen(TIME + [H.binary("logferry-uploader"), "--config", up.conf, "--set", "log.level=warn",
-                                 "--set", "receiver.concurrency=8", "once"], stderr=subprocess.PIPE)
+                                 "--set", "receiver.concurrency=8"] + LEVEL + ["once"], stderr=subprocess.PIPE)
     _, status, ru = os.wait4(p.pid, 0)  # CPU time of time(1) and the uploader (time's own is ~0)
     err = p.stderr.read().decode()
     p.returncode = os.waitstatus_to_exitcode(status)
