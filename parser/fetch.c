@@ -124,13 +124,16 @@ int lf_parser_fetch_session(lf_parser_fetch *f, const char *id, int log_fd, lf_m
     int rc = lf_http_client_fetch(f->http, &req, &r);
     if (rc < 0) {
         lf_http_response_free(&r);
+        res->away = rc != LF_ELIMIT;
         return fail(res, "fetch", rc != LF_ELIMIT, rc, "GET %s: %s", url, lf_strerror(rc));
     }
     if (r.status != 200) {
         int st = r.status;
         lf_http_response_free(&r);
-        /* 5xx and 429: come back later; 404 (unknown session) and the rest will not get better */
+        /* 5xx and 429: come back later; 404 (unknown session) and the rest will not get better. A
+         * 500 may be this session's own (an object the receiver cannot read): not "away". */
         bool transient = st == 429 || st >= 500;
+        res->away = st == 429 || st == 502 || st == 503 || st == 504;
         return fail(res, "fetch", transient, st == 401 || st == 403 ? LF_EAUTH : LF_EHTTP, "GET %s: HTTP %d", url, st);
     }
     rc = lf_parser_open_object(f->kr, f->max_log, r.body.data ? r.body.data : "", r.body.len, log_fd, m, res);

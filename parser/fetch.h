@@ -17,6 +17,8 @@ typedef struct lf_parser_fetch lf_parser_fetch;
 typedef struct lf_parser_fetch_result {
     const char *stage;   /* where it failed: "fetch", "decrypt", "archive" */
     bool transient;      /* worth trying again later (receiver away, 5xx) */
+    bool away;           /* transient, and not this session's fault: the receiver is unreachable or
+                          * overloaded (no answer, 429, 502, 503, 504) */
     char reason[512];
 } lf_parser_fetch_result;
 

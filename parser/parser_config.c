@@ -34,8 +34,9 @@ static const lf_config_option parser_options[] = {
     {"parser", "max_events", LF_CFG_UINT, "20000000", F(max_events), .min = 1, .max = 1000000000,
      .description = "Most events in one session."},
     {"parser", "retry_delay", LF_CFG_DURATION, "10s", F(nack_delay_ms), .min = 0, .max = 43200000,
-     .description = "A session that failed for a passing reason (database or receiver away) is handed back "
-                    "and tried again after this."},
+     .description = "A session that failed for a passing reason of its own (a deadlock past the retries, a "
+                    "500 on its blob) is handed back and tried again after this; it is also the longest "
+                    "wait between retries while MySQL, Elasticsearch or the receiver is away."},
     {"parser", "failure_delay", LF_CFG_DURATION, "30s", F(failure_delay_ms), .min = 0, .max = 43200000,
      .description = "A session that could not be decrypted, unzipped or parsed is handed back with this delay "
                     "(after the queue's max_receives it goes to the dead-letter queue)."},

@@ -162,17 +162,44 @@ static bool mysql_away(int rc)
     return rc == -ECONNRESET || rc == -ETIMEDOUT;
 }
 
-/* Loads the session's rows. MySQL being away (no connection, or the connection lost) is an outage,
- * not something wrong with this session: the worker keeps the message, which the queue client
- * extends while it is tracked, and waits for the server with backoff. Handing it back instead
- * would count a receive per retry and dead-letter every waiting session after max_receives, so a
- * long outage would empty the queue into the dead-letter queue. Returns 0, the last error of a
- * load refused or retried out for another reason (deadlocks), or the outage's error once stopping. */
+/* Waiting out an outage of something every session needs (MySQL, Elasticsearch, the receiver): the
+ * worker keeps its message, which the queue client extends while it is tracked, and retries with
+ * backoff. Handing it back instead would count a receive per retry and dead-letter every waiting
+ * session after max_receives, so a long outage would empty the queue into the dead-letter queue. */
+typedef struct outage {
+    long wait_ms;       /* next backoff step, 0 before the first */
+    uint64_t warned_ns; /* last log line, so a long outage logs once a minute */
+} outage;
+
+/* Logs (at most once a minute) and sleeps the next backoff step: 0.5 s doubling up to nack_delay
+ * (at least 1 s). False once the service is stopping: the caller gives the message back. */
+static bool outage_wait(worker *w, outage *o, const char *id, const char *what, const char *why)
+{
+    lf_parser_service *s = w->svc;
+    if (atomic_load(&s->stopping))
+        return false;
+    long cap_ms = s->cfg->nack_delay_ms > 1000 ? (long)s->cfg->nack_delay_ms : 1000;
+    o->wait_ms = o->wait_ms == 0 ? 500 : (o->wait_ms * 2 > cap_ms ? cap_ms : o->wait_ms * 2);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+    if (o->warned_ns == 0 || now - o->warned_ns > 60ULL * 1000000000ULL) {
+        LF_WARN("parser", "session %s: %s is unavailable (%s); holding it until %s is back", id, what, why, what);
+        o->warned_ns = now;
+    }
+    lf_counter_inc(s->c_retried);
+    for (long t = 0; t < o->wait_ms / 100 && !atomic_load(&s->stopping); t++)
+        sleep_ms(100);
+    return !atomic_load(&s->stopping);
+}
+
+/* Loads the session's rows, holding it while MySQL is away (no connection, or the connection
+ * lost). Returns 0, the last error of a load refused or retried out for another reason
+ * (deadlocks), or the outage's error once stopping. */
 static int load_through_outage(worker *w, const lf_psession *ps, const char *id, int *attempts)
 {
     lf_parser_service *s = w->svc;
-    long wait_ms = 500, cap_ms = s->cfg->nack_delay_ms > 1000 ? (long)s->cfg->nack_delay_ms : 1000;
-    uint64_t warned_ns = 0;
+    outage o = {0};
     for (;;) {
         int rc = ensure_db(w);
         if (rc == 0) {
@@ -182,20 +209,8 @@ static int load_through_outage(worker *w, const lf_psession *ps, const char *id,
             lf_mysql_close(w->db); /* start the next attempt on a new connection */
             w->db = NULL;
         }
-        if (atomic_load(&s->stopping))
+        if (!outage_wait(w, &o, id, "MySQL", lf_strerror(rc)))
             return rc;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        uint64_t now = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-        if (warned_ns == 0 || now - warned_ns > 60ULL * 1000000000ULL) {
-            LF_WARN("parser", "session %s: MySQL is unavailable (%s); holding it until MySQL is back", id,
-                    lf_strerror(rc));
-            warned_ns = now;
-        }
-        lf_counter_inc(s->c_retried);
-        for (long t = 0; t < wait_ms / 100 && !atomic_load(&s->stopping); t++)
-            sleep_ms(100);
-        wait_ms = wait_ms * 2 > cap_ms ? cap_ms : wait_ms * 2;
     }
 }
 
@@ -227,9 +242,17 @@ static void process(worker *w, const lf_queue_client_msg *m)
         return;
     }
     lf_manifest_free(&ps.manifest);
-    int rc = lf_parser_fetch_session(w->fetch, id, fd, &ps.manifest, &fr);
+    int rc;
+    outage fetch_wait = {0};
+    while ((rc = lf_parser_fetch_session(w->fetch, id, fd, &ps.manifest, &fr)) < 0 && fr.away &&
+           outage_wait(w, &fetch_wait, id, "the receiver", fr.reason)) {
+        lf_manifest_free(&ps.manifest);
+        fr = (lf_parser_fetch_result){0};
+    }
     if (rc < 0) {
-        if (fr.transient) {
+        if (fr.away) { /* stopping */
+            hand_back(w, m, 0);
+        } else if (fr.transient) {
             LF_WARN("parser", "session %s: %s: %s; trying again later", id, fr.stage, fr.reason);
             lf_counter_inc(s->c_retried);
             hand_back(w, m, cfg->nack_delay_ms);
@@ -280,17 +303,20 @@ static void process(worker *w, const lf_queue_client_msg *m)
         goto out;
     }
     if (w->es) {
-        lf_loader_es_result er = {0};
-        rc = lf_loader_es_load(w->es, &ps, &er);
-        lf_counter_add(s->c_es_docs, er.indexed);
+        /* the rows are in MySQL already; the documents' ids make indexing them again harmless */
+        lf_loader_es_result er;
+        outage es_wait = {0};
+        do {
+            er = (lf_loader_es_result){0};
+            rc = lf_loader_es_load(w->es, &ps, &er);
+            lf_counter_add(s->c_es_docs, er.indexed);
+        } while (rc < 0 && !er.permanent && outage_wait(w, &es_wait, id, "Elasticsearch", er.reason));
         if (rc < 0) {
             if (er.permanent) {
                 record_failure(w, id, m->receive_count, "index", er.reason);
                 hand_back(w, m, cfg->failure_delay_ms);
-            } else {
-                LF_WARN("parser", "session %s: Elasticsearch: %s; trying again later", id, er.reason);
-                lf_counter_inc(s->c_retried);
-                hand_back(w, m, cfg->nack_delay_ms);
+            } else { /* stopping */
+                hand_back(w, m, 0);
             }
             goto out;
         }
@@ -410,7 +436,7 @@ int lf_parser_service_start(lf_service *svc, lf_parser_service **out)
     s->c_parsed = lf_metrics_counter(reg, "lf_parser_sessions_total", "Sessions parsed and loaded", NULL);
     s->c_events = lf_metrics_counter(reg, "lf_parser_events_total", "Events loaded into MySQL", NULL);
     s->c_failed = lf_metrics_counter(reg, "lf_parser_failures_total", "Sessions that failed (parse_failures rows)", NULL);
-    s->c_retried = lf_metrics_counter(reg, "lf_parser_retries_total", "Retries after a passing failure: a session handed back, or a wait for MySQL", NULL);
+    s->c_retried = lf_metrics_counter(reg, "lf_parser_retries_total", "Retries after a passing failure: a session handed back, or a wait for MySQL, Elasticsearch or the receiver", NULL);
     s->c_es_docs = lf_metrics_counter(reg, "lf_parser_es_documents_total", "Events indexed into Elasticsearch", NULL);
     s->workers = lf_calloc(cfg->workers, sizeof *s->workers);
     if (!s->workers) {

@@ -165,7 +165,7 @@ def test_long_mysql_outage_dead_letters_nothing():
     P.wait_for(lambda: queue_stats(rx)["in_flight"] == 2, 30, "both workers to hold a session")
     time.sleep(8)  # 8 retry_delays: the old hand-back would have dead-lettered everything by now
     st = queue_stats(rx)
-    H.check(st["dlq_depth"] == 0 and st["in_flight"] == 2 and st["depth"] == 10,
+    H.check(st["dlq_depth"] == 0 and st["in_flight"] == 2 and st["depth"] == 10 and st["totals"]["nacked"] == 0,
             f"during the outage: {st}")
     H.check(parser.running(), "the parser keeps running while MySQL is away")
     H.check("holding it until MySQL is back" in parser.log_text(), "the wait is logged")
@@ -177,5 +177,36 @@ def test_long_mysql_outage_dead_letters_nothing():
     H.check(parser.stop() == 0, "parser exits 0 on SIGTERM")
 
 
+def test_long_es_outage_dead_letters_nothing():
+    """Elasticsearch answering 503 for many times max_receives x retry_delay: the workers hold their
+    sessions (their rows are in MySQL already) instead of handing them back, and index everything
+    once it is back."""
+    db = lfmariadb.scratch_server()
+    _, es_port = start_fake("es_fake.py")
+    es = Client(es_port)
+    rx = U.Receiver(extra_config="[queue]\nmax_receives = 2\n")
+    parser = P.Parser(rx, db, workers=2, extra=f"[elasticsearch]\nurl = http://127.0.0.1:{es_port}\n")
+    out = parser.cli("db", "migrate")
+    H.check(out.returncode == 0, f"db migrate: {out.stdout} {out.stderr}")
+    expected = upload_sessions(rx, parser, random.Random(6), 12)
+    es.json("POST", "/_fake/faults", {"status_503": 1000000})
+    parser.start()
+    P.wait_for(lambda: queue_stats(rx)["in_flight"] == 2, 30, "both workers to hold a session")
+    time.sleep(8)  # 8 retry_delays: the old hand-back would have dead-lettered everything by now
+    st = queue_stats(rx)
+    H.check(st["dlq_depth"] == 0 and st["in_flight"] == 2 and st["depth"] == 10 and st["totals"]["nacked"] == 0,
+            f"during the outage: {st}")
+    H.check(len(mysql_rows(db)) == 2, "the held sessions' rows are in MySQL, the others wait")
+    H.check("holding it until Elasticsearch is back" in parser.log_text(), "the wait is logged")
+    es.json("POST", "/_fake/faults", {"status_503": 0})
+    wait_drained(rx, db, expected, 90)
+    check_mysql(db, expected)
+    check_es(es_port, expected)
+    st = queue_stats(rx)
+    H.check(st["dlq_depth"] == 0, f"dead letters: {st}")
+    H.check(parser.stop() == 0, "parser exits 0 on SIGTERM")
+
+
 if __name__ == "__main__":
-    H.run_tests([test_sessions_load_once, test_chaos_exactly_once, test_long_mysql_outage_dead_letters_nothing])
+    H.run_tests([test_sessions_load_once, test_chaos_exactly_once, test_long_mysql_outage_dead_letters_nothing,
+                 test_long_es_outage_dead_letters_nothing])
