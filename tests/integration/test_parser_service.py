@@ -151,6 +151,18 @@ def test_chaos_exactly_once():
     H.check(st["dlq_depth"] == 0, f"dead letters: {st}")
 
 
+def hold_through_outage(rx, parser):
+    """Starts the parser (2 workers) into an outage and checks, 8 retry_delays later, that each
+    worker still holds its session and none was handed back (each hand-back counts a receive, so
+    with max_receives = 2 the old behaviour would have dead-lettered everything by then)."""
+    parser.start()
+    P.wait_for(lambda: queue_stats(rx)["in_flight"] == 2, 30, "both workers to hold a session")
+    time.sleep(8)
+    st = queue_stats(rx)
+    H.check(st["dlq_depth"] == 0 and st["in_flight"] == 2 and st["depth"] == 10 and st["totals"]["nacked"] == 0,
+            f"during the outage: {st}")
+
+
 def test_long_mysql_outage_dead_letters_nothing():
     """MySQL away for many times max_receives x retry_delay: the workers hold their sessions instead
     of handing them back (which would dead-letter them), and everything loads once it is back."""
@@ -161,12 +173,7 @@ def test_long_mysql_outage_dead_letters_nothing():
     H.check(out.returncode == 0, f"db migrate: {out.stdout} {out.stderr}")
     expected = upload_sessions(rx, parser, random.Random(5), 12)
     db.kill()
-    parser.start()
-    P.wait_for(lambda: queue_stats(rx)["in_flight"] == 2, 30, "both workers to hold a session")
-    time.sleep(8)  # 8 retry_delays: the old hand-back would have dead-lettered everything by now
-    st = queue_stats(rx)
-    H.check(st["dlq_depth"] == 0 and st["in_flight"] == 2 and st["depth"] == 10 and st["totals"]["nacked"] == 0,
-            f"during the outage: {st}")
+    hold_through_outage(rx, parser)
     H.check(parser.running(), "the parser keeps running while MySQL is away")
     H.check("holding it until MySQL is back" in parser.log_text(), "the wait is logged")
     db.start()
@@ -190,12 +197,7 @@ def test_long_es_outage_dead_letters_nothing():
     H.check(out.returncode == 0, f"db migrate: {out.stdout} {out.stderr}")
     expected = upload_sessions(rx, parser, random.Random(6), 12)
     es.json("POST", "/_fake/faults", {"status_503": 1000000})
-    parser.start()
-    P.wait_for(lambda: queue_stats(rx)["in_flight"] == 2, 30, "both workers to hold a session")
-    time.sleep(8)  # 8 retry_delays: the old hand-back would have dead-lettered everything by now
-    st = queue_stats(rx)
-    H.check(st["dlq_depth"] == 0 and st["in_flight"] == 2 and st["depth"] == 10 and st["totals"]["nacked"] == 0,
-            f"during the outage: {st}")
+    hold_through_outage(rx, parser)
     H.check(len(mysql_rows(db)) == 2, "the held sessions' rows are in MySQL, the others wait")
     H.check("holding it until Elasticsearch is back" in parser.log_text(), "the wait is logged")
     es.json("POST", "/_fake/faults", {"status_503": 0})
