@@ -303,8 +303,8 @@ static void corrupted_crc_is_detected(void **state)
     assert_true(rc == LF_ECORRUPT || rc == LF_EFORMAT);
 }
 
-/* 100 MiB of zeros deflated with the session writer (a sparse file as the "log"). */
-static size_t make_bomb(const char *path, uint64_t size)
+/* size bytes of zeros deflated with the session writer (a sparse file as the "log"). */
+static size_t make_zeros_zip(const char *path, uint64_t size, int level)
 {
     char src[512];
     snprintf(src, sizeof src, "%s/zeros", tmpdir);
@@ -314,7 +314,7 @@ static size_t make_bomb(const char *path, uint64_t size)
     int out = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     lf_zip_error err;
     assert_int_equal(lf_zip_write_session(out, "manifest.json", "{}", 2, "session.log", fd, size,
-                                          NULL, 9, 0, &err),
+                                          NULL, level, 0, &err),
                      0);
     close(fd);
     unlink(src);
@@ -334,11 +334,41 @@ static int count_bytes(void *ctx, const void *data, size_t len)
     return 0;
 }
 
+/* A log past 4 GiB: the writer switches to zip64 fields, and the reader takes them (declared size,
+ * the data inflated to its end, the CRC checked). */
+static void zip64_entry_round_trips(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/zip64.zip", tmpdir);
+    const uint64_t size = (4ULL << 30) + 12345;
+    size_t zsize = make_zeros_zip(path, size, 1);
+    print_message("%llu bytes of zeros deflate to %zu bytes\n", (unsigned long long)size, zsize);
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    lf_zip_limits lim;
+    lf_zip_limits_default(&lim);
+    lim.max_total_size = 8ULL << 30;
+    lim.max_entry_ratio = lim.max_total_ratio = 1ULL << 40;
+    lf_zip *z = NULL;
+    lf_zip_error err;
+    assert_int_equal(lf_zip_open_fd(&z, fd, &lim, &err), 0);
+    uint64_t declared = 0;
+    assert_int_equal(lf_zip_entry_size(z, "session.log", &declared), 0);
+    assert_true(declared == size);
+    struct counter c = {0};
+    assert_int_equal(lf_zip_read_entry(z, "session.log", count_bytes, &c, &err), 0);
+    assert_true(c.bytes == size);
+    lf_zip_close(z);
+    close(fd);
+    unlink(path);
+}
+
 static void zip_bombs_are_stopped(void **state)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/bomb.zip", tmpdir);
-    size_t zsize = make_bomb(path, 100 << 20);
+    size_t zsize = make_zeros_zip(path, 100 << 20, 9);
     print_message("100 MiB of zeros deflate to %zu bytes\n", zsize);
     assert_true(zsize < 1 << 20);
     lf_buf raw = LF_BUF_INIT(4 << 20);
@@ -619,6 +649,7 @@ int main(void)
         cmocka_unit_test(other_formats_and_truncation),
         cmocka_unit_test(corrupted_crc_is_detected),
         cmocka_unit_test(zip_bombs_are_stopped),
+        cmocka_unit_test(zip64_entry_round_trips),
         cmocka_unit_test(total_size_limit_on_real_data),
         cmocka_unit_test(writer_round_trip_and_failures),
         cmocka_unit_test(writer_bytes_are_pinned),
