@@ -12,10 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifdef LF_HAVE_SYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
-
 #include "lf_alloc.h"
 #include "lf_log.h"
 
@@ -47,15 +43,10 @@ int lf_systemd_notify_socket(const char *socket_path, const char *state)
 
 int lf_systemd_notify(const char *state)
 {
-#ifdef LF_HAVE_SYSTEMD
-    int rc = sd_notify(0, state);
-    return rc < 0 ? rc : 0;
-#else
     const char *path = getenv("NOTIFY_SOCKET");
     if (!path || !*path)
         return 0;
     return lf_systemd_notify_socket(path, state);
-#endif
 }
 
 int lf_systemd_ready(void)
@@ -101,15 +92,6 @@ int lf_systemd_watchdog_ping(void)
 int lf_systemd_watchdog_usec(uint64_t *usec)
 {
     *usec = 0;
-#ifdef LF_HAVE_SYSTEMD
-    uint64_t u = 0;
-    int rc = sd_watchdog_enabled(0, &u);
-    if (rc < 0)
-        return rc;
-    if (rc > 0)
-        *usec = u;
-    return 0;
-#else
     const char *s = getenv("WATCHDOG_USEC");
     if (!s)
         return 0;
@@ -128,7 +110,6 @@ int lf_systemd_watchdog_usec(uint64_t *usec)
     }
     *usec = u;
     return 0;
-#endif
 }
 
 struct lf_systemd_watchdog {

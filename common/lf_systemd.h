@@ -1,8 +1,9 @@
 /* systemd service notification (sd_notify(3)) and the watchdog.
  *
- * With libsystemd (LF_HAVE_SYSTEMD) the calls go through sd_notify(); without it the same datagram
- * protocol is spoken directly to $NOTIFY_SOCKET (a unix socket path, or "@name" for the abstract
- * namespace). When NOTIFY_SOCKET is unset (not run by systemd) every call is a no-op returning 0. */
+ * The datagram protocol is spoken directly to $NOTIFY_SOCKET (a unix socket path, or "@name" for
+ * the abstract namespace), not through libsystemd: it is a few lines, and libsystemd would load
+ * libgcrypt, liblzma, liblz4 and libcap into every program, the uploader at the sites included.
+ * When NOTIFY_SOCKET is unset (not run by systemd) every call is a no-op returning 0. */
 #ifndef LF_SYSTEMD_H
 #define LF_SYSTEMD_H
 
@@ -12,8 +13,7 @@
 /* Sends a state string ("READY=1", "STATUS=...", several separated by newlines). 0 when sent or
  * when there is no NOTIFY_SOCKET, else a negative errno. */
 int lf_systemd_notify(const char *state);
-/* The same protocol spoken directly to socket_path, whatever the build: used without libsystemd and
- * by tests. */
+/* The same, to socket_path (tests use it directly). */
 int lf_systemd_notify_socket(const char *socket_path, const char *state);
 
 int lf_systemd_ready(void);     /* READY=1 */

@@ -7,7 +7,7 @@ build_pkgs=(
   build-essential cmake pkg-config clang llvm libclang-rt-14-dev
   debhelper devscripts fakeroot lintian debootstrap
   libuv1-dev libhttp-parser-dev libcurl4-openssl-dev libarchive-dev libsodium-dev
-  libmariadb-dev libjansson-dev libinih-dev libsqlite3-dev libpcre2-dev libsystemd-dev
+  libmariadb-dev libjansson-dev libinih-dev libsqlite3-dev libpcre2-dev
   libcmocka-dev zlib1g-dev
 )
 run_pkgs=(
