@@ -8,7 +8,7 @@
  * uploader used before), so a session packs to the same archive whichever version packed it:
  * every entry has flag 8 (sizes and CRC in a data descriptor after the data), version needed 20
  * (deflate) or 10 (stored), a DOS time in local time, a "UT" extra field with the mtime and a "ux"
- * one with uid and gid 0, mode 0644; zip64 fields only for entries and offsets past 4 GiB. */
+ * one with uid and gid 0, mode 0644; zip64 fields only for entries and offsets of 4 GiB - 1 and more. */
 #include "lf_zip.h"
 
 #include <errno.h>
@@ -106,7 +106,7 @@ static uint8_t *put64(uint8_t *p, uint64_t v)
     return put32(p, (uint32_t)(v >> 32));
 }
 
-static uint32_t min32(uint64_t v) { return v > U32_MAX_LL ? (uint32_t)U32_MAX_LL : (uint32_t)v; }
+static uint32_t min32(uint64_t v) { return v >= U32_MAX_LL ? (uint32_t)U32_MAX_LL : (uint32_t)v; }
 
 /* MS-DOS date and time in local time, clamped to 1980..2107 (as libarchive and Info-ZIP do). */
 static uint32_t dos_time(int64_t t)
@@ -194,7 +194,7 @@ static void entry_start(struct out *o, struct entry *e, const char *name, uint64
     e->size = size;
     e->deflate = deflate;
     e->version = deflate ? 20 : 10;
-    e->zip64 = size > U32_MAX_LL || (deflate && size > DEFLATE_ZIP64_FROM);
+    e->zip64 = size >= U32_MAX_LL || (deflate && size > DEFLATE_ZIP64_FROM);
     if (e->zip64)
         e->version = 45;
     e->offset = o->written;
@@ -247,7 +247,9 @@ static void entry_finish(struct out *o, struct entry *e)
 static void central_header(struct out *o, const struct entry *e, uint32_t dtime, int64_t mtime)
 {
     uint8_t z64[4 + 24], *z = z64 + 4;
-    bool need64 = e->csize > U32_MAX_LL || e->usize > U32_MAX_LL || e->offset > U32_MAX_LL;
+    /* 0xffffffff in a field means "see the zip64 extra", so a value of exactly that needs one too
+     * (libarchive writes it bare: the one place where the bytes differ from its) */
+    bool need64 = e->csize >= U32_MAX_LL || e->usize >= U32_MAX_LL || e->offset >= U32_MAX_LL;
     if (need64) {
         if (e->usize >= U32_MAX_LL)
             z = put64(z, e->usize);
@@ -290,7 +292,7 @@ static void central_header(struct out *o, const struct entry *e, uint32_t dtime,
 static void end_records(struct out *o, uint64_t cd_start, uint64_t cd_end, uint64_t entries)
 {
     uint8_t b[56], *p;
-    if (cd_end - cd_start > U32_MAX_LL || cd_start > U32_MAX_LL || entries > 0xffff) {
+    if (cd_end - cd_start >= U32_MAX_LL || cd_start >= U32_MAX_LL || entries >= 0xffff) {
         memset(b, 0, sizeof b);
         p = put32(b, 0x06064b50u);
         p = put64(p, 44);
@@ -314,8 +316,8 @@ static void end_records(struct out *o, uint64_t cd_start, uint64_t cd_end, uint6
     p = put32(b, 0x06054b50u);
     p = put16(p, 0);
     p = put16(p, 0);
-    p = put16(p, entries > 0xffff ? 0xffff : (uint32_t)entries);
-    p = put16(p, entries > 0xffff ? 0xffff : (uint32_t)entries);
+    p = put16(p, entries >= 0xffff ? 0xffff : (uint32_t)entries);
+    p = put16(p, entries >= 0xffff ? 0xffff : (uint32_t)entries);
     p = put32(p, min32(cd_end - cd_start));
     put32(p, min32(cd_start));
     out_put(o, b, 22);
