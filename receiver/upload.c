@@ -310,6 +310,12 @@ static void finish(upload *u)
     lf_free(u);
 }
 
+/* Milliseconds between two stage times; 0 when a stage did not run (a re-upload stores nothing). */
+static double ms_between(uint64_t from_ns, uint64_t to_ns)
+{
+    return from_ns && to_ns ? (double)(to_ns - from_ns) / 1e6 : 0.0;
+}
+
 static void respond_ok(upload *u)
 {
     lf_receiver *r = u->r;
@@ -317,12 +323,10 @@ static void respond_ok(upload *u)
     LF_DEBUG("upload",
              "%s: pool wait %.2f ms, verify %.2f ms, store %.2f ms, index %.2f ms, to loop %.2f ms, queue %.2f ms, "
              "respond %.2f ms",
-             u->row.id, (double)(u->t_work_start - u->started_ns) / 1e6,
-             (double)(u->t_verified - u->t_work_start) / 1e6,
-             u->t_stored ? (double)(u->t_stored - u->t_verified) / 1e6 : 0.0,
-             u->t_stored ? (double)(u->t_indexed - u->t_stored) / 1e6 : 0.0,
-             u->t_indexed ? (double)(u->t_work_end - u->t_indexed) / 1e6 : 0.0,
-             u->t_sent ? (double)(u->t_sent - u->t_work_end) / 1e6 : 0.0, (double)(t - (u->t_sent ? u->t_sent : u->t_work_end)) / 1e6);
+             u->row.id, ms_between(u->started_ns, u->t_work_start), ms_between(u->t_work_start, u->t_verified),
+             ms_between(u->t_verified, u->t_stored), ms_between(u->t_stored, u->t_indexed),
+             ms_between(u->t_indexed, u->t_work_end), ms_between(u->t_work_end, u->t_sent),
+             ms_between(u->t_sent ? u->t_sent : u->t_work_end, t));
     char body[512];
     int n = snprintf(body, sizeof body,
                      "{\"session_id\":\"%s\",\"status\":\"queued\",\"duplicate\":%s,\"size\":%" PRIu64
