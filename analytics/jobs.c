@@ -553,15 +553,16 @@ static int weeks_of(const day_list *days, day_list *weeks)
         gmtime_r(&t, &tm);
         char w[DAY_LEN];
         strftime(w, sizeof w, "%Y-%m-%d", &tm);
-        bool seen = false;
-        for (size_t j = 0; j < weeks->n && !seen; j++)
-            seen = strcmp(weeks->d[j], w) == 0;
-        int rc = seen ? 0 : days_push(weeks, w);
+        int rc = weeks->n && strcmp(weeks->d[weeks->n - 1], w) == 0 ? 0 : days_push(weeks, w);
         if (rc)
             return rc;
     }
     return 0;
 }
+
+/* The users active in week %s, noted as touched (run before and after the week's reload). */
+static const char retention_touched[] =
+    "INSERT IGNORE INTO lf_ret_touched SELECT product, user_name FROM retention_activity WHERE week = '%s'";
 
 /* Reloads week w of retention_activity from the source and notes the users it had and has. */
 static int retention_week(lf_analytics *a, const char *w, tsv *t, long long *rows, lf_buf *err)
@@ -576,9 +577,7 @@ static int retention_week(lf_analytics *a, const char *w, tsv *t, long long *row
     int rc = lf_mysql_query(a->src, sql, tsv_row, t);
     if (rc < 0)
         return db_err(a->src, "retention: reading sessions", rc, err);
-#define RETENTION_TOUCHED "INSERT IGNORE INTO lf_ret_touched SELECT product, user_name FROM retention_activity " \
-                          "WHERE week = '%s'"
-    if ((rc = (int)lf_mysql_execf(a->dst, RETENTION_TOUCHED, w)) < 0 ||
+    if ((rc = (int)lf_mysql_execf(a->dst, retention_touched, w)) < 0 ||
         (rc = (int)lf_mysql_execf(a->dst, "DELETE FROM retention_activity WHERE week = '%s'", w)) < 0)
         return db_err(a->dst, "retention: activity", rc, err);
     if (t->rows > 0) {
@@ -587,7 +586,7 @@ static int retention_week(lf_analytics *a, const char *w, tsv *t, long long *row
         if ((rc = (int)lf_mysql_load_data(a->dst, tail, t->buf.data, t->buf.len)) < 0)
             return db_err(a->dst, "retention: activity", rc, err);
     }
-    if ((rc = (int)lf_mysql_execf(a->dst, RETENTION_TOUCHED, w)) < 0)
+    if ((rc = (int)lf_mysql_execf(a->dst, retention_touched, w)) < 0)
         return db_err(a->dst, "retention: activity", rc, err);
     *rows += t->rows;
     return 0;
