@@ -340,6 +340,10 @@ static int usage_rows(lf_analytics *a, const char *day, tsv *out, lf_buf *err)
 
 /* ---- the day partition ----------------------------------------------------------------------- */
 
+/* A stored template id resolved through merges (parser/template_share.h): the id of the template its
+ * events belong to now. Needs "LEFT JOIN templates m ON m.template_id = <alias>.template_id". */
+#define RESOLVED_ID(alias) "COALESCE(m.canonical_id, " alias ".template_id)"
+
 typedef struct day_job {
     const char *name;
     const char *table;
@@ -356,10 +360,11 @@ static const day_job day_jobs[] = {
      /* Grouped first, the TEXT joined after: a TEXT column in the grouping would force an on-disk
       * temporary table. */
      "SELECT '{D}', x.product, x.product_version, x.template_id, t.template, x.events, x.sessions FROM "
-     "(SELECT s.product, s.product_version, st.template_id, SUM(st.occurrences) AS events, "
-     "COUNT(*) AS sessions FROM sessions s JOIN session_templates st ON st.session_id = s.session_id "
+     "(SELECT s.product, s.product_version, " RESOLVED_ID("st") " AS template_id, SUM(st.occurrences) AS events, "
+     "COUNT(DISTINCT s.session_id) AS sessions FROM sessions s JOIN session_templates st ON st.session_id = "
+     "s.session_id LEFT JOIN templates m ON m.template_id = st.template_id "
      "WHERE s.started_at >= '{D}' AND s.started_at < '{D}' + INTERVAL 1 DAY "
-     "GROUP BY s.product, s.product_version, st.template_id) x "
+     "GROUP BY s.product, s.product_version, " RESOLVED_ID("st") ") x "
      "LEFT JOIN templates t ON t.template_id = x.template_id"},
     {"errors", "errors_daily", "day, product, product_version, session_id, errors, fatals",
      "SELECT '{D}', s.product, s.product_version, s.session_id, SUM(LOWER(e.level) = 'error'), "
@@ -380,13 +385,14 @@ static const day_job *find_day_job(const char *name)
  * and version are the smallest (product, version) among that day's sessions. */
 static int new_error_templates(lf_analytics *a, const char *day, long long *rows, lf_buf *err)
 {
-    char sql[1024];
+    char sql[2048];
     tsv t = {LF_BUF_INIT(SQL_MAX), 0};
     snprintf(sql, sizeof sql,
              "SELECT x.template_id, x.product, x.product_version, t.template FROM (SELECT "
-             "e.template_id, s.product, s.product_version FROM sessions s JOIN events e ON "
-             "e.session_id = s.session_id WHERE s.started_at >= '%s' AND s.started_at < '%s' + "
-             "INTERVAL 1 DAY AND LOWER(e.level) IN ('error', 'fatal') GROUP BY e.template_id, "
+             RESOLVED_ID("e") " AS template_id, s.product, s.product_version FROM sessions s JOIN events e ON "
+             "e.session_id = s.session_id LEFT JOIN templates m ON m.template_id = e.template_id "
+             "WHERE s.started_at >= '%s' AND s.started_at < '%s' + "
+             "INTERVAL 1 DAY AND LOWER(e.level) IN ('error', 'fatal') GROUP BY " RESOLVED_ID("e") ", "
              "s.product, s.product_version) x LEFT JOIN templates t ON t.template_id = x.template_id",
              day, day);
     int rc = lf_mysql_query(a->src, sql, tsv_row, &t);

@@ -75,6 +75,23 @@ const lf_mysql_migration lf_parser_migrations[] = {
      "  parser_host VARCHAR(255) NULL,\n"
      "  KEY parse_failures_session (session_id, failed_at)\n"
      ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;\n"},
+    /* Templates shared by every parser (parser/template_share.h): a template keeps the id it was
+     * born with while its text generalises; a merged one points at the template its events belong
+     * to (canonical_id, always the end of the chain); rev orders the changes so that parsers pick up
+     * what others changed; born_rev orders births (the older of two merged templates keeps its id). */
+    {2, "shared templates: structure, canonical ids, change order",
+     "ALTER TABLE templates\n"
+     "  ADD COLUMN structure BLOB NULL,\n"
+     "  ADD COLUMN canonical_id BIGINT UNSIGNED NULL,\n"
+     "  ADD COLUMN rev BIGINT UNSIGNED NOT NULL DEFAULT 0,\n"
+     "  ADD COLUMN born_rev BIGINT UNSIGNED NOT NULL DEFAULT 0,\n"
+     "  ADD KEY templates_type_rev (log_type, rev),\n"
+     "  ADD KEY templates_canonical (canonical_id);\n"
+     "CREATE TABLE IF NOT EXISTS template_revs (\n"
+     "  id TINYINT UNSIGNED NOT NULL PRIMARY KEY,\n"
+     "  rev BIGINT UNSIGNED NOT NULL\n"
+     ") ENGINE=InnoDB;\n"
+     "INSERT IGNORE INTO template_revs (id, rev) VALUES (1, 0);\n"},
 };
 
 const size_t lf_parser_migrations_count = sizeof lf_parser_migrations / sizeof lf_parser_migrations[0];

@@ -16,7 +16,7 @@ struct lf_engine {
     const lf_logtype *type;
     lf_logformat *fmt;
     lf_tokenizer *tok;
-    lf_drain *drain;
+    lf_miner *miner;
     int content_idx; /* field index of the content, -1: whole line */
     int level_idx;
     int time_idx[8];
@@ -51,7 +51,7 @@ static int fail(char *err, size_t errlen, const char *what, const char *arg)
     return LF_ECONFIG;
 }
 
-int lf_engine_new(const lf_logtype *type, const lf_drain_config *cfg, lf_engine **out, char *err, size_t errlen)
+int lf_engine_new(const lf_logtype *type, const lf_miner_config *cfg, lf_engine **out, char *err, size_t errlen)
 {
     *out = NULL;
     lf_engine *e = lf_calloc(1, sizeof *e);
@@ -65,7 +65,7 @@ int lf_engine_new(const lf_logtype *type, const lf_drain_config *cfg, lf_engine 
     for (int i = 0; i < type->nmasks; i++)
         if ((rc = lf_tokenizer_add_mask(e->tok, type->masks[i], err, errlen)) < 0)
             goto out;
-    if ((rc = lf_drain_new(cfg, type->name, &e->drain)) < 0) {
+    if ((rc = lf_miner_new(cfg, type->name, &e->miner)) < 0) {
         fail(err, errlen, "bad miner settings", "");
         goto out;
     }
@@ -133,14 +133,14 @@ void lf_engine_free(lf_engine *e)
         return;
     lf_logformat_free(e->fmt);
     lf_tokenizer_free(e->tok);
-    lf_drain_free(e->drain);
+    lf_miner_free(e->miner);
     lf_free(e->json_buf);
     lf_free(e);
 }
 
-lf_drain *lf_engine_drain(lf_engine *e)
+lf_miner *lf_engine_miner(lf_engine *e)
 {
-    return e->drain;
+    return e->miner;
 }
 
 const lf_logtype *lf_engine_type(const lf_engine *e)
@@ -254,7 +254,7 @@ static int split_json(lf_engine *e, const char *line, size_t len, lf_event *ev)
 int lf_engine_split(lf_engine *e, const char *line, size_t len, lf_event *ev)
 {
     ev->has_ts = false;
-    ev->cluster = NULL;
+    ev->slot = -1;
     if (e->type->jsonlines)
         return split_json(e, line, len, ev);
     if (lf_logformat_match(e->fmt, line, len, e->spans) != 1) {
@@ -321,7 +321,7 @@ static void parse_ts_json(lf_engine *e, lf_event *ev)
     }
 }
 
-int lf_engine_mine(lf_engine *e, lf_event *ev)
+int lf_engine_queue(lf_engine *e, lf_event *ev)
 {
     if (ev->matched) {
         if (e->type->jsonlines) {
@@ -350,6 +350,24 @@ int lf_engine_mine(lf_engine *e, lf_event *ev)
     int nt = lf_tokenizer_run(e->tok, ev->content, ev->content_len, &toks, &text);
     if (nt < 0)
         return nt;
-    int rc = lf_drain_add(e->drain, toks, nt, text, &ev->cluster);
-    return rc < 0 ? rc : 0;
+    int slot = lf_miner_add(e->miner, toks, nt, text);
+    if (slot < 0)
+        return slot;
+    ev->slot = slot;
+    return 0;
+}
+
+int lf_engine_flush(lf_engine *e)
+{
+    return lf_miner_mine(e->miner);
+}
+
+lf_template *lf_engine_template(const lf_engine *e, int slot)
+{
+    return lf_miner_result(e->miner, slot);
+}
+
+void lf_engine_reset(lf_engine *e)
+{
+    lf_miner_reset(e->miner);
 }

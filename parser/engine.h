@@ -1,6 +1,7 @@
 /* The parsing engine: a compiled log type (line format or JSON lines, masks, timestamp, level) with
- * its template miner. Feed it lines; it returns events with fields, timestamp, level, content and
- * the template cluster. One engine per thread (it holds scratch buffers). */
+ * its template miner. Lines are split into events (fields, timestamp, level, content); the events'
+ * contents are queued into the miner's batch, and once the batch is mined each event's slot gives
+ * its template. One engine per thread (it holds scratch buffers). */
 #ifndef LF_ENGINE_H
 #define LF_ENGINE_H
 
@@ -8,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "drain.h"
+#include "miner.h"
 #include "logformat.h"
 #include "logtype.h"
 
@@ -27,23 +28,31 @@ typedef struct lf_event {
     size_t level_len;
     bool has_ts;
     int64_t ts_us;
-    lf_drain_cluster *cluster; /* valid until the next lf_engine_mine */
+    int slot; /* its place in the miner's batch (lf_engine_queue), -1 before */
 } lf_event;
 
 typedef struct lf_engine lf_engine;
 
 /* Compiles a type. cfg NULL: miner defaults. 0, LF_ECONFIG (err filled) or -ENOMEM. */
-int lf_engine_new(const lf_logtype *type, const lf_drain_config *cfg, lf_engine **out, char *err, size_t errlen);
+int lf_engine_new(const lf_logtype *type, const lf_miner_config *cfg, lf_engine **out, char *err, size_t errlen);
 void lf_engine_free(lf_engine *e);
 
 /* Splits a line (no terminator) into fields. Returns 1 when it fits the type, 0 when not (then the
  * event holds the whole line as content and no fields). Pointers in ev refer to line or to the
  * engine's scratch and stay valid until the next call. */
 int lf_engine_split(lf_engine *e, const char *line, size_t len, lf_event *ev);
-/* Mines the event's content and fills ts, level and cluster. 0 or -ENOMEM. */
-int lf_engine_mine(lf_engine *e, lf_event *ev);
+/* Fills the event's ts, tokenizes its content and adds it to the miner's batch (ev->slot). 0,
+ * LF_ELIMIT when the batch is full (flush it, use its results, reset, and queue the event again) or
+ * -ENOMEM. */
+int lf_engine_queue(lf_engine *e, lf_event *ev);
+/* Mines the batch: afterwards lf_engine_template() gives each queued slot's template. 0 or -ENOMEM. */
+int lf_engine_flush(lf_engine *e);
+/* The template of a slot of the flushed batch (valid until lf_engine_reset). */
+lf_template *lf_engine_template(const lf_engine *e, int slot);
+/* Starts a new batch (the templates stay). */
+void lf_engine_reset(lf_engine *e);
 
-lf_drain *lf_engine_drain(lf_engine *e);
+lf_miner *lf_engine_miner(lf_engine *e);
 const lf_logtype *lf_engine_type(const lf_engine *e);
 bool lf_engine_continuation(const lf_engine *e);
 

@@ -9,7 +9,7 @@
 
 #include "lf_error.h"
 #include "lf_log.h"
-
+#include "template_share.h"
 
 int lf_load_method_parse(const char *s, lf_load_method *out)
 {
@@ -297,6 +297,14 @@ static int exec_ok(lf_mysql *db, const char *sql)
 
 int lf_loader_mysql_load(lf_mysql *db, const lf_psession *ps, const lf_loader_mysql_opts *o, lf_buf *scratch)
 {
+    uint64_t rev;
+    return lf_loader_mysql_load_shared(db, ps, NULL, o, scratch, &rev);
+}
+
+int lf_loader_mysql_load_shared(lf_mysql *db, const lf_psession *ps, lf_miner *shared, const lf_loader_mysql_opts *o,
+                                lf_buf *scratch, uint64_t *rev)
+{
+    *rev = 0;
     const char *sid = ps->manifest.session_id;
     char sql[512];
     /* READ COMMITTED: no gap locks, so loads of different sessions do not deadlock on the gaps
@@ -336,21 +344,32 @@ int lf_loader_mysql_load(lf_mysql *db, const lf_psession *ps, const lf_loader_my
         lf_buf_reset(scratch);
         rc = o->method == LF_LOAD_INFILE ? load_events_infile(db, ps, scratch) : load_events_insert(db, ps, o, scratch);
     }
+    if (!rc && shared)
+        rc = lf_template_share_write(db, shared, ps->manifest.log_type, scratch, rev);
     rc = rc ?: load_templates(db, ps, scratch);
     rc = rc ?: lf_mysql_commit(db);
-    if (rc)
+    if (rc) {
         (void)lf_mysql_rollback(db);
+        *rev = 0;
+    }
     return rc;
 }
 
 int lf_loader_mysql_load_retry(lf_mysql *db, const lf_psession *ps, const lf_loader_mysql_opts *o,
                                lf_buf *scratch, int *attempts)
 {
+    uint64_t rev;
+    return lf_loader_mysql_load_retry_shared(db, ps, NULL, o, scratch, attempts, &rev);
+}
+
+int lf_loader_mysql_load_retry_shared(lf_mysql *db, const lf_psession *ps, lf_miner *shared,
+                                      const lf_loader_mysql_opts *o, lf_buf *scratch, int *attempts, uint64_t *rev)
+{
     int rc = 0, n = 0;
     long wait_ms = o->backoff_ms > 0 ? o->backoff_ms : 100;
     for (;;) {
         n++;
-        rc = lf_loader_mysql_load(db, ps, o, scratch);
+        rc = lf_loader_mysql_load_shared(db, ps, shared, o, scratch, rev);
         if (rc == 0 || !lf_mysql_retryable(rc) || n >= o->max_attempts)
             break;
         LF_WARN("loader", "session %s: attempt %d: %s (%s); retrying", ps->manifest.session_id, n, lf_strerror(rc),

@@ -15,6 +15,7 @@
 
 #include "lf_buf.h"
 #include "lf_mysql.h"
+#include "miner.h"
 #include "parsed_session.h"
 
 typedef enum lf_load_method {
@@ -43,6 +44,14 @@ int lf_loader_mysql_load(lf_mysql *db, const lf_psession *ps, const lf_loader_my
  * to max_attempts, with backoff). *attempts (may be NULL) gets the attempts made. */
 int lf_loader_mysql_load_retry(lf_mysql *db, const lf_psession *ps, const lf_loader_mysql_opts *o,
                                lf_buf *scratch, int *attempts);
+
+/* The same, and in the same transaction the changes of the miner that parsed the session, shared
+ * with the other parsers (template_share.h): *rev gets their revision (0: there were none), for
+ * lf_miner_commit(shared, *rev) once the load returned 0. */
+int lf_loader_mysql_load_shared(lf_mysql *db, const lf_psession *ps, lf_miner *shared, const lf_loader_mysql_opts *o,
+                                lf_buf *scratch, uint64_t *rev);
+int lf_loader_mysql_load_retry_shared(lf_mysql *db, const lf_psession *ps, lf_miner *shared,
+                                      const lf_loader_mysql_opts *o, lf_buf *scratch, int *attempts, uint64_t *rev);
 
 /* The events table's columns in the order of the rows below. */
 #define LF_LOADER_EVENT_COLUMNS "(session_id, seq, line, ts, level, component, template_id, params, fields, message)"

@@ -28,7 +28,7 @@ static void usage(FILE *f)
             "                             [--time-format F] [--time-fields \"A B\"] [--timezone TZ]\n"
             "                             [--level-field N] [--content-field N] [--jsonlines]]\n"
             "                             [--no-continuation] [--templates FILE] [--max-line BYTES]\n"
-            "                             [--sim X] [--depth N] [--max-clusters N] [--stats] FILE|-\n"
+            "                             [--word-share X] [--max-templates N] [--stats] FILE|-\n"
             "Prints one JSON object per event: line, ts, level, fields, content, template_id, template,\n"
             "params (and continuation, truncated, unmatched when they apply).\n"
             "--type reads [logtype.NAME] from --config (default $LF_PARSER_CONFIG or\n"
@@ -61,7 +61,7 @@ static inline void put_str(lf_jw *w, bool clean, const char *s, size_t n)
         lf_jw_str(w, s, n);
 }
 
-static void write_event(out_state *o, const lf_event *ev, uint64_t lineno, bool truncated, bool clean)
+static void write_event(out_state *o, const lf_event *ev, lf_template *tpl, uint64_t lineno, bool truncated, bool clean)
 {
     lf_jw *w = &o->w;
     static const char k_line[] = "{\"line\":";
@@ -93,10 +93,10 @@ static void write_event(out_state *o, const lf_event *ev, uint64_t lineno, bool 
     lf_jw_raw(w, "},\"content\":", 12);
     put_str(w, clean, ev->content, ev->content_len);
     size_t tl = 0;
-    const char *t = ev->cluster ? lf_drain_cluster_template(ev->cluster, &tl) : NULL;
+    const char *t = tpl ? lf_template_text(tpl, &tl) : NULL;
     if (t) {
         lf_jw_raw(w, ",\"template_id\":", 15);
-        lf_jw_hex64(w, lf_drain_cluster_id(ev->cluster));
+        lf_jw_hex64(w, lf_template_id(tpl));
         lf_jw_raw(w, ",\"template\":", 12);
         put_str(w, clean || lf_jw_is_clean(t, tl), t, tl);
         lf_param ps[MAX_PARAMS];
@@ -130,6 +130,89 @@ static void write_continuation(out_state *o, const char *line, size_t len)
     lf_jw_str(&o->w, line, len);
 }
 
+/* Events wait in a batch until it is mined: a template is decided for the batch as a whole. A batch
+ * keeps the events' lines (and continuation lines) and is flushed, at an event boundary, when it
+ * holds BATCH_EVENTS events or BATCH_BYTES bytes of lines, and at the end. */
+#define BATCH_EVENTS 262144
+#define BATCH_BYTES (32u << 20)
+
+typedef struct pending {
+    uint64_t lineno;
+    size_t line;  /* index of its first line in batch.lines */
+    size_t nlines; /* with its continuation lines */
+    int64_t ts_us;
+    bool has_ts, truncated;
+    int slot;
+} pending;
+
+typedef struct line_ref {
+    size_t off, len;
+} line_ref;
+
+typedef struct batch {
+    char *bytes;
+    size_t nbytes, capbytes;
+    line_ref *lines;
+    size_t nlines, caplines;
+    pending *events;
+    size_t nevents, capevents;
+} batch;
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : 1024;
+    while (c < need)
+        c *= 2;
+    void *np = realloc(*p, c * elem);
+    if (!np)
+        return -ENOMEM;
+    *p = np;
+    *cap = c;
+    return 0;
+}
+
+static int batch_line(batch *b, const char *line, size_t len)
+{
+    int rc = grow((void **)&b->bytes, &b->capbytes, b->nbytes + len + 1, 1);
+    rc = rc ?: grow((void **)&b->lines, &b->caplines, b->nlines + 1, sizeof *b->lines);
+    if (rc < 0)
+        return rc;
+    memcpy(b->bytes + b->nbytes, line, len);
+    b->lines[b->nlines++] = (line_ref){b->nbytes, len};
+    b->nbytes += len;
+    return 0;
+}
+
+/* Mines the batch and writes its events. */
+static int flush_batch(lf_engine *eng, const lf_logtype *type, batch *b, out_state *o, uint64_t *events)
+{
+    int rc = lf_engine_flush(eng);
+    if (rc < 0)
+        return rc;
+    lf_event ev;
+    for (size_t i = 0; i < b->nevents && !o->w.error; i++) {
+        const pending *p = &b->events[i];
+        const line_ref *l = &b->lines[p->line];
+        const char *line = b->bytes + l->off;
+        if ((rc = lf_engine_split(eng, line, l->len, &ev)) < 0)
+            return rc;
+        ev.has_ts = p->has_ts;
+        ev.ts_us = p->ts_us;
+        /* JSON lines values are decoded text, not the line: check them one by one */
+        bool clean = !type->jsonlines && lf_jw_is_clean(line, l->len);
+        write_event(o, &ev, lf_engine_template(eng, p->slot), p->lineno, p->truncated, clean);
+        for (size_t k = 1; k < p->nlines; k++)
+            write_continuation(o, b->bytes + b->lines[p->line + k].off, b->lines[p->line + k].len);
+        close_event(o);
+        (*events)++;
+    }
+    lf_engine_reset(eng);
+    b->nbytes = b->nlines = b->nevents = 0;
+    return o->w.error;
+}
+
 static int parse_double(const char *s, double *v)
 {
     char *e;
@@ -155,23 +238,23 @@ int lf_parser_cli_parse(int argc, char **argv)
         {"timezone", required_argument, NULL, 'z'},     {"level-field", required_argument, NULL, 'l'},
         {"content-field", required_argument, NULL, 'C'}, {"jsonlines", no_argument, NULL, 'j'},
         {"no-continuation", no_argument, NULL, 'n'},    {"templates", required_argument, NULL, 'p'},
-        {"max-line", required_argument, NULL, 'L'},     {"sim", required_argument, NULL, 's'},
-        {"depth", required_argument, NULL, 'd'},        {"max-clusters", required_argument, NULL, 'k'},
+        {"max-line", required_argument, NULL, 'L'},     {"word-share", required_argument, NULL, 's'},
+        {"max-templates", required_argument, NULL, 'k'},
         {"stats", no_argument, NULL, 'S'},              {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *type_name = NULL, *config = NULL, *templates = NULL;
     lf_logtype inline_type;
     bool inline_used = false, stats = false;
-    lf_drain_config dcfg;
-    lf_drain_config_default(&dcfg);
+    lf_miner_config dcfg;
+    lf_miner_config_default(&dcfg);
     int rc = 2;
     if (lf_logtype_init(&inline_type, "inline") < 0)
         return 1;
     optind = 1;
     opterr = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "t:c:f:m:T:F:z:l:C:jnp:L:s:d:k:Sh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "t:c:f:m:T:F:z:l:C:jnp:L:s:k:Sh", opts, NULL)) != -1) {
         unsigned long long u;
         double dv;
         const char *key = NULL;
@@ -192,24 +275,17 @@ int lf_parser_cli_parse(int argc, char **argv)
         case 'n': inline_type.continuation = false; break;
         case 's':
             if (parse_double(optarg, &dv) < 0 || dv < 0 || dv > 1) {
-                fprintf(stderr, "logferry-parser parse: --sim wants a number in [0, 1]\n");
+                fprintf(stderr, "logferry-parser parse: --word-share wants a number in [0, 1]\n");
                 goto out;
             }
-            dcfg.sim_threshold = dv;
-            break;
-        case 'd':
-            if (parse_ulong(optarg, &u) < 0 || u < 3 || u > 16) {
-                fprintf(stderr, "logferry-parser parse: --depth wants 3..16\n");
-                goto out;
-            }
-            dcfg.depth = (unsigned)u;
+            dcfg.word_share = dv;
             break;
         case 'k':
             if (parse_ulong(optarg, &u) < 0) {
-                fprintf(stderr, "logferry-parser parse: --max-clusters wants a count\n");
+                fprintf(stderr, "logferry-parser parse: --max-templates wants a count\n");
                 goto out;
             }
-            dcfg.max_clusters = (size_t)u;
+            dcfg.max_templates = (size_t)u;
             break;
         case 'h': usage(stdout); rc = 0; goto out;
         default: usage(stderr); goto out;
@@ -270,7 +346,7 @@ int lf_parser_cli_parse(int argc, char **argv)
         goto out;
     }
     if (templates) {
-        r = lf_template_store_load(lf_engine_drain(eng), templates);
+        r = lf_template_store_load(lf_engine_miner(eng), templates);
         if (r < 0 && r != -ENOENT) {
             fprintf(stderr, "logferry-parser parse: %s: %s\n", templates, lf_strerror(r));
             rc = 1;
@@ -300,6 +376,7 @@ int lf_parser_cli_parse(int argc, char **argv)
     uint64_t events = 0, conts = 0;
     lf_event ev;
     bool cont = lf_engine_continuation(eng);
+    batch b = {0};
     rc = 0;
     while ((r = lf_line_reader_next(&rd, &line, &len, &truncated)) > 0) {
         int m = lf_engine_split(eng, line, len, &ev);
@@ -307,22 +384,32 @@ int lf_parser_cli_parse(int argc, char **argv)
             r = m;
             break;
         }
-        if (m == 0 && cont && o.open) {
-            write_continuation(&o, line, len);
+        if (m == 0 && cont && b.nevents > 0) {
+            if ((r = batch_line(&b, line, len)) < 0)
+                break;
+            b.events[b.nevents - 1].nlines++;
             conts++;
             continue;
         }
-        if ((r = lf_engine_mine(eng, &ev)) < 0)
+        if ((b.nevents >= BATCH_EVENTS || b.nbytes >= BATCH_BYTES) &&
+            (r = flush_batch(eng, type, &b, &o, &events)) < 0)
             break;
-        close_event(&o);
-        /* JSON lines values are decoded text, not the line: check them one by one */
-        bool clean = !type->jsonlines && lf_jw_is_clean(line, len);
-        write_event(&o, &ev, rd.lineno, truncated, clean);
-        events++;
-        if (o.w.error)
+        r = lf_engine_queue(eng, &ev);
+        if (r == LF_ELIMIT && (r = flush_batch(eng, type, &b, &o, &events)) == 0)
+            r = lf_engine_queue(eng, &ev);
+        if (r < 0)
+            break;
+        if ((r = grow((void **)&b.events, &b.capevents, b.nevents + 1, sizeof *b.events)) < 0)
+            break;
+        b.events[b.nevents++] = (pending){rd.lineno, b.nlines, 1, ev.ts_us, ev.has_ts, truncated, ev.slot};
+        if ((r = batch_line(&b, line, len)) < 0)
             break;
     }
-    close_event(&o);
+    if (r >= 0 && b.nevents)
+        r = flush_batch(eng, type, &b, &o, &events);
+    free(b.bytes);
+    free(b.lines);
+    free(b.events);
     if (r < 0) {
         fprintf(stderr, "logferry-parser parse: %s: %s\n", path, lf_strerror(r));
         rc = 1;
@@ -332,7 +419,7 @@ int lf_parser_cli_parse(int argc, char **argv)
         rc = 1;
     }
     if (templates && rc == 0) {
-        r = lf_template_store_save(lf_engine_drain(eng), templates);
+        r = lf_template_store_save(lf_engine_miner(eng), templates);
         if (r < 0) {
             fprintf(stderr, "logferry-parser parse: saving %s: %s\n", templates, lf_strerror(r));
             rc = 1;
@@ -341,8 +428,8 @@ int lf_parser_cli_parse(int argc, char **argv)
     if (stats)
         fprintf(stderr, "lines %llu events %llu continuation %llu templates %zu evicted %llu miner_bytes %zu\n",
                 (unsigned long long)rd.lineno, (unsigned long long)events, (unsigned long long)conts,
-                lf_drain_cluster_count(lf_engine_drain(eng)),
-                (unsigned long long)lf_drain_evictions(lf_engine_drain(eng)), lf_drain_memory(lf_engine_drain(eng)));
+                lf_miner_template_count(lf_engine_miner(eng)),
+                (unsigned long long)lf_miner_evictions(lf_engine_miner(eng)), lf_miner_memory(lf_engine_miner(eng)));
     lf_jw_free(&o.w);
     lf_line_reader_free(&rd);
 done_fd:

@@ -196,33 +196,59 @@ static int add_event(lf_psession *ps, lf_event *ev, const char *line, size_t len
         int i = (int)pe->component.off;
         pe->component = put_raw(w, ev->value[i], ev->value_len[i] > 255 ? 255 : ev->value_len[i]);
     }
-    size_t tl = 0;
-    const char *t = ev->cluster ? lf_drain_cluster_template(ev->cluster, &tl) : NULL;
-    pe->params.off = w->len;
-    lf_jw_raw(w, "[", 1);
-    if (t) {
-        pe->template_id = lf_drain_cluster_id(ev->cluster);
-        lf_param pr[MAX_PARAMS];
-        int np = lf_template_params(t, tl, ev->content, ev->content_len, pr, MAX_PARAMS);
-        for (int i = 0; i < np; i++) {
-            if (i)
-                lf_jw_raw(w, ",", 1);
-            lf_jw_str(w, ev->content + pr[i].off, pr[i].len);
-        }
-    }
-    lf_jw_raw(w, "]", 1);
-    pe->params.len = w->len - pe->params.off;
-    if (t) {
-        int rc = count_template(ps, pe->template_id, t, tl, pe);
-        if (rc < 0)
-            return rc;
-    } else if (ev->cluster) {
-        return -ENOMEM; /* the template text could not be built */
-    }
+    pe->slot = ev->slot;
+    pe->params = (lf_pstr){0, 0};
+    /* the content: inside the line, or (JSON lines) decoded text that is copied */
+    bool inside = ev->content >= line && ev->content + ev->content_len <= line + len;
+    if (!inside)
+        pe->content = put_raw(w, ev->content, ev->content_len);
     /* the message goes last so continuation lines can extend it in place */
     pe->message = put_raw(w, line, len);
+    if (inside)
+        pe->content = (lf_pstr){pe->message.off + (size_t)(ev->content - line), ev->content_len};
     ps->n_events++;
     return w->error;
+}
+
+/* Mines the engine's batch and fills in the template and parameters of the events queued into it. */
+static int resolve_batch(lf_psession *ps, lf_engine *eng)
+{
+    int rc = lf_engine_flush(eng);
+    if (rc < 0)
+        return rc;
+    lf_jw *w = &ps->arena;
+    for (size_t i = ps->n_resolved; i < ps->n_events; i++) {
+        lf_pevent *pe = &ps->events[i];
+        lf_template *t = lf_engine_template(eng, pe->slot);
+        size_t tl = 0;
+        const char *text = t ? lf_template_text(t, &tl) : NULL;
+        if (!text)
+            return -ENOMEM;
+        pe->template_id = lf_template_id(t);
+        /* room for the worst case first (every byte escaped as \u00XX), so that the arena does not
+         * move while the parameters are copied out of it */
+        size_t coff = pe->content.off, clen = pe->content.len;
+        if (lf_jw_reserve(w, clen * 6 + 4 * MAX_PARAMS + 2) < 0)
+            return -ENOMEM;
+        pe->params.off = w->len;
+        lf_jw_raw(w, "[", 1);
+        lf_param pr[MAX_PARAMS];
+        int np = lf_template_params(text, tl, w->buf + coff, clen, pr, MAX_PARAMS);
+        for (int k = 0; k < np; k++) {
+            if (k)
+                lf_jw_raw(w, ",", 1);
+            lf_jw_str(w, w->buf + coff + pr[k].off, pr[k].len);
+        }
+        lf_jw_raw(w, "]", 1);
+        pe->params.len = w->len - pe->params.off;
+        if ((rc = count_template(ps, pe->template_id, text, tl, pe)) < 0)
+            return rc;
+        if (w->error)
+            return w->error;
+    }
+    ps->n_resolved = ps->n_events;
+    lf_engine_reset(eng);
+    return 0;
 }
 
 /* A session crashed when its type knows its shutdown line and the last event is not it. */
@@ -291,11 +317,18 @@ int lf_psession_parse(lf_psession *ps, lf_engine *eng, int fd, size_t max_events
             r = LF_ELIMIT;
             break;
         }
-        if ((r = lf_engine_mine(eng, &ev)) < 0)
+        r = lf_engine_queue(eng, &ev);
+        if (r == LF_ELIMIT && (r = resolve_batch(ps, eng)) == 0) /* the miner's batch is full */
+            r = lf_engine_queue(eng, &ev);
+        if (r < 0)
             break;
         if ((r = add_event(ps, &ev, line, len, rd.lineno)) < 0)
             break;
     }
+    if (r >= 0)
+        r = resolve_batch(ps, eng);
+    else
+        lf_engine_reset(eng);
     ps->line_count = (uint32_t)rd.lineno;
     lf_line_reader_free(&rd);
     if (r >= 0)

@@ -27,9 +27,11 @@ typedef struct lf_pstr {
 typedef struct lf_pevent {
     uint32_t line; /* 1-based number of its first line */
     bool has_ts, has_level, has_component;
+    int slot; /* in the engine's batch until the batch is mined */
     int64_t ts_us;
     uint64_t template_id;
     lf_pstr level, component, params, fields, message;
+    lf_pstr content; /* the mined message: inside message, or a decoded copy (JSON lines) */
 } lf_pevent;
 
 typedef struct lf_ptemplate {
@@ -53,6 +55,7 @@ typedef struct lf_psession {
     size_t *tpl_index; /* open addressing over templates, size tpl_slots */
     size_t tpl_slots;
     lf_jw arena; /* fd -1: grows, never flushed */
+    size_t n_resolved; /* events whose template and params are filled in */
 } lf_psession;
 
 /* 0 or -ENOMEM. The manifest is initialised empty; the caller may replace it (lf_manifest_free
@@ -60,8 +63,10 @@ typedef struct lf_psession {
 int lf_psession_init(lf_psession *ps);
 void lf_psession_free(lf_psession *ps);
 
-/* Parses the log read from fd (from its current offset) with eng, appending to ps.
- * 0, -errno (read), -ENOMEM, or LF_ELIMIT past max_events events (0: no limit). */
+/* Parses the log read from fd (from its current offset) with eng, appending to ps. The session is
+ * mined as one batch (or in slices of the miner's max_batch distinct messages), so each event's
+ * template is decided knowing the whole session. 0, -errno (read), -ENOMEM, or LF_ELIMIT past
+ * max_events events (0: no limit). */
 int lf_psession_parse(lf_psession *ps, lf_engine *eng, int fd, size_t max_events);
 
 static inline const char *lf_psession_str(const lf_psession *ps, lf_pstr s)

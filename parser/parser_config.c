@@ -41,8 +41,9 @@ static const lf_config_option parser_options[] = {
      .description = "A session that could not be decrypted, unzipped or parsed is handed back with this delay "
                     "(after the queue's max_receives it goes to the dead-letter queue)."},
     {"parser", "templates_dir", LF_CFG_STRING, NULL, F(templates_dir),
-     .description = "When set, each worker's mined templates are saved here per log type at stop and loaded "
-                    "at start, so a restarted parser keeps its clusters."},
+     .description = "No longer used: mined templates are kept in MySQL (table templates) and shared by every "
+                    "parser, so they survive restarts and agree across hosts. Accepted so that older "
+                    "configuration files still load; a warning at start says it is ignored."},
     {"mysql", "host", LF_CFG_STRING, "127.0.0.1", F(mysql_host), .description = "MySQL/MariaDB host."},
     {"mysql", "port", LF_CFG_UINT, "3306", F(mysql_port), .min = 1, .max = 65535, .description = "Its port."},
     {"mysql", "socket", LF_CFG_STRING, NULL, F(mysql_socket),

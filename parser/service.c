@@ -25,7 +25,7 @@
 #include "loader_mysql.h"
 #include "logtype.h"
 #include "parsed_session.h"
-#include "template_store.h"
+#include "template_share.h"
 
 #ifndef LF_VERSION
 #define LF_VERSION "dev"
@@ -44,6 +44,7 @@ typedef struct worker {
     struct {
         const lf_logtype *type;
         lf_engine *engine;
+        uint64_t rev; /* the templates' revision this engine's miner has seen (template_share.h) */
     } engines[MAX_TYPES];
     int n_engines;
     lf_buf scratch;
@@ -92,16 +93,15 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-static void templates_path(worker *w, const char *type, char *out, size_t n)
-{
-    snprintf(out, n, "%s/%s.w%d.templates", w->svc->cfg->templates_dir, type, w->index);
-}
-
-static lf_engine *engine_for(worker *w, const char *type_name, char *err, size_t errlen)
+/* The worker's engine for a log type (made the first time; its templates come from MySQL, see
+ * sync_templates), and in *slot its place in w->engines. */
+static lf_engine *engine_for(worker *w, const char *type_name, int *slot, char *err, size_t errlen)
 {
     for (int i = 0; i < w->n_engines; i++)
-        if (strcmp(w->engines[i].type->name, type_name) == 0)
+        if (strcmp(w->engines[i].type->name, type_name) == 0) {
+            *slot = i;
             return w->engines[i].engine;
+        }
     const lf_logtype *t = lf_logtypes_find(&w->svc->types, type_name);
     if (!t) {
         snprintf(err, errlen, "no log type \"%s\" in the parser's configuration", type_name);
@@ -115,16 +115,10 @@ static lf_engine *engine_for(worker *w, const char *type_name, char *err, size_t
     int rc = lf_engine_new(t, NULL, &e, err, errlen);
     if (rc < 0)
         return NULL;
-    if (w->svc->cfg->templates_dir) {
-        char path[1024];
-        templates_path(w, t->name, path, sizeof path);
-        rc = lf_template_store_load(lf_engine_drain(e), path);
-        if (rc < 0 && rc != -ENOENT)
-            LF_WARN("parser", "%s: %s; starting with no templates", path, lf_strerror(rc));
-    }
     w->engines[w->n_engines].type = t;
     w->engines[w->n_engines].engine = e;
-    w->n_engines++;
+    w->engines[w->n_engines].rev = 0;
+    *slot = w->n_engines++;
     return e;
 }
 
@@ -196,17 +190,42 @@ static bool outage_wait(worker *w, outage *o, const char *id, const char *what, 
 /* Loads the session's rows, holding it while MySQL is away (no connection, or the connection
  * lost). Returns 0, the last error of a load refused or retried out for another reason
  * (deadlocks), or the outage's error once stopping. */
-static int load_through_outage(worker *w, const lf_psession *ps, const char *id, int *attempts)
+static int load_through_outage(worker *w, const lf_psession *ps, lf_miner *shared, const char *id, int *attempts)
 {
     lf_parser_service *s = w->svc;
     outage o = {0};
     for (;;) {
         int rc = ensure_db(w);
         if (rc == 0) {
-            rc = lf_loader_mysql_load_retry(w->db, ps, &s->load, &w->scratch, attempts);
+            uint64_t rev = 0;
+            rc = lf_loader_mysql_load_retry_shared(w->db, ps, shared, &s->load, &w->scratch, attempts, &rev);
+            if (rc == 0)
+                lf_miner_commit(shared, rev); /* the miner's changes are in MySQL now */
             if (rc == 0 || !mysql_away(rc))
                 return rc;
             lf_mysql_close(w->db); /* start the next attempt on a new connection */
+            w->db = NULL;
+        }
+        if (!outage_wait(w, &o, id, "MySQL", lf_strerror(rc)))
+            return rc;
+    }
+}
+
+/* Brings the engine's templates up to what the other parsers stored (template_share.h) before it
+ * mines a session, holding the session while MySQL is away as the load does. 0, or the outage's error
+ * once stopping, or another MySQL error (the session is then parsed with the templates it has, and
+ * the merges of the next sync reconcile them). */
+static int sync_templates(worker *w, int slot, const char *id)
+{
+    outage o = {0};
+    for (;;) {
+        int rc = ensure_db(w);
+        if (rc == 0) {
+            rc = lf_template_share_sync(w->db, lf_engine_miner(w->engines[slot].engine), w->engines[slot].type->name,
+                                        &w->engines[slot].rev);
+            if (rc == 0 || !mysql_away(rc))
+                return rc;
+            lf_mysql_close(w->db);
             w->db = NULL;
         }
         if (!outage_wait(w, &o, id, "MySQL", lf_strerror(rc)))
@@ -270,11 +289,20 @@ static void process(worker *w, const lf_queue_client_msg *m)
         goto out;
     }
     char err[512] = "";
-    lf_engine *e = engine_for(w, ps.manifest.log_type, err, sizeof err);
+    int slot = 0;
+    lf_engine *e = engine_for(w, ps.manifest.log_type, &slot, err, sizeof err);
     if (!e) {
         record_failure(w, id, m->receive_count, "parse", err);
         hand_back(w, m, cfg->failure_delay_ms);
         goto out;
+    }
+    if ((rc = sync_templates(w, slot, id)) < 0) {
+        if (atomic_load(&s->stopping)) {
+            hand_back(w, m, 0);
+            goto out;
+        }
+        LF_WARN("parser", "session %s: reading the shared templates: %s (%s); parsing with the ones this worker has",
+                id, lf_strerror(rc), w->db ? lf_mysql_error(w->db) : "");
     }
     if (lseek(fd, 0, SEEK_SET) != 0 || (rc = lf_psession_parse(&ps, e, fd, cfg->max_events)) < 0) {
         snprintf(err, sizeof err, "parsing the log: %s", lf_strerror(rc < 0 ? rc : -errno));
@@ -284,7 +312,7 @@ static void process(worker *w, const lf_queue_client_msg *m)
     }
     ps.received_ms = m->sent_ms;
     int attempts = 0;
-    rc = load_through_outage(w, &ps, id, &attempts);
+    rc = load_through_outage(w, &ps, lf_engine_miner(e), id, &attempts);
     if (rc < 0 && atomic_load(&s->stopping)) {
         hand_back(w, m, 0);
         goto out;
@@ -362,16 +390,8 @@ static void *worker_main(void *arg)
 
 static void worker_free(worker *w)
 {
-    for (int i = 0; i < w->n_engines; i++) {
-        if (w->svc->cfg->templates_dir) {
-            char path[1024];
-            templates_path(w, w->engines[i].type->name, path, sizeof path);
-            int rc = lf_template_store_save(lf_engine_drain(w->engines[i].engine), path);
-            if (rc < 0)
-                LF_WARN("parser", "saving %s: %s", path, lf_strerror(rc));
-        }
-        lf_engine_free(w->engines[i].engine);
-    }
+    for (int i = 0; i < w->n_engines; i++)
+        lf_engine_free(w->engines[i].engine); /* their templates are in MySQL */
     w->n_engines = 0;
     if (w->db)
         lf_mysql_close(w->db);
@@ -395,6 +415,9 @@ int lf_parser_service_start(lf_service *svc, lf_parser_service **out)
     s->load.method = (lf_load_method)cfg->load_method;
     s->load.parser_version = "logferry-parser " LF_VERSION;
     lf_parser_mysql_options(cfg, &s->my);
+    if (cfg->templates_dir)
+        LF_WARN("parser", "[parser] templates_dir is no longer used (templates are kept in MySQL and shared by "
+                          "every parser); remove it from the configuration");
     char err[512] = "";
     int rc = lf_logtypes_load(&s->types, lf_service_config_path(svc), err, sizeof err);
     if (rc < 0) {

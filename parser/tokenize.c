@@ -11,6 +11,7 @@
 #include "lf_alloc.h"
 #include "lf_error.h"
 #include "parse_hash.h"
+#include "template_token.h"
 
 #define MAX_MASKS 32
 
@@ -33,6 +34,7 @@ typedef struct scratch {
 typedef struct cache_entry {
     uint64_t raw_hash;  /* 0: empty */
     uint64_t norm_hash;
+    uint64_t list_key;
     uint8_t raw_len, norm_len;
     char raw[CACHE_TOKEN];
     char norm[CACHE_TOKEN * 3];
@@ -45,6 +47,7 @@ struct lf_tokenizer {
     scratch a, b;     /* mask passes alternate between these */
     scratch norm;     /* normalised tokens */
     lf_token toks[LF_TOKEN_MAX];
+    uint64_t list_key[LF_TOKEN_MAX]; /* see list_key() */
 };
 
 /* Character classes: 1 = whitespace, 2 = path delimiter, 4 = other token delimiter, 8 = digit or '<'. */
@@ -230,6 +233,27 @@ static bool word_eq(const char *s, size_t n, const char *w)
     return true;
 }
 
+/* A weekday or month name, abbreviated or whole, Capitalised or in capitals ("Jul", "JULY", "Sunday"): a
+ * part of a date written into the message. Lower case words ("may", "sun") are left alone. */
+static bool date_word(const char *s, size_t n)
+{
+    static const char *const names[] = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+                                        "january", "february", "march", "april", "may", "june", "july", "august",
+                                        "september", "october", "november", "december", NULL};
+    if (n < 3 || n > 9 || s[0] < 'A' || s[0] > 'Z')
+        return false;
+    bool lower = s[1] >= 'a' && s[1] <= 'z'; /* Capitalised, or else all in capitals */
+    for (size_t i = 1; i < n; i++)
+        if (lower ? !(s[i] >= 'a' && s[i] <= 'z') : !(s[i] >= 'A' && s[i] <= 'Z'))
+            return false;
+    for (int k = 0; names[k]; k++) {
+        size_t wl = strlen(names[k]);
+        if ((n == 3 || n == wl) && word_eq(s, n, names[k]))
+            return true;
+    }
+    return false;
+}
+
 /* Is the sub-token a variable by the rules? One pass collects what the rules look at. */
 static bool subtoken_is_var(const char *s, size_t n)
 {
@@ -253,8 +277,17 @@ static bool subtoken_is_var(const char *s, size_t n)
     if (wild)
         return true; /* WV: a word joined to a variable */
     if (digits == 0) {
-        /* BL and the null user string */
-        return (n == 4 && (word_eq(s, n, "true") || word_eq(s, n, "null"))) || (n == 5 && word_eq(s, n, "false"));
+        /* BL and the null user string; DT: names of weekdays and months are parts of dates */
+        return (n == 4 && (word_eq(s, n, "true") || word_eq(s, n, "null"))) || (n == 5 && word_eq(s, n, "false")) ||
+               date_word(s, n);
+    }
+    /* a number with a unit: 10000ms, 1001rts, 64KB */
+    if (digits < n && n - digits <= 3 && s[0] >= '0' && s[0] <= '9') {
+        size_t i = 0;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == digits)
+            return true;
     }
     /* 0x-prefixed hex numbers */
     if (n > 2 && s[0] == '0' && (s[1] | 32) == 'x' && hex == n - 1)
@@ -298,20 +331,76 @@ static void emit_wild(char *o, size_t *n, size_t start)
     *n += 3;
 }
 
+/* Angle brackets separate like the other brackets ("<memory:1024," "vCores:32>"), except the ones of a
+ * "<*>" that a mask wrote. */
+static bool angle_delim(const char *s, size_t n, size_t i)
+{
+    if (s[i] == '<')
+        return !(i + 2 < n && s[i + 1] == '*' && s[i + 2] == '>');
+    if (s[i] == '>')
+        return !(i >= 2 && s[i - 1] == '*' && s[i - 2] == '<');
+    return false;
+}
+
+static inline bool piece_delim(const char *s, size_t n, size_t i)
+{
+    return cls[(unsigned char)s[i]] == 2 || angle_delim(s, n, i);
+}
+
+/* Is the core of the token (inside wrapping brackets, quotes and trailing punctuation) an IPv6 or MAC
+ * address: groups of at most four hex digits joined by at least two colons, with a decimal digit
+ * somewhere ("fe80::1c57:7ef3", "FF:F2:9F:16:7B:E0")? [*a, *b) is then the core. */
+static bool hex_address(const char *s, size_t n, size_t *a, size_t *b)
+{
+    size_t x = 0, y = n;
+    while (x < y && strchr("([{'\"<", s[x]))
+        x++;
+    while (y > x && strchr(")]}'\">,.;", s[y - 1]))
+        y--;
+    size_t colons = 0, group = 0;
+    bool digit = false;
+    for (size_t i = x; i < y; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == ':') {
+            colons++;
+            group = 0;
+        } else if ((c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'f')) {
+            digit |= c <= '9';
+            if (++group > 4)
+                return false;
+        } else {
+            return false;
+        }
+    }
+    *a = x;
+    *b = y;
+    return colons >= 2 && digit;
+}
+
 /* Normalises the token s[0..n) into o at *on (room for 3n bytes is reserved by the caller). */
 static void normalise(const char *s, size_t n, char *o, size_t *on)
 {
     size_t start = *on;
     size_t i = 0;
+    size_t ha, hb;
+    if (hex_address(s, n, &ha, &hb)) {
+        memcpy(o + *on, s, ha);
+        *on += ha;
+        memcpy(o + *on, "<*>", 3);
+        *on += 3;
+        memcpy(o + *on, s + hb, n - hb);
+        *on += n - hb;
+        return;
+    }
     while (i < n) {
         unsigned char c = (unsigned char)s[i];
-        if (cls[c] == 2) {
+        if (piece_delim(s, n, i)) {
             o[(*on)++] = (char)c;
             i++;
             continue;
         }
         size_t pe = i;
-        while (pe < n && cls[(unsigned char)s[pe]] != 2)
+        while (pe < n && !piece_delim(s, n, pe))
             pe++;
         if (is_path(s + i, pe - i)) {
             emit_wild(o, on, start);
@@ -321,8 +410,11 @@ static void normalise(const char *s, size_t n, char *o, size_t *on)
         size_t piece = i;
         while (i < pe) {
             c = (unsigned char)s[i];
-            /* a minus sign that starts a number is part of it: "-27", "blk_-69" */
-            bool sign = c == '-' && i + 1 < pe && s[i + 1] >= '0' && s[i + 1] <= '9' &&
+            /* a minus sign that starts a number is part of it: "-27", "blk_-69", and "-<*>" where a
+             * mask took the digits but not the sign */
+            bool sign = c == '-' && i + 1 < pe &&
+                        ((s[i + 1] >= '0' && s[i + 1] <= '9') ||
+                         (i + 3 < pe && s[i + 1] == '<' && s[i + 2] == '*' && s[i + 3] == '>')) &&
                         (i == piece || cls[(unsigned char)s[i - 1]] == 4 || s[i - 1] == '_');
             if (cls[c] == 4 && !sign) {
                 o[(*on)++] = (char)c;
@@ -368,6 +460,18 @@ static size_t one_variable(char *t, size_t n)
     return a + 3 + (n - b);
 }
 
+/* Tokens that may form a list: a parameter (1), or a token that holds a digit, by its shape
+ * ("an101", "an102" alike); 0 for the others. */
+static uint64_t list_key(const char *s, size_t n, uint64_t hash)
+{
+    if (hash == LF_TOKEN_WILD_HASH)
+        return 1;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] >= '0' && s[i] <= '9')
+            return lf_ttok_shape(s, n) | 2;
+    return 0;
+}
+
 int lf_tokenizer_run(lf_tokenizer *t, const char *s, size_t len, const lf_token **toks, const char **text)
 {
     const char *in = s;
@@ -409,10 +513,12 @@ int lf_tokenizer_run(lf_tokenizer *t, const char *s, size_t len, const lf_token 
             nt++;
             break;
         }
-        if (acc == 0 && !(e - i == 4 || e - i == 5)) {
-            /* a plain word (no digit, delimiter or "<"): the rules leave it as it is */
+        if (acc == 0 && !(e - i == 4 || e - i == 5) && !(in[i] >= 'A' && in[i] <= 'Z' && date_word(in + i, e - i))) {
+            /* a plain word (no digit, delimiter or "<"): the rules leave it as it is, unless it is
+             * true/false/null or a weekday or month name */
             memcpy(o + on, in + i, e - i);
             on += e - i;
+            t->list_key[nt] = 0;
         } else if (e - i <= CACHE_TOKEN) {
             size_t rl = e - i;
             uint64_t rh = lf_phash_bytes(in + i, rl) | 1;
@@ -423,6 +529,7 @@ int lf_tokenizer_run(lf_tokenizer *t, const char *s, size_t len, const lf_token 
                 t->toks[nt].off = (uint32_t)ts;
                 t->toks[nt].len = ce->norm_len;
                 t->toks[nt].hash = ce->norm_hash;
+                t->list_key[nt] = ce->list_key;
                 nt++;
                 o[on++] = ' ';
                 i = e;
@@ -436,9 +543,11 @@ int lf_tokenizer_run(lf_tokenizer *t, const char *s, size_t len, const lf_token 
             ce->norm_len = (uint8_t)(on - ts);
             memcpy(ce->norm, o + ts, on - ts);
             ce->norm_hash = token_hash(o + ts, on - ts);
+            ce->list_key = list_key(o + ts, on - ts, ce->norm_hash);
             t->toks[nt].off = (uint32_t)ts;
             t->toks[nt].len = (uint32_t)(on - ts);
             t->toks[nt].hash = ce->norm_hash;
+            t->list_key[nt] = ce->list_key;
             nt++;
             o[on++] = ' ';
             i = e;
@@ -450,25 +559,34 @@ int lf_tokenizer_run(lf_tokenizer *t, const char *s, size_t len, const lf_token 
         t->toks[nt].off = (uint32_t)ts;
         t->toks[nt].len = (uint32_t)(on - ts);
         t->toks[nt].hash = token_hash(o + ts, on - ts);
+        if (on - ts != e - i || acc != 0) /* a plain word has no digit */
+            t->list_key[nt] = list_key(o + ts, on - ts, t->toks[nt].hash);
         nt++;
         o[on++] = ' ';
         i = e;
     }
     o[on] = '\0';
-    /* a run of five or more parameters is a variable-length list: one parameter */
+    /* a run of five or more parameters, or of tokens that differ only in their numbers ("an101
+     * an102 ..."), is a variable-length list: one parameter */
     int w = 0;
     for (int r = 0; r < nt;) {
-        int e = r;
-        while (e < nt && t->toks[e].hash == LF_TOKEN_WILD_HASH)
+        int e = r + 1;
+        uint64_t k = t->list_key[r];
+        while (k && e < nt && t->list_key[e] == k)
             e++;
         if (e - r >= LF_TOKEN_LIST_RUN) {
-            t->toks[w++] = t->toks[r];
+            t->toks[w] = t->toks[r];
+            if (k != 1) { /* write "<*>" over the first token of the run */
+                memcpy(o + t->toks[w].off, "<*>", 3);
+                memset(o + t->toks[w].off + 3, ' ', t->toks[w].len - 3);
+                t->toks[w].len = 3;
+                t->toks[w].hash = LF_TOKEN_WILD_HASH;
+            }
+            w++;
             r = e;
-        } else if (e > r) {
+        } else {
             while (r < e)
                 t->toks[w++] = t->toks[r++];
-        } else {
-            t->toks[w++] = t->toks[r++];
         }
     }
     nt = w;

@@ -260,7 +260,7 @@ static int run_list(job *j, lf_mysql *db)
 
 static int run_events(job *j, lf_mysql *db)
 {
-    char sql[512];
+    char sql[1024];
     int64_t exists = 0;
     snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM sessions WHERE session_id = '%s'", j->id);
     int rc = lf_mysql_query_int(db, sql, &exists);
@@ -279,8 +279,10 @@ static int run_events(job *j, lf_mysql *db)
         from = atoll(j->cursor);
     }
     snprintf(sql, sizeof sql,
-             "SELECT seq, line, DATE_FORMAT(ts, '%%Y-%%m-%%dT%%H:%%i:%%s.%%fZ'), level, component, template_id, params, "
-             "fields, message FROM events WHERE session_id = '%s' AND seq >= %lld ORDER BY seq LIMIT %u",
+             /* the template id resolved through merges (parser/template_share.h) */
+             "SELECT e.seq, e.line, DATE_FORMAT(e.ts, '%%Y-%%m-%%dT%%H:%%i:%%s.%%fZ'), e.level, e.component, "
+             "COALESCE(m.canonical_id, e.template_id), e.params, e.fields, e.message FROM events e LEFT JOIN templates "
+             "m ON m.template_id = e.template_id WHERE e.session_id = '%s' AND e.seq >= %lld ORDER BY e.seq LIMIT %u",
              j->id, from, j->limit + 1);
     rows_ctx c = {.arr = json_array(), .j = j};
     rc = lf_mysql_query(db, sql, event_row, &c);

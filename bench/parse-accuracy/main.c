@@ -305,14 +305,56 @@ static double time_process(const char *parser, const lf_logtype *t, const char *
     return res;
 }
 
+/* Template texts by id, sorted, for the final text of each line's (resolved) id. */
+struct id_text {
+    uint64_t id;
+    char *text;
+};
+
+static int cmp_id_text(const void *a, const void *b)
+{
+    uint64_t x = ((const struct id_text *)a)->id, y = ((const struct id_text *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+typedef struct collect_state {
+    struct id_text *v;
+    size_t n;
+} collect_state;
+
+static int collect_one(lf_template *t, void *arg)
+{
+    collect_state *c = arg;
+    c->v[c->n].id = lf_template_id(t);
+    c->v[c->n].text = strdup(lf_template_text(t, NULL));
+    c->n++;
+    return 0;
+}
+
+static void collect_texts(lf_miner *m, struct id_text **out, size_t *n)
+{
+    collect_state c = {calloc(lf_miner_template_count(m) + 1, sizeof *c.v), 0};
+    lf_miner_foreach(m, collect_one, &c);
+    qsort(c.v, c.n, sizeof *c.v, cmp_id_text);
+    *out = c.v;
+    *n = c.n;
+}
+
+static const char *text_of(const struct id_text *v, size_t n, uint64_t id)
+{
+    struct id_text key = {id, NULL};
+    const struct id_text *hit = bsearch(&key, v, n, sizeof *v, cmp_id_text);
+    return hit ? hit->text : NULL;
+}
+
 typedef struct result {
     char name[64];
-    double ga, pa, fta, lps, cpu_lps;
+    double ga, ga_raw, pa, fta, lps, cpu_lps;
     size_t unmatched, templates;
 } result;
 
 static int run_system(const char *dir, const char *name, json_t *cfg, const char *parser, int runs, size_t speed_lines,
-                      result *res)
+                      size_t batch, result *res)
 {
     char path[4096];
     memset(res, 0, sizeof *res);
@@ -363,57 +405,70 @@ static int run_system(const char *dir, const char *name, json_t *cfg, const char
     }
     lf_engine *e;
     char err[256];
-    /* LF_BENCH_SIM / LF_BENCH_DEPTH: for exploring the miner's settings only; the figures that
-     * count are those with the defaults (unset). */
-    lf_drain_config dc;
-    lf_drain_config_default(&dc);
-    if (getenv("LF_BENCH_SIM"))
-        dc.sim_threshold = atof(getenv("LF_BENCH_SIM"));
-    if (getenv("LF_BENCH_DEPTH"))
-        dc.depth = (unsigned)atoi(getenv("LF_BENCH_DEPTH"));
-    if (lf_engine_new(&t, &dc, &e, err, sizeof err) < 0) {
+    /* LF_BENCH_WORD_SHARE: for exploring the miner's setting only; the figures that count are those
+     * with the default (unset). */
+    lf_miner_config mc;
+    lf_miner_config_default(&mc);
+    if (getenv("LF_BENCH_WORD_SHARE"))
+        mc.word_share = atof(getenv("LF_BENCH_WORD_SHARE"));
+    if (lf_engine_new(&t, &mc, &e, err, sizeof err) < 0) {
         fprintf(stderr, "%s: %s\n", name, err);
         return -1;
     }
-    size_t *serial = malloc(n * sizeof *serial);
+    /* the lines are mined in batches of `batch` lines (all at once by default), as a parser mines
+     * a session at a time; each line keeps the id it was given in its batch */
+    uint64_t *emitted = malloc(n * sizeof *emitted);
+    int *slots = malloc(n * sizeof *slots);
+    size_t from = 0;
     for (size_t k = 0; k < n; k++) {
         lf_event ev;
         if (lf_engine_split(e, lines.v[k], strlen(lines.v[k]), &ev) == 0)
             res->unmatched++;
-        lf_engine_mine(e, &ev);
-        serial[k] = lf_drain_cluster_serial(ev.cluster);
+        if (lf_engine_queue(e, &ev) < 0) {
+            fprintf(stderr, "%s: the miner refused line %zu\n", name, k + 1);
+            return -1;
+        }
+        slots[k] = ev.slot;
+        if (k + 1 == n || (batch && (k + 1) % batch == 0)) {
+            if (lf_engine_flush(e) < 0) {
+                fprintf(stderr, "%s: out of memory\n", name);
+                return -1;
+            }
+            for (; from <= k; from++)
+                emitted[from] = lf_template_id(lf_engine_template(e, slots[from]));
+            lf_engine_reset(e);
+        }
     }
-    /* final templates by cluster (no eviction at this size) */
-    size_t nc = lf_drain_cluster_count(lf_engine_drain(e));
-    res->templates = nc;
-    struct collect {
-        char **tmpl;
-    } col;
-    size_t maxserial = 0;
-    for (size_t k = 0; k < n; k++)
-        if (serial[k] > maxserial)
-            maxserial = serial[k];
-    col.tmpl = calloc(maxserial + 1, sizeof *col.tmpl);
-    int collect_cb(lf_drain_cluster * c, void *arg);
-    lf_drain_foreach(lf_engine_drain(e), collect_cb, &col.tmpl);
-    size_t *pgroup = malloc(n * sizeof *pgroup), *tgroup = malloc(n * sizeof *tgroup),
-           *cgroup = malloc(n * sizeof *cgroup);
+    /* final templates: each line's id resolved through the merges made since */
+    lf_miner *mn = lf_engine_miner(e);
+    res->templates = lf_miner_template_count(mn);
+    struct id_text *texts = NULL;
+    size_t ntexts = 0;
+    collect_texts(mn, &texts, &ntexts);
+    char **skeys = malloc(n * sizeof *skeys), **rkeys = malloc(n * sizeof *rkeys);
     char **pkeys = malloc(n * sizeof *pkeys), **ctmpl = malloc(n * sizeof *ctmpl);
-    char **skeys = malloc(n * sizeof *skeys);
     char buf[32];
     size_t pa_ok = 0;
     for (size_t k = 0; k < n; k++) {
-        snprintf(buf, sizeof buf, "%zu", serial[k]);
+        uint64_t fin = lf_miner_resolve(mn, emitted[k]);
+        snprintf(buf, sizeof buf, "%016llx", (unsigned long long)fin);
         skeys[k] = strdup(buf);
-        pkeys[k] = norm_ws(col.tmpl[serial[k]] ? col.tmpl[serial[k]] : "");
+        snprintf(buf, sizeof buf, "%016llx", (unsigned long long)emitted[k]);
+        rkeys[k] = strdup(buf);
+        const char *tx = text_of(texts, ntexts, fin);
+        pkeys[k] = norm_ws(tx ? tx : "");
         ctmpl[k] = norm_ws(truth_tmpl.v[k]);
         if (strcmp(pkeys[k], ctmpl[k]) == 0)
             pa_ok++;
     }
+    size_t *pgroup = malloc(n * sizeof *pgroup), *tgroup = malloc(n * sizeof *tgroup),
+           *cgroup = malloc(n * sizeof *cgroup), *rgroup = malloc(n * sizeof *rgroup);
     size_t np = dense_groups(skeys, n, pgroup);
+    size_t nr = dense_groups(rkeys, n, rgroup);
     size_t nt = dense_groups(truth_id.v, n, tgroup);
     size_t ntc = dense_groups(ctmpl, n, cgroup);
     res->ga = (double)grouping_correct(pgroup, np, tgroup, nt, n, NULL) / (double)n;
+    res->ga_raw = (double)grouping_correct(rgroup, nr, tgroup, nt, n, NULL) / (double)n;
     res->pa = (double)pa_ok / (double)n;
     bool *gok = calloc(np, 1);
     grouping_correct(pgroup, np, cgroup, ntc, n, gok);
@@ -446,19 +501,23 @@ static int run_system(const char *dir, const char *name, json_t *cfg, const char
         free(pkeys[k]);
         free(ctmpl[k]);
         free(skeys[k]);
+        free(rkeys[k]);
     }
-    for (size_t k = 0; k <= maxserial; k++)
-        free(col.tmpl[k]);
-    free(col.tmpl);
+    for (size_t k = 0; k < ntexts; k++)
+        free(texts[k].text);
+    free(texts);
     free(pkeys);
     free(ctmpl);
     free(skeys);
+    free(rkeys);
+    free(rgroup);
+    free(emitted);
+    free(slots);
     free(pgroup);
     free(tgroup);
     free(cgroup);
     free(gok);
     free(seen);
-    free(serial);
     lf_engine_free(e);
     strv_free(&truth_id);
     strv_free(&truth_tmpl);
@@ -467,12 +526,6 @@ static int run_system(const char *dir, const char *name, json_t *cfg, const char
     return 0;
 }
 
-int collect_cb(lf_drain_cluster *c, void *arg)
-{
-    char ***tm = arg;
-    (*tm)[lf_drain_cluster_serial(c)] = strdup(lf_drain_cluster_template(c, NULL));
-    return 0;
-}
 
 static char *default_parser(const char *argv0)
 {
@@ -507,7 +560,7 @@ int main(int argc, char **argv)
     const char *dir = getenv("LF_LOGHUB") ? getenv("LF_LOGHUB") : "../shared/loghub";
     char *parser = NULL;
     int runs = 5;
-    size_t speed_lines = 1000000;
+    size_t speed_lines = 1000000, batch = 0;
     bool speed = true;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--parser") && i + 1 < argc)
@@ -516,10 +569,12 @@ int main(int argc, char **argv)
             runs = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--lines") && i + 1 < argc)
             speed_lines = (size_t)atoll(argv[++i]);
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
+            batch = (size_t)atoll(argv[++i]);
         else if (!strcmp(argv[i], "--no-speed"))
             speed = false;
         else if (argv[i][0] == '-') {
-            fprintf(stderr, "usage: bench-parse-accuracy [--parser PATH] [--runs N] [--lines N] [--no-speed] [DIR]\n");
+            fprintf(stderr, "usage: bench-parse-accuracy [--parser PATH] [--runs N] [--lines N] [--batch N] [--no-speed] [DIR]\n");
             return 2;
         } else
             dir = argv[i];
@@ -544,7 +599,8 @@ int main(int argc, char **argv)
     CPU_ZERO(&cs);
     CPU_SET(0, &cs);
     (void)sched_setaffinity(0, sizeof cs, &cs); /* one core, for us and the timed processes */
-    printf("%-10s %7s %7s %7s %9s %12s %12s\n", "system", "GA", "PA", "FTA", "templates", "wall l/s", "cpu l/s");
+    printf("%-10s %7s %7s %7s %7s %9s %12s %12s\n", "system", "GA", "GA ids", "PA", "FTA", "templates", "wall l/s",
+           "cpu l/s");
     size_t nsys = json_object_size(settings), k = 0;
     result *res = calloc(nsys, sizeof *res);
     const char *name;
@@ -552,21 +608,23 @@ int main(int argc, char **argv)
     int failed = 0;
     json_object_foreach(settings, name, cfg)
     {
-        if (run_system(dir, name, cfg, speed ? parser : NULL, runs, speed_lines, &res[k]) < 0) {
+        if (run_system(dir, name, cfg, speed ? parser : NULL, runs, speed_lines, batch, &res[k]) < 0) {
             failed = 1;
             continue;
         }
         result *r = &res[k++];
-        printf("%-10s %7.4f %7.4f %7.4f %9zu %12.0f %12.0f\n", r->name, r->ga, r->pa, r->fta, r->templates, r->lps,
+        printf("%-10s %7.4f %7.4f %7.4f %7.4f %9zu %12.0f %12.0f\n", r->name, r->ga, r->ga_raw, r->pa, r->fta,
+               r->templates, r->lps,
                r->cpu_lps);
         if (r->unmatched)
             printf("%-10s (%zu lines did not match the format)\n", "", r->unmatched);
         fflush(stdout);
     }
-    double ga = 0, pa = 0, fta = 0;
+    double ga = 0, ga_raw = 0, pa = 0, fta = 0;
     double *lps = calloc(k ? k : 1, sizeof *lps), *cps = calloc(k ? k : 1, sizeof *cps);
     for (size_t i = 0; i < k; i++) {
         ga += res[i].ga;
+        ga_raw += res[i].ga_raw;
         pa += res[i].pa;
         fta += res[i].fta;
         lps[i] = res[i].lps;
@@ -577,8 +635,8 @@ int main(int argc, char **argv)
     double med = k ? (k % 2 ? lps[k / 2] : (lps[k / 2 - 1] + lps[k / 2]) / 2) : 0;
     double cmed = k ? (k % 2 ? cps[k / 2] : (cps[k / 2 - 1] + cps[k / 2]) / 2) : 0;
     if (k)
-        printf("%-10s %7.4f %7.4f %7.4f %9s %12.0f %12.0f  (lines/s: medians over systems)\n", "mean", ga / (double)k,
-               pa / (double)k, fta / (double)k, "", med, cmed);
+        printf("%-10s %7.4f %7.4f %7.4f %7.4f %9s %12.0f %12.0f  (lines/s: medians over systems)\n", "mean",
+               ga / (double)k, ga_raw / (double)k, pa / (double)k, fta / (double)k, "", med, cmed);
     free(lps);
     free(cps);
     free(res);

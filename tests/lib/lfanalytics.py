@@ -13,8 +13,11 @@ import lfharness as H
 def source(db, src):
     ses = db.query("SELECT session_id, site, product, product_version, host, user_name, "
                    "DATE_FORMAT(started_at, '%Y-%m-%d'), duration_ms, crashed FROM sessions", src)
-    evs = db.query("SELECT session_id, level, template_id FROM events", src)
-    sts = db.query("SELECT session_id, template_id, occurrences FROM session_templates", src)
+    # template ids resolved through merges: a merged template's events count under the one it joined
+    canon = {t: c for t, c in db.query("SELECT template_id, canonical_id FROM templates", src) if c is not None}
+    evs = [(s, lv, canon.get(t, t)) for s, lv, t in db.query("SELECT session_id, level, template_id FROM events", src)]
+    sts = [(s, canon.get(t, t), n) for s, t, n in
+           db.query("SELECT session_id, template_id, occurrences FROM session_templates", src)]
     return ses, evs, sts
 
 
@@ -46,10 +49,10 @@ def expected(db, src, templates):
     feat = {}
     for sid, tid, n in sts:
         s = by_id[sid]
-        g = feat.setdefault((s[6], s[2], s[3], tid), [0, 0])
+        g = feat.setdefault((s[6], s[2], s[3], tid), [0, set()])
         g[0] += int(n)
-        g[1] += 1
-    feature = [list(k[:3]) + [k[3], templates[int(k[3])], str(v[0]), str(v[1])] for k, v in feat.items()]
+        g[1].add(sid)
+    feature = [list(k[:3]) + [k[3], templates[int(k[3])], str(v[0]), str(len(v[1]))] for k, v in feat.items()]
     errs, first = {}, {}
     for sid, level, tid in evs:
         lv = (level or "").lower()

@@ -1,0 +1,192 @@
+/* Top-down partition of a batch's sequences of one token count (see miner_partition.h). */
+#include "miner_partition.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "lf_alloc.h"
+
+typedef struct segment {
+    size_t start, len;
+} segment;
+
+typedef struct part {
+    const lf_pitem *items;
+    uint32_t ntok;
+    size_t *idx;       /* item numbers, permuted so that every segment is contiguous */
+    uint64_t *shapes;  /* scratch: one column's shapes of a segment */
+    segment *stack;
+    size_t nstack, capstack;
+    uint32_t col;      /* the column the current sort is by */
+} part;
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Distinct shapes of column j over the segment (sorting a copy). */
+static size_t distinct_shapes(part *p, const segment *s, uint32_t j)
+{
+    for (size_t i = 0; i < s->len; i++)
+        p->shapes[i] = p->items[p->idx[s->start + i]].toks[j].shape;
+    qsort(p->shapes, s->len, sizeof *p->shapes, cmp_u64);
+    size_t k = 1;
+    for (size_t i = 1; i < s->len; i++)
+        k += p->shapes[i] != p->shapes[i - 1];
+    return k;
+}
+
+typedef struct column_choice {
+    bool found, wild;
+    size_t shapes;
+    uint32_t col;
+} column_choice;
+
+/* Better: no "<*>" before "<*>", fewer shapes, then the leftmost. */
+static bool better(const column_choice *c, bool wild, size_t shapes)
+{
+    if (!c->found)
+        return true;
+    if (wild != c->wild)
+        return !wild;
+    return shapes < c->shapes;
+}
+
+/* The column to split the segment on, if any (see the header for the rules). */
+static column_choice choose(part *p, const segment *s, double word_share)
+{
+    column_choice any = {0}, binary = {0};
+    size_t constant = 0, words = 0;
+    for (uint32_t j = 0; j < p->ntok; j++) {
+        const lf_ptok *first = &p->items[p->idx[s->start]].toks[j];
+        bool same = true, all_bare = true, wild = false, caps = true;
+        for (size_t i = 0; i < s->len; i++) {
+            const lf_ptok *t = &p->items[p->idx[s->start + i]].toks[j];
+            same &= t->hash == first->hash;
+            all_bare &= (t->flags & LF_PTOK_BARE) != 0;
+            wild |= (t->flags & LF_PTOK_WILD) != 0;
+            caps &= (t->flags & LF_PTOK_CAPS) != 0;
+        }
+        if (!all_bare)
+            words++;
+        if (same) {
+            constant += !all_bare;
+            continue;
+        }
+        size_t k = distinct_shapes(p, s, j);
+        if (k < 2)
+            continue; /* the values differ only in their numbers: a parameter */
+        if (better(&any, wild, k))
+            any = (column_choice){true, wild, k, j};
+        if (!wild && (k == 2 || caps) && better(&binary, wild, k))
+            binary = (column_choice){true, wild, k, j};
+    }
+    if (words == 0 || (double)constant >= word_share * (double)words)
+        return binary;
+    return any;
+}
+
+static int cmp_by_col(const void *a, const void *b, void *arg)
+{
+    const part *p = arg;
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    uint64_t sx = p->items[x].toks[p->col].shape, sy = p->items[y].toks[p->col].shape;
+    if (sx != sy)
+        return sx < sy ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
+typedef struct group_first {
+    size_t first;
+    uint32_t raw;
+} group_first;
+
+static int cmp_first(const void *a, const void *b)
+{
+    size_t x = ((const group_first *)a)->first, y = ((const group_first *)b)->first;
+    return x < y ? -1 : x > y;
+}
+
+static int push(part *p, size_t start, size_t len)
+{
+    if (p->nstack == p->capstack) {
+        size_t cap = p->capstack ? p->capstack * 2 : 64;
+        segment *ns = lf_realloc(p->stack, cap * sizeof *ns);
+        if (!ns)
+            return -ENOMEM;
+        p->stack = ns;
+        p->capstack = cap;
+    }
+    p->stack[p->nstack++] = (segment){start, len};
+    return 0;
+}
+
+int lf_partition(const lf_pitem *items, size_t n, uint32_t ntok, double word_share, uint32_t *group, size_t *ngroups)
+{
+    *ngroups = 0;
+    if (n == 0)
+        return 0;
+    part p = {.items = items, .ntok = ntok};
+    p.idx = lf_malloc(n * sizeof *p.idx);
+    p.shapes = lf_malloc(n * sizeof *p.shapes);
+    size_t *first = lf_malloc(n * sizeof *first); /* per raw group: its smallest item */
+    uint32_t *raw = lf_malloc(n * sizeof *raw);
+    int rc = -ENOMEM;
+    if (!p.idx || !p.shapes || !first || !raw)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        p.idx[i] = i;
+    if ((rc = push(&p, 0, n)) < 0)
+        goto out;
+    size_t nraw = 0;
+    while (p.nstack) {
+        segment s = p.stack[--p.nstack];
+        column_choice c = s.len > 1 ? choose(&p, &s, word_share) : (column_choice){0};
+        if (!c.found) {
+            size_t lo = SIZE_MAX;
+            for (size_t i = 0; i < s.len; i++) {
+                raw[p.idx[s.start + i]] = (uint32_t)nraw;
+                if (p.idx[s.start + i] < lo)
+                    lo = p.idx[s.start + i];
+            }
+            first[nraw++] = lo;
+            continue;
+        }
+        p.col = c.col;
+        qsort_r(p.idx + s.start, s.len, sizeof *p.idx, cmp_by_col, &p);
+        size_t a = 0;
+        for (size_t i = 1; i <= s.len; i++) {
+            if (i == s.len ||
+                items[p.idx[s.start + i]].toks[c.col].shape != items[p.idx[s.start + a]].toks[c.col].shape) {
+                if ((rc = push(&p, s.start + a, i - a)) < 0)
+                    goto out;
+                a = i;
+            }
+        }
+    }
+    /* number the groups in the order of their first items */
+    rc = -ENOMEM;
+    group_first *gf = lf_malloc(nraw * sizeof *gf);
+    if (!gf)
+        goto out;
+    for (size_t g = 0; g < nraw; g++)
+        gf[g] = (group_first){first[g], (uint32_t)g};
+    qsort(gf, nraw, sizeof *gf, cmp_first);
+    for (size_t r = 0; r < nraw; r++)
+        first[gf[r].raw] = r; /* first[] now maps a raw group to its number */
+    lf_free(gf);
+    for (size_t i = 0; i < n; i++)
+        group[i] = (uint32_t)first[raw[i]];
+    *ngroups = nraw;
+    rc = 0;
+out:
+    lf_free(p.idx);
+    lf_free(p.shapes);
+    lf_free(p.stack);
+    lf_free(first);
+    lf_free(raw);
+    return rc;
+}

@@ -1,0 +1,39 @@
+/* The miner's batch clustering step: partitions sequences of one token count into groups that are
+ * one event type each (see miner.h for where it sits). Pure: works on the tokens' hashes and classes. */
+#ifndef LF_MINER_PARTITION_H
+#define LF_MINER_PARTITION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LF_PTOK_WILD 1u /* the token holds "<*>" */
+#define LF_PTOK_BARE 2u /* and nothing but punctuation around it */
+#define LF_PTOK_CAPS 16u /* a word in capitals (an enumeration's value: GET, RUNNING, HTTPS) */
+
+typedef struct lf_ptok {
+    uint64_t hash;  /* the token's bytes */
+    uint64_t shape; /* lf_ttok_shape */
+    uint32_t flags;
+} lf_ptok;
+
+typedef struct lf_pitem {
+    const lf_ptok *toks; /* ntok tokens */
+    uint64_t count;      /* messages it stands for */
+} lf_pitem;
+
+/* Partitions items[0..n), all of ntok tokens (ntok >= 1), writing each item's group number to
+ * group[] (0, 1, ... in order of each group's first item) and their number to *ngroups.
+ *
+ * A column is constant when all items hold the same token there, a word column unless every item
+ * holds a bare parameter there, and mixed when its tokens have at least two shapes. A group is split
+ * on one mixed column (its items are grouped by their shape there) and each part again, as long as:
+ *   - its constant words are fewer than word_share of its word columns: on the mixed column with
+ *     the fewest shapes, columns without "<*>" first (a message type differs from another in words);
+ *   - or else on a column without "<*>" that takes exactly two shapes (opened/closed is two events;
+ *     three or more values in an otherwise constant message are a parameter: user names), or whose
+ *     values are all words in capitals (GET/POST/DELETE, LOOKING/FOLLOWING/LEADING: the values of an
+ *     enumeration the program defines).
+ * 0 or -ENOMEM. */
+int lf_partition(const lf_pitem *items, size_t n, uint32_t ntok, double word_share, uint32_t *group, size_t *ngroups);
+
+#endif
