@@ -17,6 +17,7 @@ struct lf_engine {
     lf_logformat *fmt;
     lf_tokenizer *tok;
     lf_miner *miner;
+    lf_params_cache *params;
     int content_idx; /* field index of the content, -1: whole line */
     int level_idx;
     int time_idx[8];
@@ -61,6 +62,8 @@ int lf_engine_new(const lf_logtype *type, const lf_miner_config *cfg, lf_engine 
     e->content_idx = e->level_idx = -1;
     int rc = lf_tokenizer_new(&e->tok);
     if (rc < 0)
+        goto out;
+    if ((rc = lf_params_cache_new(&e->params)) < 0)
         goto out;
     for (int i = 0; i < type->nmasks; i++)
         if ((rc = lf_tokenizer_add_mask(e->tok, type->masks[i], err, errlen)) < 0)
@@ -134,6 +137,7 @@ void lf_engine_free(lf_engine *e)
     lf_logformat_free(e->fmt);
     lf_tokenizer_free(e->tok);
     lf_miner_free(e->miner);
+    lf_params_cache_free(e->params);
     lf_free(e->json_buf);
     lf_free(e);
 }
@@ -141,6 +145,12 @@ void lf_engine_free(lf_engine *e)
 lf_miner *lf_engine_miner(lf_engine *e)
 {
     return e->miner;
+}
+
+int lf_engine_params(lf_engine *e, const char *tmpl, size_t tlen, const char *msg, size_t mlen, lf_param *out,
+                     int max)
+{
+    return lf_template_params_cached(e->params, tmpl, tlen, msg, mlen, out, max);
 }
 
 const lf_logtype *lf_engine_type(const lf_engine *e)
@@ -251,24 +261,17 @@ static int split_json(lf_engine *e, const char *line, size_t len, lf_event *ev)
     return 1;
 }
 
-int lf_engine_split(lf_engine *e, const char *line, size_t len, lf_event *ev)
+/* Fills ev from the fields' places in the line (the format's answer). */
+static void fill_fields(const lf_engine *e, const char *line, size_t len, const lf_span *spans, lf_event *ev)
 {
-    ev->has_ts = false;
-    ev->slot = -1;
-    if (e->type->jsonlines)
-        return split_json(e, line, len, ev);
-    if (lf_logformat_match(e->fmt, line, len, e->spans) != 1) {
-        whole_line(ev, line, len);
-        return 0;
-    }
     int nf = lf_logformat_field_count(e->fmt);
     ev->matched = true;
     ev->nfields = nf;
     for (int i = 0; i < nf; i++) {
         ev->name[i] = e->names[i];
         ev->name_len[i] = e->name_lens[i];
-        ev->value[i] = line + e->spans[i].off;
-        ev->value_len[i] = e->spans[i].len;
+        ev->value[i] = line + spans[i].off;
+        ev->value_len[i] = spans[i].len;
     }
     if (e->content_idx >= 0) {
         ev->content = ev->value[e->content_idx];
@@ -284,7 +287,32 @@ int lf_engine_split(lf_engine *e, const char *line, size_t len, lf_event *ev)
         ev->level = NULL;
         ev->level_len = 0;
     }
+}
+
+int lf_engine_split(lf_engine *e, const char *line, size_t len, lf_event *ev)
+{
+    ev->has_ts = false;
+    ev->slot = -1;
+    if (e->type->jsonlines)
+        return split_json(e, line, len, ev);
+    if (lf_logformat_match(e->fmt, line, len, e->spans) != 1) {
+        whole_line(ev, line, len);
+        return 0;
+    }
+    fill_fields(e, line, len, e->spans, ev);
     return 1;
+}
+
+int lf_engine_field_count(const lf_engine *e)
+{
+    return e->fmt ? lf_logformat_field_count(e->fmt) : 0;
+}
+
+void lf_engine_respan(const lf_engine *e, const char *line, size_t len, const lf_span *spans, lf_event *ev)
+{
+    ev->has_ts = false;
+    ev->slot = -1;
+    fill_fields(e, line, len, spans, ev);
 }
 
 static void parse_ts_json(lf_engine *e, lf_event *ev)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "miner.h"
+#include "template_params.h"
 #include "logformat.h"
 #include "logtype.h"
 
@@ -41,6 +42,13 @@ void lf_engine_free(lf_engine *e);
  * event holds the whole line as content and no fields). Pointers in ev refer to line or to the
  * engine's scratch and stay valid until the next call. */
 int lf_engine_split(lf_engine *e, const char *line, size_t len, lf_event *ev);
+/* Fields of a line format (0 for JSON lines). */
+int lf_engine_field_count(const lf_engine *e);
+/* Rebuilds the event of a line that lf_engine_split matched (not JSON lines), from its fields' places
+ * in it (spans: lf_engine_field_count() of them, offsets into line): what lf_engine_split gave, for a
+ * caller that kept the places instead of splitting the line again. ts and slot are not restored. */
+void lf_engine_respan(const lf_engine *e, const char *line, size_t len, const lf_span *spans, lf_event *ev);
+
 /* Fills the event's ts, tokenizes its content and adds it to the miner's batch (ev->slot). 0,
  * LF_ELIMIT when the batch is full (flush it, use its results, reset, and queue the event again) or
  * -ENOMEM. */
@@ -53,6 +61,11 @@ lf_template *lf_engine_template(const lf_engine *e, int slot);
 void lf_engine_reset(lf_engine *e);
 
 lf_miner *lf_engine_miner(lf_engine *e);
+
+/* The parameters of a message by its template (template_params.h), with the engine's cache of split
+ * templates. */
+int lf_engine_params(lf_engine *e, const char *tmpl, size_t tlen, const char *msg, size_t mlen, lf_param *out,
+                     int max);
 const lf_logtype *lf_engine_type(const lf_engine *e);
 bool lf_engine_continuation(const lf_engine *e);
 

@@ -20,16 +20,44 @@ typedef struct literal {
     size_t len;
 } literal;
 
+/* The scanner's program: a format is a sequence of literals, fields and optional groups
+ * ("(\[<PID>\])?"), matched the way the regex matches it (fields lazily, groups tried first). */
+typedef enum { EL_LIT, EL_FIELD, EL_OPT } el_kind;
+
+/* Where the elements after a field can start: some bytes, a whitespace run, or the end of the line;
+ * "any" when a field comes next (or too many choices). */
+typedef struct firsts {
+    bool any, end, space;
+    int n;
+    unsigned char b[4];
+} firsts;
+
+
+typedef struct element {
+    el_kind kind;
+    literal lit;               /* EL_LIT */
+    int field;                 /* EL_FIELD */
+    bool has_next;             /* EL_FIELD: next is known (the field is not last in a group's body) */
+    firsts next;               /* EL_FIELD: where what follows it can start */
+    struct element *body;      /* EL_OPT: its elements */
+    int nbody;
+    int first_field, end_field; /* EL_OPT: the fields inside, unset when the group is skipped */
+} element;
+
 struct lf_logformat {
     int nfields;
     char *names[LF_LOGFORMAT_MAX_FIELDS];
     bool is_literal;
-    literal lits[LF_LOGFORMAT_MAX_FIELDS + 1]; /* lits[i] precedes field i; lits[nfields] ends */
+    element *prog; /* when is_literal */
+    int nprog;
     char *regex_src;
     pcre2_code *re;
     pcre2_match_data *md;
+    bool jit;
     uint32_t group_of[LF_LOGFORMAT_MAX_FIELDS]; /* capture group number of each field */
 };
+
+static void precompute_firsts(element *e, int n, bool top);
 
 static bool is_space(unsigned char c)
 {
@@ -102,6 +130,74 @@ regex:
     return false;
 }
 
+static void free_program(element *e, int n)
+{
+    for (int i = 0; i < n; i++) {
+        lf_free(e[i].lit.bytes);
+        free_program(e[i].body, e[i].nbody);
+    }
+    lf_free(e);
+}
+
+static int add_element(element **e, int *n, const element *x)
+{
+    element *ne = lf_realloc(*e, (size_t)(*n + 1) * sizeof *ne);
+    if (!ne)
+        return -ENOMEM;
+    ne[(*n)++] = *x;
+    *e = ne;
+    return 0;
+}
+
+/* Parses elements from *s up to its end or, inside a group, its ")". LF_EFORMAT when the format
+ * uses regex syntax other than plain text and "(...)?" groups (it is then PCRE2's alone). */
+static int parse_program(const char **s, int depth, int *field, element **out, int *n)
+{
+    *out = NULL;
+    *n = 0;
+    int rc = 0;
+    while (**s && rc == 0) {
+        const char *p = *s;
+        size_t pl = placeholder_len(p);
+        if (pl) {
+            element x = {.kind = EL_FIELD, .field = (*field)++};
+            rc = add_element(out, n, &x);
+            *s = p + pl;
+        } else if (*p == '(') {
+            if (p[1] == '?' || p[1] == '*' || depth >= 8)
+                return LF_EFORMAT;
+            element x = {.kind = EL_OPT, .first_field = *field};
+            *s = p + 1;
+            rc = parse_program(s, depth + 1, field, &x.body, &x.nbody);
+            x.end_field = *field;
+            if (rc == 0 && ((*s)[0] != ')' || (*s)[1] != '?' || (*s)[2] == '?' || (*s)[2] == '+'))
+                rc = LF_EFORMAT; /* a group that is not a plain greedy "?" */
+            if (rc == 0) {
+                *s += 2;
+                rc = add_element(out, n, &x);
+            }
+            if (rc < 0)
+                free_program(x.body, x.nbody);
+        } else if (*p == ')') {
+            if (depth == 0)
+                return LF_EFORMAT;
+            return 0;
+        } else {
+            const char *e = p;
+            while (*e && !placeholder_len(e) && *e != '(' && *e != ')')
+                e += e[0] == '\\' && e[1] ? 2 : 1;
+            element x = {.kind = EL_LIT};
+            if (!fragment_to_literal(p, e, &x.lit))
+                return LF_EFORMAT;
+            rc = x.lit.len ? add_element(out, n, &x) : 0;
+            if (rc < 0 || !x.lit.len)
+                lf_free(x.lit.bytes);
+            *s = e;
+        }
+    }
+    return rc;
+}
+
 static int build_regex(lf_logformat *f, const char *format, char *err, size_t errlen)
 {
     size_t cap = strlen(format) * 4 + 16 * (size_t)(f->nfields + 1) + 16;
@@ -140,7 +236,8 @@ static int build_regex(lf_logformat *f, const char *format, char *err, size_t er
         snprintf(full, sizeof full, "%s at offset %zu of the generated regex", msg, (size_t)eo);
         return set_err(err, errlen, "bad line format: ", full);
     }
-    (void)pcre2_jit_compile(f->re, PCRE2_JIT_COMPLETE); /* without JIT the interpreter still works */
+    /* without JIT the interpreter still works */
+    f->jit = pcre2_jit_compile(f->re, PCRE2_JIT_COMPLETE) == 0;
     f->md = pcre2_match_data_create_from_pattern(f->re, NULL);
     if (!f->md)
         return -ENOMEM;
@@ -164,15 +261,11 @@ int lf_logformat_compile(const char *format, lf_logformat **out, char *err, size
     if (!f)
         return -ENOMEM;
     int rc = 0;
-    /* Split into fragments and placeholders. */
-    const char *frag = format;
-    f->is_literal = true;
+    /* The fields' names, in order. */
     const char *s = format;
     for (;;) {
         size_t pl = *s ? placeholder_len(s) : 0;
         if (*s == '\0' || pl) {
-            if (f->is_literal && !fragment_to_literal(frag, s, &f->lits[f->nfields]))
-                f->is_literal = false;
             if (!*s)
                 break;
             if (f->nfields == LF_LOGFORMAT_MAX_FIELDS) {
@@ -193,7 +286,6 @@ int lf_logformat_compile(const char *format, lf_logformat **out, char *err, size
             }
             f->names[f->nfields++] = name;
             s += pl;
-            frag = s;
             continue;
         }
         if (*s == '\\' && s[1])
@@ -203,6 +295,21 @@ int lf_logformat_compile(const char *format, lf_logformat **out, char *err, size
     rc = build_regex(f, format, err, errlen);
     if (rc < 0)
         goto fail;
+    /* the scanner when every fragment is plain text and the only regex syntax is optional groups */
+    const char *p = format;
+    int field = 0;
+    rc = parse_program(&p, 0, &field, &f->prog, &f->nprog);
+    if (rc < 0 && rc != LF_EFORMAT)
+        goto fail;
+    f->is_literal = rc == 0 && *p == '\0' && field == f->nfields;
+    if (f->is_literal)
+        precompute_firsts(f->prog, f->nprog, true);
+    if (!f->is_literal) {
+        free_program(f->prog, f->nprog);
+        f->prog = NULL;
+        f->nprog = 0;
+    }
+    rc = 0;
     *out = f;
     return 0;
 fail:
@@ -216,8 +323,7 @@ void lf_logformat_free(lf_logformat *f)
         return;
     for (int i = 0; i < f->nfields; i++)
         lf_free(f->names[i]);
-    for (int i = 0; i <= LF_LOGFORMAT_MAX_FIELDS; i++)
-        lf_free(f->lits[i].bytes);
+    free_program(f->prog, f->nprog);
     lf_free(f->regex_src);
     pcre2_match_data_free(f->md);
     pcre2_code_free(f->re);
@@ -268,84 +374,182 @@ static long lit_at(const literal *l, const char *s, size_t len, size_t pos)
     return (long)p;
 }
 
-/* Earliest start >= pos at which l matches (and, if at_end, ends exactly at len). */
-static long lit_find(const literal *l, const char *s, size_t len, size_t pos, bool at_end, long *end)
+/* What is left to match after the elements being matched: the rest of the enclosing sequences. */
+typedef struct cont {
+    const element *e;
+    int n, i;
+    const struct cont *next;
+} cont;
+
+typedef struct mctx {
+    const char *s;
+    size_t len;
+    lf_span *spans;
+    long budget; /* steps left; the regex decides the lines that use them up */
+} mctx;
+
+#define SCAN_STEPS 4096
+
+static void add_firsts(const element *e, int n, int i, const cont *k, firsts *f, int depth)
 {
-    if (l->len == 0) {
-        if (at_end && pos > len)
-            return -1;
-        *end = at_end ? (long)len : (long)pos;
-        return at_end ? (long)len : (long)pos;
-    }
-    bool fixed = memchr(l->bytes, WS_MARK, l->len) == NULL;
-    if (at_end && fixed) {
-        if (len < l->len || len - l->len < pos)
-            return -1;
-        size_t st = len - l->len;
-        if (memcmp(s + st, l->bytes, l->len) != 0)
-            return -1;
-        *end = (long)len;
-        return (long)st;
-    }
-    char first = l->bytes[0];
-    size_t p = pos;
-    while (p < len) {
-        if (first == WS_MARK) {
-            while (p < len && !is_space((unsigned char)s[p]))
-                p++;
-            if (p >= len)
-                return -1;
-        } else {
-            /* fields are short: a plain loop beats a call to memchr for the first bytes */
-            size_t stop = p + 16 < len ? p + 16 : len;
-            while (p < stop && s[p] != first)
-                p++;
-            if (p == stop) {
-                if (p >= len)
-                    return -1;
-                const char *hit = memchr(s + p, first, len - p);
-                if (!hit)
-                    return -1;
-                p = (size_t)(hit - s);
+    for (;;) {
+        if (f->any)
+            return;
+        if (i == n) {
+            if (!k) {
+                f->end = true;
+                return;
             }
+            e = k->e;
+            n = k->n;
+            i = k->i;
+            k = k->next;
+            continue;
         }
-        long e = lit_at(l, s, len, p);
-        if (e >= 0 && (!at_end || (size_t)e == len)) {
-            *end = e;
-            return (long)p;
+        const element *x = &e[i];
+        if (x->kind == EL_FIELD || depth > 4) {
+            f->any = true;
+            return;
         }
-        p++;
+        if (x->kind == EL_OPT) { /* the group's start, or what follows it */
+            cont after = {e, n, i + 1, k};
+            add_firsts(x->body, x->nbody, 0, &after, f, depth + 1);
+            i++;
+            continue;
+        }
+        unsigned char c = (unsigned char)x->lit.bytes[0];
+        if (c == (unsigned char)WS_MARK) {
+            f->space = true;
+        } else {
+            bool have = false;
+            for (int j = 0; j < f->n; j++)
+                have |= f->b[j] == c;
+            if (!have && f->n == 4)
+                f->any = true;
+            else if (!have)
+                f->b[f->n++] = c;
+        }
+        return;
     }
-    return -1;
 }
 
+static inline bool can_start(const firsts *f, unsigned char c)
+{
+    if (f->space && is_space(c))
+        return true;
+    for (int j = 0; j < f->n; j++)
+        if (f->b[j] == c)
+            return true;
+    return false;
+}
+
+static void unset_fields(mctx *c, int from, int to)
+{
+    for (int f = from; f < to; f++)
+        c->spans[f] = (lf_span){0, 0, false};
+}
+
+/* Depth first, in the regex's order of preference: a field takes the shortest text that lets the
+ * rest match, a group is tried before it is skipped, a whitespace run takes all of the run. Literals
+ * are matched in a loop; only the choices (a field's end, a group) recurse. */
+static bool match_seq(mctx *c, const element *e, int n, int i, size_t pos, const cont *k)
+{
+    for (;;) {
+        if (--c->budget < 0)
+            return false;
+        if (i == n) {
+            if (!k)
+                return pos == c->len;
+            e = k->e;
+            n = k->n;
+            i = k->i;
+            k = k->next;
+            continue;
+        }
+        const element *x = &e[i];
+        if (x->kind == EL_LIT) {
+            long p = lit_at(&x->lit, c->s, c->len, pos);
+            if (p < 0)
+                return false;
+            pos = (size_t)p;
+            i++;
+            continue;
+        }
+        if (x->kind == EL_OPT) {
+            cont after = {e, n, i + 1, k};
+            if (match_seq(c, x->body, x->nbody, 0, pos, &after))
+                return true;
+            if (c->budget < 0)
+                return false;
+            unset_fields(c, x->first_field, x->end_field);
+            i++;
+            continue;
+        }
+        firsts fs = {0};
+        if (x->has_next)
+            fs = x->next;
+        else
+            add_firsts(e, n, i + 1, k, &fs, 0);
+        if (fs.end && !fs.any && !fs.space && fs.n == 0) { /* the last field: the rest of the line */
+            c->spans[x->field] = (lf_span){(uint32_t)pos, (uint32_t)(c->len - pos), true};
+            pos = c->len;
+            i++;
+            continue;
+        }
+        for (size_t p = pos; p <= c->len; p++) {
+            /* only where what follows can start */
+            if (!fs.any) {
+                if (fs.n == 1 && !fs.space) {
+                    const char *hit = p < c->len ? memchr(c->s + p, fs.b[0], c->len - p) : NULL;
+                    p = hit ? (size_t)(hit - c->s) : c->len;
+                } else if (fs.n == 0) { /* a whitespace run */
+                    while (p < c->len && !is_space((unsigned char)c->s[p]))
+                        p++;
+                } else {
+                    while (p < c->len && !can_start(&fs, (unsigned char)c->s[p]))
+                        p++;
+                }
+                if (p == c->len && !fs.end)
+                    return false;
+            }
+            c->spans[x->field] = (lf_span){(uint32_t)pos, (uint32_t)(p - pos), true};
+            if (match_seq(c, e, n, i + 1, p, k))
+                return true;
+            if (c->budget < 0)
+                return false;
+        }
+        return false;
+    }
+}
+
+/* Fields whose followers are in their own sequence (or that end the format) learn them now, so the
+ * scan does not work them out on every line. */
+static void precompute_firsts(element *e, int n, bool top)
+{
+    for (int i = 0; i < n; i++) {
+        if (e[i].kind == EL_OPT)
+            precompute_firsts(e[i].body, e[i].nbody, false);
+        if (e[i].kind == EL_FIELD && (i + 1 < n || top)) {
+            e[i].next = (firsts){0};
+            add_firsts(e, n, i + 1, NULL, &e[i].next, 0);
+            e[i].has_next = true;
+        }
+    }
+}
+
+/* 1: matched; 0: no match, or the steps ran out (the regex then decides). */
 static int match_literal(const lf_logformat *f, const char *s, size_t len, lf_span *spans)
 {
-    long e = lit_at(&f->lits[0], s, len, 0);
-    if (e < 0)
-        return 0;
-    size_t pos = (size_t)e;
-    if (f->nfields == 0)
-        return pos == len;
-    for (int i = 0; i < f->nfields; i++) {
-        bool last = i == f->nfields - 1;
-        long end;
-        long st = lit_find(&f->lits[i + 1], s, len, pos, last, &end);
-        if (st < 0)
-            return 0;
-        spans[i].off = (uint32_t)pos;
-        spans[i].len = (uint32_t)((size_t)st - pos);
-        spans[i].set = true;
-        pos = (size_t)end;
-    }
-    return 1;
+    mctx c = {s, len, spans, SCAN_STEPS};
+    return match_seq(&c, f->prog, f->nprog, 0, 0, NULL) ? 1 : 0;
 }
 
 int lf_logformat_match_regex(lf_logformat *f, const char *line, size_t len, lf_span *spans)
 {
     if (len > UINT32_MAX)
         return 0;
-    int rc = pcre2_match(f->re, (PCRE2_SPTR)line, len, 0, 0, f->md, NULL);
+    int rc = f->jit ? pcre2_jit_match(f->re, (PCRE2_SPTR)line, len, 0, 0, f->md, NULL)
+                    : pcre2_match(f->re, (PCRE2_SPTR)line, len, 0, 0, f->md, NULL);
     if (rc == PCRE2_ERROR_NOMATCH)
         return 0;
     if (rc < 0)
@@ -371,10 +575,11 @@ int lf_logformat_match(lf_logformat *f, const char *line, size_t len, lf_span *s
 {
     if (len > UINT32_MAX)
         return 0;
-    /* The scanner takes the regex's most preferred choice at every step (whitespace runs greedy,
-     * fields shortest), so when it succeeds its answer is the regex's first answer. When it fails,
-     * the regex may still match by backtracking into a whitespace run ("a  b" split around an empty
-     * field), so it decides. */
+    /* The scanner searches depth first in the regex's order of preference (fields shortest, groups
+     * taken before skipped, whitespace runs whole), so when it succeeds its answer is the regex's
+     * first answer. When it fails, the regex may still match by backtracking into a whitespace run
+     * ("a  b" split around an empty field), so it decides (as it does when the scanner's steps run
+     * out). */
     if (f->is_literal && match_literal(f, line, len, spans) == 1)
         return 1;
     return lf_logformat_match_regex(f, line, len, spans);

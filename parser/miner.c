@@ -86,7 +86,9 @@ struct lf_miner {
 
 void lf_miner_config_default(lf_miner_config *cfg)
 {
-    cfg->word_share = 0.7;
+    cfg->word_share = 0.6;
+    cfg->split_two_values = true;
+    cfg->split_capitals = true;
     cfg->max_templates = 100000;
     cfg->max_batch = 1000000;
 }
@@ -727,11 +729,9 @@ int lf_miner_add(lf_miner *m, const lf_token *toks, int n, const char *text)
     s->tok0 = (uint32_t)b->ntok;
     s->tpl = NULL;
     for (int i = 0; i < n; i++) {
-        btok t = {b->text + b->textlen, toks[i].len, {0}};
         memcpy(b->text + b->textlen, text + toks[i].off, toks[i].len);
-        classify(&t);
-        t.k.hash = toks[i].hash; /* as the tokenizer computed it */
-        b->tok[b->ntok + (size_t)i] = t.k;
+        /* the hash for now; shape and classes only when the sequence needs the partition */
+        b->tok[b->ntok + (size_t)i] = (lf_ptok){toks[i].hash, 0, 0};
         b->toff[b->ntok + (size_t)i] = (uint32_t)b->textlen;
         b->tlen[b->ntok + (size_t)i] = toks[i].len;
         b->textlen += toks[i].len;
@@ -757,6 +757,17 @@ lf_template *lf_miner_result(const lf_miner *m, int slot)
 
 /* ---- matching a sequence against a template ---- */
 
+static inline bool wild_at(const char *s, size_t n, size_t i)
+{
+    return i + 3 <= n && s[i] == '<' && s[i + 1] == '*' && s[i + 2] == '>';
+}
+
+/* Byte j of s belongs to a "<*>" (a parameter already): only a "<*>" of the pattern may cover it. */
+static inline bool in_wild(const char *s, size_t n, size_t j)
+{
+    return wild_at(s, n, j) || (j >= 1 && wild_at(s, n, j - 1)) || (j >= 2 && wild_at(s, n, j - 2));
+}
+
 /* pattern p, in which each "<*>" stands for one or more bytes, against s. */
 static bool glob_match(const char *p, size_t pl, const char *s, size_t sl)
 {
@@ -770,7 +781,7 @@ static bool glob_match(const char *p, size_t pl, const char *s, size_t sl)
             star_s = ++j; /* the star takes at least one byte */
             continue;
         }
-        if (i < pl && j < sl && p[i] == s[j]) {
+        if (i < pl && j < sl && p[i] == s[j] && !in_wild(s, sl, j)) {
             i++;
             j++;
             continue;
@@ -1076,6 +1087,12 @@ static int mine_length(lf_miner *m, miner_work *w, bseq **seqs, size_t ns, uint3
     size_t n = 0;
     for (size_t i = 0; i < ns; i++) {
         bseq *s = seqs[i];
+        for (uint32_t j = 0; j < s->ntok; j++) {
+            lf_ptok *k = &b->tok[s->tok0 + j];
+            btok t = {b->text + b->toff[s->tok0 + j], b->tlen[s->tok0 + j], *k};
+            classify(&t);
+            *k = t.k;
+        }
         if (s->ntok) /* an empty message has no tokens (and the arrays may not exist yet) */
             w->members[n] = (member){b->tok + s->tok0, b->text, b->toff + s->tok0, b->tlen + s->tok0, NULL, s};
         else
@@ -1094,7 +1111,10 @@ static int mine_length(lf_miner *m, miner_work *w, bseq **seqs, size_t ns, uint3
     if (ntok == 0) {
         memset(w->group, 0, n * sizeof *w->group);
         ng = 1;
-    } else if ((rc = lf_partition(w->items, n, ntok, m->cfg.word_share, w->group, &ng)) < 0) {
+    } else if ((rc = lf_partition(w->items, n, ntok,
+                                  &(lf_partition_rules){m->cfg.word_share, m->cfg.split_two_values,
+                                                        m->cfg.split_capitals},
+                                  w->group, &ng)) < 0) {
         return rc;
     }
     /* members by group (counting sort, stable) */

@@ -36,7 +36,9 @@
 #include "tokenize.h"
 
 typedef struct lf_miner_config {
-    double word_share;    /* constant words a template must keep before a column may become a parameter; 0.7 */
+    double word_share;    /* constant words a template must keep before a column may become a parameter; 0.6 */
+    bool split_two_values; /* ... after which a column of two word values still splits; true */
+    bool split_capitals;   /* ... and one of words in capitals; true */
     size_t max_templates; /* LRU cap, default 100000; 0 means unbounded */
     size_t max_batch;     /* distinct sequences in one batch, default 1000000 */
 } lf_miner_config;

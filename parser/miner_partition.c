@@ -56,7 +56,7 @@ static bool better(const column_choice *c, bool wild, size_t shapes)
 }
 
 /* The column to split the segment on, if any (see the header for the rules). */
-static column_choice choose(part *p, const segment *s, double word_share)
+static column_choice choose(part *p, const segment *s, const lf_partition_rules *r)
 {
     column_choice any = {0}, binary = {0};
     size_t constant = 0, words = 0;
@@ -81,10 +81,10 @@ static column_choice choose(part *p, const segment *s, double word_share)
             continue; /* the values differ only in their numbers: a parameter */
         if (better(&any, wild, k))
             any = (column_choice){true, wild, k, j};
-        if (!wild && (k == 2 || caps) && better(&binary, wild, k))
+        if (!wild && ((k == 2 && r->two_values) || (caps && r->capitals)) && better(&binary, wild, k))
             binary = (column_choice){true, wild, k, j};
     }
-    if (words == 0 || (double)constant >= word_share * (double)words)
+    if (words == 0 || (double)constant >= r->word_share * (double)words)
         return binary;
     return any;
 }
@@ -124,7 +124,8 @@ static int push(part *p, size_t start, size_t len)
     return 0;
 }
 
-int lf_partition(const lf_pitem *items, size_t n, uint32_t ntok, double word_share, uint32_t *group, size_t *ngroups)
+int lf_partition(const lf_pitem *items, size_t n, uint32_t ntok, const lf_partition_rules *rules, uint32_t *group,
+                 size_t *ngroups)
 {
     *ngroups = 0;
     if (n == 0)
@@ -144,7 +145,7 @@ int lf_partition(const lf_pitem *items, size_t n, uint32_t ntok, double word_sha
     size_t nraw = 0;
     while (p.nstack) {
         segment s = p.stack[--p.nstack];
-        column_choice c = s.len > 1 ? choose(&p, &s, word_share) : (column_choice){0};
+        column_choice c = s.len > 1 ? choose(&p, &s, rules) : (column_choice){0};
         if (!c.found) {
             size_t lo = SIZE_MAX;
             for (size_t i = 0; i < s.len; i++) {

@@ -3,6 +3,7 @@
 #ifndef LF_MINER_PARTITION_H
 #define LF_MINER_PARTITION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,13 @@ typedef struct lf_pitem {
     uint64_t count;      /* messages it stands for */
 } lf_pitem;
 
+/* The rules' settings (miner.h's configuration; the defaults are meant to be left alone). */
+typedef struct lf_partition_rules {
+    double word_share; /* constant words a group keeps before its columns may be parameters */
+    bool two_values;   /* then a column of exactly two word values still splits */
+    bool capitals;     /* and so does a column of words in capitals */
+} lf_partition_rules;
+
 /* Partitions items[0..n), all of ntok tokens (ntok >= 1), writing each item's group number to
  * group[] (0, 1, ... in order of each group's first item) and their number to *ngroups.
  *
@@ -34,6 +42,7 @@ typedef struct lf_pitem {
  *     values are all words in capitals (GET/POST/DELETE, LOOKING/FOLLOWING/LEADING: the values of an
  *     enumeration the program defines).
  * 0 or -ENOMEM. */
-int lf_partition(const lf_pitem *items, size_t n, uint32_t ntok, double word_share, uint32_t *group, size_t *ngroups);
+int lf_partition(const lf_pitem *items, size_t n, uint32_t ntok, const lf_partition_rules *rules, uint32_t *group,
+                 size_t *ngroups);
 
 #endif

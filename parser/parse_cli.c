@@ -61,7 +61,8 @@ static inline void put_str(lf_jw *w, bool clean, const char *s, size_t n)
         lf_jw_str(w, s, n);
 }
 
-static void write_event(out_state *o, const lf_event *ev, lf_template *tpl, uint64_t lineno, bool truncated, bool clean)
+static void write_event(out_state *o, lf_engine *eng, const lf_event *ev, lf_template *tpl, uint64_t lineno,
+                        bool truncated, bool clean)
 {
     lf_jw *w = &o->w;
     static const char k_line[] = "{\"line\":";
@@ -100,7 +101,7 @@ static void write_event(out_state *o, const lf_event *ev, lf_template *tpl, uint
         lf_jw_raw(w, ",\"template\":", 12);
         put_str(w, clean || lf_jw_is_clean(t, tl), t, tl);
         lf_param ps[MAX_PARAMS];
-        int np = lf_template_params(t, tl, ev->content, ev->content_len, ps, MAX_PARAMS);
+        int np = lf_engine_params(eng, t, tl, ev->content, ev->content_len, ps, MAX_PARAMS);
         lf_jw_raw(w, ",\"params\":[", 11);
         for (int i = 0; i < np; i++) {
             if (i)
@@ -133,13 +134,14 @@ static void write_continuation(out_state *o, const char *line, size_t len)
 /* Events wait in a batch until it is mined: a template is decided for the batch as a whole. A batch
  * keeps the events' lines (and continuation lines) and is flushed, at an event boundary, when it
  * holds BATCH_EVENTS events or BATCH_BYTES bytes of lines, and at the end. */
-#define BATCH_EVENTS 262144
-#define BATCH_BYTES (32u << 20)
+#define BATCH_EVENTS 65536
+#define BATCH_BYTES (4u << 20) /* small enough to stay in the caches across batches */
 
 typedef struct pending {
     uint64_t lineno;
     size_t line;  /* index of its first line in batch.lines */
     size_t nlines; /* with its continuation lines */
+    size_t spans; /* index of its fields' places in batch.spans, SIZE_MAX: split the line again */
     int64_t ts_us;
     bool has_ts, truncated;
     int slot;
@@ -156,6 +158,8 @@ typedef struct batch {
     size_t nlines, caplines;
     pending *events;
     size_t nevents, capevents;
+    lf_span *spans; /* the fields' places of matched lines of a line format, not to split them twice */
+    size_t nspans, capspans;
 } batch;
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
@@ -196,20 +200,22 @@ static int flush_batch(lf_engine *eng, const lf_logtype *type, batch *b, out_sta
         const pending *p = &b->events[i];
         const line_ref *l = &b->lines[p->line];
         const char *line = b->bytes + l->off;
-        if ((rc = lf_engine_split(eng, line, l->len, &ev)) < 0)
+        if (p->spans != SIZE_MAX)
+            lf_engine_respan(eng, line, l->len, b->spans + p->spans, &ev);
+        else if ((rc = lf_engine_split(eng, line, l->len, &ev)) < 0)
             return rc;
         ev.has_ts = p->has_ts;
         ev.ts_us = p->ts_us;
         /* JSON lines values are decoded text, not the line: check them one by one */
         bool clean = !type->jsonlines && lf_jw_is_clean(line, l->len);
-        write_event(o, &ev, lf_engine_template(eng, p->slot), p->lineno, p->truncated, clean);
+        write_event(o, eng, &ev, lf_engine_template(eng, p->slot), p->lineno, p->truncated, clean);
         for (size_t k = 1; k < p->nlines; k++)
             write_continuation(o, b->bytes + b->lines[p->line + k].off, b->lines[p->line + k].len);
         close_event(o);
         (*events)++;
     }
     lf_engine_reset(eng);
-    b->nbytes = b->nlines = b->nevents = 0;
+    b->nbytes = b->nlines = b->nevents = b->nspans = 0;
     return o->w.error;
 }
 
@@ -401,7 +407,16 @@ int lf_parser_cli_parse(int argc, char **argv)
             break;
         if ((r = grow((void **)&b.events, &b.capevents, b.nevents + 1, sizeof *b.events)) < 0)
             break;
-        b.events[b.nevents++] = (pending){rd.lineno, b.nlines, 1, ev.ts_us, ev.has_ts, truncated, ev.slot};
+        size_t spans = SIZE_MAX;
+        if (m == 1 && !type->jsonlines) {
+            int nf = lf_engine_field_count(eng);
+            if ((r = grow((void **)&b.spans, &b.capspans, b.nspans + (size_t)nf, sizeof *b.spans)) < 0)
+                break;
+            spans = b.nspans;
+            for (int f = 0; f < nf; f++)
+                b.spans[b.nspans++] = (lf_span){(uint32_t)(ev.value[f] - line), (uint32_t)ev.value_len[f], true};
+        }
+        b.events[b.nevents++] = (pending){rd.lineno, b.nlines, 1, spans, ev.ts_us, ev.has_ts, truncated, ev.slot};
         if ((r = batch_line(&b, line, len)) < 0)
             break;
     }
@@ -410,6 +425,7 @@ int lf_parser_cli_parse(int argc, char **argv)
     free(b.bytes);
     free(b.lines);
     free(b.events);
+    free(b.spans);
     if (r < 0) {
         fprintf(stderr, "logferry-parser parse: %s: %s\n", path, lf_strerror(r));
         rc = 1;

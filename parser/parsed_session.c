@@ -233,7 +233,7 @@ static int resolve_batch(lf_psession *ps, lf_engine *eng)
         pe->params.off = w->len;
         lf_jw_raw(w, "[", 1);
         lf_param pr[MAX_PARAMS];
-        int np = lf_template_params(text, tl, w->buf + coff, clen, pr, MAX_PARAMS);
+        int np = lf_engine_params(eng, text, tl, w->buf + coff, clen, pr, MAX_PARAMS);
         for (int k = 0; k < np; k++) {
             if (k)
                 lf_jw_raw(w, ",", 1);

@@ -1,8 +1,13 @@
 /* Parameter extraction (see template_params.h). */
 #include "template_params.h"
 
+#include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
+
+#include "lf_alloc.h"
+#include "parse_hash.h"
 
 static inline bool ws(unsigned char c)
 {
@@ -160,4 +165,118 @@ static int match_general(const char *tmpl, size_t tlen, const char *msg, size_t 
     if (pos != sl)
         return -1;
     return n;
+}
+
+/* ---- the cache: templates split into tokens once ---- */
+
+#define CACHE_SLOTS 256
+#define CACHED_TEXT 512  /* longer templates are not cached */
+#define CACHED_TOKENS 96
+
+enum { T_LIT, T_STAR, T_PATTERN };
+
+typedef struct ctok {
+    uint16_t off, len;
+    uint8_t kind;
+} ctok;
+
+typedef struct centry {
+    uint64_t hash; /* 0: empty */
+    uint16_t tlen, ntok;
+    char text[CACHED_TEXT];
+    ctok tok[CACHED_TOKENS];
+} centry;
+
+struct lf_params_cache {
+    centry slot[CACHE_SLOTS];
+};
+
+int lf_params_cache_new(lf_params_cache **out)
+{
+    *out = lf_calloc(1, sizeof **out);
+    return *out ? 0 : -ENOMEM;
+}
+
+void lf_params_cache_free(lf_params_cache *c)
+{
+    lf_free(c);
+}
+
+/* The entry for the template, split now if it is not there; NULL when it cannot be cached. */
+static const centry *lookup(lf_params_cache *c, const char *tmpl, size_t tlen)
+{
+    if (tlen == 0 || tlen > CACHED_TEXT)
+        return NULL;
+    uint64_t h = lf_phash_bytes(tmpl, tlen) | 1;
+    centry *e = &c->slot[h & (CACHE_SLOTS - 1)];
+    if (e->hash == h && e->tlen == tlen && memcmp(e->text, tmpl, tlen) == 0)
+        return e;
+    uint16_t n = 0;
+    for (size_t i = 0; i < tlen;) {
+        size_t j = i;
+        bool star = false;
+        while (j < tlen && tmpl[j] != ' ')
+            star |= tmpl[j++] == '*';
+        if (j > i) {
+            if (n == CACHED_TOKENS)
+                return NULL;
+            bool bare = j - i == 3 && tmpl[i] == '<' && tmpl[i + 1] == '*' && tmpl[i + 2] == '>';
+            e->tok[n++] = (ctok){(uint16_t)i, (uint16_t)(j - i), bare ? T_STAR : star ? T_PATTERN : T_LIT};
+        }
+        i = j + 1;
+    }
+    memcpy(e->text, tmpl, tlen);
+    e->tlen = (uint16_t)tlen;
+    e->ntok = n;
+    e->hash = h;
+    return e;
+}
+
+/* match_aligned over the split template. */
+static int match_split(const centry *e, const char *msg, size_t mlen, lf_param *out, int max)
+{
+    size_t mp = 0;
+    int n = 0;
+    for (uint16_t k = 0; k < e->ntok; k++) {
+        while (mp < mlen && ws((unsigned char)msg[mp]))
+            mp++;
+        if (mp >= mlen)
+            return -1;
+        size_t me = mp;
+        while (me < mlen && !ws((unsigned char)msg[me]))
+            me++;
+        const ctok *t = &e->tok[k];
+        if (t->kind == T_STAR) {
+            if (n < max)
+                out[n] = (lf_param){(uint32_t)mp, (uint32_t)(me - mp)};
+            n++;
+        } else if (t->kind == T_LIT) {
+            if (t->len != me - mp || memcmp(e->text + t->off, msg + mp, t->len) != 0)
+                return -1;
+        } else {
+            int r = match_general(e->text + t->off, t->len, msg + mp, me - mp, n < max ? out + n : out,
+                                  n < max ? max - n : 0);
+            if (r < 0)
+                return -1;
+            for (int i = 0; i < r && n + i < max; i++)
+                out[n + i].off += (uint32_t)mp;
+            n += r;
+        }
+        mp = me;
+    }
+    while (mp < mlen && ws((unsigned char)msg[mp]))
+        mp++;
+    return mp >= mlen ? n : -1;
+}
+
+int lf_template_params_cached(lf_params_cache *c, const char *tmpl, size_t tlen, const char *msg, size_t mlen,
+                              lf_param *out, int max)
+{
+    const centry *e = c ? lookup(c, tmpl, tlen) : NULL;
+    if (!e)
+        return lf_template_params(tmpl, tlen, msg, mlen, out, max);
+    int n = match_split(e, msg, mlen, out, max);
+    if (n < 0)
+        n = match_general(tmpl, tlen, msg, mlen, out, max);
+    return n < max ? n : max;
 }

@@ -18,6 +18,7 @@
 typedef struct mask {
     pcre2_code *re;
     pcre2_match_data *md;
+    bool jit; /* compiled by the JIT: matched with pcre2_jit_match, which skips pcre2_match's checks */
 } mask;
 
 typedef struct scratch {
@@ -129,7 +130,7 @@ int lf_tokenizer_add_mask(lf_tokenizer *t, const char *regex, char *err, size_t 
             snprintf(err, errlen, "mask /%s/: %s at offset %zu", regex, msg, (size_t)eo);
         return LF_ECONFIG;
     }
-    (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+    bool jit = pcre2_jit_compile(re, PCRE2_JIT_COMPLETE) == 0;
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
     if (!md) {
         pcre2_code_free(re);
@@ -137,6 +138,7 @@ int lf_tokenizer_add_mask(lf_tokenizer *t, const char *regex, char *err, size_t 
     }
     t->masks[t->nmasks].re = re;
     t->masks[t->nmasks].md = md;
+    t->masks[t->nmasks].jit = jit;
     t->nmasks++;
     return 0;
 }
@@ -169,7 +171,8 @@ static int apply_mask(mask *m, const char *in, size_t len, scratch *out)
     size_t pos = 0, copied = 0;
     bool any = false;
     while (pos <= len) {
-        int rc = pcre2_match(m->re, (PCRE2_SPTR)in, len, pos, 0, m->md, NULL);
+        int rc = m->jit ? pcre2_jit_match(m->re, (PCRE2_SPTR)in, len, pos, 0, m->md, NULL)
+                        : pcre2_match(m->re, (PCRE2_SPTR)in, len, pos, 0, m->md, NULL);
         if (rc < 0)
             break;
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(m->md);
@@ -237,21 +240,30 @@ static bool word_eq(const char *s, size_t n, const char *w)
  * part of a date written into the message. Lower case words ("may", "sun") are left alone. */
 static bool date_word(const char *s, size_t n)
 {
-    static const char *const names[] = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
-                                        "january", "february", "march", "april", "may", "june", "july", "august",
-                                        "september", "october", "november", "december", NULL};
     if (n < 3 || n > 9 || s[0] < 'A' || s[0] > 'Z')
         return false;
     bool lower = s[1] >= 'a' && s[1] <= 'z'; /* Capitalised, or else all in capitals */
+    uint32_t k = (uint32_t)(s[0] | 32) << 16 | (uint32_t)(s[1] | 32) << 8 | (uint32_t)(s[2] | 32);
+    const char *whole; /* the whole name whose first three letters these are */
+#define DW(a, b, c, w)                                                                                        \
+    case (uint32_t)(a) << 16 | (uint32_t)(b) << 8 | (uint32_t)(c):                                            \
+        whole = w;                                                                                            \
+        break;
+    switch (k) {
+        DW('m', 'o', 'n', "monday") DW('t', 'u', 'e', "tuesday") DW('w', 'e', 'd', "wednesday")
+        DW('t', 'h', 'u', "thursday") DW('f', 'r', 'i', "friday") DW('s', 'a', 't', "saturday")
+        DW('s', 'u', 'n', "sunday") DW('j', 'a', 'n', "january") DW('f', 'e', 'b', "february")
+        DW('m', 'a', 'r', "march") DW('a', 'p', 'r', "april") DW('m', 'a', 'y', "may") DW('j', 'u', 'n', "june")
+        DW('j', 'u', 'l', "july") DW('a', 'u', 'g', "august") DW('s', 'e', 'p', "september")
+        DW('o', 'c', 't', "october") DW('n', 'o', 'v', "november") DW('d', 'e', 'c', "december")
+    default:
+        return false;
+    }
+#undef DW
     for (size_t i = 1; i < n; i++)
         if (lower ? !(s[i] >= 'a' && s[i] <= 'z') : !(s[i] >= 'A' && s[i] <= 'Z'))
             return false;
-    for (int k = 0; names[k]; k++) {
-        size_t wl = strlen(names[k]);
-        if ((n == 3 || n == wl) && word_eq(s, n, names[k]))
-            return true;
-    }
-    return false;
+    return n == 3 || (n == strlen(whole) && word_eq(s, n, whole));
 }
 
 /* Is the sub-token a variable by the rules? One pass collects what the rules look at. */

@@ -354,7 +354,7 @@ typedef struct result {
 } result;
 
 static int run_system(const char *dir, const char *name, json_t *cfg, const char *parser, int runs, size_t speed_lines,
-                      size_t batch, result *res)
+                      size_t batch, const lf_miner_config *setting, result *res)
 {
     char path[4096];
     memset(res, 0, sizeof *res);
@@ -405,13 +405,7 @@ static int run_system(const char *dir, const char *name, json_t *cfg, const char
     }
     lf_engine *e;
     char err[256];
-    /* LF_BENCH_WORD_SHARE: for exploring the miner's setting only; the figures that count are those
-     * with the default (unset). */
-    lf_miner_config mc;
-    lf_miner_config_default(&mc);
-    if (getenv("LF_BENCH_WORD_SHARE"))
-        mc.word_share = atof(getenv("LF_BENCH_WORD_SHARE"));
-    if (lf_engine_new(&t, &mc, &e, err, sizeof err) < 0) {
+    if (lf_engine_new(&t, setting, &e, err, sizeof err) < 0) {
         fprintf(stderr, "%s: %s\n", name, err);
         return -1;
     }
@@ -527,6 +521,94 @@ static int run_system(const char *dir, const char *name, json_t *cfg, const char
 }
 
 
+/* The miner's settings that leave-one-system-out chooses among: every threshold and every rule that
+ * can be switched, each value a reasonable one. */
+static const double loso_shares[] = {0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9};
+#define N_SHARES (sizeof loso_shares / sizeof loso_shares[0])
+#define N_SETTINGS (N_SHARES * 4)
+
+static void loso_setting(size_t i, lf_miner_config *c)
+{
+    lf_miner_config_default(c);
+    c->word_share = loso_shares[i / 4];
+    c->split_two_values = (i & 1) != 0;
+    c->split_capitals = (i & 2) != 0;
+}
+
+static bool loso_is_default(size_t i)
+{
+    lf_miner_config c, d;
+    loso_setting(i, &c);
+    lf_miner_config_default(&d);
+    return c.word_share == d.word_share && c.split_two_values == d.split_two_values &&
+           c.split_capitals == d.split_capitals;
+}
+
+/* Leave one system out: for each system, the setting with the best mean GA on the other systems
+ * (the default when it is among the best) is chosen there and scored on the one left out. So the
+ * figures say how the miner does on a system none of its choices saw; the default figures above are
+ * the best fit for all of them at once. */
+static int leave_one_out(const char *dir, json_t *settings, size_t batch, size_t nsys)
+{
+    result *r = calloc(N_SETTINGS * nsys, sizeof *r);
+    const char *name;
+    json_t *cfg;
+    for (size_t st = 0; st < N_SETTINGS; st++) {
+        lf_miner_config c;
+        loso_setting(st, &c);
+        size_t k = 0;
+        json_object_foreach(settings, name, cfg)
+        {
+            if (run_system(dir, name, cfg, NULL, 0, 0, batch, &c, &r[st * nsys + k]) < 0) {
+                free(r);
+                return 1;
+            }
+            k++;
+        }
+    }
+    printf("\nleave one system out: each system scored with the setting that is best on the others\n");
+    printf("%-10s %7s %7s %7s   %s\n", "system", "GA", "PA", "FTA", "setting chosen (word_share, two values, capitals)");
+    double ga = 0, pa = 0, fta = 0;
+    size_t chose_default = 0;
+    for (size_t out = 0; out < nsys; out++) {
+        size_t best = 0;
+        double best_ga = -1;
+        for (size_t st = 0; st < N_SETTINGS; st++) {
+            double g = 0;
+            for (size_t i = 0; i < nsys; i++)
+                if (i != out)
+                    g += r[st * nsys + i].ga;
+            if (g > best_ga + 1e-12 || (g > best_ga - 1e-12 && loso_is_default(st) && !loso_is_default(best))) {
+                best = st;
+                best_ga = g;
+            }
+        }
+        const result *x = &r[best * nsys + out];
+        lf_miner_config c;
+        loso_setting(best, &c);
+        chose_default += loso_is_default(best);
+        printf("%-10s %7.4f %7.4f %7.4f   %.2f %s %s%s\n", x->name, x->ga, x->pa, x->fta, c.word_share,
+               c.split_two_values ? "on" : "off", c.split_capitals ? "on" : "off",
+               loso_is_default(best) ? " (the default)" : "");
+        ga += x->ga;
+        pa += x->pa;
+        fta += x->fta;
+    }
+    printf("%-10s %7.4f %7.4f %7.4f   (the default chosen for %zu of %zu)\n", "mean", ga / (double)nsys,
+           pa / (double)nsys, fta / (double)nsys, chose_default, nsys);
+    printf("mean GA on all systems, by word_share (two values and capitals on, off/off):\n");
+    for (size_t i = 0; i < N_SHARES; i++) {
+        double on = 0, off = 0;
+        for (size_t k = 0; k < nsys; k++) {
+            on += r[(i * 4 + 3) * nsys + k].ga;
+            off += r[(i * 4) * nsys + k].ga;
+        }
+        printf("  %.2f: %.4f %.4f\n", loso_shares[i], on / (double)nsys, off / (double)nsys);
+    }
+    free(r);
+    return 0;
+}
+
 static char *default_parser(const char *argv0)
 {
     const char *bd = getenv("LF_BUILD_DIR");
@@ -561,7 +643,7 @@ int main(int argc, char **argv)
     char *parser = NULL;
     int runs = 5;
     size_t speed_lines = 1000000, batch = 0;
-    bool speed = true;
+    bool speed = true, loso = true;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--parser") && i + 1 < argc)
             parser = strdup(argv[++i]);
@@ -573,8 +655,11 @@ int main(int argc, char **argv)
             batch = (size_t)atoll(argv[++i]);
         else if (!strcmp(argv[i], "--no-speed"))
             speed = false;
+        else if (!strcmp(argv[i], "--no-loso"))
+            loso = false;
         else if (argv[i][0] == '-') {
-            fprintf(stderr, "usage: bench-parse-accuracy [--parser PATH] [--runs N] [--lines N] [--batch N] [--no-speed] [DIR]\n");
+            fprintf(stderr, "usage: bench-parse-accuracy [--parser PATH] [--runs N] [--lines N] [--batch N] [--no-speed] "
+                            "[--no-loso] [DIR]\n");
             return 2;
         } else
             dir = argv[i];
@@ -608,7 +693,9 @@ int main(int argc, char **argv)
     int failed = 0;
     json_object_foreach(settings, name, cfg)
     {
-        if (run_system(dir, name, cfg, speed ? parser : NULL, runs, speed_lines, batch, &res[k]) < 0) {
+        lf_miner_config def;
+        lf_miner_config_default(&def);
+        if (run_system(dir, name, cfg, speed ? parser : NULL, runs, speed_lines, batch, &def, &res[k]) < 0) {
             failed = 1;
             continue;
         }
@@ -639,6 +726,8 @@ int main(int argc, char **argv)
                ga / (double)k, ga_raw / (double)k, pa / (double)k, fta / (double)k, "", med, cmed);
     free(lps);
     free(cps);
+    if (loso && !failed && k > 1)
+        failed = leave_one_out(dir, settings, batch, k);
     free(res);
     free(parser);
     json_decref(settings);

@@ -48,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (r != m)
                     abort();
                 for (int i = 0; m == 1 && i < nf; i++)
-                    if (a[i].off != b[i].off || a[i].len != b[i].len)
+                    if (a[i].set != b[i].set || a[i].off != b[i].off || a[i].len != b[i].len)
                         abort();
             }
         }

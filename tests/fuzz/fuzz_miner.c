@@ -48,8 +48,12 @@ static void check_batch(lf_miner *m, const span *lines, size_t n, const lf_miner
             abort();
         bool gapped = (sl > 0 && (st[0] == ' ' || st[sl - 1] == ' ')) || memmem(st, sl, "  ", 2) != NULL;
         int np = lf_template_params(tm, tl, lines[i].s, lines[i].len, ps, LF_TOKEN_MAX);
-        if (np < 0 && !gapped)
+        if (np < 0 && !gapped) {
+            if (getenv("LF_FUZZ_KEEP"))
+                fprintf(stderr, "template [%.*s] structure [%.*s] message [%.*s]\n", (int)tl, tm, (int)sl, st,
+                        (int)lines[i].len, lines[i].s);
             abort();
+        }
         if (np >= 0 && (size_t)np != count_wild(tm, tl) && (size_t)np != LF_TOKEN_MAX)
             abort();
         for (int k = 0; k < np; k++)

@@ -105,21 +105,56 @@ static void escaped_brackets_and_pipes(void **state)
     lf_logformat_free(f);
 }
 
-static void optional_group_uses_regex(void **state)
+/* Both ways give the same answer for a line. */
+static void same_as_regex(lf_logformat *f, const char *line)
 {
+    lf_span a[LF_LOGFORMAT_MAX_FIELDS], b[LF_LOGFORMAT_MAX_FIELDS];
+    int m = lf_logformat_match(f, line, strlen(line), a);
+    assert_int_equal(m, lf_logformat_match_regex(f, line, strlen(line), b));
+    for (int i = 0; m == 1 && i < lf_logformat_field_count(f); i++) {
+        assert_int_equal(a[i].set, b[i].set);
+        assert_int_equal(a[i].off, b[i].off);
+        assert_int_equal(a[i].len, b[i].len);
+    }
+}
+
+static void optional_group_scanned(void **state)
+{
+    /* an optional group of plain text and fields is the scanner's too */
     lf_logformat *f = compile_ok("<Month> <Day> <Time> <Host> <Proc>(\\[<PID>\\])?: <Content>");
-    assert_false(lf_logformat_is_literal(f));
+    assert_true(lf_logformat_is_literal(f));
     lf_span sp[LF_LOGFORMAT_MAX_FIELDS];
     const char *a = "Jun 14 15:16:01 combo sshd(pam_unix)[19939]: authentication failure";
     assert_int_equal(lf_logformat_match(f, a, strlen(a), sp), 1);
     assert_field(a, &sp[4], "sshd(pam_unix)");
     assert_true(sp[5].set);
     assert_field(a, &sp[5], "19939");
+    same_as_regex(f, a);
     const char *b = "Jun 14 15:16:01 combo kernel: something";
     assert_int_equal(lf_logformat_match(f, b, strlen(b), sp), 1);
     assert_field(b, &sp[4], "kernel");
     assert_false(sp[5].set);
     assert_int_equal(sp[5].len, 0);
+    same_as_regex(f, b);
+    /* the group is tried first, then skipped: "[1]: x" is taken by the group where it can be */
+    same_as_regex(f, "Jun 14 15:16:01 combo p[1]: x[2]: y");
+    same_as_regex(f, "Jun 14 15:16:01 combo p[1]x: y");
+    same_as_regex(f, "Jun 14 15:16:01 combo p: [1]: y");
+    lf_logformat_free(f);
+    /* nested groups and a group right after a field */
+    f = compile_ok("<A>( \\(<B>( <C>)?\\))?: <D>");
+    assert_true(lf_logformat_is_literal(f));
+    same_as_regex(f, "a (b c): d");
+    same_as_regex(f, "a (b): d");
+    same_as_regex(f, "a: d");
+    same_as_regex(f, "a (b c) (e): d: f");
+    lf_logformat_free(f);
+    /* other regex syntax is PCRE2's alone */
+    f = compile_ok("<A>(\\[<B>\\])??: <C>");
+    assert_false(lf_logformat_is_literal(f));
+    lf_logformat_free(f);
+    f = compile_ok("<A> (x|y) <B>");
+    assert_false(lf_logformat_is_literal(f));
     lf_logformat_free(f);
 }
 
@@ -231,7 +266,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(hdfs_format),  cmocka_unit_test(escaped_brackets_and_pipes),
-        cmocka_unit_test(optional_group_uses_regex), cmocka_unit_test(bad_formats),
+        cmocka_unit_test(optional_group_scanned), cmocka_unit_test(bad_formats),
         cmocka_unit_test(bytes_of_any_value), cmocka_unit_test(timestamps),
         cmocka_unit_test(params),
     };
