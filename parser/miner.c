@@ -768,17 +768,16 @@ static inline bool in_wild(const char *s, size_t n, size_t j)
     return wild_at(s, n, j) || (j >= 1 && wild_at(s, n, j - 1)) || (j >= 2 && wild_at(s, n, j - 2));
 }
 
-/* pattern p, in which each "<*>" stands for one or more bytes, against s. */
+/* pattern p, in which each "<*>" stands for any bytes (none too: a value inside a token, such as the
+ * host in "(<*>)", may be empty), against s. */
 static bool glob_match(const char *p, size_t pl, const char *s, size_t sl)
 {
     size_t i = 0, j = 0, star_p = SIZE_MAX, star_s = 0;
     while (j < sl || i < pl) {
         if (i + 3 <= pl && p[i] == '<' && p[i + 1] == '*' && p[i + 2] == '>') {
-            if (j >= sl)
-                return false;
             i += 3;
             star_p = i;
-            star_s = ++j; /* the star takes at least one byte */
+            star_s = j;
             continue;
         }
         if (i < pl && j < sl && p[i] == s[j] && !in_wild(s, sl, j)) {

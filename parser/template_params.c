@@ -118,7 +118,10 @@ int lf_template_params(const char *tmpl, size_t tlen, const char *msg, size_t ml
     return n < max ? n : max;
 }
 
-static int match_general(const char *tmpl, size_t tlen, const char *msg, size_t mlen, lf_param *out, int max)
+/* Each "<*>" takes the shortest text that lets the rest match: non-empty, or (allow_empty) possibly
+ * empty, for a parameter inside a token whose value may be nothing ("()" for "(<*>)"). */
+static int match_general_as(const char *tmpl, size_t tlen, const char *msg, size_t mlen, lf_param *out, int max,
+                            bool allow_empty)
 {
     /* the message without surrounding whitespace, as the tokenizer saw it */
     size_t ms = 0, me = mlen;
@@ -152,8 +155,9 @@ static int match_general(const char *tmpl, size_t tlen, const char *msg, size_t 
             }
         gl = (size_t)((star ? star : te) - w);
         long end;
-        long st = seg_find(w, gl, s, sl, pos + 1 <= sl ? pos + 1 : sl + 1, star == NULL, &end);
-        if (st < 0 || (size_t)st <= pos)
+        size_t from = allow_empty ? pos : pos + 1;
+        long st = seg_find(w, gl, s, sl, from <= sl ? from : sl + 1, star == NULL, &end);
+        if (st < 0 || (size_t)st < from)
             return -1;
         if (n < max) {
             out[n].off = (uint32_t)pos;
@@ -165,6 +169,13 @@ static int match_general(const char *tmpl, size_t tlen, const char *msg, size_t 
     if (pos != sl)
         return -1;
     return n;
+}
+
+/* Non-empty parameters where the message allows, else empty ones where it takes them. */
+static int match_general(const char *tmpl, size_t tlen, const char *msg, size_t mlen, lf_param *out, int max)
+{
+    int n = match_general_as(tmpl, tlen, msg, mlen, out, max, false);
+    return n >= 0 ? n : match_general_as(tmpl, tlen, msg, mlen, out, max, true);
 }
 
 /* ---- the cache: templates split into tokens once ---- */

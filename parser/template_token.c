@@ -97,12 +97,14 @@ size_t lf_ttok_generalise(const char *a, size_t al, const char *m, size_t ml, ch
 {
     size_t lim = al < ml ? al : ml;
     size_t pre = 0, suf = 0;
-    /* up to two closing characters ("<*>,", "<*>'."); both tokens keep a byte for the "<*>" */
-    while (suf < 2 && suf + 1 < lim && a[al - 1 - suf] == m[ml - 1 - suf] && affix_char(a[al - 1 - suf]))
+    /* up to two closing characters ("<*>,", "<*>'.") */
+    while (suf < 2 && suf < lim && a[al - 1 - suf] == m[ml - 1 - suf] && affix_char(a[al - 1 - suf]))
         suf++;
-    /* and the common head up to a key mark or an opening bracket closed at the end */
+    /* and the common head up to a key mark or an opening bracket closed at the end; what is left of
+     * the shorter token may be nothing: "()" and "(host)" give "(<*>)", "rhost=" and "rhost=h"
+     * "rhost=<*>" (a value that may be empty) */
     static const char open[] = "([{'\"<", close[] = ")]}'\">";
-    for (size_t k = 0; k + suf + 1 < lim && a[k] == m[k]; k++) {
+    for (size_t k = 0; k + suf < lim && a[k] == m[k]; k++) {
         const char *op = a[k] ? strchr(open, a[k]) : NULL;
         if (a[k] == '=' || a[k] == ':' || (op && suf > 0 && a[al - suf] == close[op - open]))
             pre = k + 1;

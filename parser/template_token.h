@@ -28,7 +28,8 @@ uint64_t lf_ttok_shape(const char *s, size_t n);
 /* Writes into out (room for a_len + 3 bytes) the token that covers both a and b: the punctuation
  * both share at their end (up to two characters) and their common head up to a key mark or an
  * opening bracket that is closed at the end are kept around "<*>" ("'<*>'", "<*>,", "size=<*>",
- * "chdir(<*>)"); otherwise "<*>". Returns its length. a and b differ. */
+ * "chdir(<*>)"; "()" and "(x)" give "(<*>)": a "<*>" inside a token may stand for nothing); otherwise
+ * "<*>". Returns its length. a and b differ. */
 size_t lf_ttok_generalise(const char *a, size_t a_len, const char *b, size_t b_len, char *out);
 
 #endif

@@ -165,7 +165,6 @@ wait = 2s
 [parser]
 workers = 2
 keys_dir = {self.rx_dir}/keys
-templates_dir = {d}/templates
 [mysql]
 host = 127.0.0.1
 port = {self.db.port}
@@ -324,9 +323,10 @@ target_database = logferry_analytics
                      "FROM logferry.sessions GROUP BY site, product ORDER BY site, product"):
             print(f"  {row[0]:<10} {row[1]:<14} {row[2]:>5} sessions {row[3]:>8} events "
                   f"{row[4]:>5} errors {row[5]:>3} crashed")
-        print("\nMost frequent templates (mined, not configured):")
-        for row in q("SELECT t.log_type, t.occurrences, LEFT(t.template, 90) FROM logferry.templates t "
-                     "ORDER BY t.occurrences DESC LIMIT 10"):
+        print("\nMost frequent templates (mined, not configured; merged ids counted with the one they joined):")
+        for row in q("SELECT t.log_type, SUM(x.occurrences), LEFT(t.template, 90) FROM logferry.templates x "
+                     "JOIN logferry.templates t ON t.template_id = COALESCE(x.canonical_id, x.template_id) "
+                     "GROUP BY t.template_id, t.log_type, t.template ORDER BY 2 DESC LIMIT 10"):
             print(f"  {row[0]:<8} {row[1]:>8}  {row[2]}")
         if analytics_ok:
             print("\nDaily usage, latest days (MariaDB logferry_analytics.daily_usage):")

@@ -333,7 +333,6 @@ visibility = 10s
 [parser]
 workers = 2
 keys_dir = {keys}
-templates_dir = {d}/templates
 retry_delay = 1s
 failure_delay = 1s
 [mysql]
