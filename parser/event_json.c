@@ -120,6 +120,26 @@ void lf_jw_str(lf_jw *w, const char *str, size_t n)
     size_t i = 0;
     while (i < n) {
         size_t j = i;
+#ifdef __SSE2__
+        /* sixteen bytes at a time while none is a control byte, '"', '\\' or non-ASCII (a signed
+         * "less than space" is true for controls and for every byte >= 0x80) */
+        const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
+        while (j + 16 <= n) {
+            __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + j));
+            unsigned bad = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+                _mm_cmplt_epi8(x, space), _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash))));
+            if (bad) {
+                unsigned k = (unsigned)__builtin_ctz(bad);
+                memcpy(o, s + j, k);
+                o += k;
+                j += k;
+                break;
+            }
+            _mm_storeu_si128((__m128i *)(void *)o, x);
+            o += 16;
+            j += 16;
+        }
+#endif
         /* eight bytes at a time while none is a control byte, '"', '\\' or non-ASCII */
         while (j + 8 <= n) {
             uint64_t x, q, b;

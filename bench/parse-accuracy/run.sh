@@ -1,6 +1,7 @@
 #!/bin/sh
 # Prints GA/PA/FTA per Loghub system and their mean, and lines/s of the whole `logferry-parser parse`
-# process per system with the median. Expects a built tree in $LF_BUILD_DIR (default build/bench).
+# process per system with the median; then GA/PA/FTA with every setting chosen leaving the system
+# out (docs/parsing.md). Expects a built tree in $LF_BUILD_DIR (default build/bench).
 # Usage: bench/parse-accuracy/run.sh [DIR]   (DIR defaults to ../shared/loghub)
 set -eu
 here=$(cd "$(dirname "$0")/../.." && pwd)
