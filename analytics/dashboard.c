@@ -20,7 +20,7 @@ typedef struct api_call {
     lf_http_request *req;
     const struct lf_analytics_config *cfg;
     char kind[16];
-    char filter[5][130]; /* product, version, site, from, to; "" when unset */
+    char filter[5][513]; /* product, version, site, from, to; "" when unset (512 bytes: 128 utf8mb4 characters) */
     lf_buf out;
     int status;
 } api_call;
@@ -138,8 +138,17 @@ static void on_api(lf_http_request *req)
     c->cfg = lf_service_config_data(svc);
     snprintf(c->kind, sizeof c->kind, "%s", req->params[0]);
     for (int i = 0; i < 5; i++) {
-        if (!lf_http_request_query(req, filter_names[i], c->filter[i], sizeof c->filter[i]))
+        /* a filter that cannot be read whole is refused: dropping it would widen the answer */
+        int rc = lf_http_request_query_param(req, filter_names[i], c->filter[i], sizeof c->filter[i]);
+        if (rc == -ENOENT) {
             c->filter[i][0] = '\0';
+        } else if (rc < 0) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "%s %s", filter_names[i], lf_http_query_problem(rc));
+            lf_free(c);
+            lf_http_respond_error(req, 400, "bad_request", msg, NULL);
+            return;
+        }
     }
     lf_buf_init(&c->out, 64u << 20);
     c->work.data = c;

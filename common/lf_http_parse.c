@@ -172,6 +172,28 @@ static bool msg_has_body(const lf_http_msg *m)
     return m->chunked || (m->has_length && m->content_length > 0);
 }
 
+/* Counts the codings of one Transfer-Encoding value ("gzip, chunked"): chunked ones and others. */
+static void count_codings(const char *v, unsigned *chunked, unsigned *other)
+{
+    while (*v) {
+        while (*v == ' ' || *v == '\t' || *v == ',')
+            v++;
+        if (!*v)
+            break;
+        const char *e = v;
+        while (*e && *e != ',')
+            e++;
+        const char *t = e;
+        while (t > v && (t[-1] == ' ' || t[-1] == '\t'))
+            t--;
+        if (t - v == 7 && strncasecmp(v, "chunked", 7) == 0)
+            (*chunked)++;
+        else
+            (*other)++;
+        v = e;
+    }
+}
+
 static int on_headers_complete(http_parser *hp)
 {
     lf_http_parse *p = parse_of(hp);
@@ -190,11 +212,7 @@ static int on_headers_complete(http_parser *hp)
         lf_http_parse_fail(p, 400, "bad_version", "only HTTP/1.x is served");
         return -1;
     }
-    if (hp->uses_transfer_encoding && !m->chunked) {
-        lf_http_parse_fail(p, 400, "bad_transfer_encoding", "only chunked transfer coding is accepted");
-        return -1;
-    }
-    unsigned hosts = 0;
+    unsigned hosts = 0, chunked = 0, other_codings = 0;
     const char *h = m->headers.data, *end = h ? h + m->headers.len : NULL;
     while (h && h < end) {
         const char *v = h + strlen(h) + 1;
@@ -202,7 +220,21 @@ static int on_headers_complete(http_parser *hp)
             hosts++;
         else if (strcasecmp(h, "expect") == 0 && strcasecmp(v, "100-continue") == 0)
             m->expect_continue = true;
+        else if (strcasecmp(h, "transfer-encoding") == 0)
+            count_codings(v, &chunked, &other_codings);
         h = v + strlen(v) + 1;
+    }
+    /* RFC 9112 6.1: a coding not understood is 501; chunked may be applied once, and last. The
+     * parser library takes "gzip, chunked" for chunked, so the list is checked here whole. */
+    if (hp->uses_transfer_encoding || chunked || other_codings) {
+        if (other_codings) {
+            lf_http_parse_fail(p, 501, "unsupported_transfer_coding", "only the chunked transfer coding is accepted");
+            return -1;
+        }
+        if (chunked != 1 || !m->chunked) {
+            lf_http_parse_fail(p, 400, "bad_transfer_encoding", "chunked may be given once");
+            return -1;
+        }
     }
     if (hosts > 1 || (hosts == 0 && m->http_major == 1 && m->http_minor >= 1)) {
         lf_http_parse_fail(p, 400, "bad_host", "exactly one Host header is required");

@@ -1402,25 +1402,61 @@ const char *lf_http_request_header(const lf_http_request *req, const char *name)
     return lf_http_msg_header(&r->msg, name);
 }
 
-const char *lf_http_request_query(const lf_http_request *req, const char *name, char *buf, size_t size)
+/* Decoded length of a query value, or -1 for a bad escape or a NUL byte. */
+static long pct_decoded_len(const char *v, size_t n)
+{
+    long k = 0;
+    for (size_t i = 0; i < n; i++, k++) {
+        if (v[i] == '%') {
+            if (i + 2 >= n)
+                return -1;
+            i += 2;
+        } else if (v[i] == '\0') {
+            return -1;
+        }
+    }
+    return k;
+}
+
+int lf_http_request_query_param(const lf_http_request *req, const char *name, char *buf, size_t size)
 {
     const char *q = req->query;
     size_t name_len = strlen(name);
+    int found = -ENOENT;
     while (q && *q) {
         const char *amp = strchr(q, '&');
         size_t len = amp ? (size_t)(amp - q) : strlen(q);
         const char *eq = memchr(q, '=', len);
         size_t klen = eq ? (size_t)(eq - q) : len;
         char key[256];
-        if (klen < sizeof key && lf_http_pct_decode(q, klen, key, true) == (long)name_len &&
+        /* a key is compared decoded ("sit%65" is "site"); one that cannot be decoded is not ours */
+        if (klen < sizeof key && klen <= 3 * name_len && lf_http_pct_decode(q, klen, key, true) == (long)name_len &&
             memcmp(key, name, name_len) == 0) {
+            if (found != -ENOENT)
+                return -ENOTUNIQ; /* given twice: taking either would drop the other */
             const char *v = eq ? eq + 1 : q + len;
             size_t vlen = eq ? len - klen - 1 : 0;
-            if (vlen + 1 > size || lf_http_pct_decode(v, vlen, buf, true) < 0)
-                return NULL;
-            return buf;
+            long dl = pct_decoded_len(v, vlen);
+            if (dl < 0)
+                found = -EILSEQ;
+            else if ((size_t)dl + 1 > size)
+                found = -E2BIG;
+            else {
+                long n = lf_http_pct_decode(v, vlen, buf, true);
+                found = n < 0 ? -EILSEQ : (int)n; /* %00 decodes to NUL: refused too */
+            }
         }
         q = amp ? amp + 1 : NULL;
     }
-    return NULL;
+    return found;
+}
+
+const char *lf_http_query_problem(int rc)
+{
+    switch (rc) {
+    case -E2BIG: return "is too long";
+    case -EILSEQ: return "is not valid percent-encoding (or holds a NUL byte)";
+    case -ENOTUNIQ: return "is given more than once";
+    default: return "cannot be read";
+    }
 }

@@ -127,8 +127,15 @@ void lf_http_server_get_stats(const lf_http_server *srv, lf_http_server_stats *o
 
 /* Request accessors. Header lookup is case-insensitive; NULL when absent. */
 const char *lf_http_request_header(const lf_http_request *req, const char *name);
-/* Query parameter, percent-decoded, into buf; NULL when absent. */
-const char *lf_http_request_query(const lf_http_request *req, const char *name, char *buf, size_t size);
+/* Query parameter `name`, percent-decoded ("+" is a space), into buf (size bytes, NUL-terminated).
+ * Returns its decoded length, or -ENOENT (absent), -E2BIG (longer than size - 1 once decoded),
+ * -EILSEQ (a bad %-escape, or a NUL byte once decoded) or -ENOTUNIQ (given more than once). A value
+ * that cannot be read whole is never the same as an absent one: the caller refuses the request
+ * (lf_http_query_problem says why in words). */
+int lf_http_request_query_param(const lf_http_request *req, const char *name, char *buf, size_t size)
+    __attribute__((warn_unused_result));
+/* "is too long", "is not valid percent-encoding ...", "is given more than once": after the name. */
+const char *lf_http_query_problem(int rc);
 
 /* Responses. Each copies what it needs: the caller keeps ownership of body and headers.
  * extra_headers: NULL or "Name: value\r\n..." lines. Exactly one per request: the call always ends

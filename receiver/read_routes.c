@@ -36,7 +36,9 @@ typedef struct job {
     lf_http_request *req;
     enum job_kind kind;
     char id[33];
-    char site[80], product[160], from[40], to[40], cursor[64], q[1024];
+    /* room for the longest value a column can hold (utf8mb4: 4 bytes a character); longer ones are
+     * refused, not cut */
+    char site[64 * 4 + 1], product[128 * 4 + 1], from[40], to[40], cursor[64], q[1024];
     unsigned limit;
     int status;
     const char *code;
@@ -173,9 +175,15 @@ static int event_row(void *arg, unsigned n, char **v, unsigned long *l)
     return 0;
 }
 
-/* Cursor of the session list: started_at's 17 digits, '-', the session id. */
+/* Cursor of the session list: started_at's 17 digits (or "null" for a session without a start time,
+ * which the list puts last), '-', the session id. */
 static bool parse_list_cursor(const char *s, char *started, size_t n, char *id)
 {
+    if (strncmp(s, "null-", 5) == 0 && hex_id(s + 5)) {
+        started[0] = '\0';
+        memcpy(id, s + 5, 33);
+        return true;
+    }
     if (strlen(s) != 50 || s[17] != '-')
         return false;
     for (int i = 0; i < 17; i++)
@@ -190,6 +198,10 @@ static bool parse_list_cursor(const char *s, char *started, size_t n, char *id)
 
 static void make_list_cursor(const char *started, const char *id, char *out, size_t n)
 {
+    if (!started) {
+        snprintf(out, n, "null-%s", id);
+        return;
+    }
     char d[18];
     size_t k = 0;
     for (const char *p = started; *p && k < 17; p++)
@@ -228,10 +240,17 @@ static int run_list(job *j, lf_mysql *db)
             fail(j, 400, "bad_request", "cursor is not one this API gave");
             return 0;
         }
-        rc = lf_buf_appendf(&sql, " AND (started_at < '%s' OR (started_at = '%s' AND session_id < '%s'))", started,
-                            started, id);
+        /* the order is started_at descending with the sessions without one last, then the id; the
+         * predicate says "after the cursor" in that same order */
+        if (started[0])
+            rc = lf_buf_appendf(&sql,
+                                " AND (started_at < '%s' OR (started_at = '%s' AND session_id < '%s') OR "
+                                "started_at IS NULL)",
+                                started, started, id);
+        else
+            rc = lf_buf_appendf(&sql, " AND started_at IS NULL AND session_id < '%s'", id);
     }
-    if (!rc)
+    if (!rc) /* descending, SQL puts NULL last */
         rc = lf_buf_appendf(&sql, " ORDER BY started_at DESC, session_id DESC LIMIT %u", j->limit + 1);
     rows_ctx c = {.arr = json_array(), .j = j};
     if (!rc)
@@ -247,9 +266,9 @@ static int run_list(job *j, lf_mysql *db)
         json_t *last = json_array_get(c.arr, j->limit - 1);
         /* the cursor comes from the last row kept: re-read its raw started_at digits */
         const char *sid = json_string_value(json_object_get(last, "session_id"));
-        const char *st = json_string_value(json_object_get(last, "started_at"));
+        const char *st = json_string_value(json_object_get(last, "started_at")); /* NULL: no start time */
         char cur[64];
-        make_list_cursor(st ? st : "", sid ? sid : "", cur, sizeof cur);
+        make_list_cursor(st, sid ? sid : "", cur, sizeof cur);
         json_object_set_new(ans, "next_cursor", json_string(cur));
     }
     json_object_set_new(ans, "sessions", c.arr);
@@ -355,17 +374,39 @@ static void after_work(uv_work_t *w, int status)
     lf_free(j);
 }
 
-static bool get_limit(lf_http_request *req, unsigned def, unsigned max, unsigned *out)
+/* A query parameter into out (n bytes): true with out set ("" when absent), or false after refusing
+ * the request with 400 (a value that cannot be read whole never counts as absent: that would widen
+ * the answer). */
+static bool query_str(job *j, const char *name, char *out, size_t n)
 {
-    char buf[32];
-    const char *v = lf_http_request_query(req, "limit", buf, sizeof buf);
-    if (!v) {
+    int rc = lf_http_request_query_param(j->req, name, out, n);
+    if (rc == -ENOENT) {
+        out[0] = '\0';
+        return true;
+    }
+    if (rc >= 0)
+        return true;
+    char msg[160];
+    snprintf(msg, sizeof msg, "%s %s", name, lf_http_query_problem(rc));
+    fail(j, 400, "bad_request", msg);
+    return false;
+}
+
+/* limit: def when absent, else 1..max, else false (400 set). */
+static bool get_limit(job *j, unsigned def, unsigned max, unsigned *out)
+{
+    char buf[32], msg[64];
+    snprintf(msg, sizeof msg, "limit must be 1 to %u", max);
+    int rc = lf_http_request_query_param(j->req, "limit", buf, sizeof buf);
+    if (rc == -ENOENT) {
         *out = def;
         return true;
     }
-    if (!chars_in(v, "0123456789", 6) || atoi(v) < 1 || (unsigned)atoi(v) > max)
+    if (rc < 0 || !chars_in(buf, "0123456789", 6) || atoi(buf) < 1 || (unsigned)atoi(buf) > max) {
+        fail(j, 400, "bad_request", msg);
         return false;
-    *out = (unsigned)atoi(v);
+    }
+    *out = (unsigned)atoi(buf);
     return true;
 }
 
@@ -402,11 +443,32 @@ static void reject(job *j, const char *msg)
     lf_free(j);
 }
 
-static bool query_str(lf_http_request *req, const char *name, char *out, size_t n)
+/* Answers the 400 that query_str or get_limit set. */
+static void refuse(job *j)
 {
-    const char *v = lf_http_request_query(req, name, out, n);
-    if (!v)
-        out[0] = '\0';
+    lf_http_respond_error(j->req, j->status, j->code, j->message, NULL);
+    lf_buf_free(&j->out);
+    lf_free(j);
+}
+
+/* Names and text that the database compares as UTF-8: other bytes are refused. */
+static bool utf8(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 && *p >= 0xc2 ? 1 : (*p & 0xf0) == 0xe0 ? 2 : (*p & 0xf8) == 0xf0 && *p <= 0xf4 ? 3 : -1;
+        if (n < 0)
+            return false;
+        unsigned cp = n == 0 ? *p : n == 1 ? *p & 0x1f : n == 2 ? *p & 0x0f : *p & 0x07;
+        for (int k = 1; k <= n; k++) {
+            if ((p[k] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (p[k] & 0x3f);
+        }
+        if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+            return false;
+        p += n + 1;
+    }
     return true;
 }
 
@@ -416,15 +478,29 @@ static void handle_list(lf_http_request *req)
     if (!j)
         return;
     char from[64], to[64];
-    query_str(req, "site", j->site, sizeof j->site);
-    query_str(req, "product", j->product, sizeof j->product);
-    query_str(req, "cursor", j->cursor, sizeof j->cursor);
-    query_str(req, "from", from, sizeof from);
-    query_str(req, "to", to, sizeof to);
-    if (!get_limit(req, 100, 1000, &j->limit))
-        return reject(j, "limit must be 1 to 1000");
+    if (!query_str(j, "site", j->site, sizeof j->site) || !query_str(j, "product", j->product, sizeof j->product) ||
+        !query_str(j, "cursor", j->cursor, sizeof j->cursor) || !query_str(j, "from", from, sizeof from) ||
+        !query_str(j, "to", to, sizeof to) || !get_limit(j, 100, 1000, &j->limit))
+        {
+        refuse(j);
+        return;
+    }
+    if (!utf8(j->site) || !utf8(j->product))
+        {
+        reject(j, "site and product are UTF-8 text");
+        return;
+    }
     if ((from[0] && !sql_time(from, j->from, sizeof j->from)) || (to[0] && !sql_time(to, j->to, sizeof j->to)))
-        return reject(j, "from and to are dates: YYYY-MM-DD[THH:MM:SS[.fff]][Z]");
+        {
+        reject(j, "from and to are dates: YYYY-MM-DD[THH:MM:SS[.fff]][Z]");
+        return;
+    }
+    char started[32], id[33];
+    if (j->cursor[0] && !parse_list_cursor(j->cursor, started, sizeof started, id))
+        {
+        reject(j, "cursor is not one this API gave");
+        return;
+    }
     submit(j);
 }
 
@@ -434,11 +510,21 @@ static void handle_events(lf_http_request *req)
     if (!j)
         return;
     if (req->n_params < 1 || !hex_id(req->params[0]))
-        return reject(j, "a session id is 32 lowercase hex digits");
+        {
+        reject(j, "a session id is 32 lowercase hex digits");
+        return;
+    }
     memcpy(j->id, req->params[0], 33);
-    query_str(req, "cursor", j->cursor, sizeof j->cursor);
-    if (!get_limit(req, 1000, 10000, &j->limit))
-        return reject(j, "limit must be 1 to 10000");
+    if (!query_str(j, "cursor", j->cursor, sizeof j->cursor) || !get_limit(j, 1000, 10000, &j->limit))
+        {
+        refuse(j);
+        return;
+    }
+    if (j->cursor[0] && !chars_in(j->cursor, "0123456789", 10))
+        {
+        reject(j, "cursor is not one this API gave");
+        return;
+    }
     submit(j);
 }
 
@@ -454,15 +540,27 @@ static void handle_search(lf_http_request *req)
         return;
     }
     char from[64], to[64];
-    query_str(req, "q", j->q, sizeof j->q);
-    query_str(req, "from", from, sizeof from);
-    query_str(req, "to", to, sizeof to);
+    if (!query_str(j, "q", j->q, sizeof j->q) || !query_str(j, "from", from, sizeof from) ||
+        !query_str(j, "to", to, sizeof to) || !get_limit(j, 100, 1000, &j->limit))
+        {
+        refuse(j);
+        return;
+    }
     if (!j->q[0])
-        return reject(j, "q is required");
-    if (!get_limit(req, 100, 1000, &j->limit))
-        return reject(j, "limit must be 1 to 1000");
+        {
+        reject(j, "q is required");
+        return;
+    }
+    if (!utf8(j->q))
+        {
+        reject(j, "q is UTF-8 text");
+        return;
+    }
     if ((from[0] && !chars_in(from, "0123456789-:T.Z", 32)) || (to[0] && !chars_in(to, "0123456789-:T.Z", 32)))
-        return reject(j, "from and to are dates: YYYY-MM-DD[THH:MM:SS[.fff]Z]");
+        {
+        reject(j, "from and to are dates: YYYY-MM-DD[THH:MM:SS[.fff]Z]");
+        return;
+    }
     snprintf(j->from, sizeof j->from, "%s", from);
     snprintf(j->to, sizeof j->to, "%s", to);
     submit(j);

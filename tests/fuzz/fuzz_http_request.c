@@ -3,6 +3,7 @@
  * them, pipelined requests included. Checks the invariants the server relies on: a request handed
  * over has a body within its route's limit, stored completely (memory or temp file), an error always
  * carries a 4xx/5xx status, and the parser never consumes more than it was given. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,12 +76,17 @@ static void check_msg(lf_http_msg *m)
         return;
     lf_http_request req = {.query = q};
     char small[8], big[300];
-    const char *v = lf_http_request_query(&req, "q", small, sizeof small);
-    if (v && strlen(v) >= sizeof small)
+    /* a value is either read whole (its length, no NUL inside) or refused with a reason */
+    int n = lf_http_request_query_param(&req, "q", small, sizeof small);
+    if (n >= 0 && (size_t)n != strlen(small))
         abort();
-    v = lf_http_request_query(&req, "a b", big, sizeof big);
-    if (v && strlen(v) >= sizeof big)
+    if (n < 0 && n != -ENOENT && n != -E2BIG && n != -EILSEQ && n != -ENOTUNIQ)
         abort();
+    n = lf_http_request_query_param(&req, "a b", big, sizeof big);
+    if (n >= 0 && ((size_t)n != strlen(big) || (size_t)n >= sizeof big))
+        abort();
+    if (n == -E2BIG && strlen(q) < sizeof big - 1)
+        abort(); /* too long once decoded, yet the whole query is shorter */
     free(q);
 }
 

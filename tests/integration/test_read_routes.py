@@ -6,7 +6,11 @@ real logferry-parser into a private MariaDB, then listed and read back over HTTP
 - the list is filterable by site and time and pages with its cursor without losing or repeating a
   session; events come back in order, paged by seq, equal in number to a direct parse;
 - GET /v1/sessions/{id} says "parsed" with the event count once the parser loaded it;
-- /v1/search answers 503 when no Elasticsearch is configured.
+- /v1/search answers 503 when no Elasticsearch is configured;
+- a query parameter that cannot be read whole (too long, a bad escape, a NUL, not UTF-8, given
+  twice) is refused with 400, never dropped (which would widen the answer), while long but legal
+  values are read at their real length; a percent-encoded cursor is the same cursor;
+- paging returns every session exactly once whatever started_at holds, NULL included.
 """
 import json
 import random
@@ -108,5 +112,78 @@ def test_scopes_paging_and_events():
     rx.stop()
 
 
+def page_all(rx, limit, extra=None):
+    seen, cursor, pages = [], None, 0
+    while True:
+        q = {"limit": str(limit)}
+        q.update(extra or {})
+        if cursor:
+            q["cursor"] = cursor
+        status, page = get_json(rx, "/v1/sessions?" + urllib.parse.urlencode(q), rx.read_token)
+        H.check(status == 200, f"page {pages}: {status} {page}")
+        seen += [it["session_id"] for it in page.get("sessions", [])]
+        pages += 1
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return seen
+        H.check(pages < 100, "pagination does not end")
+
+
+def test_filters_fail_closed_and_null_start_paging():
+    db, rx, parser = setup()
+    rng = random.Random(16)
+    ids = []
+    for i in range(9):
+        s = U.make_session(rx.site, P.make_log(rng, 20), identity=f"nulls-{i}")
+        status, body, _ = rx.upload(s)
+        H.check(status == 201, f"upload {i}: {status} {body}")
+        ids.append(s.id)
+    P.wait_for(lambda: int(db.query("SELECT COUNT(*) FROM logferry.sessions")[0][0]) == len(ids), 90,
+               "all sessions parsed")
+    # three sessions without a start time (the parser leaves it NULL when neither log nor manifest has one)
+    db.sql_root("UPDATE sessions SET started_at = NULL WHERE session_id IN (%s)" %
+                ",".join(f"'{x}'" for x in ids[:3]), "logferry")
+    for limit in (1, 2, 4, 100):
+        seen = page_all(rx, limit)
+        H.check(sorted(seen) == sorted(ids) and len(seen) == len(set(seen)),
+                f"limit {limit}: paged {len(seen)} ids, {len(set(seen))} distinct, of {len(ids)}")
+
+    def status_of(query, path="/v1/sessions"):
+        st, page = get_json(rx, path + "?" + query, rx.read_token)
+        return st, page
+
+    def count_of(query):
+        st, page = status_of(query)
+        H.check(st == 200, f"{query}: {st} {page}")
+        return len(page["sessions"])
+
+    # legal values of any length the columns take are read whole: they match nothing here
+    product = urllib.parse.quote("\u00e9" * 27)  # 54 bytes of UTF-8, 162 once percent-encoded
+    H.check(count_of("product=" + product) == 0, "a 54-byte product name matches no session")
+    H.check(count_of("site=" + "s" * 81) == 0, "an 81-character site matches no session")
+    H.check(count_of("product=" + "p" * 161) == 0, "a 161-character product matches no session")
+    H.check(count_of("site=" + urllib.parse.quote(rx.site)) == len(ids), "the site percent-encoded")
+    # values that cannot be read whole are refused, whatever the parameter
+    refused = ["site=%zz", "site=site-a%00", "site=%ff%fe", "product=" + "p" * 600, "site=a&site=b",
+               "cursor=" + "1" * 64, "cursor=%zz", "limit=" + "9" * 40, "limit=0", "from=%zz",
+               "to=" + "2" * 100, "site=" + "%41" * 300]
+    for q in refused:
+        st, page = status_of(q)
+        H.check(st == 400 and page and page.get("error") == "bad_request", f"{q[:60]}: {st} {page}")
+    # a cursor percent-encoded in full is the same cursor
+    st, first = status_of("limit=4")
+    cur = first["next_cursor"]
+    enc = "".join("%%%02X" % ord(c) for c in cur)
+    a, b = status_of("limit=4&cursor=" + cur), status_of("limit=4&cursor=" + enc)
+    H.check(a == b and a[0] == 200, f"encoded cursor: {a} vs {b}")
+    # the events route too
+    sid = ids[5]
+    for q in ("cursor=" + "1" * 64, "limit=" + "9" * 40, "cursor=%00", "limit=1&limit=2"):
+        st, page = status_of(q, f"/v1/sessions/{sid}/events")
+        H.check(st == 400, f"events {q[:40]}: {st} {page}")
+    parser.stop()
+    rx.stop()
+
+
 if __name__ == "__main__":
-    H.run_tests([test_scopes_paging_and_events])
+    H.run_tests([test_scopes_paging_and_events, test_filters_fail_closed_and_null_start_paging])

@@ -167,10 +167,18 @@ def _serve(argv):
     ap.add_argument("cmd")
     ap.add_argument("--parent-pid", type=int, required=True)
     a = ap.parse_args(argv)
-    m = scratch_server(buffer_pool="64M")
-    m.sql_root("CREATE DATABASE IF NOT EXISTS lftest")
-    print(m.port, m.socket, m.user, m.password, flush=True)
+
+    # SIGTERM's default action would end this process without its `finally` (or atexit), leaving
+    # mariadbd behind: make every way out the same one
+    def leave(signum, frame):
+        raise SystemExit(128 + signum)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, leave)
+    m = None
     try:
+        m = scratch_server(buffer_pool="64M")
+        m.sql_root("CREATE DATABASE IF NOT EXISTS lftest")
+        print(m.port, m.socket, m.user, m.password, flush=True)
         while True:
             try:
                 os.kill(a.parent_pid, 0)
@@ -178,7 +186,8 @@ def _serve(argv):
                 break
             time.sleep(0.3)
     finally:
-        m.kill()
+        if m:
+            m.kill()
 
 
 if __name__ == "__main__":
