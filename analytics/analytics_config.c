@@ -15,7 +15,7 @@ static int check_schedule(const void *field, lf_buf *err)
         return 0;
     int rc = lf_cron_parse(s, &c);
     if (rc)
-        lf_buf_append_str(err, "not a 5-field cron expression (minute hour day-of-month month "
+        lf_buf_msgf(err, "not a 5-field cron expression (minute hour day-of-month month "
                                "day-of-week, with *, lists, ranges and steps)");
     return rc;
 }

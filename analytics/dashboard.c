@@ -39,18 +39,19 @@ static int json_row(void *arg, unsigned n, char **v, unsigned long *len)
 }
 
 /* Appends " AND col = 'value'" for each filter set; day_col for from/to. */
-static void where(api_call *c, lf_mysql *db, lf_buf *q, const char *day_col, bool has_version, bool has_site)
+static int where(api_call *c, lf_mysql *db, lf_buf *q, const char *day_col, bool has_version, bool has_site)
 {
     const char *cols[5] = {"product", has_version ? "product_version" : NULL, has_site ? "site" : NULL,
                            day_col, day_col};
     const char *ops[5] = {" = ", " = ", " = ", " >= ", " <= "};
-    lf_buf_append_str(q, " WHERE 1 = 1");
-    for (int i = 0; i < 5; i++) {
+    int rc = lf_buf_append_str(q, " WHERE 1 = 1");
+    for (int i = 0; !rc && i < 5; i++) {
         if (!c->filter[i][0] || !cols[i])
             continue;
-        lf_buf_appendf(q, " AND %s%s", cols[i], ops[i]);
-        lf_mysql_quote(db, q, c->filter[i], strlen(c->filter[i]));
+        rc = lf_buf_appendf(q, " AND %s%s", cols[i], ops[i]);
+        rc = rc ? rc : lf_mysql_quote(db, q, c->filter[i], strlen(c->filter[i]));
     }
+    return rc;
 }
 
 static void api_work(uv_work_t *w)
@@ -67,42 +68,43 @@ static void api_work(uv_work_t *w)
     if (lf_mysql_connect(&o, &db) < 0)
         return;
     const char *cols;
+    int rc;
     if (strcmp(c->kind, "usage") == 0) {
         cols = "[\"day\",\"sessions\",\"users\",\"hosts\",\"crashed\",\"duration_p50_ms\"]";
-        lf_buf_append_str(&q, "SELECT day, SUM(sessions), SUM(users), SUM(hosts), SUM(crashed), "
-                              "ROUND(AVG(duration_p50_ms)) FROM daily_usage");
-        where(c, db, &q, "day", true, true);
-        lf_buf_append_str(&q, " GROUP BY day ORDER BY day");
+        rc = lf_buf_append_str(&q, "SELECT day, SUM(sessions), SUM(users), SUM(hosts), SUM(crashed), "
+                                   "ROUND(AVG(duration_p50_ms)) FROM daily_usage");
+        rc = rc ? rc : where(c, db, &q, "day", true, true);
+        rc = rc ? rc : lf_buf_append_str(&q, " GROUP BY day ORDER BY day");
     } else if (strcmp(c->kind, "features") == 0) {
         cols = "[\"template_id\",\"template\",\"events\",\"sessions\"]";
-        lf_buf_append_str(&q, "SELECT template_id, MAX(template), SUM(events), SUM(sessions) FROM feature_usage");
-        where(c, db, &q, "day", true, false);
-        lf_buf_append_str(&q, " GROUP BY template_id ORDER BY SUM(events) DESC LIMIT 15");
+        rc = lf_buf_append_str(&q, "SELECT template_id, MAX(template), SUM(events), SUM(sessions) FROM feature_usage");
+        rc = rc ? rc : where(c, db, &q, "day", true, false);
+        rc = rc ? rc : lf_buf_append_str(&q, " GROUP BY template_id ORDER BY SUM(events) DESC LIMIT 15");
     } else if (strcmp(c->kind, "errors") == 0) {
         cols = "[\"day\",\"errors\",\"fatals\",\"sessions\"]";
-        lf_buf_append_str(&q, "SELECT day, SUM(errors), SUM(fatals), COUNT(*) FROM errors_daily");
-        where(c, db, &q, "day", true, false);
-        lf_buf_append_str(&q, " GROUP BY day ORDER BY day");
+        rc = lf_buf_append_str(&q, "SELECT day, SUM(errors), SUM(fatals), COUNT(*) FROM errors_daily");
+        rc = rc ? rc : where(c, db, &q, "day", true, false);
+        rc = rc ? rc : lf_buf_append_str(&q, " GROUP BY day ORDER BY day");
     } else if (strcmp(c->kind, "retention") == 0) {
         cols = "[\"cohort_week\",\"week_offset\",\"users\",\"cohort_users\"]";
-        lf_buf_append_str(&q, "SELECT cohort_week, week_offset, SUM(users), SUM(cohort_users) FROM "
-                              "retention_weekly");
-        where(c, db, &q, "cohort_week", false, false);
-        lf_buf_append_str(&q, " GROUP BY cohort_week, week_offset ORDER BY cohort_week, week_offset");
+        rc = lf_buf_append_str(&q, "SELECT cohort_week, week_offset, SUM(users), SUM(cohort_users) FROM "
+                                   "retention_weekly");
+        rc = rc ? rc : where(c, db, &q, "cohort_week", false, false);
+        rc = rc ? rc : lf_buf_append_str(&q, " GROUP BY cohort_week, week_offset ORDER BY cohort_week, week_offset");
     } else if (strcmp(c->kind, "filters") == 0) {
         cols = "[\"kind\",\"value\"]";
-        lf_buf_append_str(&q, "SELECT DISTINCT 'product', product FROM daily_usage UNION SELECT DISTINCT "
-                              "'version', product_version FROM daily_usage UNION SELECT DISTINCT 'site', "
-                              "site FROM daily_usage ORDER BY 1, 2");
+        rc = lf_buf_append_str(&q, "SELECT DISTINCT 'product', product FROM daily_usage UNION SELECT DISTINCT "
+                                   "'version', product_version FROM daily_usage UNION SELECT DISTINCT 'site', "
+                                   "site FROM daily_usage ORDER BY 1, 2");
     } else {
         c->status = 404;
         lf_mysql_close(db);
         return;
     }
-    json_t *rows = json_array();
+    json_t *rows = rc ? NULL : json_array();
     if (rows && lf_mysql_query(db, lf_buf_cstr(&q), json_row, rows) >= 0) {
-        lf_buf_appendf(&c->out, "{\"columns\":%s,\"rows\":", cols);
-        if (lf_json_dump(rows, &c->out) >= 0 && lf_buf_append_str(&c->out, "}") == 0)
+        if (lf_buf_appendf(&c->out, "{\"columns\":%s,\"rows\":", cols) == 0 && lf_json_dump(rows, &c->out) >= 0 &&
+            lf_buf_append_str(&c->out, "}") == 0)
             c->status = 200;
     } else {
         LF_WARN("analytics", "dashboard %s: %s", c->kind, lf_mysql_error(db));

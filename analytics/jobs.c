@@ -176,7 +176,7 @@ static int str_row(void *arg, unsigned n, char **v, unsigned long *len)
 static int db_err(lf_mysql *db, const char *what, int rc, lf_buf *err)
 {
     lf_buf_reset(err);
-    lf_buf_appendf(err, "%s: %s (%s)", what, lf_strerror(rc), lf_mysql_error(db));
+    lf_buf_msgf(err, "%s: %s (%s)", what, lf_strerror(rc), lf_mysql_error(db));
     return rc;
 }
 
@@ -443,15 +443,17 @@ static int run_day(lf_analytics *a, const day_job *j, const char *day, long long
     int rc;
     if (j->select) {
         lf_buf sql = LF_BUF_INIT(8192);
-        for (const char *p = j->select; *p;) {
+        rc = 0;
+        for (const char *p = j->select; *p && !rc;) {
             if (strncmp(p, "{D}", 3) == 0) {
-                lf_buf_append_str(&sql, day);
+                rc = lf_buf_append_str(&sql, day);
                 p += 3;
             } else {
-                lf_buf_append_char(&sql, *p++);
+                rc = lf_buf_append_char(&sql, *p++);
             }
         }
-        rc = lf_mysql_query(a->src, lf_buf_cstr(&sql), tsv_row, &t);
+        if (rc == 0)
+            rc = lf_mysql_query(a->src, lf_buf_cstr(&sql), tsv_row, &t);
         lf_buf_free(&sql);
         if (rc < 0)
             db_err(a->src, j->name, rc, err);
@@ -605,7 +607,7 @@ static int run_retention(lf_analytics *a, const day_list *days, bool all, long l
     int rc = weeks_of(days, &weeks);
     if (rc < 0) {
         lf_buf_reset(err);
-        lf_buf_append_str(err, "retention: bad day");
+        lf_buf_msgf(err, "retention: bad day");
         goto out;
     }
     for (size_t i = 0; i < sizeof retention_temp_sql / sizeof *retention_temp_sql && rc >= 0; i++)
@@ -685,22 +687,28 @@ static int run_custom(lf_analytics *a, const struct lf_analytics_job_section *j,
     int rc = read_text(j->sql_file, &text);
     if (rc < 0) {
         lf_buf_reset(err);
-        lf_buf_appendf(err, "reading %s: %s", j->sql_file, lf_strerror(rc));
+        lf_buf_msgf(err, "reading %s: %s", j->sql_file, lf_strerror(rc));
         return rc;
     }
     lf_buf sql = LF_BUF_INIT(SQL_MAX);
-    for (const char *p = text; *p;) {
+    for (const char *p = text; *p && !rc;) {
         if (strncmp(p, ":from_day", 9) == 0) {
-            lf_buf_appendf(&sql, "'%s'", from);
+            rc = lf_buf_appendf(&sql, "'%s'", from);
             p += 9;
         } else if (strncmp(p, ":to_day", 7) == 0) {
-            lf_buf_appendf(&sql, "'%s'", to);
+            rc = lf_buf_appendf(&sql, "'%s'", to);
             p += 7;
         } else {
-            lf_buf_append_char(&sql, *p++);
+            rc = lf_buf_append_char(&sql, *p++);
         }
     }
     free(text); /* from lf_buf_steal */
+    if (rc != 0) { /* never run part of the file */
+        lf_buf_free(&sql);
+        lf_buf_reset(err);
+        lf_buf_msgf(err, "%s: %s once its days are filled in", j->sql_file, lf_strerror(rc));
+        return rc;
+    }
     rc = lf_mysql_begin(a->dst);
     char *s = sql.data;
     while (rc >= 0 && s && *s) {
@@ -736,7 +744,7 @@ static int run_custom(lf_analytics *a, const struct lf_analytics_job_section *j,
 int lf_analytics_run(lf_analytics *a, const char *job, const char *from, const char *to, bool all,
                      long long *rows_out)
 {
-    lf_buf err = LF_BUF_INIT(4096), q = LF_BUF_INIT(8192);
+    lf_buf err = LF_BUF_INIT(4096), q = LF_BUF_INIT(12288);
     day_list days = {0};
     long long rows = 0;
     int64_t got = 0, run_id = 0;
@@ -759,18 +767,18 @@ int lf_analytics_run(lf_analytics *a, const char *job, const char *from, const c
         return 1;
     }
     /* Holding the lock, no other run of this job is alive: a 'running' row is a killed run's. */
-    lf_buf_append_str(&q, "UPDATE job_runs SET status = 'abandoned' WHERE status = 'running' AND job = ");
-    lf_mysql_quote(a->dst, &q, job, strlen(job));
-    if (lf_mysql_exec(a->dst, lf_buf_cstr(&q)) < 0)
+    rc = lf_buf_append_str(&q, "UPDATE job_runs SET status = 'abandoned' WHERE status = 'running' AND job = ");
+    rc = rc ? rc : lf_mysql_quote(a->dst, &q, job, strlen(job));
+    if (rc != 0 || lf_mysql_exec(a->dst, lf_buf_cstr(&q)) < 0)
         LF_WARN("analytics", "job %s: marking abandoned runs: %s", job, lf_mysql_error(a->dst));
     lf_buf_reset(&q);
     gethostname(host, sizeof host - 1);
-    lf_buf_appendf(&q, "INSERT INTO job_runs (job, started_at, status, host) VALUES (");
-    lf_mysql_quote(a->dst, &q, job, strlen(job));
-    lf_buf_appendf(&q, ", NOW(3), 'running', ");
-    lf_mysql_quote(a->dst, &q, host, strlen(host));
-    lf_buf_append_str(&q, ")");
-    rc = (int)lf_mysql_exec(a->dst, lf_buf_cstr(&q));
+    rc = lf_buf_append_str(&q, "INSERT INTO job_runs (job, started_at, status, host) VALUES (");
+    rc = rc ? rc : lf_mysql_quote(a->dst, &q, job, strlen(job));
+    rc = rc ? rc : lf_buf_append_str(&q, ", NOW(3), 'running', ");
+    rc = rc ? rc : lf_mysql_quote(a->dst, &q, host, strlen(host));
+    rc = rc ? rc : lf_buf_append_str(&q, ")");
+    rc = rc ? rc : (int)lf_mysql_exec(a->dst, lf_buf_cstr(&q));
     if (rc >= 0)
         rc = lf_mysql_query_int(a->dst, "SELECT LAST_INSERT_ID()", &run_id);
     if (rc < 0) {
@@ -782,7 +790,7 @@ int lf_analytics_run(lf_analytics *a, const char *job, const char *from, const c
     if (from && to) {
         rc = days_range(&days, from, to);
         if (rc < 0)
-            lf_buf_append_str(&err, "bad --from/--to");
+            lf_buf_msgf(&err, "bad --from/--to");
     } else {
         char wm[32] = "1970-01-01";
         /* Sessions parsed in the last WATERMARK_SETTLE_S seconds wait for the next run: a transaction
@@ -793,9 +801,9 @@ int lf_analytics_run(lf_analytics *a, const char *job, const char *from, const c
                             str_row, new_wm);
         if (rc >= 0 && !all) {
             lf_buf_reset(&q);
-            lf_buf_append_str(&q, "SELECT parsed_until FROM job_watermarks WHERE job = ");
-            lf_mysql_quote(a->dst, &q, job, strlen(job));
-            rc = lf_mysql_query(a->dst, lf_buf_cstr(&q), str_row, wm);
+            rc = lf_buf_append_str(&q, "SELECT parsed_until FROM job_watermarks WHERE job = ");
+            rc = rc ? rc : lf_mysql_quote(a->dst, &q, job, strlen(job));
+            rc = rc ? rc : lf_mysql_query(a->dst, lf_buf_cstr(&q), str_row, wm);
         }
         if (rc >= 0 && all) {
             rc = lf_mysql_query(a->src, "SELECT DISTINCT DATE(started_at) FROM sessions WHERE "
@@ -825,11 +833,12 @@ int lf_analytics_run(lf_analytics *a, const char *job, const char *from, const c
     }
     if (rc >= 0 && !(from && to) && new_wm[0]) {
         lf_buf_reset(&q);
-        lf_buf_append_str(&q, "INSERT INTO job_watermarks (job, parsed_until, updated_at) VALUES (");
-        lf_mysql_quote(a->dst, &q, job, strlen(job));
-        lf_buf_appendf(&q, ", '%s', NOW(3)) ON DUPLICATE KEY UPDATE parsed_until = VALUES(parsed_until), "
-                           "updated_at = VALUES(updated_at)", new_wm);
-        rc = (int)lf_mysql_exec(a->dst, lf_buf_cstr(&q));
+        rc = lf_buf_append_str(&q, "INSERT INTO job_watermarks (job, parsed_until, updated_at) VALUES (");
+        rc = rc ? rc : lf_mysql_quote(a->dst, &q, job, strlen(job));
+        rc = rc ? rc
+                : lf_buf_appendf(&q, ", '%s', NOW(3)) ON DUPLICATE KEY UPDATE parsed_until = VALUES(parsed_until), "
+                                     "updated_at = VALUES(updated_at)", new_wm);
+        rc = rc ? rc : (int)lf_mysql_exec(a->dst, lf_buf_cstr(&q));
         if (rc < 0)
             db_err(a->dst, "job_watermarks", rc, &err);
     }
@@ -837,17 +846,19 @@ int lf_analytics_run(lf_analytics *a, const char *job, const char *from, const c
     clock_gettime(CLOCK_MONOTONIC, &t1);
     long long ms = (long long)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
     lf_buf_reset(&q);
-    lf_buf_appendf(&q, "UPDATE job_runs SET finished_at = NOW(3), duration_ms = %lld, `rows` = %lld, "
-                       "status = '%s', window_from = %s%s%s, window_to = %s%s%s, error = ",
-                   ms, rows, rc >= 0 ? "ok" : "failed", days.n ? "'" : "", days.n ? days.d[0] : "NULL",
-                   days.n ? "'" : "", days.n ? "'" : "", days.n ? days.d[days.n - 1] : "NULL",
-                   days.n ? "'" : "");
-    if (rc < 0)
-        lf_mysql_quote(a->dst, &q, err.data ? err.data : "error", err.data ? err.len : 5);
-    else
-        lf_buf_append_str(&q, "NULL");
-    lf_buf_appendf(&q, " WHERE id = %lld", (long long)run_id);
-    if (lf_mysql_exec(a->dst, lf_buf_cstr(&q)) < 0)
+    /* The error text is at most 4 KiB and q has room for it quoted (8 KiB): if the statement still
+     * cannot be built it is not run, since without its WHERE it would update every run. */
+    int qrc = lf_buf_appendf(&q, "UPDATE job_runs SET finished_at = NOW(3), duration_ms = %lld, `rows` = %lld, "
+                                 "status = '%s', window_from = %s%s%s, window_to = %s%s%s, error = ",
+                             ms, rows, rc >= 0 ? "ok" : "failed", days.n ? "'" : "", days.n ? days.d[0] : "NULL",
+                             days.n ? "'" : "", days.n ? "'" : "", days.n ? days.d[days.n - 1] : "NULL",
+                             days.n ? "'" : "");
+    if (qrc == 0 && rc < 0)
+        qrc = lf_mysql_quote(a->dst, &q, err.data ? err.data : "error", err.data ? err.len : 5);
+    else if (qrc == 0)
+        qrc = lf_buf_append_str(&q, "NULL");
+    qrc = qrc ? qrc : lf_buf_appendf(&q, " WHERE id = %lld", (long long)run_id);
+    if (qrc != 0 || lf_mysql_exec(a->dst, lf_buf_cstr(&q)) < 0)
         LF_WARN("analytics", "job %s: recording the run: %s", job, lf_mysql_error(a->dst));
     if (rc < 0)
         LF_ERROR("analytics", "job %s failed: %s", job, lf_buf_cstr(&err));

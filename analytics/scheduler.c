@@ -53,7 +53,9 @@ static void initial_due(scheduler *s, const struct lf_analytics_config *cfg)
                      "SELECT UNIX_TIMESTAMP(MAX(started_at)) FROM job_runs WHERE job = '%s' AND "
                      "status = 'ok'",
                      s->jobs[i].name); /* names come from the configuration: [A-Za-z0-9_.-] */
-            lf_mysql_query(a.dst, sql, last_ok_row, &last);
+            if (lf_mysql_query(a.dst, sql, last_ok_row, &last) < 0)
+                LF_WARN("analytics", "job %s: cannot read its last run (%s); running it now", s->jobs[i].name,
+                        lf_mysql_error(a.dst));
         }
         time_t next = last ? lf_cron_next(&s->jobs[i].cron, last) : now;
         s->jobs[i].due = next <= now ? now : next;

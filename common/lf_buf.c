@@ -93,6 +93,17 @@ int lf_buf_vappendf(lf_buf *b, const char *fmt, va_list ap)
     return 0;
 }
 
+void lf_buf_msgf(lf_buf *b, const char *fmt, ...)
+{
+    if (!b)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = lf_buf_vappendf(b, fmt, ap);
+    (void)rc; /* text that does not fit is left out: see lf_buf.h */
+    va_end(ap);
+}
+
 int lf_buf_appendf(lf_buf *b, const char *fmt, ...)
 {
     va_list ap;

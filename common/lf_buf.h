@@ -4,6 +4,8 @@
 #ifndef LF_BUF_H
 #define LF_BUF_H
 
+#include "lf_error.h"
+
 #include <stdarg.h>
 #include <stddef.h>
 
@@ -23,13 +25,18 @@ void lf_buf_free(lf_buf *b);
 void lf_buf_reset(lf_buf *b);
 
 /* 0, -ENOMEM, or LF_ELIMIT when the result would pass max. On failure the buffer is unchanged. */
-int lf_buf_append(lf_buf *b, const void *data, size_t len);
-int lf_buf_append_str(lf_buf *b, const char *s);
-int lf_buf_append_char(lf_buf *b, char c);
-int lf_buf_appendf(lf_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int lf_buf_vappendf(lf_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+LF_MUST_CHECK int lf_buf_append(lf_buf *b, const void *data, size_t len);
+LF_MUST_CHECK int lf_buf_append_str(lf_buf *b, const char *s);
+LF_MUST_CHECK int lf_buf_append_char(lf_buf *b, char c);
+LF_MUST_CHECK int lf_buf_appendf(lf_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+LF_MUST_CHECK int lf_buf_vappendf(lf_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+/* Message text for people (an error's explanation, a health detail): appends like lf_buf_appendf
+ * when it can and otherwise leaves the text out, so that failing to explain a result never changes
+ * the result. b may be NULL. Anything that is data (SQL, JSON, output) uses lf_buf_appendf and checks
+ * it. This is the convention for error text: the caller passes an lf_buf *err it owns. */
+void lf_buf_msgf(lf_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Ensures room for extra more bytes without further allocation. */
-int lf_buf_reserve(lf_buf *b, size_t extra);
+LF_MUST_CHECK int lf_buf_reserve(lf_buf *b, size_t extra);
 /* Drops the first n bytes (a consumed prefix). */
 void lf_buf_consume(lf_buf *b, size_t n);
 void lf_buf_truncate(lf_buf *b, size_t len);

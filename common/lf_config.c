@@ -15,6 +15,7 @@
 
 #include "lf_alloc.h"
 #include "lf_error.h"
+#include "lf_hex.h"
 
 #define CFG_FILE_MAX (1024 * 1024) /* a configuration file larger than this is a mistake */
 #define CFG_SECTION_MAX 128
@@ -169,7 +170,7 @@ int lf_config_parse_bool(const char *text, bool *value)
     return -EINVAL;
 }
 
-static void format_size(uint64_t v, lf_buf *out)
+static int format_size(uint64_t v, lf_buf *out)
 {
     static const char units[] = "KMGT";
     int u = -1;
@@ -178,45 +179,36 @@ static void format_size(uint64_t v, lf_buf *out)
         u++;
     }
     if (u < 0)
-        lf_buf_appendf(out, "%" PRIu64, v);
-    else
-        lf_buf_appendf(out, "%" PRIu64 "%c", v, units[u]);
+        return lf_buf_appendf(out, "%" PRIu64, v);
+    return lf_buf_appendf(out, "%" PRIu64 "%c", v, units[u]);
 }
 
-static void format_duration(uint64_t ms, lf_buf *out)
+static int format_duration(uint64_t ms, lf_buf *out)
 {
     static const struct {
         const char *unit;
         uint64_t ms;
     } units[] = {{"d", 86400000}, {"h", 3600000}, {"m", 60000}, {"s", 1000}};
-    if (ms == 0) {
-        lf_buf_append_str(out, "0s");
-        return;
-    }
-    for (size_t i = 0; i < 4; i++) {
-        if (ms % units[i].ms == 0) {
-            lf_buf_appendf(out, "%" PRIu64 "%s", ms / units[i].ms, units[i].unit);
-            return;
-        }
-    }
-    lf_buf_appendf(out, "%" PRIu64 "ms", ms);
+    if (ms == 0)
+        return lf_buf_append_str(out, "0s");
+    for (size_t i = 0; i < 4; i++)
+        if (ms % units[i].ms == 0)
+            return lf_buf_appendf(out, "%" PRIu64 "%s", ms / units[i].ms, units[i].unit);
+    return lf_buf_appendf(out, "%" PRIu64 "ms", ms);
 }
 
-static void format_double(double d, lf_buf *out)
+static int format_double(double d, lf_buf *out)
 {
-    if (d == (double)(int64_t)d && d > -1e15 && d < 1e15) {
-        lf_buf_appendf(out, "%" PRId64, (int64_t)d);
-        return;
-    }
+    if (d == (double)(int64_t)d && d > -1e15 && d < 1e15)
+        return lf_buf_appendf(out, "%" PRId64, (int64_t)d);
     /* the shortest text that reads back as the same double */
+    char tmp[40];
     for (int prec = 1; prec <= 17; prec++) {
-        char tmp[40];
         snprintf(tmp, sizeof tmp, "%.*g", prec, d);
-        if (strtod(tmp, NULL) == d || prec == 17) {
-            lf_buf_append_str(out, tmp);
-            return;
-        }
+        if (strtod(tmp, NULL) == d)
+            break;
     }
+    return lf_buf_append_str(out, tmp);
 }
 
 static void free_list(char **list)
@@ -255,7 +247,7 @@ static int parse_list(const char *text, char ***out, lf_buf *why)
         while (last > p && (last[-1] == ' ' || last[-1] == '\t'))
             last--;
         if (last == p) {
-            lf_buf_appendf(why, "item %zu of the list is empty", i + 1);
+            lf_buf_msgf(why, "item %zu of the list is empty", i + 1);
             free_list(list);
             return -EINVAL;
         }
@@ -275,24 +267,25 @@ static bool has_limits(const lf_config_option *o)
     return o->min < o->max;
 }
 
-static void format_number(const lf_config_option *o, double v, lf_buf *out)
+static int format_number(const lf_config_option *o, double v, lf_buf *out)
 {
     if (o->type == LF_CFG_SIZE && v >= 0 && v < 1.8e19)
-        format_size((uint64_t)v, out);
-    else if (o->type == LF_CFG_DURATION && v >= 0 && v < 1.8e19)
-        format_duration((uint64_t)v, out);
-    else
-        format_double(v, out);
+        return format_size((uint64_t)v, out);
+    if (o->type == LF_CFG_DURATION && v >= 0 && v < 1.8e19)
+        return format_duration((uint64_t)v, out);
+    return format_double(v, out);
 }
 
 static int out_of_range(const lf_config_option *o, double v, lf_buf *why)
 {
     if (!has_limits(o) || (v >= o->min && v <= o->max))
         return 0;
-    lf_buf_append_str(why, "must be between ");
-    format_number(o, o->min, why);
-    lf_buf_append_str(why, " and ");
-    format_number(o, o->max, why);
+    /* message text: a part that does not fit is left out (lf_buf_msgf) */
+    lf_buf_msgf(why, "must be between ");
+    int rc = format_number(o, o->min, why);
+    lf_buf_msgf(why, " and ");
+    rc = format_number(o, o->max, why);
+    (void)rc;
     return -ERANGE;
 }
 
@@ -320,7 +313,7 @@ static int parse_value(const lf_config_option *o, const char *text, union cfg_va
     switch (o->type) {
     case LF_CFG_STRING:
         if ((o->flags & LF_CFG_SECRET) && strcmp(text, CFG_SECRET_MASK) == 0) {
-            lf_buf_append_str(why, "\"" CFG_SECRET_MASK "\" is the mask --dump-config prints; "
+            lf_buf_msgf(why, "\"" CFG_SECRET_MASK "\" is the mask --dump-config prints; "
                                    "put the real secret here");
             return -EINVAL;
         }
@@ -332,11 +325,11 @@ static int parse_value(const lf_config_option *o, const char *text, union cfg_va
         errno = 0;
         long long n = strtoll(text, &end, 10);
         if (end == text || *end || isspace((unsigned char)*text)) {
-            lf_buf_appendf(why, "\"%.80s\" is not an integer", text);
+            lf_buf_msgf(why, "\"%.80s\" is not an integer", text);
             return -EINVAL;
         }
         if (errno == ERANGE) {
-            lf_buf_appendf(why, "\"%.80s\" is out of range", text);
+            lf_buf_msgf(why, "\"%.80s\" is out of range", text);
             return -ERANGE;
         }
         v->i = n;
@@ -345,16 +338,16 @@ static int parse_value(const lf_config_option *o, const char *text, union cfg_va
     case LF_CFG_UINT: {
         errno = 0;
         if (!isdigit((unsigned char)text[0])) {
-            lf_buf_appendf(why, "\"%.80s\" is not an unsigned integer", text);
+            lf_buf_msgf(why, "\"%.80s\" is not an unsigned integer", text);
             return -EINVAL;
         }
         unsigned long long n = strtoull(text, &end, 10);
         if (*end) {
-            lf_buf_appendf(why, "\"%.80s\" is not an unsigned integer", text);
+            lf_buf_msgf(why, "\"%.80s\" is not an unsigned integer", text);
             return -EINVAL;
         }
         if (errno == ERANGE) {
-            lf_buf_appendf(why, "\"%.80s\" is out of range", text);
+            lf_buf_msgf(why, "\"%.80s\" is out of range", text);
             return -ERANGE;
         }
         v->u = n;
@@ -364,11 +357,11 @@ static int parse_value(const lf_config_option *o, const char *text, union cfg_va
         errno = 0;
         double d = strtod(text, &end);
         if (end == text || *end || isspace((unsigned char)*text) || !isfinite(d)) {
-            lf_buf_appendf(why, "\"%.80s\" is not a finite number", text);
+            lf_buf_msgf(why, "\"%.80s\" is not a finite number", text);
             return -EINVAL;
         }
         if (errno == ERANGE && fabs(d) > 1) {
-            lf_buf_appendf(why, "\"%.80s\" is out of range", text);
+            lf_buf_msgf(why, "\"%.80s\" is out of range", text);
             return -ERANGE;
         }
         v->d = d;
@@ -377,12 +370,12 @@ static int parse_value(const lf_config_option *o, const char *text, union cfg_va
     case LF_CFG_BOOL:
         rc = lf_config_parse_bool(text, &v->b);
         if (rc)
-            lf_buf_appendf(why, "\"%.80s\" is not a boolean (true/false, yes/no, on/off, 1/0)", text);
+            lf_buf_msgf(why, "\"%.80s\" is not a boolean (true/false, yes/no, on/off, 1/0)", text);
         return rc;
     case LF_CFG_SIZE:
         rc = lf_config_parse_size(text, &v->u);
         if (rc) {
-            lf_buf_appendf(why, rc == -ERANGE ? "\"%.80s\" is too large"
+            lf_buf_msgf(why, rc == -ERANGE ? "\"%.80s\" is too large"
                                               : "\"%.80s\" is not a size (e.g. 512, 64K, 16MiB, 2G)",
                            text);
             return rc;
@@ -391,7 +384,7 @@ static int parse_value(const lf_config_option *o, const char *text, union cfg_va
     case LF_CFG_DURATION:
         rc = lf_config_parse_duration(text, &v->u);
         if (rc) {
-            lf_buf_appendf(why, rc == -ERANGE ? "\"%.80s\" is too long"
+            lf_buf_msgf(why, rc == -ERANGE ? "\"%.80s\" is too long"
                                               : "\"%.80s\" is not a duration (e.g. 250ms, 30s, 5m, 2h, 7d)",
                            text);
             return rc;
@@ -404,9 +397,9 @@ static int parse_value(const lf_config_option *o, const char *text, union cfg_va
                 return 0;
             }
         }
-        lf_buf_appendf(why, "\"%.80s\" is not one of:", text);
+        lf_buf_msgf(why, "\"%.80s\" is not one of:", text);
         for (int i = 0; o->enum_values && o->enum_values[i]; i++)
-            lf_buf_appendf(why, "%s %s", i ? "," : "", o->enum_values[i]);
+            lf_buf_msgf(why, "%s %s", i ? "," : "", o->enum_values[i]);
         return -EINVAL;
     }
     return -EINVAL;
@@ -459,7 +452,7 @@ static int set_field(const lf_config_option *o, void *base, const char *text, lf
     if (rc) {
         free_value(o, &v);
         if (rc == -ENOMEM && why->len == 0)
-            lf_buf_append_str(why, "out of memory");
+            lf_buf_msgf(why, "out of memory");
         return rc;
     }
     if (o->validate) {
@@ -488,7 +481,7 @@ static int set_field(const lf_config_option *o, void *base, const char *text, lf
         rc = o->validate(&field, why);
         if (rc) {
             if (why->len == 0)
-                lf_buf_append_str(why, "invalid value");
+                lf_buf_msgf(why, "invalid value");
             free_value(o, &v);
             return rc < 0 ? rc : -EINVAL;
         }
@@ -563,7 +556,7 @@ static int apply_defaults(const lf_config_option *opts, size_t n, void *base, lf
         int rc = set_field(o, base, o->default_value, &why);
         if (rc) {
             if (err)
-                lf_buf_appendf(err, "default of [%s] %s: %s", section_label ? section_label : o->section,
+                lf_buf_msgf(err, "default of [%s] %s: %s", section_label ? section_label : o->section,
                                o->name, lf_buf_cstr(&why));
             lf_buf_free(&why);
             return rc;
@@ -615,24 +608,24 @@ static int get_element(const lf_config_section_table *s, void *target, const cha
         }
     }
     if (!*name) {
-        lf_buf_appendf(why, "a [%s.NAME] section needs a name", s->prefix);
+        lf_buf_msgf(why, "a [%s.NAME] section needs a name", s->prefix);
         return -EINVAL;
     }
     for (const char *p = name; *p; p++) {
         if (!name_char_ok(*p)) {
-            lf_buf_appendf(why, "section name \"%s\" may only hold letters, digits, '_', '-' and '.'",
+            lf_buf_msgf(why, "section name \"%s\" may only hold letters, digits, '_', '-' and '.'",
                            name);
             return -EINVAL;
         }
     }
     if (*count >= s->max_count) {
-        lf_buf_appendf(why, "too many [%s.*] sections (at most %zu)", s->prefix, s->max_count);
+        lf_buf_msgf(why, "too many [%s.*] sections (at most %zu)", s->prefix, s->max_count);
         return LF_ELIMIT;
     }
     void **arr = elem_array(s, target);
     char *grown = lf_realloc(*arr, (*count + 1) * s->element_size);
     if (!grown) {
-        lf_buf_append_str(why, "out of memory");
+        lf_buf_msgf(why, "out of memory");
         return -ENOMEM;
     }
     *arr = grown;
@@ -640,7 +633,7 @@ static int get_element(const lf_config_section_table *s, void *target, const cha
     memset(e, 0, s->element_size);
     char *copy = lf_strdup(name);
     if (!copy) {
-        lf_buf_append_str(why, "out of memory");
+        lf_buf_msgf(why, "out of memory");
         return -ENOMEM;
     }
     *(char **)((char *)e + s->name_offset) = copy;
@@ -669,7 +662,7 @@ static int resolve_section(const lf_config_table *t, void *target, const char *s
             return get_element(s, target, section + pl + 1, elem, why);
         }
     }
-    lf_buf_append_str(why, "unknown section");
+    lf_buf_msgf(why, "unknown section");
     return -EINVAL;
 }
 
@@ -689,16 +682,17 @@ static int ctx_fail(struct cfg_ctx *c, int code, const char *section, const char
         return c->rc;
     lf_buf_reset(c->err);
     if (c->line)
-        lf_buf_appendf(c->err, "%s:%u: ", c->name, c->line);
+        lf_buf_msgf(c->err, "%s:%u: ", c->name, c->line);
     else
-        lf_buf_appendf(c->err, "%s: ", c->name);
+        lf_buf_msgf(c->err, "%s: ", c->name);
     if (section && key)
-        lf_buf_appendf(c->err, "[%s] %s: ", section, key);
+        lf_buf_msgf(c->err, "[%s] %s: ", section, key);
     else if (section)
-        lf_buf_appendf(c->err, "[%s]: ", section);
+        lf_buf_msgf(c->err, "[%s]: ", section);
     va_list ap;
     va_start(ap, fmt);
-    lf_buf_vappendf(c->err, fmt, ap);
+    int text = lf_buf_vappendf(c->err, fmt, ap);
+    (void)text; /* message text: left out when it does not fit (as lf_buf_msgf) */
     va_end(ap);
     return c->rc;
 }
@@ -723,16 +717,6 @@ static int mark_seen(struct cfg_ctx *c, size_t opt, const char *section, const c
     }
     c->seen[c->n_seen++] = (struct cfg_seen){c->sec, c->elem, opt, from_file ? c->line : 0};
     return 0;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)tolower((unsigned char)c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
 }
 
 /* A value in double quotes: strips them and decodes \" \\ \n \t \r \xHH. */
@@ -761,7 +745,7 @@ static int unquote(const char *in, char **out)
             case 'x': {
                 if (i + 2 >= n - 1)
                     goto bad;
-                int hi = hexval(in[i + 1]), lo = hexval(in[i + 2]);
+                int hi = lf_hex_value(in[i + 1]), lo = lf_hex_value(in[i + 2]);
                 if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                     goto bad;
                 ch = (char)(hi * 16 + lo);
@@ -786,7 +770,7 @@ static int add_pair(const lf_config_option *any, void *elem, const char *key, co
 {
     for (const char *p = key; *p || p == key; p++) {
         if (!name_char_ok(*p)) {
-            lf_buf_append_str(why, "a key may only hold letters, digits, '_', '-' and '.'");
+            lf_buf_msgf(why, "a key may only hold letters, digits, '_', '-' and '.'");
             return -EINVAL;
         }
     }
@@ -795,7 +779,7 @@ static int add_pair(const lf_config_option *any, void *elem, const char *key, co
         int rc = any->validate(pair, why);
         if (rc) {
             if (why->len == 0)
-                lf_buf_append_str(why, "invalid");
+                lf_buf_msgf(why, "invalid");
             return rc < 0 ? rc : -EINVAL;
         }
     }
@@ -805,7 +789,7 @@ static int add_pair(const lf_config_option *any, void *elem, const char *key, co
         n++;
     char **grown = lf_realloc(*pairs, (n + 3) * sizeof *grown);
     if (!grown) {
-        lf_buf_append_str(why, "out of memory");
+        lf_buf_msgf(why, "out of memory");
         return -ENOMEM;
     }
     *pairs = grown;
@@ -813,7 +797,7 @@ static int add_pair(const lf_config_option *any, void *elem, const char *key, co
     char *k = lf_strdup(key), *v = k ? lf_strdup(value) : NULL;
     if (!k || !v) {
         lf_free(k);
-        lf_buf_append_str(why, "out of memory");
+        lf_buf_msgf(why, "out of memory");
         return -ENOMEM;
     }
     grown[n] = k;
@@ -1103,7 +1087,7 @@ static int read_file(const char *path, char **out, size_t *len, lf_buf *err)
     if (fd < 0) {
         int e = errno;
         if (err)
-            lf_buf_appendf(err, "%s: %s", path, strerror(e));
+            lf_buf_msgf(err, "%s: %s", path, strerror(e));
         return -e;
     }
     lf_buf text = LF_BUF_INIT(CFG_FILE_MAX + 1); /* one more byte tells a file that is too large */
@@ -1112,7 +1096,7 @@ static int read_file(const char *path, char **out, size_t *len, lf_buf *err)
         size_t want = text.max - text.len < 65536 ? text.max - text.len : 65536;
         if (want == 0) {
             if (err)
-                lf_buf_appendf(err, "%s: larger than %d bytes", path, CFG_FILE_MAX);
+                lf_buf_msgf(err, "%s: larger than %d bytes", path, CFG_FILE_MAX);
             rc = LF_ECONFIG;
             break;
         }
@@ -1124,7 +1108,7 @@ static int read_file(const char *path, char **out, size_t *len, lf_buf *err)
         if (r < 0) {
             rc = -errno;
             if (err)
-                lf_buf_appendf(err, "%s: %s", path, strerror(-rc));
+                lf_buf_msgf(err, "%s: %s", path, strerror(-rc));
             break;
         }
         if (r == 0)
@@ -1313,41 +1297,39 @@ static int format_field(const lf_config_option *o, const void *base, lf_buf *out
     case LF_CFG_STRING: {
         const char *s = *(char *const *)f;
         if (s && (o->flags & LF_CFG_SECRET))
-            lf_buf_append_str(out, CFG_SECRET_MASK);
-        else if (s && for_ini && needs_quotes(s))
-            append_quoted(out, s);
-        else if (s)
-            lf_buf_append_str(out, s);
-        break;
+            return lf_buf_append_str(out, CFG_SECRET_MASK);
+        if (s && for_ini && needs_quotes(s))
+            return append_quoted(out, s);
+        return s ? lf_buf_append_str(out, s) : 0;
     }
     case LF_CFG_LIST: {
         char *const *l = *(char **const *)f;
         lf_buf joined = LF_BUF_INIT(1 << 20);
-        for (size_t i = 0; l && l[i]; i++)
-            lf_buf_appendf(&joined, "%s%s", i ? ", " : "", l[i]);
-        if (for_ini && joined.len && needs_quotes(lf_buf_cstr(&joined)))
-            append_quoted(out, lf_buf_cstr(&joined));
-        else
-            lf_buf_append_str(out, lf_buf_cstr(&joined));
+        int rc = 0;
+        for (size_t i = 0; l && l[i] && !rc; i++)
+            rc = lf_buf_appendf(&joined, "%s%s", i ? ", " : "", l[i]);
+        if (!rc && for_ini && joined.len && needs_quotes(lf_buf_cstr(&joined)))
+            rc = append_quoted(out, lf_buf_cstr(&joined));
+        else if (!rc)
+            rc = lf_buf_append_str(out, lf_buf_cstr(&joined));
         lf_buf_free(&joined);
-        break;
+        return rc;
     }
-    case LF_CFG_INT: lf_buf_appendf(out, "%" PRId64, *(const int64_t *)f); break;
-    case LF_CFG_UINT: lf_buf_appendf(out, "%" PRIu64, *(const uint64_t *)f); break;
-    case LF_CFG_SIZE: format_size(*(const uint64_t *)f, out); break;
-    case LF_CFG_DURATION: format_duration(*(const uint64_t *)f, out); break;
-    case LF_CFG_DOUBLE: format_double(*(const double *)f, out); break;
-    case LF_CFG_BOOL: lf_buf_append_str(out, *(const bool *)f ? "true" : "false"); break;
+    case LF_CFG_INT: return lf_buf_appendf(out, "%" PRId64, *(const int64_t *)f);
+    case LF_CFG_UINT: return lf_buf_appendf(out, "%" PRIu64, *(const uint64_t *)f);
+    case LF_CFG_SIZE: return format_size(*(const uint64_t *)f, out);
+    case LF_CFG_DURATION: return format_duration(*(const uint64_t *)f, out);
+    case LF_CFG_DOUBLE: return format_double(*(const double *)f, out);
+    case LF_CFG_BOOL: return lf_buf_append_str(out, *(const bool *)f ? "true" : "false");
     case LF_CFG_ENUM: {
         int e = *(const int *)f;
         int n = 0;
         while (o->enum_values && o->enum_values[n])
             n++;
-        lf_buf_append_str(out, e >= 0 && e < n ? o->enum_values[e] : "?");
-        break;
+        return lf_buf_append_str(out, e >= 0 && e < n ? o->enum_values[e] : "?");
     }
     }
-    return 0;
+    return -EINVAL;
 }
 
 int lf_config_format_value(const lf_config_option *o, const void *target, lf_buf *out)
@@ -1365,42 +1347,44 @@ static bool field_unset(const lf_config_option *o, const void *base)
     return false;
 }
 
-static void dump_options(const lf_config_option *opts, size_t n, const char *section, const void *base,
-                         lf_buf *out)
+static int dump_options(const lf_config_option *opts, size_t n, const char *section, const void *base,
+                        lf_buf *out)
 {
-    for (size_t i = 0; i < n; i++) {
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
         const lf_config_option *o = &opts[i];
         if (section && strcmp(o->section, section) != 0)
             continue;
         if (is_any_key(o)) {
             char *const *pairs = *(char **const *)((const char *)base + o->offset);
-            for (size_t k = 0; pairs && pairs[k] && pairs[k + 1]; k += 2) {
-                lf_buf_appendf(out, "%s = ", pairs[k]);
-                if (needs_quotes(pairs[k + 1]))
-                    append_quoted(out, pairs[k + 1]);
-                else
-                    lf_buf_append_str(out, pairs[k + 1]);
-                lf_buf_append_char(out, '\n');
+            for (size_t k = 0; !rc && pairs && pairs[k] && pairs[k + 1]; k += 2) {
+                rc = lf_buf_appendf(out, "%s = ", pairs[k]);
+                if (!rc && needs_quotes(pairs[k + 1]))
+                    rc = append_quoted(out, pairs[k + 1]);
+                else if (!rc)
+                    rc = lf_buf_append_str(out, pairs[k + 1]);
+                rc = rc ? rc : lf_buf_append_char(out, '\n');
             }
             continue;
         }
         if (field_unset(o, base)) {
-            lf_buf_appendf(out, "# %s = (unset)\n", o->name);
+            rc = lf_buf_appendf(out, "# %s = (unset)\n", o->name);
             continue;
         }
-        lf_buf_appendf(out, "%s = ", o->name);
-        format_field(o, base, out, true);
-        lf_buf_append_char(out, '\n');
+        rc = lf_buf_appendf(out, "%s = ", o->name);
+        rc = rc ? rc : format_field(o, base, out, true);
+        rc = rc ? rc : lf_buf_append_char(out, '\n');
     }
+    return rc;
 }
 
 int lf_config_dump(const lf_config_table *t, const void *target, FILE *out)
 {
     lf_buf b = LF_BUF_INIT(16 << 20);
-    lf_buf_appendf(&b, "# %s: effective configuration\n", t->program);
+    int rc = lf_buf_appendf(&b, "# %s: effective configuration\n", t->program);
     /* the "" section first: its keys must come before any header */
-    dump_options(t->options, t->n_options, "", target, &b);
-    for (size_t i = 0; i < t->n_options; i++) {
+    rc = rc ? rc : dump_options(t->options, t->n_options, "", target, &b);
+    for (size_t i = 0; i < t->n_options && !rc; i++) {
         const char *section = t->options[i].section;
         if (!*section)
             continue;
@@ -1409,23 +1393,25 @@ int lf_config_dump(const lf_config_table *t, const void *target, FILE *out)
             first = strcmp(t->options[j].section, section) != 0;
         if (!first)
             continue;
-        lf_buf_appendf(&b, "\n[%s]\n", section);
-        dump_options(t->options, t->n_options, section, target, &b);
+        rc = lf_buf_appendf(&b, "\n[%s]\n", section);
+        rc = rc ? rc : dump_options(t->options, t->n_options, section, target, &b);
     }
-    for (size_t si = 0; si < t->n_sections; si++) {
+    for (size_t si = 0; si < t->n_sections && !rc; si++) {
         const lf_config_section_table *s = &t->sections[si];
         size_t count = *(const size_t *)((const char *)target + s->count_offset);
         const char *arr = *(char *const *)((const char *)target + s->array_offset);
-        for (size_t e = 0; e < count; e++) {
+        for (size_t e = 0; e < count && !rc; e++) {
             const void *elem = arr + e * s->element_size;
-            lf_buf_appendf(&b, "\n[%s.%s]\n", s->prefix, elem_name(s, elem));
-            dump_options(s->options, s->n_options, NULL, elem, &b);
+            rc = lf_buf_appendf(&b, "\n[%s.%s]\n", s->prefix, elem_name(s, elem));
+            rc = rc ? rc : dump_options(s->options, s->n_options, NULL, elem, &b);
         }
     }
+    /* all or nothing: a configuration dump cut short would read as a different configuration */
     size_t len = b.len;
-    bool ok = fwrite(lf_buf_cstr(&b), 1, len, out) == len;
+    if (rc == 0 && fwrite(lf_buf_cstr(&b), 1, len, out) != len)
+        rc = -EIO;
     lf_buf_free(&b);
-    return ok ? 0 : -EIO;
+    return rc;
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -1518,8 +1504,7 @@ static int sections_diff(const lf_config_section_table *s, void *a, void *b)
 
 static void list_append(lf_buf *list, const char *item)
 {
-    if (list)
-        lf_buf_appendf(list, "%s%s", list->len ? ", " : "", item);
+    lf_buf_msgf(list, "%s%s", list && list->len ? ", " : "", item); /* for the log */
 }
 
 int lf_config_reload_overrides(const lf_config_table *t, void *current, const char *path,
@@ -1529,7 +1514,7 @@ int lf_config_reload_overrides(const lf_config_table *t, void *current, const ch
     void *fresh = lf_calloc(1, t->target_size);
     if (!fresh) {
         if (err)
-            lf_buf_append_str(err, "out of memory");
+            lf_buf_msgf(err, "out of memory");
         return -ENOMEM;
     }
     int rc = lf_config_load_overrides(t, fresh, path, overrides, n_overrides, err);
@@ -1578,74 +1563,80 @@ int lf_config_reload(const lf_config_table *t, void *current, const char *path, 
 /* ---------------------------------------------------------------------------------------------- */
 /* Markdown reference */
 
-static void md_escape(lf_buf *b, const char *s)
+static int md_escape(lf_buf *b, const char *s)
 {
-    for (; s && *s; s++) {
+    int rc = 0;
+    for (; s && *s && !rc; s++) {
         if (*s == '|')
-            lf_buf_append_str(b, "\\|");
+            rc = lf_buf_append_str(b, "\\|");
         else if (*s == '\n')
-            lf_buf_append_char(b, ' ');
+            rc = lf_buf_append_char(b, ' ');
         else
-            lf_buf_append_char(b, *s);
+            rc = lf_buf_append_char(b, *s);
     }
+    return rc;
 }
 
-static void md_type(lf_buf *b, const lf_config_option *o)
+static int md_type(lf_buf *b, const lf_config_option *o)
 {
-    lf_buf_append_str(b, type_name(o->type));
-    if (o->type == LF_CFG_ENUM) {
-        lf_buf_append_str(b, ": ");
-        for (int i = 0; o->enum_values && o->enum_values[i]; i++)
-            lf_buf_appendf(b, "%s`%s`", i ? ", " : "", o->enum_values[i]);
+    int rc = lf_buf_append_str(b, type_name(o->type));
+    if (!rc && o->type == LF_CFG_ENUM) {
+        rc = lf_buf_append_str(b, ": ");
+        for (int i = 0; !rc && o->enum_values && o->enum_values[i]; i++)
+            rc = lf_buf_appendf(b, "%s`%s`", i ? ", " : "", o->enum_values[i]);
     }
-    if (has_limits(o)) {
-        lf_buf_append_str(b, " (");
-        format_number(o, o->min, b);
-        lf_buf_append_str(b, " to ");
-        format_number(o, o->max, b);
-        lf_buf_append_char(b, ')');
+    if (!rc && has_limits(o)) {
+        rc = lf_buf_append_str(b, " (");
+        rc = rc ? rc : format_number(o, o->min, b);
+        rc = rc ? rc : lf_buf_append_str(b, " to ");
+        rc = rc ? rc : format_number(o, o->max, b);
+        rc = rc ? rc : lf_buf_append_char(b, ')');
     }
+    return rc;
 }
 
-static void md_options(lf_buf *b, const lf_config_option *opts, size_t n, const char *section)
+static int md_default(lf_buf *b, const lf_config_option *o)
 {
-    lf_buf_append_str(b, "| key | type | default | reload | description |\n|---|---|---|---|---|\n");
-    for (size_t i = 0; i < n; i++) {
+    if (o->flags & LF_CFG_REQUIRED)
+        return lf_buf_append_str(b, "**required**");
+    if (!o->default_value)
+        return lf_buf_append_str(b, "unset");
+    if (!*o->default_value)
+        return lf_buf_append_str(b, "empty");
+    int rc = lf_buf_append_char(b, '`');
+    rc = rc ? rc : md_escape(b, o->default_value);
+    return rc ? rc : lf_buf_append_char(b, '`');
+}
+
+static int md_options(lf_buf *b, const lf_config_option *opts, size_t n, const char *section)
+{
+    int rc = lf_buf_append_str(b, "| key | type | default | reload | description |\n|---|---|---|---|---|\n");
+    for (size_t i = 0; i < n && !rc; i++) {
         const lf_config_option *o = &opts[i];
         if (section && strcmp(o->section, section) != 0)
             continue;
+        const char *reload = (o->flags & LF_CFG_RELOADABLE) ? "SIGHUP" : "restart";
         if (is_any_key(o)) {
-            lf_buf_append_str(b, "| any other key | string, may repeat | | ");
-            lf_buf_appendf(b, "%s | ", (o->flags & LF_CFG_RELOADABLE) ? "SIGHUP" : "restart");
-            md_escape(b, o->description);
-            lf_buf_append_str(b, " |\n");
-            continue;
+            rc = lf_buf_appendf(b, "| any other key | string, may repeat | | %s | ", reload);
+        } else {
+            rc = lf_buf_appendf(b, "| `%s` | ", o->name);
+            rc = rc ? rc : md_type(b, o);
+            rc = rc ? rc : lf_buf_append_str(b, " | ");
+            rc = rc ? rc : md_default(b, o);
+            rc = rc ? rc : lf_buf_appendf(b, " | %s | ", reload);
         }
-        lf_buf_appendf(b, "| `%s` | ", o->name);
-        md_type(b, o);
-        lf_buf_append_str(b, " | ");
-        if (o->flags & LF_CFG_REQUIRED)
-            lf_buf_append_str(b, "**required**");
-        else if (o->default_value && *o->default_value) {
-            lf_buf_append_char(b, '`');
-            md_escape(b, o->default_value);
-            lf_buf_append_char(b, '`');
-        } else if (o->default_value)
-            lf_buf_append_str(b, "empty");
-        else
-            lf_buf_append_str(b, "unset");
-        lf_buf_appendf(b, " | %s | ", (o->flags & LF_CFG_RELOADABLE) ? "SIGHUP" : "restart");
-        md_escape(b, o->description);
-        if (o->flags & LF_CFG_SECRET)
-            lf_buf_append_str(b, " Secret: masked in `--dump-config`.");
-        lf_buf_append_str(b, " |\n");
+        rc = rc ? rc : md_escape(b, o->description);
+        if (!rc && !is_any_key(o) && (o->flags & LF_CFG_SECRET))
+            rc = lf_buf_append_str(b, " Secret: masked in `--dump-config`.");
+        rc = rc ? rc : lf_buf_append_str(b, " |\n");
     }
+    return rc;
 }
 
 int lf_config_write_markdown(const lf_config_table *const *tables, size_t n, FILE *out)
 {
     lf_buf b = LF_BUF_INIT(16 << 20);
-    lf_buf_append_str(&b,
+    int rc = lf_buf_append_str(&b,
         "# Configuration reference\n\n"
         "<!-- Generated by logferry-config-docs from the programs' configuration tables; "
         "do not edit. -->\n\n"
@@ -1660,13 +1651,13 @@ int lf_config_write_markdown(const lf_config_table *const *tables, size_t n, FIL
         "bare number is seconds); **boolean** `true`/`false`, `yes`/`no`, `on`/`off`, `1`/`0`; "
         "**list** comma-separated; a value may be double-quoted with C escapes (`\\\"`, `\\\\`, "
         "`\\n`, `\\t`, `\\xHH`) to keep spaces, `;` or `#`.\n");
-    for (size_t ti = 0; ti < n; ti++) {
+    for (size_t ti = 0; ti < n && !rc; ti++) {
         const lf_config_table *t = tables[ti];
-        lf_buf_appendf(&b, "\n## %s\n\n", t->program);
-        if (t->description)
-            lf_buf_appendf(&b, "%s\n\n", t->description);
-        lf_buf_appendf(&b, "Default file: `%s`\n", t->default_path ? t->default_path : "(none)");
-        for (size_t i = 0; i < t->n_options; i++) {
+        rc = lf_buf_appendf(&b, "\n## %s\n\n", t->program);
+        if (!rc && t->description)
+            rc = lf_buf_appendf(&b, "%s\n\n", t->description);
+        rc = rc ? rc : lf_buf_appendf(&b, "Default file: `%s`\n", t->default_path ? t->default_path : "(none)");
+        for (size_t i = 0; i < t->n_options && !rc; i++) {
             const char *section = t->options[i].section;
             bool first = true;
             for (size_t j = 0; j < i && first; j++)
@@ -1674,21 +1665,22 @@ int lf_config_write_markdown(const lf_config_table *const *tables, size_t n, FIL
             if (!first)
                 continue;
             if (*section)
-                lf_buf_appendf(&b, "\n### `[%s]`\n\n", section);
+                rc = lf_buf_appendf(&b, "\n### `[%s]`\n\n", section);
             else
-                lf_buf_append_str(&b, "\n### Before any section\n\n");
-            md_options(&b, t->options, t->n_options, section);
+                rc = lf_buf_append_str(&b, "\n### Before any section\n\n");
+            rc = rc ? rc : md_options(&b, t->options, t->n_options, section);
         }
-        for (size_t si = 0; si < t->n_sections; si++) {
+        for (size_t si = 0; si < t->n_sections && !rc; si++) {
             const lf_config_section_table *s = &t->sections[si];
-            lf_buf_appendf(&b, "\n### `[%s.NAME]` (repeated, up to %zu)\n\n", s->prefix, s->max_count);
-            if (s->description)
-                lf_buf_appendf(&b, "%s\n\n", s->description);
-            md_options(&b, s->options, s->n_options, NULL);
+            rc = lf_buf_appendf(&b, "\n### `[%s.NAME]` (repeated, up to %zu)\n\n", s->prefix, s->max_count);
+            if (!rc && s->description)
+                rc = lf_buf_appendf(&b, "%s\n\n", s->description);
+            rc = rc ? rc : md_options(&b, s->options, s->n_options, NULL);
         }
     }
     size_t len = b.len;
-    bool ok = fwrite(lf_buf_cstr(&b), 1, len, out) == len;
+    if (rc == 0 && fwrite(lf_buf_cstr(&b), 1, len, out) != len)
+        rc = -EIO;
     lf_buf_free(&b);
-    return ok ? 0 : -EIO;
+    return rc;
 }

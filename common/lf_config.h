@@ -21,6 +21,8 @@
 #ifndef LF_CONFIG_H
 #define LF_CONFIG_H
 
+#include "lf_error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -91,17 +93,17 @@ typedef struct lf_config_table {
 } lf_config_table;
 
 /* Sets every option to its default. The target must be zeroed first. 0 or negative code. */
-int lf_config_defaults(const lf_config_table *t, void *target, lf_buf *err);
+LF_MUST_CHECK int lf_config_defaults(const lf_config_table *t, void *target, lf_buf *err);
 /* Defaults, then the file at path. On error, err holds "path:line: [section] key: reason" and the
  * target holds what was parsed so far (free it with lf_config_free). */
-int lf_config_load(const lf_config_table *t, void *target, const char *path, lf_buf *err);
+LF_MUST_CHECK int lf_config_load(const lf_config_table *t, void *target, const char *path, lf_buf *err);
 /* Same from a string (tests, fuzzing); name is used in messages. */
-int lf_config_load_string(const lf_config_table *t, void *target, const char *text, const char *name,
+LF_MUST_CHECK int lf_config_load_string(const lf_config_table *t, void *target, const char *text, const char *name,
                           lf_buf *err);
 /* Applies one override to a loaded target ("--set: [section] key: reason" on error, the field then
  * unchanged). A [prefix.NAME] section that does not exist yet is created with its defaults; REQUIRED
  * options are not checked here (lf_config_load_overrides does). */
-int lf_config_set(const lf_config_table *t, void *target, const char *section, const char *key,
+LF_MUST_CHECK int lf_config_set(const lf_config_table *t, void *target, const char *section, const char *key,
                   const char *value, lf_buf *err);
 /* Frees strings and lists and repeated-section arrays owned by the target. */
 void lf_config_free(const lf_config_table *t, void *target);
@@ -110,40 +112,40 @@ void lf_config_free(const lf_config_table *t, void *target);
  * as "(secret)", a value the loader refuses for a SECRET option, so a dump with secrets cannot be
  * loaded by mistake with the placeholder. Unset (NULL) strings and lists are written as comments.
  * Values that INI cannot carry as-is are double-quoted with C-like escapes (\" \\ \n \t \xHH). */
-int lf_config_dump(const lf_config_table *t, const void *target, FILE *out);
+LF_MUST_CHECK int lf_config_dump(const lf_config_table *t, const void *target, FILE *out);
 
 /* Reload: loads path into a fresh target, compares with current. Options flagged RELOADABLE that
  * changed are copied into current; options that changed but are not reloadable are listed in
  * needs_restart ("[http] listen, [store] path") and keep their current value. 0 or negative code (in
  * which case current is unchanged). The previous value of a reloaded string or list is freed: code
  * must read such options from the target again after a reload rather than keep pointers to them. */
-int lf_config_reload(const lf_config_table *t, void *current, const char *path, lf_buf *needs_restart,
+LF_MUST_CHECK int lf_config_reload(const lf_config_table *t, void *current, const char *path, lf_buf *needs_restart,
                      lf_buf *err);
 
 /* The same with command-line overrides ("section.key=value", e.g. from --set) applied after the
  * file and before the REQUIRED check, so --set can supply a required option. path NULL: defaults
  * and overrides only. A section name may contain dots: the key is what follows the last dot. */
-int lf_config_load_overrides(const lf_config_table *t, void *target, const char *path,
+LF_MUST_CHECK int lf_config_load_overrides(const lf_config_table *t, void *target, const char *path,
                              const char *const *overrides, size_t n_overrides, lf_buf *err);
 /* Reload with the same overrides re-applied (so a SIGHUP keeps --set values); changed (may be NULL)
  * receives the reloadable options that were applied, like needs_restart. A changed repeated section
  * counts as one option "[watch.*]": reloadable when the same elements remain (same names, same order)
  * and only RELOADABLE options of theirs changed, else it needs a restart. */
-int lf_config_reload_overrides(const lf_config_table *t, void *current, const char *path,
+LF_MUST_CHECK int lf_config_reload_overrides(const lf_config_table *t, void *current, const char *path,
                                const char *const *overrides, size_t n_overrides, lf_buf *changed,
                                lf_buf *needs_restart, lf_buf *err);
 
 /* Looks up an option of the top-level table by section and key; NULL when there is none. */
 const lf_config_option *lf_config_find(const lf_config_table *t, const char *section, const char *key);
 /* The value of a field as the dump writes it (secrets masked, NULL strings as ""), into out. */
-int lf_config_format_value(const lf_config_option *o, const void *target, lf_buf *out);
+LF_MUST_CHECK int lf_config_format_value(const lf_config_option *o, const void *target, lf_buf *out);
 
 /* Writes the Markdown reference for the tables (docs/configuration.md). */
-int lf_config_write_markdown(const lf_config_table *const *tables, size_t n, FILE *out);
+LF_MUST_CHECK int lf_config_write_markdown(const lf_config_table *const *tables, size_t n, FILE *out);
 
 /* Value parsers, shared with command-line parsing. 0 or -EINVAL / -ERANGE. */
-int lf_config_parse_size(const char *text, uint64_t *bytes);
-int lf_config_parse_duration(const char *text, uint64_t *ms);
-int lf_config_parse_bool(const char *text, bool *value);
+LF_MUST_CHECK int lf_config_parse_size(const char *text, uint64_t *bytes);
+LF_MUST_CHECK int lf_config_parse_duration(const char *text, uint64_t *ms);
+LF_MUST_CHECK int lf_config_parse_bool(const char *text, bool *value);
 
 #endif

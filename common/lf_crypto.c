@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "lf_alloc.h"
+#include "lf_hex.h"
 
 int lf_crypto_init(void)
 {
@@ -86,24 +87,13 @@ char *lf_crypto_hex_encode(char *out, const void *bin, size_t len)
     return out;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int lf_crypto_hex_decode(void *bin, size_t len, const char *hex, size_t hex_len)
 {
     if (len > SIZE_MAX / 2 || hex_len != 2 * len)
         return -EINVAL;
     unsigned char *p = bin;
     for (size_t i = 0; i < len; i++) {
-        int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+        int hi = lf_hex_value(hex[2 * i]), lo = lf_hex_value(hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -EINVAL;
         p[i] = (unsigned char)(hi << 4 | lo);
@@ -158,7 +148,10 @@ bool lf_crypto_equal(const void *a, const void *b, size_t len)
 
 void lf_crypto_token_generate(char out[LF_TOKEN_TEXT_LEN + 1])
 {
-    lf_crypto_init(); /* randombytes must be initialised before use from several threads */
+    /* randombytes must be initialised before use from several threads; without an entropy source
+     * no token may be handed out */
+    if (lf_crypto_init() != 0)
+        abort();
     uint8_t raw[LF_TOKEN_BYTES];
     randombytes_buf(raw, sizeof raw);
     sodium_bin2base64(out, LF_TOKEN_TEXT_LEN + 1, raw, sizeof raw,

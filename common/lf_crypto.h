@@ -6,6 +6,8 @@
 #ifndef LF_CRYPTO_H
 #define LF_CRYPTO_H
 
+#include "lf_error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,7 +18,7 @@
 #define LF_HASH_HEX_SIZE (LF_HASH_BYTES * 2 + 1) /* 64 hex digits + NUL */
 
 /* 0, or -EIO when libsodium cannot initialise (no entropy source). */
-int lf_crypto_init(void);
+LF_MUST_CHECK int lf_crypto_init(void);
 
 /* ---- BLAKE2b-256 ---- */
 
@@ -33,9 +35,9 @@ void lf_crypto_hash_final(lf_hash_ctx *ctx, uint8_t out[LF_HASH_BYTES]);
 
 /* Hashes everything readable from fd from its current offset, in 64 KiB chunks (bounded memory).
  * *size_out (may be NULL) gets the byte count. 0 or a negative errno. */
-int lf_crypto_hash_fd(int fd, uint8_t out[LF_HASH_BYTES], uint64_t *size_out);
+LF_MUST_CHECK int lf_crypto_hash_fd(int fd, uint8_t out[LF_HASH_BYTES], uint64_t *size_out);
 /* Same for the file at path. */
-int lf_crypto_hash_file(const char *path, uint8_t out[LF_HASH_BYTES], uint64_t *size_out);
+LF_MUST_CHECK int lf_crypto_hash_file(const char *path, uint8_t out[LF_HASH_BYTES], uint64_t *size_out);
 
 /* ---- hex ---- */
 
@@ -43,7 +45,7 @@ int lf_crypto_hash_file(const char *path, uint8_t out[LF_HASH_BYTES], uint64_t *
 char *lf_crypto_hex_encode(char *out, const void *bin, size_t len);
 /* Decodes exactly 2*len hex digits (upper or lower case, nothing else, whole string) into len
  * bytes. 0 or -EINVAL. */
-int lf_crypto_hex_decode(void *bin, size_t len, const char *hex, size_t hex_len);
+LF_MUST_CHECK int lf_crypto_hex_decode(void *bin, size_t len, const char *hex, size_t hex_len);
 
 /* ---- base64 ---- */
 
@@ -55,12 +57,12 @@ enum lf_b64_variant {
 /* Size of the buffer (with NUL) that encoding len bytes needs. */
 size_t lf_crypto_b64_encoded_size(size_t len, enum lf_b64_variant v);
 /* Encodes into out (out_size >= lf_crypto_b64_encoded_size()). 0 or -ENOBUFS. */
-int lf_crypto_b64_encode(char *out, size_t out_size, const void *bin, size_t len,
+LF_MUST_CHECK int lf_crypto_b64_encode(char *out, size_t out_size, const void *bin, size_t len,
                          enum lf_b64_variant v);
 /* Strict decode: the whole of text (text_len bytes, no whitespace, canonical padding) must be valid.
  * *out_len gets the decoded size. 0, -EINVAL (not valid base64) or -ENOBUFS (more than out_max
  * bytes). */
-int lf_crypto_b64_decode(void *out, size_t out_max, size_t *out_len, const char *text,
+LF_MUST_CHECK int lf_crypto_b64_decode(void *out, size_t out_max, size_t *out_len, const char *text,
                          size_t text_len, enum lf_b64_variant v);
 
 /* ---- constant time ---- */
@@ -83,7 +85,7 @@ bool lf_crypto_equal(const void *a, const void *b, size_t len);
 /* New random token text into out (LF_TOKEN_TEXT_LEN + 1 bytes). */
 void lf_crypto_token_generate(char out[LF_TOKEN_TEXT_LEN + 1]);
 /* hex(keyed BLAKE2b-256(token)) into out. token_len is bounded to 1..256; else -EINVAL. */
-int lf_crypto_token_hash(char out[LF_TOKEN_HASH_HEX_SIZE], const uint8_t key[LF_TOKEN_KEY_BYTES],
+LF_MUST_CHECK int lf_crypto_token_hash(char out[LF_TOKEN_HASH_HEX_SIZE], const uint8_t key[LF_TOKEN_KEY_BYTES],
                          const char *token, size_t token_len);
 /* true when token hashes to stored_hex (a 64-digit value from lf_crypto_token_hash()); compares in
  * constant time. A malformed token or stored value gives false. */

@@ -16,6 +16,11 @@ enum {
     LF_ECLOSED = -10009,   /* the object is shutting down */
 };
 
+/* Marks a function whose result carries an error the caller must handle: with -Werror, ignoring it
+ * does not build. (GCC ignores a (void) cast here by design; where a failure may truly be ignored,
+ * the function is not marked.) */
+#define LF_MUST_CHECK __attribute__((warn_unused_result))
+
 /* A static, human-readable description of any code this project returns. Never NULL. */
 const char *lf_strerror(int code);
 

@@ -136,6 +136,13 @@ int lf_read_file(const char *path, size_t max, lf_buf *out)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
+    int rc = lf_read_fd(fd, max, out);
+    close(fd);
+    return rc;
+}
+
+int lf_read_fd(int fd, size_t max, lf_buf *out)
+{
     int rc = 0;
     size_t total = 0;
     char chunk[16384];
@@ -157,7 +164,6 @@ int lf_read_file(const char *path, size_t max, lf_buf *out)
         if ((rc = lf_buf_append(out, chunk, (size_t)n)) != 0)
             break;
     }
-    close(fd);
     return rc;
 }
 

@@ -280,13 +280,12 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     lf_buf *h = &x->resp->headers;
     size_t before = h->len;
     int rc = lf_buf_reserve(h, (size_t)(ne - ns) + (size_t)(ve - vs) + 2);
-    if (rc == 0) {
-        lf_buf_append(h, ns, (size_t)(ne - ns));
-        lf_buf_append_char(h, '\0');
-        lf_buf_append(h, vs, (size_t)(ve - vs));
-        lf_buf_append_char(h, '\0');
+    rc = rc ? rc : lf_buf_append(h, ns, (size_t)(ne - ns));
+    rc = rc ? rc : lf_buf_append_char(h, '\0');
+    rc = rc ? rc : lf_buf_append(h, vs, (size_t)(ve - vs));
+    rc = rc ? rc : lf_buf_append_char(h, '\0');
+    if (rc == 0)
         return len;
-    }
     lf_buf_truncate(h, before);
     if (rc == LF_ELIMIT)
         x->limit_hit = true;

@@ -57,6 +57,8 @@
 #ifndef LF_HTTP_CLIENT_H
 #define LF_HTTP_CLIENT_H
 
+#include "lf_error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -153,17 +155,17 @@ void lf_http_client_opts_default(lf_http_client_opts *opts);
 
 /* loop: the libuv loop for lf_http_client_send, or NULL for a blocking client (fetch).
  * opts: NULL for the defaults; its strings are copied. 0 and *out, or -EINVAL/-ENOMEM. */
-int lf_http_client_new(uv_loop_t *loop, const lf_http_client_opts *opts, lf_http_client **out);
+LF_MUST_CHECK int lf_http_client_new(uv_loop_t *loop, const lf_http_client_opts *opts, lf_http_client **out);
 
 /* Loop-bound clients: the callback runs on the loop thread once the transfer has ended (after any
  * retries). resp is owned by the client and valid only during the callback; keep the body by taking
  * it with lf_buf_steal(&resp->body, ...). rc is 0 when an HTTP response arrived, else < 0. */
 typedef void (*lf_http_cb)(lf_http_client *client, int rc, lf_http_response *resp, void *arg);
-int lf_http_client_send(lf_http_client *client, const lf_http_client_request *req, lf_http_cb cb, void *arg);
+LF_MUST_CHECK int lf_http_client_send(lf_http_client *client, const lf_http_client_request *req, lf_http_cb cb, void *arg);
 
 /* Blocking clients: performs the request with retries. resp is initialised here whatever the
  * result; the caller frees it with lf_http_response_free. */
-int lf_http_client_fetch(lf_http_client *client, const lf_http_client_request *req, lf_http_response *resp);
+LF_MUST_CHECK int lf_http_client_fetch(lf_http_client *client, const lf_http_client_request *req, lf_http_response *resp);
 void lf_http_response_free(lf_http_response *resp);
 
 /* Value of a header of the final response (case-insensitive name), NUL-terminated and trimmed, or
@@ -193,7 +195,7 @@ void lf_http_client_stats_get(const lf_http_client *client, lf_http_client_stats
  *   lf_http_client_request_seconds (histogram of whole requests, retries included).
  * Call it once, before the first request; counting starts then. The registry must outlive the
  * client. 0, -EINVAL (bad name, or already attached) or -ENOMEM. */
-int lf_http_client_metrics(lf_http_client *client, lf_metrics *reg, const char *name);
+LF_MUST_CHECK int lf_http_client_metrics(lf_http_client *client, lf_metrics *reg, const char *name);
 
 /* Loop-bound clients: in-flight transfers end with -ECANCELED (their callbacks run from inside this
  * call), handles are closed, and the client is freed once libuv has closed them; close_cb (may be

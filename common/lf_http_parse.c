@@ -10,6 +10,7 @@
 
 #include "lf_alloc.h"
 #include "lf_error.h"
+#include "lf_hex.h"
 #include "lf_failpoint.h"
 
 /* Header name/value state for building "name\0value\0" pairs from http_parser's partial callbacks. */
@@ -575,17 +576,6 @@ int lf_http_target_split(const char *target, size_t len, const char **path, size
     return 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 long lf_http_pct_decode(const char *src, size_t len, char *dst, bool plus_space)
 {
     size_t o = 0;
@@ -594,7 +584,7 @@ long lf_http_pct_decode(const char *src, size_t len, char *dst, bool plus_space)
         if (c == '%') {
             if (i + 2 >= len)
                 return -1;
-            int hi = hexval(src[i + 1]), lo = hexval(src[i + 2]);
+            int hi = lf_hex_value(src[i + 1]), lo = lf_hex_value(src[i + 2]);
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                 return -1;
             dst[o++] = (char)(hi * 16 + lo);

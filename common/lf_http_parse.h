@@ -14,6 +14,8 @@
 #ifndef LF_HTTP_PARSE_H
 #define LF_HTTP_PARSE_H
 
+#include "lf_error.h"
+
 #include <http_parser.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -111,7 +113,7 @@ lf_http_msg *lf_http_parse_take(lf_http_parse *p);
 /* From on_headers: sets the route's body limit and checks the framing against it. 0, or an HTTP
  * status (set as the error): 413 when Content-Length passes max_body, 411 for a PUT or POST with
  * neither Content-Length nor chunked encoding on a route that takes a body (max_body > 0). */
-int lf_http_parse_check_body(lf_http_parse *p, uint64_t max_body);
+LF_MUST_CHECK int lf_http_parse_check_body(lf_http_parse *p, uint64_t max_body);
 /* Records an error (status, short code, message) to be answered. Returns status. */
 int lf_http_parse_fail(lf_http_parse *p, int status, const char *code, const char *message);
 
@@ -123,7 +125,7 @@ void lf_http_msg_free(lf_http_msg *m);
 /* Request target helpers. Splits the origin-form target into path and query: *path_len bytes of
  * path at *path, the query after '?' (without the fragment) at *query. -1 when the target is not
  * origin-form ("/..."). */
-int lf_http_target_split(const char *target, size_t len, const char **path, size_t *path_len,
+LF_MUST_CHECK int lf_http_target_split(const char *target, size_t len, const char **path, size_t *path_len,
                          const char **query, size_t *query_len);
 /* Percent-decodes src[0..len) into dst (room for len + 1), NUL-terminated. plus_space: '+' -> ' '
  * (query strings). Returns the decoded length, or -1 for a bad escape or an encoded NUL. */

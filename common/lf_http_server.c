@@ -809,7 +809,10 @@ static const struct route *route_request(lf_http_server *srv, srv_req *r, int *s
 {
     const char *path, *query;
     size_t path_len, query_len;
-    lf_http_target_split(r->msg.url.data, r->msg.url.len, &path, &path_len, &query, &query_len);
+    if (lf_http_target_split(r->msg.url.data, r->msg.url.len, &path, &path_len, &query, &query_len) != 0) {
+        *status = 400; /* the parser refuses such targets already */
+        return NULL;
+    }
     r->strbuf = lf_malloc(2 * path_len + query_len + 4);
     if (!r->strbuf) {
         *status = 503;

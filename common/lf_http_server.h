@@ -30,6 +30,8 @@
 #ifndef LF_HTTP_SERVER_H
 #define LF_HTTP_SERVER_H
 
+#include "lf_error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -94,17 +96,17 @@ typedef void (*lf_http_handler)(lf_http_request *req);
 typedef int (*lf_http_headers_hook)(lf_http_request *req);
 
 /* Creates a server on loop. limits may be NULL for defaults. 0 or negative errno. */
-int lf_http_server_new(uv_loop_t *loop, const lf_http_server_limits *limits, lf_http_server **out);
+LF_MUST_CHECK int lf_http_server_new(uv_loop_t *loop, const lf_http_server_limits *limits, lf_http_server **out);
 
 /* Registers a route. methods: an OR of lf_http_method. pattern: "/v1/sessions/{id}/events" where
  * each {name} matches one non-empty path segment. max_body: the largest body accepted (0: none).
  * Exact segments win over parameters. 0, -EINVAL (bad pattern), -ENOMEM, -EEXIST. */
-int lf_http_server_route(lf_http_server *srv, unsigned methods, const char *pattern, uint64_t max_body,
+LF_MUST_CHECK int lf_http_server_route(lf_http_server *srv, unsigned methods, const char *pattern, uint64_t max_body,
                          lf_http_handler handler, lf_http_headers_hook headers_hook, void *route_data);
 
 /* Binds and listens ("127.0.0.1", 8080; port 0 picks a free one, see lf_http_server_port). */
-int lf_http_server_listen(lf_http_server *srv, const char *host, int port);
-int lf_http_server_port(const lf_http_server *srv);
+LF_MUST_CHECK int lf_http_server_listen(lf_http_server *srv, const char *host, int port);
+LF_MUST_CHECK int lf_http_server_port(const lf_http_server *srv);
 
 /* Graceful drain: stops accepting, closes idle connections, lets requests in progress finish
  * (responses get Connection: close), then calls on_drained once (from the loop). Requests whose
@@ -132,7 +134,7 @@ const char *lf_http_request_header(const lf_http_request *req, const char *name)
  * -EILSEQ (a bad %-escape, or a NUL byte once decoded) or -ENOTUNIQ (given more than once). A value
  * that cannot be read whole is never the same as an absent one: the caller refuses the request
  * (lf_http_query_problem says why in words). */
-int lf_http_request_query_param(const lf_http_request *req, const char *name, char *buf, size_t size)
+LF_MUST_CHECK int lf_http_request_query_param(const lf_http_request *req, const char *name, char *buf, size_t size)
     __attribute__((warn_unused_result));
 /* "is too long", "is not valid percent-encoding ...", "is given more than once": after the name. */
 const char *lf_http_query_problem(int rc);

@@ -8,14 +8,14 @@ int lf_json_parse(const char *text, size_t len, size_t max, json_t **out, lf_buf
 {
     if (len > max) {
         if (err)
-            lf_buf_appendf(err, "JSON text of %zu bytes is larger than the limit of %zu", len, max);
+            lf_buf_msgf(err, "JSON text of %zu bytes is larger than the limit of %zu", len, max);
         return LF_ELIMIT;
     }
     json_error_t e;
     json_t *v = json_loadb(text, len, JSON_REJECT_DUPLICATES, &e);
     if (!v) {
         if (err)
-            lf_buf_appendf(err, "line %d, column %d: %s", e.line, e.column, e.text);
+            lf_buf_msgf(err, "line %d, column %d: %s", e.line, e.column, e.text);
         return json_error_code(&e) == json_error_out_of_memory ? -ENOMEM : LF_EFORMAT;
     }
     *out = v;

@@ -13,6 +13,8 @@
 #ifndef LF_KEYRING_H
 #define LF_KEYRING_H
 
+#include "lf_error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,17 +47,17 @@ void lf_keyring_free(lf_keyring *kr);
  * key that is not there is an error (LF_ECORRUPT). -EPERM for loose permissions, LF_EFORMAT for a
  * key file of the wrong size or a bad name; err (may be NULL) says which file and why.
  * Files whose names do not end in ".key" (other than "current") are ignored, as are temporaries. */
-int lf_keyring_load(lf_keyring *kr, const char *dir, bool allow_group_read, char *err,
+LF_MUST_CHECK int lf_keyring_load(lf_keyring *kr, const char *dir, bool allow_group_read, char *err,
                     size_t errsz);
 
 /* Creates a new random key in dir (created with mode 0700 if missing), makes it current on disk
  * (both files fsync'd, the directory too), and adds it to kr as current. new_id (may be NULL) gets
  * its id. 0 or a negative code; on failure the previous current key stays current. */
-int lf_keyring_rotate(lf_keyring *kr, const char *dir, uint8_t new_id[LF_KEY_ID_BYTES]);
+LF_MUST_CHECK int lf_keyring_rotate(lf_keyring *kr, const char *dir, uint8_t new_id[LF_KEY_ID_BYTES]);
 
 /* In memory only (tests, or keys from elsewhere): adds a key; make_current selects it. A second
  * key with the same id is refused (-EEXIST). */
-int lf_keyring_add(lf_keyring *kr, const lf_key *key, bool make_current);
+LF_MUST_CHECK int lf_keyring_add(lf_keyring *kr, const lf_key *key, bool make_current);
 
 /* The current key, or NULL when there is none. */
 const lf_key *lf_keyring_current(const lf_keyring *kr);

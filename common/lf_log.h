@@ -7,6 +7,8 @@
 #ifndef LF_LOG_H
 #define LF_LOG_H
 
+#include "lf_error.h"
+
 enum lf_log_level {
     LF_LOG_DEBUG = 0,
     LF_LOG_INFO = 1,
@@ -19,7 +21,7 @@ extern enum lf_log_level lf_log_min_level;
 
 void lf_log_set_level(enum lf_log_level level);
 /* "debug", "info", "warn"/"warning", "error", "off" -> 0 and *level; else -EINVAL. */
-int lf_log_level_parse(const char *name, enum lf_log_level *level);
+LF_MUST_CHECK int lf_log_level_parse(const char *name, enum lf_log_level *level);
 const char *lf_log_level_name(enum lf_log_level level);
 /* Program name shown in the plain format; defaults to none. The string must outlive logging. */
 void lf_log_set_program(const char *program);

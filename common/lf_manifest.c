@@ -10,7 +10,9 @@
 #include <jansson.h>
 
 #include "lf_alloc.h"
+#include "lf_calendar.h"
 #include "lf_error.h"
+#include "lf_hex.h"
 #include "lf_zip.h"
 
 __attribute__((format(printf, 3, 4))) static int bad(char *err, size_t errsz, const char *fmt,
@@ -66,16 +68,6 @@ static bool charset_ok(const char *s, size_t len, size_t max, const char *extra,
     return true;
 }
 
-static bool hex_lower(const char *s, size_t len, size_t want)
-{
-    if (len != want)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return false;
-    return true;
-}
-
 /* Text: 1..max bytes (UTF-8, which jansson has checked), no control characters. */
 static bool text_ok(const char *s, size_t len, size_t min, size_t max)
 {
@@ -100,14 +92,9 @@ static int digits(const char *s, int n)
     return v;
 }
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+bool lf_session_id_valid(const char *s, size_t len)
 {
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
+    return len == LF_SESSION_ID_LEN && lf_hex_is_lower(s, len);
 }
 
 bool lf_manifest_time_valid(const char *s, int64_t *epoch)
@@ -133,7 +120,7 @@ bool lf_manifest_time_valid(const char *s, int64_t *epoch)
                 return false;
     }
     if (epoch)
-        *epoch = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se;
+        *epoch = lf_days_from_civil(y, (int)mo, (int)d) * 86400 + h * 3600 + mi * 60 + se;
     return true;
 }
 
@@ -214,7 +201,7 @@ static int validate(json_t *root, lf_manifest *m, char *err, size_t errsz)
         return rc;
 
     STR("session_id", true);
-    if (!hex_lower(s, len, LF_SESSION_ID_LEN))
+    if (!lf_session_id_valid(s, len))
         return bad(err, errsz, "session_id: must be 32 lowercase hex digits");
     memcpy(m->session_id, s, len + 1);
 
@@ -260,7 +247,7 @@ static int validate(json_t *root, lf_manifest *m, char *err, size_t errsz)
     m->log_size = (uint64_t)json_integer_value(size);
 
     STR("log_blake2b", true);
-    if (!hex_lower(s, len, 2 * LF_HASH_BYTES))
+    if ((len != 2 * LF_HASH_BYTES || !lf_hex_is_lower(s, len)))
         return bad(err, errsz, "log_blake2b: must be 64 lowercase hex digits");
     memcpy(m->log_blake2b, s, len + 1);
 
@@ -298,7 +285,7 @@ static int validate(json_t *root, lf_manifest *m, char *err, size_t errsz)
     STR("continuation_of", false);
     json_t *part = json_object_get(root, "part");
     if (s) {
-        if (!hex_lower(s, len, LF_SESSION_ID_LEN))
+        if (!lf_session_id_valid(s, len))
             return bad(err, errsz, "continuation_of: must be 32 lowercase hex digits");
         if (strcmp(s, m->session_id) == 0)
             return bad(err, errsz, "continuation_of: must name another session");

@@ -33,6 +33,8 @@
 #ifndef LF_MANIFEST_H
 #define LF_MANIFEST_H
 
+#include "lf_error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -43,6 +45,8 @@
 #define LF_MANIFEST_MAX (64 * 1024)
 #define LF_MANIFEST_NAME "manifest.json"
 #define LF_SESSION_ID_LEN 32
+/* A session id: exactly LF_SESSION_ID_LEN lower-case hex digits. */
+bool lf_session_id_valid(const char *s, size_t len);
 #define LF_MANIFEST_MAX_METADATA 64
 
 typedef struct lf_manifest_kv {
@@ -79,16 +83,16 @@ void lf_manifest_free(lf_manifest *m);
 /* Parses and validates len bytes of JSON into m (which is initialised here). On failure m is
  * empty and err (may be NULL) names the field and the rule: "site: must match [a-z0-9._-]{1,64}".
  * 0, LF_EFORMAT (invalid), LF_ELIMIT (larger than LF_MANIFEST_MAX) or -ENOMEM. */
-int lf_manifest_parse(lf_manifest *m, const void *json, size_t len, char *err, size_t errsz);
+LF_MUST_CHECK int lf_manifest_parse(lf_manifest *m, const void *json, size_t len, char *err, size_t errsz);
 
 /* Canonical JSON of m (keys sorted, compact, UTF-8) appended to out; the result is validated like
  * a parsed one, so nothing invalid is ever built. 0, LF_EFORMAT (err names the field), or
  * lf_buf's errors. */
-int lf_manifest_build(const lf_manifest *m, lf_buf *out, char *err, size_t errsz);
+LF_MUST_CHECK int lf_manifest_build(const lf_manifest *m, lf_buf *out, char *err, size_t errsz);
 
 /* Adds or replaces a metadata pair (copied). 0, -EINVAL (bad key), LF_ELIMIT (too many), -ENOMEM.
  */
-int lf_manifest_set_metadata(lf_manifest *m, const char *key, const char *value);
+LF_MUST_CHECK int lf_manifest_set_metadata(lf_manifest *m, const char *key, const char *value);
 
 /* Derives a session id (see above) into out (33 bytes with NUL). identity may hold any bytes. */
 void lf_manifest_session_id(char out[LF_SESSION_ID_LEN + 1], const char *site,
@@ -106,7 +110,7 @@ void lf_manifest_session_id(char out[LF_SESSION_ID_LEN + 1], const char *site,
  * layout invalid), LF_ECORRUPT (log size or hash mismatch, damaged data), LF_ELIMIT, -ENOMEM,
  * -EIO, or log_fn's own non-zero result. */
 struct lf_zip;
-int lf_manifest_check_archive(struct lf_zip *z, lf_manifest *m,
+LF_MUST_CHECK int lf_manifest_check_archive(struct lf_zip *z, lf_manifest *m,
                               int (*log_fn)(void *ctx, const void *data, size_t len), void *ctx,
                               char *err, size_t errsz);
 

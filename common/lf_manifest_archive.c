@@ -91,8 +91,8 @@ int lf_manifest_check_archive(struct lf_zip *z, lf_manifest *m,
     }
     uint8_t h[LF_HASH_BYTES], want[LF_HASH_BYTES];
     lf_crypto_hash_final(&lc.hash, h);
-    lf_crypto_hex_decode(want, sizeof want, m->log_blake2b, 2 * LF_HASH_BYTES);
-    if (lc.bytes != m->log_size || !lf_crypto_equal(h, want, sizeof h)) {
+    if (lf_crypto_hex_decode(want, sizeof want, m->log_blake2b, 2 * LF_HASH_BYTES) != 0 ||
+        lc.bytes != m->log_size || !lf_crypto_equal(h, want, sizeof h)) {
         rc = LF_ECORRUPT;
         if (err && errsz)
             snprintf(err, errsz, "log_blake2b: does not match the log's content");

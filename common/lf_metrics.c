@@ -397,11 +397,8 @@ static int render_histogram(lf_buf *out, const char *name, const struct series *
     for (size_t i = 0; i <= h->n && !rc; i++) {
         cumulative += atomic_load_explicit(&((struct lf_histogram *)h)->buckets[i], memory_order_relaxed);
         lf_buf le = LF_BUF_INIT(64);
-        if (i < h->n)
-            append_double(&le, h->bounds[i]);
-        else
-            lf_buf_append_str(&le, "+Inf");
-        rc = lf_buf_appendf(out, "%s_bucket", name);
+        rc = i < h->n ? append_double(&le, h->bounds[i]) : lf_buf_append_str(&le, "+Inf");
+        rc = rc ? rc : lf_buf_appendf(out, "%s_bucket", name);
         if (!rc)
             rc = render_labels(out, s->labels, lf_buf_cstr(&le));
         if (!rc)

@@ -8,6 +8,8 @@
 #ifndef LF_METRICS_H
 #define LF_METRICS_H
 
+#include "lf_error.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,7 +20,7 @@ typedef struct lf_counter lf_counter;
 typedef struct lf_gauge lf_gauge;
 typedef struct lf_histogram lf_histogram;
 
-int lf_metrics_new(lf_metrics **out);
+LF_MUST_CHECK int lf_metrics_new(lf_metrics **out);
 void lf_metrics_free(lf_metrics *reg);
 
 /* Registration returns the series (NULL on allocation failure or a clash with another type).
@@ -46,13 +48,13 @@ void lf_histogram_observe(lf_histogram *h, double v);
  * registry's lock held: the callback must not register metrics. -EINVAL (bad name or labels),
  * -EEXIST (that series exists already). */
 typedef double (*lf_gauge_fn)(void *arg);
-int lf_metrics_gauge_fn(lf_metrics *reg, const char *name, const char *help, const char *labels,
+LF_MUST_CHECK int lf_metrics_gauge_fn(lf_metrics *reg, const char *name, const char *help, const char *labels,
                         lf_gauge_fn fn, void *arg);
 
 /* Appends value to out escaped for a label value (backslash, double quote, newline). */
-int lf_metrics_escape_label(lf_buf *out, const char *value);
+LF_MUST_CHECK int lf_metrics_escape_label(lf_buf *out, const char *value);
 
 /* Appends the Prometheus text exposition of every metric (grouped by name with HELP and TYPE). */
-int lf_metrics_render(lf_metrics *reg, lf_buf *out);
+LF_MUST_CHECK int lf_metrics_render(lf_metrics *reg, lf_buf *out);
 
 #endif

@@ -10,6 +10,8 @@
 #ifndef LF_MYSQL_H
 #define LF_MYSQL_H
 
+#include "lf_error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,10 +35,10 @@ typedef struct lf_mysql_options {
 
 /* Connects (utf8mb4, UTC session time zone, autocommit on, LOCAL INFILE allowed only from memory
  * handlers of this module). The options' strings are copied. */
-int lf_mysql_connect(const lf_mysql_options *opt, lf_mysql **out);
+LF_MUST_CHECK int lf_mysql_connect(const lf_mysql_options *opt, lf_mysql **out);
 void lf_mysql_close(lf_mysql *db);
 /* Closes and opens the connection again with the same options. */
-int lf_mysql_reconnect(lf_mysql *db);
+LF_MUST_CHECK int lf_mysql_reconnect(lf_mysql *db);
 
 const char *lf_mysql_error(const lf_mysql *db);
 unsigned lf_mysql_errno(const lf_mysql *db);
@@ -50,16 +52,16 @@ int64_t lf_mysql_execf(lf_mysql *db, const char *fmt, ...) __attribute__((format
 /* Runs a query and calls row_cb for every row (values NULL for SQL NULL, lengths given). A non-zero
  * return from row_cb stops and is returned. */
 typedef int (*lf_mysql_row_cb)(void *arg, unsigned n_fields, char **values, unsigned long *lengths);
-int lf_mysql_query(lf_mysql *db, const char *sql, lf_mysql_row_cb row_cb, void *arg);
+LF_MUST_CHECK int lf_mysql_query(lf_mysql *db, const char *sql, lf_mysql_row_cb row_cb, void *arg);
 /* First column of the first row as an integer; -ENOENT when no row, or the value is NULL. */
-int lf_mysql_query_int(lf_mysql *db, const char *sql, int64_t *out);
+LF_MUST_CHECK int lf_mysql_query_int(lf_mysql *db, const char *sql, int64_t *out);
 
-int lf_mysql_begin(lf_mysql *db);
-int lf_mysql_commit(lf_mysql *db);
+LF_MUST_CHECK int lf_mysql_begin(lf_mysql *db);
+LF_MUST_CHECK int lf_mysql_commit(lf_mysql *db);
 int lf_mysql_rollback(lf_mysql *db);
 
 /* Appends s as a quoted SQL string literal ('...' with escapes for the connection's charset). */
-int lf_mysql_quote(lf_mysql *db, lf_buf *out, const char *s, size_t len);
+LF_MUST_CHECK int lf_mysql_quote(lf_mysql *db, lf_buf *out, const char *s, size_t len);
 
 /* LOAD DATA LOCAL INFILE fed from memory: data is tab-separated rows in the server's default
  * escaping (\t, \n, \\ and \N for NULL: see lf_mysql_tsv_append). sql_tail is what follows
@@ -67,7 +69,7 @@ int lf_mysql_quote(lf_mysql *db, lf_buf *out, const char *s, size_t len);
  * The data is not copied and must stay valid for the call. Returns rows loaded. */
 int64_t lf_mysql_load_data(lf_mysql *db, const char *sql_tail, const char *data, size_t len);
 /* Appends one field in LOAD DATA's default escaping; NULL value -> \N. */
-int lf_mysql_tsv_append(lf_buf *out, const char *value, size_t len);
+LF_MUST_CHECK int lf_mysql_tsv_append(lf_buf *out, const char *value, size_t len);
 
 /* Versioned schema migrations. Each migration runs once, in order, recorded in the table
  * schema_migrations(version, name, applied_at); a MySQL named lock (GET_LOCK) keeps two processes
@@ -78,9 +80,9 @@ typedef struct lf_mysql_migration {
     const char *sql;
 } lf_mysql_migration;
 /* Applies pending migrations; *applied gets how many ran. */
-int lf_mysql_migrate(lf_mysql *db, const lf_mysql_migration *list, size_t n, unsigned *applied);
+LF_MUST_CHECK int lf_mysql_migrate(lf_mysql *db, const lf_mysql_migration *list, size_t n, unsigned *applied);
 /* Current schema version (0 when none) and how many known migrations are pending. */
-int lf_mysql_schema_version(lf_mysql *db, const lf_mysql_migration *list, size_t n, unsigned *version,
+LF_MUST_CHECK int lf_mysql_schema_version(lf_mysql *db, const lf_mysql_migration *list, size_t n, unsigned *version,
                             unsigned *pending);
 
 #endif

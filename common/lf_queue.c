@@ -80,6 +80,7 @@ struct lf_queue {
     int handles_open;
     lf_queue_close_cb close_cb;
     uint32_t max_pending;
+    void *data; /* the caller's */
 };
 
 /* ---- writer thread --------------------------------------------------------------------------- */
@@ -154,8 +155,10 @@ static int run_writes(lf_queue_db *db, lf_queue_op *batch, size_t nwrites)
             if (savepoint && !db->fatal)
                 lf_queue_store_op_end(db, op->status < 0);
         }
-        if (!db->fatal)
-            lf_queue_store_maintain(db, false);
+        if (!db->fatal) {
+            int mrc = lf_queue_store_maintain(db, false);
+            (void)mrc; /* its failures are storage errors, in db->fatal */
+        }
         if (db->fatal) {
             rc = db->fatal;
             lf_queue_store_rollback(db);
@@ -216,8 +219,8 @@ static void idle_maintenance(lf_queue_db *db)
         return;
     if (lf_queue_store_maintain(db, false) < 0 || db->fatal)
         lf_queue_store_rollback(db);
-    else
-        lf_queue_store_commit(db);
+    else if (lf_queue_store_commit(db) != 0)
+        LF_WARN(COMP, "%s: idle maintenance did not commit; next time", db->path);
 }
 
 static void writer_main(void *arg)
@@ -567,6 +570,16 @@ fail_db:
     lf_queue_store_close(q->db);
     lf_free(q);
     return rc;
+}
+
+void lf_queue_set_data(lf_queue *q, void *data)
+{
+    q->data = data;
+}
+
+void *lf_queue_data(const lf_queue *q)
+{
+    return q->data;
 }
 
 void lf_queue_close(lf_queue *q, lf_queue_close_cb cb)

@@ -56,6 +56,8 @@
 #ifndef LF_QUEUE_H
 #define LF_QUEUE_H
 
+#include "lf_error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -176,12 +178,17 @@ struct lf_queue_op_req {
  * the defaults. A corrupt or truncated file fails with LF_ECORRUPT (logged with the reason), a file
  * that is not a queue store with LF_EFORMAT. On success *out is the queue, to be closed with
  * lf_queue_close. */
-int lf_queue_open(uv_loop_t *loop, const char *path, const lf_queue_options *opt, lf_queue **out);
+LF_MUST_CHECK int lf_queue_open(uv_loop_t *loop, const char *path, const lf_queue_options *opt, lf_queue **out);
 
 /* Stops taking new operations (they fail with LF_ECLOSED), ends waiting long polls (0 messages,
  * status 0), lets every submitted operation commit and run its callback, stops the writer, closes
  * the store, then calls cb (may be NULL). The queue is freed after cb returns. */
 void lf_queue_close(lf_queue *q, lf_queue_close_cb cb);
+
+/* The caller's pointer, as libuv handles have data: NULL until set, never touched by the queue,
+ * readable in the close callback. */
+void lf_queue_set_data(lf_queue *q, void *data);
+void *lf_queue_data(const lf_queue *q);
 
 /* Figures of the writer thread, for metrics and benchmarks. */
 typedef struct lf_queue_engine_stats {
@@ -196,60 +203,60 @@ void lf_queue_engine_stats_get(lf_queue *q, lf_queue_engine_stats *out);
 /* dedup_id may be NULL (no deduplication); delay_ms <= LF_QUEUE_DELAY_MAX. Body may hold any bytes.
  * Errors: -EINVAL (name, dedup id or delay), LF_ELIMIT (len > max_body), -ENOMEM, -EAGAIN,
  * LF_ECLOSED. */
-int lf_queue_send(lf_queue *q, lf_queue_send_req *req, const char *queue, const void *body,
+LF_MUST_CHECK int lf_queue_send(lf_queue *q, lf_queue_send_req *req, const char *queue, const void *body,
                   size_t len, const char *dedup_id, uint64_t delay_ms, lf_queue_send_cb cb);
 
 /* max 1..LF_QUEUE_RECEIVE_MAX, visibility_ms 1..LF_QUEUE_VISIBILITY_MAX, wait_ms 0 = answer now,
  * at most LF_QUEUE_WAIT_MAX. A receive from a queue that does not exist yet waits like an empty one. */
-int lf_queue_receive(lf_queue *q, lf_queue_receive_req *req, const char *queue, uint32_t max,
+LF_MUST_CHECK int lf_queue_receive(lf_queue *q, lf_queue_receive_req *req, const char *queue, uint32_t max,
                      uint64_t visibility_ms, uint64_t wait_ms, lf_queue_receive_cb cb);
 
 /* Deletes the messages of up to LF_QUEUE_ACK_MAX receipts in one commit; results per receipt.
  * Status 0 means the commit succeeded; look at req->results for each receipt. */
-int lf_queue_ack(lf_queue *q, lf_queue_ack_req *req, const char *queue,
+LF_MUST_CHECK int lf_queue_ack(lf_queue *q, lf_queue_ack_req *req, const char *queue,
                  const char *const *receipts, size_t n, lf_queue_ack_cb cb);
 
 /* Status -ENOENT when the receipt is stale or unknown. */
-int lf_queue_extend(lf_queue *q, lf_queue_op_req *req, const char *queue, const char *receipt,
+LF_MUST_CHECK int lf_queue_extend(lf_queue *q, lf_queue_op_req *req, const char *queue, const char *receipt,
                     uint64_t visibility_ms, lf_queue_op_cb cb);
-int lf_queue_nack(lf_queue *q, lf_queue_op_req *req, const char *queue, const char *receipt,
+LF_MUST_CHECK int lf_queue_nack(lf_queue *q, lf_queue_op_req *req, const char *queue, const char *receipt,
                   uint64_t delay_ms, lf_queue_op_cb cb);
 /* Moves up to max (0 = all) messages from "<queue>.dlq" back to queue; req->count = moved. */
-int lf_queue_redrive(lf_queue *q, lf_queue_op_req *req, const char *queue, uint64_t max,
+LF_MUST_CHECK int lf_queue_redrive(lf_queue *q, lf_queue_op_req *req, const char *queue, uint64_t max,
                      lf_queue_op_cb cb);
-int lf_queue_stats(lf_queue *q, lf_queue_op_req *req, const char *queue, lf_queue_op_cb cb);
+LF_MUST_CHECK int lf_queue_stats(lf_queue *q, lf_queue_op_req *req, const char *queue, lf_queue_op_cb cb);
 /* max 1..LF_QUEUE_RECEIVE_MAX. */
-int lf_queue_peek(lf_queue *q, lf_queue_op_req *req, const char *queue, uint32_t max,
+LF_MUST_CHECK int lf_queue_peek(lf_queue *q, lf_queue_op_req *req, const char *queue, uint32_t max,
                   lf_queue_op_cb cb);
 /* PRAGMA integrity_check plus the queue's invariants. Status 0 and report "ok", or LF_ECORRUPT and
  * the problems in req->report. */
-int lf_queue_check(lf_queue *q, lf_queue_op_req *req, lf_queue_op_cb cb);
+LF_MUST_CHECK int lf_queue_check(lf_queue *q, lf_queue_op_req *req, lf_queue_op_cb cb);
 
 /* ---- synchronous API (command-line tools, tests) --------------------------------------------
  * Each call is one transaction, committed before it returns. Same semantics and codes as above. */
 
 typedef struct lf_queue_db lf_queue_db;
 
-int lf_queue_db_open(const char *path, const lf_queue_options *opt, lf_queue_db **out);
+LF_MUST_CHECK int lf_queue_db_open(const char *path, const lf_queue_options *opt, lf_queue_db **out);
 void lf_queue_db_close(lf_queue_db *db);
-int lf_queue_db_send(lf_queue_db *db, const char *queue, const void *body, size_t len,
+LF_MUST_CHECK int lf_queue_db_send(lf_queue_db *db, const char *queue, const void *body, size_t len,
                      const char *dedup_id, uint64_t delay_ms, uint64_t *id, bool *duplicate);
 /* *msgs is allocated (free with lf_queue_msgs_free); *n may be 0. */
-int lf_queue_db_receive(lf_queue_db *db, const char *queue, uint32_t max, uint64_t visibility_ms,
+LF_MUST_CHECK int lf_queue_db_receive(lf_queue_db *db, const char *queue, uint32_t max, uint64_t visibility_ms,
                         lf_queue_msg **msgs, size_t *n);
 /* 0 deleted, -ENOENT stale or unknown receipt, -EINVAL malformed receipt. */
-int lf_queue_db_ack(lf_queue_db *db, const char *queue, const char *receipt);
-int lf_queue_db_extend(lf_queue_db *db, const char *queue, const char *receipt,
+LF_MUST_CHECK int lf_queue_db_ack(lf_queue_db *db, const char *queue, const char *receipt);
+LF_MUST_CHECK int lf_queue_db_extend(lf_queue_db *db, const char *queue, const char *receipt,
                        uint64_t visibility_ms);
-int lf_queue_db_nack(lf_queue_db *db, const char *queue, const char *receipt, uint64_t delay_ms);
-int lf_queue_db_redrive(lf_queue_db *db, const char *queue, uint64_t max, uint64_t *moved);
-int lf_queue_db_stats(lf_queue_db *db, const char *queue, lf_queue_statistics *out);
-int lf_queue_db_peek(lf_queue_db *db, const char *queue, uint32_t max, lf_queue_msg **msgs,
+LF_MUST_CHECK int lf_queue_db_nack(lf_queue_db *db, const char *queue, const char *receipt, uint64_t delay_ms);
+LF_MUST_CHECK int lf_queue_db_redrive(lf_queue_db *db, const char *queue, uint64_t max, uint64_t *moved);
+LF_MUST_CHECK int lf_queue_db_stats(lf_queue_db *db, const char *queue, lf_queue_statistics *out);
+LF_MUST_CHECK int lf_queue_db_peek(lf_queue_db *db, const char *queue, uint32_t max, lf_queue_msg **msgs,
                      size_t *n);
 /* Names of all queues (dead-letter queues included), sorted. Free with lf_queue_names_free. */
-int lf_queue_db_list(lf_queue_db *db, char ***names, size_t *n);
+LF_MUST_CHECK int lf_queue_db_list(lf_queue_db *db, char ***names, size_t *n);
 /* *report (allocated, free with lf_free()) is "ok" or one problem per line; returns 0 or LF_ECORRUPT. */
-int lf_queue_db_check(lf_queue_db *db, char **report);
+LF_MUST_CHECK int lf_queue_db_check(lf_queue_db *db, char **report);
 
 void lf_queue_msgs_free(lf_queue_msg *msgs, size_t n);
 void lf_queue_names_free(char **names, size_t n);

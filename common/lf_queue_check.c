@@ -59,7 +59,7 @@ static int count_query(lf_queue_db *db, const char *sql, int64_t *out, lf_buf *r
         }
     }
     if (rc != SQLITE_OK) {
-        lf_buf_appendf(report, "query failed (%s): %s\n", sqlite3_errmsg(db->db), sql);
+        lf_buf_msgf(report, "query failed (%s): %s\n", sqlite3_errmsg(db->db), sql);
         rc = lf_queue_store_errcode(rc);
     }
     sqlite3_finalize(st);
@@ -78,19 +78,19 @@ int lf_queue_store_check(lf_queue_db *db, char **report_out)
             const char *row = (const char *)sqlite3_column_text(st, 0);
             if (row && strcmp(row, "ok") == 0)
                 continue;
-            lf_buf_appendf(&report, "sqlite: %s\n", row ? row : "?");
+            lf_buf_msgf(&report, "sqlite: %s\n", row ? row : "?");
             problems++;
         }
     }
     if (rc != SQLITE_DONE) {
-        lf_buf_appendf(&report, "integrity check failed: %s\n", sqlite3_errmsg(db->db));
+        lf_buf_msgf(&report, "integrity check failed: %s\n", sqlite3_errmsg(db->db));
         problems++;
     }
     sqlite3_finalize(st);
     int64_t version = -1;
     if (count_query(db, "PRAGMA user_version", &version, &report) != 0 ||
         version != LF_QUEUE_SCHEMA_VERSION) {
-        lf_buf_appendf(&report, "schema version is %" PRId64 ", expected %d\n", version,
+        lf_buf_msgf(&report, "schema version is %" PRId64 ", expected %d\n", version,
                        LF_QUEUE_SCHEMA_VERSION);
         problems++;
     }
@@ -101,12 +101,12 @@ int lf_queue_store_check(lf_queue_db *db, char **report_out)
             continue;
         }
         if (bad) {
-            lf_buf_appendf(&report, "%s: %" PRId64 "\n", invariants[i].what, bad);
+            lf_buf_msgf(&report, "%s: %" PRId64 "\n", invariants[i].what, bad);
             problems++;
         }
     }
     if (problems == 0)
-        lf_buf_append_str(&report, "ok");
+        lf_buf_msgf(&report, "ok");
     else if (report.len && report.data[report.len - 1] == '\n')
         lf_buf_truncate(&report, report.len - 1);
     if (!report.data) {

@@ -18,6 +18,8 @@
 #ifndef LF_QUEUE_CLIENT_H
 #define LF_QUEUE_CLIENT_H
 
+#include "lf_error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -58,7 +60,7 @@ typedef struct lf_queue_client_stats {
 } lf_queue_client_stats;
 
 /* Copies the options' strings; starts the background thread. 0, -EINVAL or -ENOMEM. */
-int lf_queue_client_new(const lf_queue_client_opts *opts, lf_queue_client **out);
+LF_MUST_CHECK int lf_queue_client_new(const lf_queue_client_opts *opts, lf_queue_client **out);
 /* Makes receive/nack return LF_ECLOSED (a receive in a long poll returns when the poll ends);
  * queued acks are still sent by lf_queue_client_close. Any thread. */
 void lf_queue_client_stop(lf_queue_client *qc);
@@ -68,11 +70,11 @@ void lf_queue_client_close(lf_queue_client *qc, long flush_timeout_ms);
 
 /* Receives up to max messages; *msgs (lf_queue_client_msgs_free) and *n (0 when the poll ended
  * empty). */
-int lf_queue_client_receive(lf_queue_client *qc, unsigned max, lf_queue_client_msg **msgs, size_t *n);
+LF_MUST_CHECK int lf_queue_client_receive(lf_queue_client *qc, unsigned max, lf_queue_client_msg **msgs, size_t *n);
 void lf_queue_client_msgs_free(lf_queue_client_msg *msgs, size_t n);
 
 /* Keeps a receipt's message invisible while its job runs (extended every visibility_s / 2). */
-int lf_queue_client_track(lf_queue_client *qc, const char *receipt);
+LF_MUST_CHECK int lf_queue_client_track(lf_queue_client *qc, const char *receipt);
 void lf_queue_client_untrack(lf_queue_client *qc, const char *receipt);
 /* true when the queue refused to extend this tracked receipt (it expired and may be with another
  * worker): the job should not ack. Clears nothing; untrack forgets it. */
@@ -80,14 +82,14 @@ bool lf_queue_client_lost(lf_queue_client *qc, const char *receipt);
 
 /* Untracks and queues the receipt for the next ack batch. 0, or LF_ELIMIT when more than
  * LF_QUEUE_ACK_MAX * 10 acks are waiting (the receiver has been away long). */
-int lf_queue_client_ack(lf_queue_client *qc, const char *receipt);
+LF_MUST_CHECK int lf_queue_client_ack(lf_queue_client *qc, const char *receipt);
 /* Waits until every queued ack was answered, up to timeout_ms. 0 or -ETIMEDOUT. */
-int lf_queue_client_flush(lf_queue_client *qc, long timeout_ms);
+LF_MUST_CHECK int lf_queue_client_flush(lf_queue_client *qc, long timeout_ms);
 /* Untracks and hands the message back, visible again after delay_s. One request (with retries
  * while the receiver is away, until stopped). */
-int lf_queue_client_nack(lf_queue_client *qc, const char *receipt, unsigned delay_s);
+LF_MUST_CHECK int lf_queue_client_nack(lf_queue_client *qc, const char *receipt, unsigned delay_s);
 /* Extends one receipt now. */
-int lf_queue_client_extend(lf_queue_client *qc, const char *receipt, unsigned visibility_s);
+LF_MUST_CHECK int lf_queue_client_extend(lf_queue_client *qc, const char *receipt, unsigned visibility_s);
 
 void lf_queue_client_stats_get(lf_queue_client *qc, lf_queue_client_stats *out);
 

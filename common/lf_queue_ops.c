@@ -247,13 +247,12 @@ int lf_queue_store_receive(lf_queue_db *db, const char *queue, uint32_t max, uin
         if (rc)
             goto fail;
     }
+    rc = received ? lf_queue_store_count(db, qid, C_RECEIVED, received) : 0;
+    rc = rc == 0 && expired ? lf_queue_store_count(db, qid, C_EXPIRED, expired) : rc;
+    rc = rc == 0 && dead ? lf_queue_store_count(db, qid, C_DEAD, dead) : rc;
+    if (rc)
+        goto fail;
     lf_free(picked);
-    if (received)
-        lf_queue_store_count(db, qid, C_RECEIVED, received);
-    if (expired)
-        lf_queue_store_count(db, qid, C_EXPIRED, expired);
-    if (dead)
-        lf_queue_store_count(db, qid, C_DEAD, dead);
     if (n == 0) {
         lf_free(msgs);
         msgs = NULL;

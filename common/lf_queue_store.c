@@ -623,6 +623,7 @@ void lf_queue_store_op_end(lf_queue_db *db, bool undo)
             return;
         sqlite3_reset(db->st[ST_ROLLBACK_TO]);
     }
-    lf_queue_store_step(db, db->st[ST_RELEASE]);
+    int rc = lf_queue_store_step(db, db->st[ST_RELEASE]);
+    (void)rc; /* a failure is in db->fatal: the caller rolls the transaction back */
     sqlite3_reset(db->st[ST_RELEASE]);
 }

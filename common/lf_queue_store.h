@@ -6,6 +6,8 @@
 #ifndef LF_QUEUE_STORE_H
 #define LF_QUEUE_STORE_H
 
+#include "lf_error.h"
+
 #include <sqlite3.h>
 
 #include "lf_queue.h"
@@ -50,57 +52,57 @@ struct lf_queue_db {
     size_t ncounters, counters_cap;
 };
 
-int lf_queue_vfs_register(void);
+LF_MUST_CHECK int lf_queue_vfs_register(void);
 
 /* SQLite result -> project code (-EIO, -ENOSPC, LF_ECORRUPT, ...). */
-int lf_queue_store_errcode(int rc);
+LF_MUST_CHECK int lf_queue_store_errcode(int rc);
 
-int lf_queue_store_open(const char *path, const lf_queue_options *opt, lf_queue_db **out);
+LF_MUST_CHECK int lf_queue_store_open(const char *path, const lf_queue_options *opt, lf_queue_db **out);
 void lf_queue_store_close(lf_queue_db *db);
 /* Closes and reopens the connection (after I/O errors); 0 or a code. */
-int lf_queue_store_reopen(lf_queue_db *db);
+LF_MUST_CHECK int lf_queue_store_reopen(lf_queue_db *db);
 
 uint64_t lf_queue_store_now(lf_queue_db *db);
 
-int lf_queue_store_begin(lf_queue_db *db);
+LF_MUST_CHECK int lf_queue_store_begin(lf_queue_db *db);
 /* Writes the pending counters and the clock, commits. On failure the transaction is rolled back. */
-int lf_queue_store_commit(lf_queue_db *db);
+LF_MUST_CHECK int lf_queue_store_commit(lf_queue_db *db);
 void lf_queue_store_rollback(lf_queue_db *db);
 /* Savepoints around one operation of a batch, so a logical failure undoes only that operation. */
-int lf_queue_store_op_begin(lf_queue_db *db);
+LF_MUST_CHECK int lf_queue_store_op_begin(lf_queue_db *db);
 void lf_queue_store_op_end(lf_queue_db *db, bool undo);
 
-int lf_queue_store_send(lf_queue_db *db, const char *queue, const void *body, size_t len,
+LF_MUST_CHECK int lf_queue_store_send(lf_queue_db *db, const char *queue, const void *body, size_t len,
                         const char *dedup_id, uint64_t delay_ms, uint64_t *id, bool *duplicate);
 /* *next_visible: store ms when the next message of queue becomes visible (0 none), for long polls. */
-int lf_queue_store_receive(lf_queue_db *db, const char *queue, uint32_t max, uint64_t visibility_ms,
+LF_MUST_CHECK int lf_queue_store_receive(lf_queue_db *db, const char *queue, uint32_t max, uint64_t visibility_ms,
                            lf_queue_msg **msgs, size_t *n, uint64_t *next_visible);
-int lf_queue_store_ack(lf_queue_db *db, const char *queue, const char *receipt);
-int lf_queue_store_extend(lf_queue_db *db, const char *queue, const char *receipt,
+LF_MUST_CHECK int lf_queue_store_ack(lf_queue_db *db, const char *queue, const char *receipt);
+LF_MUST_CHECK int lf_queue_store_extend(lf_queue_db *db, const char *queue, const char *receipt,
                           uint64_t visibility_ms);
-int lf_queue_store_nack(lf_queue_db *db, const char *queue, const char *receipt, uint64_t delay_ms);
-int lf_queue_store_redrive(lf_queue_db *db, const char *queue, uint64_t max, uint64_t *moved);
-int lf_queue_store_stats(lf_queue_db *db, const char *queue, lf_queue_statistics *out);
-int lf_queue_store_peek(lf_queue_db *db, const char *queue, uint32_t max, lf_queue_msg **msgs,
+LF_MUST_CHECK int lf_queue_store_nack(lf_queue_db *db, const char *queue, const char *receipt, uint64_t delay_ms);
+LF_MUST_CHECK int lf_queue_store_redrive(lf_queue_db *db, const char *queue, uint64_t max, uint64_t *moved);
+LF_MUST_CHECK int lf_queue_store_stats(lf_queue_db *db, const char *queue, lf_queue_statistics *out);
+LF_MUST_CHECK int lf_queue_store_peek(lf_queue_db *db, const char *queue, uint32_t max, lf_queue_msg **msgs,
                         size_t *n);
-int lf_queue_store_list(lf_queue_db *db, char ***names, size_t *n);
-int lf_queue_store_check(lf_queue_db *db, char **report);
+LF_MUST_CHECK int lf_queue_store_list(lf_queue_db *db, char ***names, size_t *n);
+LF_MUST_CHECK int lf_queue_store_check(lf_queue_db *db, char **report);
 /* Retention of dead letters and expiry of dedup ids, when due (at most once a second). */
-int lf_queue_store_maintain(lf_queue_db *db, bool force);
+LF_MUST_CHECK int lf_queue_store_maintain(lf_queue_db *db, bool force);
 
 /* Helpers shared by the lf_queue_store*.c files. */
 /* sqlite3_step: SQLITE_ROW, SQLITE_DONE, or a negative code (recorded in db->fatal). */
-int lf_queue_store_step(lf_queue_db *db, sqlite3_stmt *st);
+LF_MUST_CHECK int lf_queue_store_step(lf_queue_db *db, sqlite3_stmt *st);
 /* Records a storage error (first one wins), logs it, returns the project code. */
-int lf_queue_store_fail(lf_queue_db *db, int rc, const char *what);
+LF_MUST_CHECK int lf_queue_store_fail(lf_queue_db *db, int rc, const char *what);
 /* Looks up (and with create, adds) a queue: 0 and *id, -ENOENT, or a storage error. */
-int lf_queue_store_queue_id(lf_queue_db *db, const char *name, bool create, int64_t *id);
+LF_MUST_CHECK int lf_queue_store_queue_id(lf_queue_db *db, const char *name, bool create, int64_t *id);
 /* Adds to a counter of queue_id; written at commit. */
-int lf_queue_store_count(lf_queue_db *db, int64_t queue_id, enum lfq_counter which, uint64_t n);
+LF_MUST_CHECK int lf_queue_store_count(lf_queue_db *db, int64_t queue_id, enum lfq_counter which, uint64_t n);
 bool lf_queue_store_is_dlq(const char *name);
 
 /* Argument checks shared by both APIs. */
-int lf_queue_check_send_args(const lf_queue_options *opt, const char *queue, size_t len,
+LF_MUST_CHECK int lf_queue_check_send_args(const lf_queue_options *opt, const char *queue, size_t len,
                              const char *dedup_id, uint64_t delay_ms);
 
 #endif

@@ -23,6 +23,8 @@
 #ifndef LF_SECRETSTREAM_H
 #define LF_SECRETSTREAM_H
 
+#include "lf_error.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,27 +41,27 @@
  * plaintext bytes per record (0 = LF_SS_DEFAULT_CHUNK; at most LF_SS_MAX_CHUNK). Does not fsync:
  * the caller decides when (lf_fsync). *out_bytes (may be NULL) gets the bytes written.
  * 0 or a negative code. */
-int lf_secretstream_encrypt_fd(const lf_key *key, int in_fd, int out_fd, size_t chunk,
+LF_MUST_CHECK int lf_secretstream_encrypt_fd(const lf_key *key, int in_fd, int out_fd, size_t chunk,
                                uint64_t *out_bytes);
 /* Encrypts len bytes of data, appending the object to out. */
-int lf_secretstream_encrypt_buf(const lf_key *key, const void *data, size_t len, size_t chunk,
+LF_MUST_CHECK int lf_secretstream_encrypt_buf(const lf_key *key, const void *data, size_t len, size_t chunk,
                                 lf_buf *out);
 
 /* Mixed forms: memory to an fd (the receiver holding a small body in memory), and an fd to memory
  * (a parser reading a stored object; out's maximum bounds the plaintext, LF_ELIMIT). */
-int lf_secretstream_encrypt_mem_fd(const lf_key *key, const void *data, size_t len, int out_fd,
+LF_MUST_CHECK int lf_secretstream_encrypt_mem_fd(const lf_key *key, const void *data, size_t len, int out_fd,
                                    size_t chunk, uint64_t *out_bytes);
-int lf_secretstream_decrypt_fd_buf(const lf_keyring *kr, int in_fd, lf_buf *out);
+LF_MUST_CHECK int lf_secretstream_decrypt_fd_buf(const lf_keyring *kr, int in_fd, lf_buf *out);
 
 /* Reads the key id from the first LF_SS_HEADER_BYTES of an object. 0 or LF_ECORRUPT. */
-int lf_secretstream_key_id(const void *header, size_t len, uint8_t id[LF_KEY_ID_BYTES]);
+LF_MUST_CHECK int lf_secretstream_key_id(const void *header, size_t len, uint8_t id[LF_KEY_ID_BYTES]);
 
 /* Decrypts an object read from in_fd (its current offset) into out_fd, choosing the key by the
  * object's key id. *plain_bytes (may be NULL) gets the plaintext size. See above for errors. */
-int lf_secretstream_decrypt_fd(const lf_keyring *kr, int in_fd, int out_fd,
+LF_MUST_CHECK int lf_secretstream_decrypt_fd(const lf_keyring *kr, int in_fd, int out_fd,
                                uint64_t *plain_bytes);
 /* Decrypts an object in memory, appending the plaintext to out (out's maximum bounds it:
  * LF_ELIMIT). On failure out is restored to its length before the call. */
-int lf_secretstream_decrypt_buf(const lf_keyring *kr, const void *data, size_t len, lf_buf *out);
+LF_MUST_CHECK int lf_secretstream_decrypt_buf(const lf_keyring *kr, const void *data, size_t len, lf_buf *out);
 
 #endif

@@ -109,13 +109,13 @@ int lf_service_validate_listen(const void *field, lf_buf *err)
     char host[256];
     int port;
     if (!s || lf_service_parse_listen(s, host, sizeof host, &port) != 0) {
-        lf_buf_appendf(err, "\"%.80s\" is not HOST:PORT or [IPV6]:PORT", s ? s : "");
+        lf_buf_msgf(err, "\"%.80s\" is not HOST:PORT or [IPV6]:PORT", s ? s : "");
         return -EINVAL;
     }
     struct sockaddr_in6 a6;
     struct sockaddr_in a4;
     if (uv_ip4_addr(host, port, &a4) != 0 && uv_ip6_addr(host, port, &a6) != 0) {
-        lf_buf_appendf(err, "\"%.80s\" is not a numeric IPv4 or IPv6 address", host);
+        lf_buf_msgf(err, "\"%.80s\" is not a numeric IPv4 or IPv6 address", host);
         return -EINVAL;
     }
     return 0;
@@ -199,10 +199,9 @@ static void handle_healthz(lf_http_request *req)
                              (json_int_t)((uv_hrtime() - svc->started_ns) / 1000000000u), "checks",
                              checks ? checks : json_object());
     lf_buf out = LF_BUF_INIT(1 << 20);
-    if (!body || lf_json_dump(body, &out) != 0) {
+    if (!body || lf_json_dump(body, &out) != 0 || lf_buf_append_char(&out, '\n') != 0) {
         lf_http_respond_error(req, 500, "internal", "cannot build the health document", NULL);
     } else {
-        lf_buf_append_char(&out, '\n');
         lf_http_respond(req, worst == LF_HEALTH_FAILING ? 503 : 200, "application/json", out.data, out.len,
                         "Cache-Control: no-store\r\n");
     }
@@ -672,7 +671,7 @@ static int load_config(lf_service *svc, const char *path_arg)
         rc = svc->def->validate(svc->config, &err);
         if (rc && path) { /* name the file: the hook's message names the section and key */
             lf_buf named = LF_BUF_INIT(8192);
-            lf_buf_appendf(&named, "%s: %s", path, lf_buf_cstr(&err));
+            lf_buf_msgf(&named, "%s: %s", path, lf_buf_cstr(&err));
             lf_buf_free(&err);
             err = named;
         }

@@ -25,6 +25,8 @@
 #ifndef LF_SERVICE_H
 #define LF_SERVICE_H
 
+#include "lf_error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -51,9 +53,9 @@ typedef struct lf_service_config {
 extern const char *const lf_service_log_levels[]; /* "debug", "info", "warn", "error", NULL */
 
 /* Checks "host:port" / "[v6]:port" (a config validate hook). */
-int lf_service_validate_listen(const void *field, lf_buf *err);
+LF_MUST_CHECK int lf_service_validate_listen(const void *field, lf_buf *err);
 /* Splits "host:port" or "[v6]:port" into host (NUL-terminated) and port. 0 or -EINVAL. */
-int lf_service_parse_listen(const char *listen, char *host, size_t host_size, int *port);
+LF_MUST_CHECK int lf_service_parse_listen(const char *listen, char *host, size_t host_size, int *port);
 
 #define LF_SERVICE_CFG_OFFSET(field) offsetof(lf_service_config, field)
 /* The common options as table entries; put them first in the program's option table. */
@@ -120,7 +122,7 @@ typedef struct lf_service_def {
 } lf_service_def;
 
 /* Runs the program. Returns the process exit code. */
-int lf_service_main(const lf_service_def *def, int argc, char **argv);
+LF_MUST_CHECK int lf_service_main(const lf_service_def *def, int argc, char **argv);
 
 /* Accessors for hooks and commands. */
 void *lf_service_config_data(lf_service *svc); /* the program's configuration struct */
@@ -135,7 +137,7 @@ void lf_service_set_user(lf_service *svc, void *user);
 /* Health checks shown in /healthz. The worst status wins: ok (200), degraded (200), failing (503). */
 enum lf_health { LF_HEALTH_OK = 0, LF_HEALTH_DEGRADED = 1, LF_HEALTH_FAILING = 2 };
 typedef enum lf_health (*lf_health_check)(lf_service *svc, void *arg, lf_buf *detail);
-int lf_service_add_check(lf_service *svc, const char *name, lf_health_check check, void *arg);
+LF_MUST_CHECK int lf_service_add_check(lf_service *svc, const char *name, lf_health_check check, void *arg);
 
 /* Stops the daemon as SIGTERM does; the process then exits with exit_code. */
 void lf_service_shutdown(lf_service *svc, int exit_code);

@@ -15,6 +15,8 @@
 #ifndef LF_SIGN_H
 #define LF_SIGN_H
 
+#include "lf_error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -49,34 +51,34 @@ typedef struct lf_sign_auth {
 } lf_sign_auth;
 
 /* New random keypair. 0 or -EIO. */
-int lf_sign_keypair(uint8_t pk[LF_SIGN_PK_BYTES], uint8_t sk[LF_SIGN_SK_BYTES]);
+LF_MUST_CHECK int lf_sign_keypair(uint8_t pk[LF_SIGN_PK_BYTES], uint8_t sk[LF_SIGN_SK_BYTES]);
 /* The public half of a secret key. */
 void lf_sign_sk_to_pk(uint8_t pk[LF_SIGN_PK_BYTES], const uint8_t sk[LF_SIGN_SK_BYTES]);
 
 /* Writes the secret key file (mode 0600, atomic, fsync'd). 0 or a negative errno. */
-int lf_sign_sk_save(const char *path, const uint8_t sk[LF_SIGN_SK_BYTES]);
+LF_MUST_CHECK int lf_sign_sk_save(const char *path, const uint8_t sk[LF_SIGN_SK_BYTES]);
 /* Loads it. -EPERM with a reason in err when the file is not a regular file or has any group or
  * other permission bits; LF_EFORMAT when its content is not a valid key. err (errsz bytes, may be
  * NULL) gets a human-readable reason on failure. */
-int lf_sign_sk_load(const char *path, uint8_t sk[LF_SIGN_SK_BYTES], char *err, size_t errsz);
+LF_MUST_CHECK int lf_sign_sk_load(const char *path, uint8_t sk[LF_SIGN_SK_BYTES], char *err, size_t errsz);
 
 /* Public key <-> base64 text. decode: 0 or LF_EFORMAT (surrounding spaces/newline are trimmed). */
 void lf_sign_pk_encode(char out[LF_SIGN_PK_B64_SIZE], const uint8_t pk[LF_SIGN_PK_BYTES]);
-int lf_sign_pk_decode(uint8_t pk[LF_SIGN_PK_BYTES], const char *text, size_t len);
+LF_MUST_CHECK int lf_sign_pk_decode(uint8_t pk[LF_SIGN_PK_BYTES], const char *text, size_t len);
 
 /* The string to sign, appended to out. method: [A-Z]{1,16}; path: 1..2048 visible ASCII
  * characters starting with '/'; else -EINVAL. */
-int lf_sign_message(lf_buf *out, const char *method, const char *path, int64_t ts,
+LF_MUST_CHECK int lf_sign_message(lf_buf *out, const char *method, const char *path, int64_t ts,
                     const uint8_t body_hash[LF_HASH_BYTES]);
 
 /* Signs a request and builds the whole Authorization value into out (appended).
  * site must match [a-z0-9._-]{1,64}. 0, -EINVAL, or lf_buf's errors. */
-int lf_sign_request(lf_buf *out, const uint8_t sk[LF_SIGN_SK_BYTES], const char *site,
+LF_MUST_CHECK int lf_sign_request(lf_buf *out, const uint8_t sk[LF_SIGN_SK_BYTES], const char *site,
                     const char *method, const char *path, int64_t ts,
                     const uint8_t body_hash[LF_HASH_BYTES]);
 
 /* Builds the Authorization value from its parts (appended to out). */
-int lf_sign_auth_build(lf_buf *out, const char *site, int64_t ts,
+LF_MUST_CHECK int lf_sign_auth_build(lf_buf *out, const char *site, int64_t ts,
                        const uint8_t sig[LF_SIGN_SIG_BYTES]);
 
 /* Parses an Authorization value (not NUL-terminated; len bytes). Strict grammar:
@@ -86,13 +88,13 @@ int lf_sign_auth_build(lf_buf *out, const char *site, int64_t ts,
  * ts: 1..19 decimal digits, no sign, within int64; sig: base64 of exactly 64 bytes; site:
  * [a-z0-9._-]{1,64}. Values longer than LF_SIGN_HEADER_MAX in total are refused.
  * 0 or LF_EFORMAT; err (may be NULL) gets the reason. */
-int lf_sign_auth_parse(lf_sign_auth *out, const char *value, size_t len, char *err, size_t errsz);
+LF_MUST_CHECK int lf_sign_auth_parse(lf_sign_auth *out, const char *value, size_t len, char *err, size_t errsz);
 
 /* Verifies a parsed header against the site's public key and the request. The signature check is
  * constant-time (crypto_sign_verify_detached); the timestamp is checked after it, so an attacker
  * learns nothing about the window from forged requests. window_s >= 0.
  * Returns 0, or LF_EAUTH with *status (may be NULL) saying why; -EINVAL for bad method/path. */
-int lf_sign_verify(const lf_sign_auth *auth, const uint8_t pk[LF_SIGN_PK_BYTES],
+LF_MUST_CHECK int lf_sign_verify(const lf_sign_auth *auth, const uint8_t pk[LF_SIGN_PK_BYTES],
                    const char *method, const char *path, const uint8_t body_hash[LF_HASH_BYTES],
                    int64_t now, int64_t window_s, enum lf_sign_status *status);
 

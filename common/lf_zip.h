@@ -30,6 +30,8 @@
 #ifndef LF_ZIP_H
 #define LF_ZIP_H
 
+#include "lf_error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -90,8 +92,8 @@ enum lf_zip_reason lf_zip_name_check(const char *name, size_t len, size_t max_le
 /* Opens and validates a zip read from fd (read with pread: the fd's offset is not used or moved;
  * the fd must stay open until lf_zip_close and is not closed by it), or from memory (data must
  * stay valid until lf_zip_close). *out is set only on success. */
-int lf_zip_open_fd(lf_zip **out, int fd, const lf_zip_limits *limits, lf_zip_error *err);
-int lf_zip_open_mem(lf_zip **out, const void *data, size_t len, const lf_zip_limits *limits,
+LF_MUST_CHECK int lf_zip_open_fd(lf_zip **out, int fd, const lf_zip_limits *limits, lf_zip_error *err);
+LF_MUST_CHECK int lf_zip_open_mem(lf_zip **out, const void *data, size_t len, const lf_zip_limits *limits,
                     lf_zip_error *err);
 void lf_zip_close(lf_zip *z);
 
@@ -100,7 +102,7 @@ size_t lf_zip_entry_count(const lf_zip *z);
 /* Name of entry i (owned by z), NULL past the end. */
 const char *lf_zip_entry_name(const lf_zip *z, size_t i);
 /* Declared uncompressed size of the named entry; -ENOENT when absent. */
-int lf_zip_entry_size(const lf_zip *z, const char *name, uint64_t *size);
+LF_MUST_CHECK int lf_zip_entry_size(const lf_zip *z, const char *name, uint64_t *size);
 
 /* Called with each decompressed chunk (data valid during the call only). A non-zero return stops
  * reading and becomes lf_zip_read_entry()'s result. Chunks delivered before a failure must be
@@ -108,17 +110,17 @@ int lf_zip_entry_size(const lf_zip *z, const char *name, uint64_t *size);
 typedef int (*lf_zip_data_fn)(void *ctx, const void *data, size_t len);
 
 /* Decompresses the named regular entry, checking limits as it goes and CRC and size at the end. */
-int lf_zip_read_entry(lf_zip *z, const char *name, lf_zip_data_fn fn, void *ctx,
+LF_MUST_CHECK int lf_zip_read_entry(lf_zip *z, const char *name, lf_zip_data_fn fn, void *ctx,
                       lf_zip_error *err);
 /* Same into memory: appends to out, refusing (LF_ELIMIT, LF_ZIP_TOO_LARGE) an entry whose
  * declared size is above max bytes before reading it. out is restored on failure. */
-int lf_zip_read_entry_buf(lf_zip *z, const char *name, size_t max, lf_buf *out,
+LF_MUST_CHECK int lf_zip_read_entry_buf(lf_zip *z, const char *name, size_t max, lf_buf *out,
                           lf_zip_error *err);
 /* Same, writing the data to out_fd with lf_write_all (LF_FAIL_WRITE); no fsync. On failure the
  * bytes written so far must be discarded (write to a temporary file). */
-int lf_zip_read_entry_fd(lf_zip *z, const char *name, int out_fd, lf_zip_error *err);
+LF_MUST_CHECK int lf_zip_read_entry_fd(lf_zip *z, const char *name, int out_fd, lf_zip_error *err);
 /* Reads every regular entry to its end, discarding the data: the full CRC check. */
-int lf_zip_verify_all(lf_zip *z, lf_zip_error *err);
+LF_MUST_CHECK int lf_zip_verify_all(lf_zip *z, lf_zip_error *err);
 
 /* Writes an archive holding manifest_name (the manifest bytes) and then log_name, whose log_size
  * bytes are read from log_fd (from its current offset). level: deflate level 0..9 (0: stored).
@@ -127,7 +129,7 @@ int lf_zip_verify_all(lf_zip *z, lf_zip_error *err);
  * hashed): the archive written so far must then be discarded. A log that ends before log_size
  * bytes gives -EIO. Writes go through lf_write_all (LF_FAIL_WRITE); no fsync (the caller's
  * choice). 0 or a negative code, with err filled. */
-int lf_zip_write_session(int out_fd, const char *manifest_name, const void *manifest,
+LF_MUST_CHECK int lf_zip_write_session(int out_fd, const char *manifest_name, const void *manifest,
                          size_t manifest_len, const char *log_name, int log_fd, uint64_t log_size,
                          const uint8_t log_hash[LF_HASH_BYTES], int level, int64_t mtime,
                          lf_zip_error *err);

@@ -89,7 +89,7 @@ static_assert(sizeof(lf_check_config_options) / sizeof(lf_check_config_options[0
 static int fail(lf_buf *err, const lf_check_config *c, const char *key, const char *why)
 {
     if (err)
-        lf_buf_appendf(err, "[check.%s] %s: %s", c->name ? c->name : "?", key, why);
+        lf_buf_msgf(err, "[check.%s] %s: %s", c->name ? c->name : "?", key, why);
     return LF_ECONFIG;
 }
 

@@ -97,17 +97,17 @@ static enum lf_health health_alerting(lf_service *svc, void *arg, lf_buf *detail
     sync_stats(m);
     const struct lf_monitor_config *c = lf_service_config_data(m->svc);
     if (m->undelivered > 0 && !c->slack_webhook_url) {
-        lf_buf_appendf(detail, "%" PRId64 " notification(s) waiting: no [slack] webhook_url", m->undelivered);
+        lf_buf_msgf(detail, "%" PRId64 " notification(s) waiting: no [slack] webhook_url", m->undelivered);
         return LF_HEALTH_DEGRADED;
     }
     if (m->undelivered > 0 && m->failures_in_row >= DEGRADED_AFTER_FAILURES) {
-        lf_buf_appendf(detail, "%" PRId64 " notification(s) waiting; the last %" PRIu64 " deliveries failed",
+        lf_buf_msgf(detail, "%" PRId64 " notification(s) waiting; the last %" PRIu64 " deliveries failed",
                        m->undelivered, m->failures_in_row);
         return LF_HEALTH_DEGRADED;
     }
     if (m->last.record_errors > 0)
-        lf_buf_appendf(detail, "%" PRIu64 " observation(s) could not be recorded; ", m->last.record_errors);
-    lf_buf_appendf(detail, "%" PRId64 " notification(s) waiting, %" PRIu64 " message(s) sent", m->undelivered,
+        lf_buf_msgf(detail, "%" PRIu64 " observation(s) could not be recorded; ", m->last.record_errors);
+    lf_buf_msgf(detail, "%" PRId64 " notification(s) waiting, %" PRIu64 " message(s) sent", m->undelivered,
                    m->last.messages_sent);
     return LF_HEALTH_OK;
 }

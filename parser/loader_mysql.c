@@ -95,37 +95,37 @@ static int session_row(lf_mysql *db, const lf_psession *ps, const lf_loader_mysq
                                "log_bytes, line_count, event_count, warning_count, error_count, received_at, "
                                "parsed_at, parser_version, metadata) VALUES ('%s',",
                             m->session_id);
-    rc = rc ?: qs(db, b, m->site);
-    rc = rc ?: lf_buf_append_char(b, ',');
-    rc = rc ?: qs(db, b, m->product);
-    rc = rc ?: lf_buf_append_char(b, ',');
-    rc = rc ?: qs(db, b, m->product_version);
-    rc = rc ?: lf_buf_append_char(b, ',');
-    rc = rc ?: qs(db, b, m->log_type);
-    rc = rc ?: lf_buf_append_char(b, ',');
-    rc = rc ?: qs(db, b, m->host);
-    rc = rc ?: lf_buf_append_char(b, ',');
-    rc = rc ?: qs(db, b, m->user);
-    rc = rc ?: lf_buf_append_char(b, ',');
-    rc = rc ?: qs(db, b, m->source_path);
-    rc = rc ?: lf_buf_append_char(b, ',');
-    rc = rc ?: qs(db, b, m->continuation_of[0] ? m->continuation_of : NULL);
-    rc = rc ?: lf_buf_append_char(b, ',');
-    rc = rc ?: q_time(b, started);
-    rc = rc ?: lf_buf_append_char(b, ',');
-    rc = rc ?: q_time(b, ended);
+    rc = rc ? rc : qs(db, b, m->site);
+    rc = rc ? rc : lf_buf_append_char(b, ',');
+    rc = rc ? rc : qs(db, b, m->product);
+    rc = rc ? rc : lf_buf_append_char(b, ',');
+    rc = rc ? rc : qs(db, b, m->product_version);
+    rc = rc ? rc : lf_buf_append_char(b, ',');
+    rc = rc ? rc : qs(db, b, m->log_type);
+    rc = rc ? rc : lf_buf_append_char(b, ',');
+    rc = rc ? rc : qs(db, b, m->host);
+    rc = rc ? rc : lf_buf_append_char(b, ',');
+    rc = rc ? rc : qs(db, b, m->user);
+    rc = rc ? rc : lf_buf_append_char(b, ',');
+    rc = rc ? rc : qs(db, b, m->source_path);
+    rc = rc ? rc : lf_buf_append_char(b, ',');
+    rc = rc ? rc : qs(db, b, m->continuation_of[0] ? m->continuation_of : NULL);
+    rc = rc ? rc : lf_buf_append_char(b, ',');
+    rc = rc ? rc : q_time(b, started);
+    rc = rc ? rc : lf_buf_append_char(b, ',');
+    rc = rc ? rc : q_time(b, ended);
     if (!rc && started != INT64_MIN && ended != INT64_MIN)
         rc = lf_buf_appendf(b, ",%" PRId64, (ended - started) / 1000);
     else if (!rc)
         rc = lf_buf_append_str(b, ",NULL");
-    rc = rc ?: lf_buf_appendf(b, ",%d,%" PRIu64 ",%u,%zu,%u,%u,", crashed ? 1 : 0, m->log_size, ps->line_count,
+    rc = rc ? rc : lf_buf_appendf(b, ",%d,%" PRIu64 ",%u,%zu,%u,%u,", crashed ? 1 : 0, m->log_size, ps->line_count,
                               ps->n_events, ps->warning_count, ps->error_count);
-    rc = rc ?: q_time(b, ps->received_ms > 0 ? ps->received_ms * 1000 : INT64_MIN);
-    rc = rc ?: lf_buf_append_char(b, ',');
-    rc = rc ?: q_time(b, now_us());
-    rc = rc ?: lf_buf_append_char(b, ',');
-    rc = rc ?: qs(db, b, o->parser_version);
-    rc = rc ?: lf_buf_append_char(b, ',');
+    rc = rc ? rc : q_time(b, ps->received_ms > 0 ? ps->received_ms * 1000 : INT64_MIN);
+    rc = rc ? rc : lf_buf_append_char(b, ',');
+    rc = rc ? rc : q_time(b, now_us());
+    rc = rc ? rc : lf_buf_append_char(b, ',');
+    rc = rc ? rc : qs(db, b, o->parser_version);
+    rc = rc ? rc : lf_buf_append_char(b, ',');
     if (!rc && m->metadata_count) {
         lf_jw w;
         rc = lf_jw_init(&w, -1, 4096);
@@ -145,14 +145,14 @@ static int session_row(lf_mysql *db, const lf_psession *ps, const lf_loader_mysq
     } else if (!rc) {
         rc = lf_buf_append_str(b, "NULL");
     }
-    rc = rc ?: lf_buf_append_char(b, ')');
+    rc = rc ? rc : lf_buf_append_char(b, ')');
     return rc;
 }
 
 static int tsv_field(lf_buf *b, const lf_psession *ps, bool present, lf_pstr s, char sep)
 {
     int rc = present ? lf_mysql_tsv_append(b, lf_psession_str(ps, s), s.len) : lf_mysql_tsv_append(b, NULL, 0);
-    return rc ?: lf_buf_append_char(b, sep);
+    return rc ? rc : lf_buf_append_char(b, sep);
 }
 
 int lf_loader_mysql_events_tsv(const lf_psession *ps, lf_buf *b)
@@ -165,12 +165,12 @@ int lf_loader_mysql_events_tsv(const lf_psession *ps, lf_buf *b)
         if (e->has_ts)
             lf_psession_datetime(e->ts_us, ts);
         rc = lf_buf_appendf(b, "%s\t%zu\t%u\t%s\t", sid, i, e->line, e->has_ts ? ts : "\\N");
-        rc = rc ?: tsv_field(b, ps, e->has_level, e->level, '\t');
-        rc = rc ?: tsv_field(b, ps, e->has_component, e->component, '\t');
-        rc = rc ?: lf_buf_appendf(b, "%" PRIu64 "\t", e->template_id);
-        rc = rc ?: tsv_field(b, ps, true, e->params, '\t');
-        rc = rc ?: tsv_field(b, ps, true, e->fields, '\t');
-        rc = rc ?: tsv_field(b, ps, true, e->message, '\n');
+        rc = rc ? rc : tsv_field(b, ps, e->has_level, e->level, '\t');
+        rc = rc ? rc : tsv_field(b, ps, e->has_component, e->component, '\t');
+        rc = rc ? rc : lf_buf_appendf(b, "%" PRIu64 "\t", e->template_id);
+        rc = rc ? rc : tsv_field(b, ps, true, e->params, '\t');
+        rc = rc ? rc : tsv_field(b, ps, true, e->fields, '\t');
+        rc = rc ? rc : tsv_field(b, ps, true, e->message, '\n');
     }
     return rc;
 }
@@ -194,7 +194,7 @@ static int load_events_infile(lf_mysql *db, const lf_psession *ps, lf_buf *b)
 static int qfield(lf_mysql *db, lf_buf *b, const lf_psession *ps, bool present, lf_pstr s)
 {
     int rc = lf_buf_append_char(b, ',');
-    return rc ?: (present ? lf_mysql_quote(db, b, lf_psession_str(ps, s), s.len) : lf_buf_append_str(b, "NULL"));
+    return rc ? rc : (present ? lf_mysql_quote(db, b, lf_psession_str(ps, s), s.len) : lf_buf_append_str(b, "NULL"));
 }
 
 static int load_events_insert(lf_mysql *db, const lf_psession *ps, const lf_loader_mysql_opts *o, lf_buf *b)
@@ -217,13 +217,13 @@ static int load_events_insert(lf_mysql *db, const lf_psession *ps, const lf_load
             } else if (!rc) {
                 rc = lf_buf_append_str(b, "NULL");
             }
-            rc = rc ?: qfield(db, b, ps, e->has_level, e->level);
-            rc = rc ?: qfield(db, b, ps, e->has_component, e->component);
-            rc = rc ?: lf_buf_appendf(b, ",%" PRIu64, e->template_id);
-            rc = rc ?: qfield(db, b, ps, true, e->params);
-            rc = rc ?: qfield(db, b, ps, true, e->fields);
-            rc = rc ?: qfield(db, b, ps, true, e->message);
-            rc = rc ?: lf_buf_append_char(b, ')');
+            rc = rc ? rc : qfield(db, b, ps, e->has_level, e->level);
+            rc = rc ? rc : qfield(db, b, ps, e->has_component, e->component);
+            rc = rc ? rc : lf_buf_appendf(b, ",%" PRIu64, e->template_id);
+            rc = rc ? rc : qfield(db, b, ps, true, e->params);
+            rc = rc ? rc : qfield(db, b, ps, true, e->fields);
+            rc = rc ? rc : qfield(db, b, ps, true, e->message);
+            rc = rc ? rc : lf_buf_append_char(b, ')');
             i++;
         }
         if (!rc) {
@@ -269,16 +269,16 @@ static int load_templates(lf_mysql *db, const lf_psession *ps, lf_buf *b)
     for (size_t i = 0; i < ps->n_templates && !rc; i++) {
         const lf_ptemplate *t = sorted[i];
         rc = lf_buf_appendf(b, "%s(%" PRIu64 ",", i ? "," : "", t->id);
-        rc = rc ?: qs(db, b, ps->manifest.log_type);
-        rc = rc ?: lf_buf_append_char(b, ',');
-        rc = rc ?: lf_mysql_quote(db, b, lf_psession_str(ps, t->text), t->text.len);
-        rc = rc ?: lf_buf_append_char(b, ',');
-        rc = rc ?: q_time(b, t->first_us != INT64_MIN ? t->first_us : now);
-        rc = rc ?: lf_buf_append_char(b, ',');
-        rc = rc ?: q_time(b, t->last_us != INT64_MIN ? t->last_us : now);
-        rc = rc ?: lf_buf_appendf(b, ",%u)", t->count);
+        rc = rc ? rc : qs(db, b, ps->manifest.log_type);
+        rc = rc ? rc : lf_buf_append_char(b, ',');
+        rc = rc ? rc : lf_mysql_quote(db, b, lf_psession_str(ps, t->text), t->text.len);
+        rc = rc ? rc : lf_buf_append_char(b, ',');
+        rc = rc ? rc : q_time(b, t->first_us != INT64_MIN ? t->first_us : now);
+        rc = rc ? rc : lf_buf_append_char(b, ',');
+        rc = rc ? rc : q_time(b, t->last_us != INT64_MIN ? t->last_us : now);
+        rc = rc ? rc : lf_buf_appendf(b, ",%u)", t->count);
     }
-    rc = rc ?: lf_buf_append_str(b, " ON DUPLICATE KEY UPDATE occurrences = occurrences + VALUES(occurrences), "
+    rc = rc ? rc : lf_buf_append_str(b, " ON DUPLICATE KEY UPDATE occurrences = occurrences + VALUES(occurrences), "
                                     "first_seen = LEAST(first_seen, VALUES(first_seen)), "
                                     "last_seen = GREATEST(last_seen, VALUES(last_seen))");
     if (!rc) {
@@ -310,7 +310,7 @@ int lf_loader_mysql_load_shared(lf_mysql *db, const lf_psession *ps, lf_miner *s
     /* READ COMMITTED: no gap locks, so loads of different sessions do not deadlock on the gaps
      * their deletes of absent rows would lock; loads of one session still serialise on its row */
     int rc = exec_ok(db, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED");
-    rc = rc ?: lf_mysql_begin(db);
+    rc = rc ? rc : lf_mysql_begin(db);
     if (rc < 0)
         return rc;
     /* the sessions row first: its lock makes concurrent loads of one session take turns */
@@ -335,7 +335,7 @@ int lf_loader_mysql_load_shared(lf_mysql *db, const lf_psession *ps, lf_miner *s
     if (!rc) {
         lf_buf_reset(scratch);
         rc = session_row(db, ps, o, scratch);
-        rc = rc ?: exec_ok(db, lf_buf_cstr(scratch));
+        rc = rc ? rc : exec_ok(db, lf_buf_cstr(scratch));
         /* another load of this session committed its row after our delete: take turns (retry) */
         if (rc == LF_EDB && lf_mysql_errno(db) == 1062)
             rc = -EDEADLK;
@@ -346,8 +346,8 @@ int lf_loader_mysql_load_shared(lf_mysql *db, const lf_psession *ps, lf_miner *s
     }
     if (!rc && shared)
         rc = lf_template_share_write(db, shared, ps->manifest.log_type, scratch, rev);
-    rc = rc ?: load_templates(db, ps, scratch);
-    rc = rc ?: lf_mysql_commit(db);
+    rc = rc ? rc : load_templates(db, ps, scratch);
+    rc = rc ? rc : lf_mysql_commit(db);
     if (rc) {
         (void)lf_mysql_rollback(db);
         *rev = 0;
@@ -396,21 +396,22 @@ int lf_loader_mysql_record_failure(lf_mysql *db, const char *session_id, unsigne
         lf_buf b = LF_BUF_INIT(1 << 20);
         rc = lf_buf_append_str(&b, "INSERT INTO parse_failures (session_id, failed_at, attempt, stage, reason, "
                                    "parser_host) VALUES (");
-        rc = rc ?: qs(db, &b, session_id);
-        rc = rc ?: lf_buf_append_char(&b, ',');
-        rc = rc ?: q_time(&b, now_us());
-        rc = rc ?: lf_buf_appendf(&b, ",%u,", attempt);
-        rc = rc ?: qs(db, &b, stage);
-        rc = rc ?: lf_buf_append_char(&b, ',');
-        rc = rc ?: q(db, &b, reason ? reason : "", reason ? strlen(reason) : 0);
-        rc = rc ?: lf_buf_append_char(&b, ',');
-        rc = rc ?: qs(db, &b, parser_host);
-        rc = rc ?: lf_buf_append_char(&b, ')');
-        rc = rc ?: exec_ok(db, lf_buf_cstr(&b));
+        rc = rc ? rc : qs(db, &b, session_id);
+        rc = rc ? rc : lf_buf_append_char(&b, ',');
+        rc = rc ? rc : q_time(&b, now_us());
+        rc = rc ? rc : lf_buf_appendf(&b, ",%u,", attempt);
+        rc = rc ? rc : qs(db, &b, stage);
+        rc = rc ? rc : lf_buf_append_char(&b, ',');
+        rc = rc ? rc : q(db, &b, reason ? reason : "", reason ? strlen(reason) : 0);
+        rc = rc ? rc : lf_buf_append_char(&b, ',');
+        rc = rc ? rc : qs(db, &b, parser_host);
+        rc = rc ? rc : lf_buf_append_char(&b, ')');
+        rc = rc ? rc : exec_ok(db, lf_buf_cstr(&b));
         lf_buf_free(&b);
         if (rc == 0 || !lf_mysql_retryable(rc))
             break;
-        (void)lf_mysql_reconnect(db);
+        int r = lf_mysql_reconnect(db);
+        (void)r; /* a failed reconnect fails the next attempt, which says why */
     }
     return rc;
 }

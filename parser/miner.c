@@ -710,12 +710,12 @@ int lf_miner_add(lf_miner *m, const lf_token *toks, int n, const char *text)
     if (rc == 0 && b->ntok + (size_t)n > captok) {
         size_t c1 = captok, c2 = captok, c3 = captok;
         rc = grow_to((void **)&b->tok, &c1, b->ntok + (size_t)n, sizeof *b->tok, &m->bytes);
-        rc = rc ?: grow_to((void **)&b->toff, &c2, b->ntok + (size_t)n, sizeof *b->toff, &m->bytes);
-        rc = rc ?: grow_to((void **)&b->tlen, &c3, b->ntok + (size_t)n, sizeof *b->tlen, &m->bytes);
+        rc = rc ? rc : grow_to((void **)&b->toff, &c2, b->ntok + (size_t)n, sizeof *b->toff, &m->bytes);
+        rc = rc ? rc : grow_to((void **)&b->tlen, &c3, b->ntok + (size_t)n, sizeof *b->tlen, &m->bytes);
         if (rc == 0)
             b->captok = c1;
     }
-    rc = rc ?: grow_to((void **)&b->text, &b->textcap, b->textlen + bytes + 1, 1, &m->bytes);
+    rc = rc ? rc : grow_to((void **)&b->text, &b->textcap, b->textlen + bytes + 1, 1, &m->bytes);
     if (rc < 0 || b->textlen + bytes > UINT32_MAX)
         return rc < 0 ? rc : LF_ELIMIT;
     size_t before = b->index.cap;
@@ -1162,7 +1162,7 @@ static int mine_length(lf_miner *m, miner_work *w, bseq **seqs, size_t ns, uint3
             for (size_t i = 0; i < nm && rc == 0; i++)
                 if (mem[i]->tpl && mem[i]->tpl != keep)
                     rc = template_merge(m, keep, mem[i]->tpl);
-            rc = rc ?: template_restructure(m, keep, w->built, ntok);
+            rc = rc ? rc : template_restructure(m, keep, w->built, ntok);
         }
         for (size_t i = 0; i < nm && rc == 0; i++) {
             if (!mem[i]->seq)
@@ -1174,7 +1174,7 @@ static int mine_length(lf_miner *m, miner_work *w, bseq **seqs, size_t ns, uint3
             e->t = keep;
         }
         touch(m, keep);
-        rc = rc ?: note_touched(w, keep->id);
+        rc = rc ? rc : note_touched(w, keep->id);
     }
     lf_free(start);
     lf_free(by);

@@ -180,7 +180,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 static int batch_line(batch *b, const char *line, size_t len)
 {
     int rc = grow((void **)&b->bytes, &b->capbytes, b->nbytes + len + 1, 1);
-    rc = rc ?: grow((void **)&b->lines, &b->caplines, b->nlines + 1, sizeof *b->lines);
+    rc = rc ? rc : grow((void **)&b->lines, &b->caplines, b->nlines + 1, sizeof *b->lines);
     if (rc < 0)
         return rc;
     memcpy(b->bytes + b->nbytes, line, len);

@@ -74,7 +74,7 @@ static int check_logtype_key(const void *field, lf_buf *err)
     rc = lf_logtype_set(&t, pair[0], pair[1]);
     lf_logtype_clear(&t);
     if (rc)
-        lf_buf_append_str(err, "not a log type key, or a bad value for it (see docs/parsing.md)");
+        lf_buf_msgf(err, "not a log type key, or a bad value for it (see docs/parsing.md)");
     return rc;
 }
 

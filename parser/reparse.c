@@ -21,11 +21,8 @@ typedef struct ids {
 
 static int ids_add(ids *s, const char *id, size_t len)
 {
-    if (len != LF_SESSION_ID_LEN)
+    if (!lf_session_id_valid(id, len))
         return -EINVAL;
-    for (size_t i = 0; i < len; i++)
-        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
-            return -EINVAL;
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 64;
         void *nv = realloc(s->v, cap * sizeof *s->v);

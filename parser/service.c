@@ -77,16 +77,6 @@ void lf_parser_mysql_options(const struct lf_parser_config *cfg, lf_mysql_option
     o->create_database = true;
 }
 
-static bool valid_id(const char *s, size_t n)
-{
-    if (n != LF_SESSION_ID_LEN)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return false;
-    return true;
-}
-
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -238,14 +228,20 @@ static void process(worker *w, const lf_queue_client_msg *m)
     lf_parser_service *s = w->svc;
     const struct lf_parser_config *cfg = s->cfg;
     char id[LF_SESSION_ID_LEN + 1];
-    if (!valid_id(m->body, m->len)) {
+    if (!lf_session_id_valid(m->body, m->len)) {
         LF_ERROR("parser", "message %lld is not a session id; handing it back (it will be dead-lettered)",
                  (long long)m->id);
         hand_back(w, m, cfg->failure_delay_ms);
         return;
     }
     memcpy(id, m->body, LF_SESSION_ID_LEN + 1);
-    lf_queue_client_track(s->qc, m->receipt);
+    int trc = lf_queue_client_track(s->qc, m->receipt);
+    if (trc != 0) { /* untracked, its visibility would lapse during a long parse */
+        LF_ERROR("parser", "session %s: cannot keep the message invisible (%s); handing it back", id,
+                 lf_strerror(trc));
+        hand_back(w, m, cfg->failure_delay_ms);
+        return;
+    }
 
     int fd = memfd_create("lf-session-log", MFD_CLOEXEC);
     if (fd < 0) {

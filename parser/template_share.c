@@ -69,8 +69,8 @@ int lf_template_share_sync(lf_mysql *db, lf_miner *m, const char *log_type, uint
      * live ones of a revision, so that the template they point at is there */
     int rc = lf_buf_append_str(&q, "SELECT template_id, COALESCE(structure, template), canonical_id, occurrences, "
                                    "born_rev, rev FROM templates WHERE log_type = ");
-    rc = rc ?: lf_mysql_quote(db, &q, log_type, strlen(log_type));
-    rc = rc ?: lf_buf_appendf(&q, " AND rev %s %" PRIu64 " ORDER BY rev, canonical_id IS NOT NULL, template_id",
+    rc = rc ? rc : lf_mysql_quote(db, &q, log_type, strlen(log_type));
+    rc = rc ? rc : lf_buf_appendf(&q, " AND rev %s %" PRIu64 " ORDER BY rev, canonical_id IS NOT NULL, template_id",
                               *rev ? ">" : ">=", *rev);
     sync_state s = {m, *rev, 0};
     if (rc == 0)
@@ -172,8 +172,8 @@ int lf_template_share_write(lf_mysql *db, lf_miner *m, const char *log_type, lf_
         goto out;
     /* the revision: the row lock makes writers of changes take turns until they commit */
     int64_t r = 0;
-    rc = rc ?: exec_ok(db, "UPDATE template_revs SET rev = LAST_INSERT_ID(rev + 1) WHERE id = 1");
-    rc = rc ?: lf_mysql_query_int(db, "SELECT LAST_INSERT_ID()", &r);
+    rc = rc ? rc : exec_ok(db, "UPDATE template_revs SET rev = LAST_INSERT_ID(rev + 1) WHERE id = 1");
+    rc = rc ? rc : lf_mysql_query_int(db, "SELECT LAST_INSERT_ID()", &r);
     if (rc == 0 && r <= 0)
         rc = LF_EFORMAT; /* template_revs has no row: the schema is not migrated */
     if (rc)
@@ -204,20 +204,20 @@ int lf_template_share_write(lf_mysql *db, lf_miner *m, const char *log_type, lf_
             }
             uint64_t born = lf_template_order(w.v[i].t);
             rc = lf_buf_appendf(b, "%s(%" PRIu64 ",", i ? "," : "", w.v[i].id);
-            rc = rc ?: lf_mysql_quote(db, b, log_type, strlen(log_type));
-            rc = rc ?: lf_buf_append_char(b, ',');
-            rc = rc ?: lf_mysql_quote(db, b, text, tl);
-            rc = rc ?: lf_buf_append_char(b, ',');
-            rc = rc ?: lf_mysql_quote(db, b, st, sl);
-            rc = rc ?: lf_buf_appendf(b, ",%s,%s,0,%" PRIu64 ",%" PRIu64 ")", now, now, *rev,
+            rc = rc ? rc : lf_mysql_quote(db, b, log_type, strlen(log_type));
+            rc = rc ? rc : lf_buf_append_char(b, ',');
+            rc = rc ? rc : lf_mysql_quote(db, b, text, tl);
+            rc = rc ? rc : lf_buf_append_char(b, ',');
+            rc = rc ? rc : lf_mysql_quote(db, b, st, sl);
+            rc = rc ? rc : lf_buf_appendf(b, ",%s,%s,0,%" PRIu64 ",%" PRIu64 ")", now, now, *rev,
                                       born == UINT64_MAX || born == 0 ? *rev : born);
         }
         /* a template merged meanwhile by another parser stays merged (its canonical_id is kept): this
          * parser learns of it at its next sync */
-        rc = rc ?: lf_buf_append_str(b, " ON DUPLICATE KEY UPDATE template = VALUES(template), structure = "
+        rc = rc ? rc : lf_buf_append_str(b, " ON DUPLICATE KEY UPDATE template = VALUES(template), structure = "
                                         "VALUES(structure), rev = VALUES(rev), born_rev = IF(born_rev = 0, "
                                         "VALUES(born_rev), born_rev)");
-        rc = rc ?: exec_ok(db, lf_buf_cstr(b));
+        rc = rc ? rc : exec_ok(db, lf_buf_cstr(b));
     }
     for (size_t i = 0; i < w.nal && !rc; i++) {
         /* the end of the chain `to` is on, then every row on `from`'s chain moves to it */

@@ -10,6 +10,7 @@
 
 #include "lf_alloc.h"
 #include "lf_error.h"
+#include "lf_hex.h"
 
 #define MAGIC "logferry-templates "
 
@@ -20,11 +21,10 @@ static bool hex16(const char *s, size_t n, uint64_t *v)
         return false;
     uint64_t x = 0;
     for (size_t i = 0; i < 16; i++) {
-        char c = s[i];
-        unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0') : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10) : 16;
-        if (d == 16)
+        int d = lf_hex_value(s[i]);
+        if (d < 0)
             return false;
-        x = x << 4 | d;
+        x = x << 4 | (unsigned)d;
     }
     *v = x;
     return true;

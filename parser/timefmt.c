@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lf_calendar.h"
 #include "lf_error.h"
 
 static const char *const months[12] = {"jan", "feb", "mar", "apr", "may", "jun",
@@ -16,31 +17,6 @@ static const char *const day_full[7] = {"sunday", "monday", "tuesday", "wednesda
 static bool is_ws(char c)
 {
     return c == ' ' || (c >= '\t' && c <= '\r');
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (era-based civil-day arithmetic). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t yy = yoe + era * 400;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yy + (*m <= 2);
 }
 
 /* Reads 1..maxd digits (at least mind). */
@@ -232,7 +208,7 @@ int lf_timefmt_parse(const char *fmt, const char *s, size_t len, int32_t tz_offs
                 return LF_EFORMAT;
             int64_t yy;
             int mm, dd;
-            civil_from_days(v / 86400000000LL, &yy, &mm, &dd);
+            lf_civil_from_days(v / 86400000000LL, &yy, &mm, &dd);
             Y = yy;
             mo = mm;
             d = dd;
@@ -259,7 +235,7 @@ int lf_timefmt_parse(const char *fmt, const char *s, size_t len, int32_t tz_offs
             return LF_EFORMAT;
         H = H % 12 + (pm ? 12 : 0);
     }
-    int64_t day = yday > 0 ? days_from_civil(Y, 1, 1) + yday - 1 : days_from_civil(Y, (int)mo, (int)d);
+    int64_t day = yday > 0 ? lf_days_from_civil(Y, 1, 1) + yday - 1 : lf_days_from_civil(Y, (int)mo, (int)d);
     *us = ((day * 86400 + H * 3600 + M * 60 + S) - off) * 1000000LL + frac_us;
     return 0;
 }
@@ -284,7 +260,7 @@ size_t lf_timefmt_iso8601(int64_t us, char *out)
     int64_t rem = secs - days * 86400;
     int64_t y;
     int m, d;
-    civil_from_days(days, &y, &m, &d);
+    lf_civil_from_days(days, &y, &m, &d);
     int n;
     if (sub % 1000 == 0)
         n = snprintf(out, 32, "%04lld-%02d-%02dT%02d:%02d:%02d.%03lldZ", (long long)y, m, d, (int)(rem / 3600),

@@ -13,10 +13,9 @@
 #include "lf_error.h"
 #include "lf_fileio.h"
 #include "lf_log.h"
+#include "lf_watched_file.h"
 
 #define TOKENS_FILE_MAX (16u << 20)
-
-static lf_tokens *g_tokens;
 
 int lf_scopes_parse(const char *text, unsigned *scopes)
 {
@@ -62,33 +61,15 @@ static bool name_valid(const char *s)
     return true;
 }
 
-static int load_tokens(lf_tokens *t, char *err, size_t errsz)
+/* Parses the tokens file text into *out (lf_free) and *count. 0 or LF_EFORMAT/-ENOMEM (err says
+ * which line). */
+static int parse_tokens(char *text, const char *path, lf_token_entry **out, size_t *count, lf_buf *err)
 {
-    struct stat st;
-    if (stat(t->path, &st) != 0) {
-        if (errno != ENOENT) {
-            snprintf(err, errsz, "%s: %s", t->path, strerror(errno));
-            return -errno;
-        }
-        free(t->tokens);
-        t->tokens = NULL;
-        t->count = 0;
-        memset(&t->seen, 0, sizeof t->seen);
-        return 0;
-    }
-    lf_buf b = LF_BUF_INIT(TOKENS_FILE_MAX);
-    int rc = lf_read_file(t->path, TOKENS_FILE_MAX, &b);
-    if (rc != 0) {
-        snprintf(err, errsz, "%s: %s", t->path, lf_strerror(rc));
-        lf_buf_free(&b);
-        return rc;
-    }
     lf_token_entry *v = NULL;
     size_t n = 0;
     unsigned lineno = 0;
     char *save = NULL;
-    for (char *line = strtok_r(b.data ? b.data : (char[]){""}, "\n", &save); line;
-         line = strtok_r(NULL, "\n", &save)) {
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         lineno++;
         if (line[0] == '#' || line[0] == '\0')
             continue;
@@ -96,15 +77,13 @@ static int load_tokens(lf_tokens *t, char *err, size_t errsz)
         unsigned sc;
         if (sscanf(line, "%127s %63s %127s %1s", name, scopes, hash, extra) != 3 || !name_valid(name) ||
             lf_scopes_parse(scopes, &sc) != 0 || strlen(hash) != LF_TOKEN_HASH_HEX_SIZE - 1) {
-            snprintf(err, errsz, "%s line %u: expected NAME SCOPES HASH", t->path, lineno);
-            free(v);
-            lf_buf_free(&b);
+            lf_buf_msgf(err, "%s line %u: expected NAME SCOPES HASH", path, lineno);
+            lf_free(v);
             return LF_EFORMAT;
         }
         lf_token_entry *nv = lf_realloc(v, (n + 1) * sizeof *nv);
         if (!nv) {
-            free(v);
-            lf_buf_free(&b);
+            lf_free(v);
             return -ENOMEM;
         }
         v = nv;
@@ -113,45 +92,63 @@ static int load_tokens(lf_tokens *t, char *err, size_t errsz)
         snprintf(v[n].hash, sizeof v[n].hash, "%s", hash);
         n++;
     }
-    lf_buf_free(&b);
-    free(t->tokens);
-    t->tokens = v;
-    t->count = n;
-    t->seen = st;
+    *out = v;
+    *count = n;
     return 0;
 }
 
-int lf_tokens_open(lf_tokens *t, const char *path, const char *key_path, bool create_key, char *err,
-                   size_t errsz)
+/* (Re)loads the table; a missing file is an empty table. On failure the old table stays. */
+static int load_tokens(lf_tokens *t, lf_buf *err)
+{
+    struct stat st;
+    lf_buf b = LF_BUF_INIT(TOKENS_FILE_MAX);
+    int rc = lf_watched_file_read(&t->file, TOKENS_FILE_MAX, &b, &st);
+    lf_token_entry *v = NULL;
+    size_t n = 0;
+    if (rc == 0)
+        rc = parse_tokens(b.data ? b.data : (char[]){""}, t->file.path, &v, &n, err);
+    else if (rc == -ENOENT)
+        rc = 0;
+    else
+        lf_buf_msgf(err, "%s: %s", t->file.path, lf_strerror(rc));
+    lf_buf_free(&b);
+    if (rc != 0)
+        return rc;
+    lf_free(t->tokens);
+    t->tokens = v;
+    t->count = n;
+    lf_watched_file_take(&t->file, &st);
+    return 0;
+}
+
+int lf_tokens_open(lf_tokens *t, const char *path, const char *key_path, bool create_key, lf_buf *err)
 {
     memset(t, 0, sizeof *t);
-    t->path = strdup(path);
-    if (!t->path)
-        return -ENOMEM;
+    int rc = lf_watched_file_init(&t->file, path);
+    if (rc != 0)
+        return rc;
     int fd = open(key_path, O_RDONLY | O_CLOEXEC);
-    int rc = 0;
     if (fd < 0 && errno == ENOENT && create_key) {
         randombytes_buf(t->key, sizeof t->key);
         rc = lf_write_file_atomic(key_path, t->key, sizeof t->key, 0600);
         if (rc != 0)
-            snprintf(err, errsz, "cannot create the token key %s: %s", key_path, lf_strerror(rc));
+            lf_buf_msgf(err, "cannot create the token key %s: %s", key_path, lf_strerror(rc));
     } else if (fd < 0) {
         rc = -errno;
-        snprintf(err, errsz, "token key %s: %s", key_path, strerror(errno));
+        lf_buf_msgf(err, "token key %s: %s", key_path, strerror(errno));
     } else {
         struct stat st;
         if (fstat(fd, &st) != 0 || (st.st_mode & 077) != 0) {
-            snprintf(err, errsz, "token key %s: must be a file only its owner can read (mode 0600)",
-                     key_path);
+            lf_buf_msgf(err, "token key %s: must be a file only its owner can read (mode 0600)", key_path);
             rc = -EPERM;
         } else if (lf_read_full(fd, t->key, sizeof t->key) != (ssize_t)sizeof t->key) {
-            snprintf(err, errsz, "token key %s: must hold %d bytes", key_path, LF_TOKEN_KEY_BYTES);
+            lf_buf_msgf(err, "token key %s: must hold %d bytes", key_path, LF_TOKEN_KEY_BYTES);
             rc = LF_EFORMAT;
         }
         close(fd);
     }
     if (rc == 0)
-        rc = load_tokens(t, err, errsz);
+        rc = load_tokens(t, err);
     if (rc != 0)
         lf_tokens_close(t);
     return rc;
@@ -159,23 +156,20 @@ int lf_tokens_open(lf_tokens *t, const char *path, const char *key_path, bool cr
 
 void lf_tokens_close(lf_tokens *t)
 {
-    free(t->tokens);
-    free(t->path);
+    lf_free(t->tokens);
+    lf_watched_file_close(&t->file);
     sodium_memzero(t, sizeof *t);
 }
 
 void lf_tokens_refresh(lf_tokens *t)
 {
-    struct stat st;
-    int missing = stat(t->path, &st) != 0;
-    if (missing && t->seen.st_ino == 0)
+    struct stat now;
+    if (!lf_watched_file_changed(&t->file, &now))
         return;
-    if (!missing && st.st_ino == t->seen.st_ino && st.st_size == t->seen.st_size &&
-        st.st_mtim.tv_sec == t->seen.st_mtim.tv_sec && st.st_mtim.tv_nsec == t->seen.st_mtim.tv_nsec)
-        return;
-    char err[256] = "";
-    if (load_tokens(t, err, sizeof err) != 0)
-        LF_ERROR("auth", "keeping the previous token table: %s", err);
+    lf_buf err = LF_BUF_INIT(512);
+    if (load_tokens(t, &err) != 0)
+        LF_ERROR("auth", "keeping the previous token table: %s", lf_buf_cstr(&err));
+    lf_buf_free(&err);
 }
 
 int lf_tokens_save(const lf_tokens *t)
@@ -188,7 +182,7 @@ int lf_tokens_save(const lf_tokens *t)
         rc = lf_buf_appendf(&b, "%s %s %s\n", t->tokens[i].name, sc, t->tokens[i].hash);
     }
     if (rc == 0)
-        rc = lf_write_file_atomic(t->path, b.data ? b.data : "", b.len, 0600);
+        rc = lf_write_file_atomic(t->file.path, b.data ? b.data : "", b.len, 0600);
     lf_buf_free(&b);
     return rc;
 }
@@ -207,15 +201,10 @@ unsigned lf_tokens_check(const lf_tokens *t, const char *token, size_t len, cons
     return scopes;
 }
 
-void lf_receiver_auth_set(lf_tokens *t)
-{
-    g_tokens = t;
-}
-
-int lf_receiver_authorize(lf_http_request *req, const char *scope)
+int lf_tokens_authorize(lf_tokens *t, lf_http_request *req, const char *scope)
 {
     unsigned need = 0;
-    if (lf_scopes_parse(scope, &need) != 0 || !g_tokens) {
+    if (lf_scopes_parse(scope, &need) != 0 || !t) {
         lf_http_respond_error(req, 500, "internal", "authorization is not configured", NULL);
         return -1;
     }
@@ -231,8 +220,8 @@ int lf_receiver_authorize(lf_http_request *req, const char *scope)
     size_t len = strlen(tok);
     while (len && tok[len - 1] == ' ')
         len--;
-    lf_tokens_refresh(g_tokens);
-    unsigned have = len ? lf_tokens_check(g_tokens, tok, len, NULL) : 0;
+    lf_tokens_refresh(t);
+    unsigned have = len ? lf_tokens_check(t, tok, len, NULL) : 0;
     if (!have) {
         lf_http_respond_error(req, 401, "unauthorized", "unknown or revoked token", challenge);
         return -1;

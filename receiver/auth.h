@@ -13,7 +13,9 @@
 #include <sys/stat.h>
 
 #include "lf_crypto.h"
+#include "lf_buf.h"
 #include "lf_http_server.h"
+#include "lf_watched_file.h"
 
 #define LF_TOKEN_NAME_MAX 64
 
@@ -26,17 +28,17 @@ typedef struct lf_token_entry {
 } lf_token_entry;
 
 typedef struct lf_tokens {
-    char *path;
+    lf_watched_file file; /* the tokens file */
     uint8_t key[LF_TOKEN_KEY_BYTES];
     lf_token_entry *tokens;
     size_t count;
-    struct stat seen;
 } lf_tokens;
 
-/* Loads the key (creating it when create_key and missing) and the tokens file (missing = none). */
-int lf_tokens_open(lf_tokens *t, const char *path, const char *key_path, bool create_key, char *err,
-                   size_t errsz);
+/* Loads the key (creating it when create_key and missing) and the tokens file (missing = none).
+ * 0 or a negative code (err says why). */
+int lf_tokens_open(lf_tokens *t, const char *path, const char *key_path, bool create_key, lf_buf *err);
 void lf_tokens_close(lf_tokens *t);
+/* Re-reads the file when it changed; keeps the old table if the new one is invalid (logged). */
 void lf_tokens_refresh(lf_tokens *t);
 int lf_tokens_save(const lf_tokens *t);
 /* "worker,read" -> bits; -EINVAL for unknown or empty. */
@@ -45,12 +47,10 @@ void lf_scopes_format(unsigned scopes, char *out, size_t size);
 /* The scopes of a presented token (0 when unknown). Constant time per stored token. */
 unsigned lf_tokens_check(const lf_tokens *t, const char *token, size_t len, const char **name);
 
-/* For route files: the daemon's token table (set at start). */
-void lf_receiver_auth_set(lf_tokens *t);
-/* Checks "Authorization: Bearer TOKEN" for scope ("worker", "read" or "admin", or a list such as
- * "worker,read" of which any one is enough; admin has them all). Returns 0 when
- * allowed; otherwise it has answered 401 (missing or unknown token) or 403 (scope) itself and
- * returns non-zero: the handler must then return without responding. */
-int lf_receiver_authorize(lf_http_request *req, const char *scope);
+/* Checks "Authorization: Bearer TOKEN" against t for scope ("worker", "read" or "admin", or a list
+ * such as "worker,read" of which any one is enough; admin has them all). Returns 0 when allowed;
+ * otherwise it has answered 401 (missing or unknown token) or 403 (scope) itself and returns
+ * non-zero: the handler must then return without responding. */
+int lf_tokens_authorize(lf_tokens *t, lf_http_request *req, const char *scope);
 
 #endif

@@ -13,6 +13,7 @@
 #include "auth.h"
 #include "index.h"
 #include "keys.h"
+#include "lf_alloc.h"
 #include "lf_crypto.h"
 #include "lf_error.h"
 #include "lf_fileio.h"
@@ -44,12 +45,14 @@ static int cmd_sites(lf_service *svc, int argc, char **argv)
     if (argc < 2)
         return usage("sites: add NAME PUBKEY | disable NAME | enable NAME | list");
     lf_sites s;
-    char err[256] = "";
-    int rc = lf_sites_open(&s, cfg->sites_file, err, sizeof err);
+    lf_buf err = LF_BUF_INIT(512);
+    int rc = lf_sites_open(&s, cfg->sites_file, &err);
     if (rc != 0) {
-        fprintf(stderr, "logferry-receiver: %s\n", err);
+        fprintf(stderr, "logferry-receiver: %s\n", lf_buf_cstr(&err));
+        lf_buf_free(&err);
         return EXIT_RUNTIME;
     }
+    lf_buf_free(&err);
     int ret = 0;
     if (strcmp(argv[1], "list") == 0 && argc == 2) {
         for (size_t i = 0; i < s.count; i++) {
@@ -139,17 +142,17 @@ static int cmd_tokens(lf_service *svc, int argc, char **argv)
     if (argc < 2)
         return usage(u);
     lf_tokens t;
-    char err[256] = "";
+    lf_buf err = LF_BUF_INIT(512);
     bool adding = strcmp(argv[1], "add") == 0;
-    int rc = lf_tokens_open(&t, cfg->tokens_file, cfg->token_key_file, adding, err, sizeof err);
+    int rc = lf_tokens_open(&t, cfg->tokens_file, cfg->token_key_file, adding, &err);
     if (rc != 0) {
-        if (rc == -ENOENT && !adding) { /* no key yet: no tokens */
-            if (strcmp(argv[1], "list") == 0)
-                return 0;
-        }
-        fprintf(stderr, "logferry-receiver: %s\n", err);
-        return EXIT_RUNTIME;
+        bool no_key_yet = rc == -ENOENT && !adding && strcmp(argv[1], "list") == 0; /* no tokens */
+        if (!no_key_yet)
+            fprintf(stderr, "logferry-receiver: %s\n", lf_buf_cstr(&err));
+        lf_buf_free(&err);
+        return no_key_yet ? 0 : EXIT_RUNTIME;
     }
+    lf_buf_free(&err);
     int ret = 0;
     if (strcmp(argv[1], "list") == 0 && argc == 2) {
         for (size_t i = 0; i < t.count; i++) {
@@ -175,7 +178,7 @@ static int cmd_tokens(lf_service *svc, int argc, char **argv)
         } else {
             char tok[LF_TOKEN_TEXT_LEN + 1];
             lf_crypto_token_generate(tok);
-            lf_token_entry *nv = realloc(t.tokens, (t.count + 1) * sizeof *nv);
+            lf_token_entry *nv = lf_realloc(t.tokens, (t.count + 1) * sizeof *nv);
             if (!nv) {
                 ret = EXIT_RUNTIME;
             } else {
@@ -183,8 +186,8 @@ static int cmd_tokens(lf_service *svc, int argc, char **argv)
                 lf_token_entry *e = &t.tokens[t.count++];
                 snprintf(e->name, sizeof e->name, "%s", name);
                 e->scopes = scopes;
-                lf_crypto_token_hash(e->hash, t.key, tok, strlen(tok));
-                if ((rc = lf_tokens_save(&t)) != 0) {
+                if ((rc = lf_crypto_token_hash(e->hash, t.key, tok, strlen(tok))) != 0 ||
+                    (rc = lf_tokens_save(&t)) != 0) {
                     fprintf(stderr, "logferry-receiver: tokens add: %s\n", lf_strerror(rc));
                     ret = EXIT_RUNTIME;
                 } else {
@@ -378,7 +381,7 @@ static int cmd_queue(lf_service *svc, int argc, char **argv)
         char *report = NULL;
         rc = lf_queue_db_check(db, &report);
         printf("%s\n", report ? report : "?");
-        free(report);
+        lf_free(report);
     } else {
         ret = usage(u);
     }

@@ -10,33 +10,23 @@
 #include "lf_error.h"
 #include "lf_log.h"
 
-static void current_stat(const char *dir, struct stat *st)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/current", dir);
-    if (stat(path, st) != 0)
-        memset(st, 0, sizeof *st);
-}
-
-static bool same_stat(const struct stat *a, const struct stat *b)
-{
-    return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
-           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
-}
-
 int lf_receiver_keys_open(lf_receiver_keys *k, const char *dir, bool create_first, char *err,
                           size_t errsz)
 {
     memset(k, 0, sizeof *k);
     pthread_mutex_init(&k->mu, NULL);
-    k->dir = strdup(dir);
+    char current[4096];
+    snprintf(current, sizeof current, "%s/current", dir);
+    k->dir = lf_strdup(dir);
     k->current = lf_calloc(1, sizeof *k->current);
-    if (!k->dir || !k->current) {
+    if (!k->dir || !k->current || lf_watched_file_init(&k->current_file, current) != 0) {
         lf_receiver_keys_close(k);
         return -ENOMEM;
     }
     lf_keyring_init(k->current);
-    struct stat st;
+    /* the stat before the load: a rotation in between is seen at the next check */
+    struct stat seen, st;
+    lf_watched_file_changed(&k->current_file, &seen);
     int rc = 0;
     if (stat(dir, &st) == 0)
         rc = lf_keyring_load(k->current, dir, false, err, errsz);
@@ -46,12 +36,13 @@ int lf_receiver_keys_open(lf_receiver_keys *k, const char *dir, bool create_firs
             snprintf(err, errsz, "cannot create the first key in %s: %s", dir, lf_strerror(rc));
         else
             LF_INFO("keys", "created the first encryption key in %s", dir);
+        lf_watched_file_changed(&k->current_file, &seen); /* our own rotation is in k->current */
     }
     if (rc != 0) {
         lf_receiver_keys_close(k);
         return rc;
     }
-    current_stat(dir, &k->seen);
+    lf_watched_file_take(&k->current_file, &seen);
     return 0;
 }
 
@@ -59,14 +50,15 @@ void lf_receiver_keys_close(lf_receiver_keys *k)
 {
     if (k->current) {
         lf_keyring_free(k->current);
-        free(k->current);
+        lf_free(k->current);
     }
     for (size_t i = 0; i < k->n_retired; i++) {
         lf_keyring_free(k->retired[i]);
-        free(k->retired[i]);
+        lf_free(k->retired[i]);
     }
-    free(k->retired);
-    free(k->dir);
+    lf_free(k->retired);
+    lf_free(k->dir);
+    lf_watched_file_close(&k->current_file);
     if (k->dir || k->current)
         pthread_mutex_destroy(&k->mu);
     memset(k, 0, sizeof *k);
@@ -76,8 +68,7 @@ const lf_keyring *lf_receiver_keys_get(lf_receiver_keys *k)
 {
     pthread_mutex_lock(&k->mu);
     struct stat st;
-    current_stat(k->dir, &st);
-    if (!same_stat(&st, &k->seen)) {
+    if (lf_watched_file_changed(&k->current_file, &st)) {
         lf_keyring *fresh = lf_calloc(1, sizeof *fresh);
         lf_keyring **nr = lf_realloc(k->retired, (k->n_retired + 1) * sizeof *nr);
         if (nr)
@@ -89,7 +80,7 @@ const lf_keyring *lf_receiver_keys_get(lf_receiver_keys *k)
             if (rc == 0 && lf_keyring_current(fresh)) {
                 k->retired[k->n_retired++] = k->current;
                 k->current = fresh;
-                k->seen = st;
+                lf_watched_file_take(&k->current_file, &st);
                 LF_INFO("keys", "keyring reloaded (%zu keys)", fresh->count);
                 fresh = NULL;
             } else {
@@ -97,7 +88,7 @@ const lf_keyring *lf_receiver_keys_get(lf_receiver_keys *k)
                 lf_keyring_free(fresh);
             }
         }
-        free(fresh);
+        lf_free(fresh);
     }
     const lf_keyring *kr = k->current;
     pthread_mutex_unlock(&k->mu);

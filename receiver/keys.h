@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "lf_keyring.h"
+#include "lf_watched_file.h"
 
 typedef struct lf_receiver_keys {
     pthread_mutex_t mu;
@@ -17,7 +18,7 @@ typedef struct lf_receiver_keys {
     lf_keyring *current;   /* the keyring in use */
     lf_keyring **retired;  /* earlier ones, freed at close */
     size_t n_retired;
-    struct stat seen;      /* of dir/current when loaded */
+    lf_watched_file current_file; /* dir/current: a rotation replaces it */
 } lf_receiver_keys;
 
 /* Loads dir; with create_first, makes a first key when there is none. 0 or a negative code. */

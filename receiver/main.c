@@ -20,9 +20,8 @@ static int (*const route_files[])(lf_receiver *r) = {
     lf_receiver_upload_routes,
     lf_receiver_session_routes,
     lf_receiver_queue_routes,
+    lf_receiver_read_routes,
 };
-
-static lf_tokens g_tokens;
 
 static void on_stats(lf_queue_op_req *op, int status)
 {
@@ -69,16 +68,16 @@ static enum lf_health health_store(lf_service *svc, void *arg, lf_buf *detail)
     (void)svc;
     lf_receiver *r = arg;
     if (r->cfg->min_free_disk && r->free_disk < r->cfg->min_free_disk) {
-        lf_buf_appendf(detail, "store has %llu bytes free, below limits.min_free_disk",
+        lf_buf_msgf(detail, "store has %llu bytes free, below limits.min_free_disk",
                        (unsigned long long)r->free_disk);
         return LF_HEALTH_DEGRADED;
     }
     if (r->queue_depth >= r->cfg->max_queue_depth) {
-        lf_buf_appendf(detail, "sessions queue depth %llu at limits.max_queue_depth",
+        lf_buf_msgf(detail, "sessions queue depth %llu at limits.max_queue_depth",
                        (unsigned long long)r->queue_depth);
         return LF_HEALTH_DEGRADED;
     }
-    lf_buf_appendf(detail, "ok");
+    lf_buf_msgf(detail, "ok");
     return LF_HEALTH_OK;
 }
 
@@ -91,14 +90,11 @@ static void release(lf_receiver *r)
     lf_index_close(r->index);
     lf_receiver_keys_close(&r->keys);
     lf_sites_close(&r->sites);
-    lf_tokens_close(&g_tokens);
-    lf_receiver_auth_set(NULL);
-    if (lf_receiver_instance == r)
-        lf_receiver_instance = NULL;
+    lf_tokens_close(&r->tokens);
     lf_free(r);
 }
 
-static void register_metrics(lf_receiver *r)
+static int register_metrics(lf_receiver *r)
 {
     lf_metrics *m = r->metrics;
     const char *h = "Session uploads by outcome";
@@ -114,10 +110,11 @@ static void register_metrics(lf_receiver *r)
     r->h_upload_seconds = lf_metrics_histogram(m, "lf_receiver_upload_seconds",
                                                "Time from a complete upload body to the answer", NULL, bounds,
                                                sizeof bounds / sizeof bounds[0]);
-    lf_metrics_gauge_fn(m, "lf_receiver_sessions_queue_depth", "Visible messages on the sessions queue", NULL,
-                        gauge_depth, r);
-    lf_metrics_gauge_fn(m, "lf_receiver_store_free_bytes", "Free bytes on the store's file system", NULL, gauge_free,
-                        r);
+    int rc = lf_metrics_gauge_fn(m, "lf_receiver_sessions_queue_depth", "Visible messages on the sessions queue",
+                                 NULL, gauge_depth, r);
+    rc = rc ? rc
+            : lf_metrics_gauge_fn(m, "lf_receiver_store_free_bytes", "Free bytes on the store's file system", NULL,
+                                  gauge_free, r);
     /* every known rejection reason shows up as 0 before it first happens */
     static const char *const reasons[] = {"content_type", "bad_id", "too_large", "missing_signature",
                                           "malformed_signature", "unknown_site", "site_disabled", "stale",
@@ -130,6 +127,7 @@ static void register_metrics(lf_receiver *r)
         snprintf(labels, sizeof labels, "reason=\"%s\"", reasons[i]);
         lf_metrics_counter(m, "lf_receiver_rejections_total", "Requests refused, by reason", labels);
     }
+    return rc;
 }
 
 static int receiver_start(lf_service *svc)
@@ -164,15 +162,14 @@ static int receiver_start(lf_service *svc)
         LF_ERROR("receiver", "keys: %s", err);
         goto fail;
     }
-    if ((rc = lf_sites_open(&r->sites, cfg->sites_file, err, sizeof err)) != 0) {
-        LF_ERROR("receiver", "sites: %s", err);
+    lf_buf why = LF_BUF_INIT(512);
+    if ((rc = lf_sites_open(&r->sites, cfg->sites_file, &why)) != 0 ||
+        (rc = lf_tokens_open(&r->tokens, cfg->tokens_file, cfg->token_key_file, true, &why)) != 0) {
+        LF_ERROR("receiver", "%s", lf_buf_cstr(&why));
+        lf_buf_free(&why);
         goto fail;
     }
-    if ((rc = lf_tokens_open(&g_tokens, cfg->tokens_file, cfg->token_key_file, true, err, sizeof err)) != 0) {
-        LF_ERROR("receiver", "tokens: %s", err);
-        goto fail;
-    }
-    lf_receiver_auth_set(&g_tokens);
+    lf_buf_free(&why);
     if ((rc = lf_receiver_recover(cfg, r->store, r->index, &r->keys)) != 0)
         goto fail;
     lf_queue_options opt;
@@ -182,8 +179,13 @@ static int receiver_start(lf_service *svc)
         LF_ERROR("receiver", "cannot open the queue store %s: %s", cfg->queue_path, lf_strerror(rc));
         goto fail;
     }
-    register_metrics(r);
-    lf_receiver_instance = r;
+    lf_queue_set_data(r->queue, r);
+    if ((rc = register_metrics(r)) != 0) {
+        LF_ERROR("receiver", "cannot register the metrics: %s", lf_strerror(rc));
+        lf_queue_close(r->queue, NULL);
+        r->queue = NULL;
+        goto fail;
+    }
     for (size_t i = 0; i < sizeof route_files / sizeof route_files[0]; i++) {
         if ((rc = route_files[i](r)) != 0) {
             LF_ERROR("receiver", "cannot register routes: %s", lf_strerror(rc));
@@ -192,20 +194,12 @@ static int receiver_start(lf_service *svc)
             goto fail;
         }
     }
-    lf_read_routes_opts ro = {
-        .mysql = {.host = cfg->mysql_host, .port = (unsigned)cfg->mysql_port, .user = cfg->mysql_user,
-                  .password = cfg->mysql_password, .database = cfg->mysql_database},
-        .es_url = cfg->search_es_url,
-        .es_index_prefix = cfg->search_index_prefix,
-        .pool_size = (unsigned)cfg->mysql_pool_size,
-    };
-    if ((rc = lf_read_routes_register(lf_service_http(svc), r->loop, &ro, &r->read_routes)) != 0) {
-        LF_ERROR("receiver", "cannot register the read routes: %s", lf_strerror(rc));
+    if ((rc = lf_service_add_check(svc, "store", health_store, r)) != 0) {
+        LF_ERROR("receiver", "cannot add the store's health check: %s", lf_strerror(rc));
         lf_queue_close(r->queue, NULL);
         r->queue = NULL;
         goto fail;
     }
-    lf_service_add_check(svc, "store", health_store, r);
     uv_timer_init(r->loop, &r->pressure_timer);
     r->pressure_timer.data = r;
     uv_timer_start(&r->pressure_timer, on_pressure_timer, 1000, 1000);
@@ -221,11 +215,10 @@ fail:
 
 static void on_queue_closed(lf_queue *q)
 {
-    (void)q;
-    lf_receiver *r = lf_receiver_instance;
-    if (r && r->mark_running)
+    lf_receiver *r = lf_queue_data(q);
+    if (r->mark_running)
         r->release_pending = true; /* after_marks releases */
-    else if (r)
+    else
         release(r);
 }
 

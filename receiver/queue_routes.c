@@ -72,7 +72,7 @@ static void respond_queue_error(lf_receiver *r, lf_http_request *req, int rc)
 static qop *begin(lf_http_request *req, const char *scope)
 {
     lf_receiver *r = req->route_data;
-    if (lf_receiver_authorize(req, scope) != 0)
+    if (lf_tokens_authorize(&r->tokens, req, scope) != 0)
         return NULL;
     if (!lf_queue_name_valid(req->params[0])) {
         lf_http_respond_error(req, 400, "bad_queue", "queue names are 1-120 characters of [A-Za-z0-9._-]", NULL);
@@ -152,7 +152,8 @@ static void on_received(lf_queue_receive_req *rr, int status)
     qop *o = rr->data;
     if (status != 0) {
         respond_queue_error(o->r, o->req, status);
-        return qop_free(o);
+        qop_free(o);
+        return;
     }
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < rr->count; i++) {
@@ -205,7 +206,8 @@ static void on_acked(lf_queue_ack_req *ar, int status)
     qop *o = ar->data;
     if (status != 0) {
         respond_queue_error(o->r, o->req, status);
-        return qop_free(o);
+        qop_free(o);
+        return;
     }
     json_t *res = json_array();
     for (size_t i = 0; res && i < ar->count; i++)
@@ -223,18 +225,21 @@ static void handle_ack(lf_http_request *req)
     size_t n = 0;
     if (lf_json_get_array(o->doc, "receipts", &arr) != 0 || (n = json_array_size(arr)) == 0 || n > LF_QUEUE_ACK_MAX) {
         lf_http_respond_error(req, 400, "bad_request", "receipts must be an array of 1 to 1000 receipts", NULL);
-        return qop_free(o);
+        qop_free(o);
+        return;
     }
     o->receipts = lf_calloc(n, sizeof *o->receipts);
     if (!o->receipts) {
         lf_receiver_respond_error(o->r, req, 503, "no_memory", "out of memory");
-        return qop_free(o);
+        qop_free(o);
+        return;
     }
     for (size_t i = 0; i < n; i++) {
         const char *s = json_string_value(json_array_get(arr, i));
         if (!s || !s[0] || strlen(s) >= LF_QUEUE_RECEIPT_MAX) {
             lf_http_respond_error(req, 400, "bad_request", "receipts must be strings", NULL);
-            return qop_free(o);
+            qop_free(o);
+            return;
         }
         o->receipts[i] = s;
     }
@@ -318,7 +323,8 @@ static void on_stats(lf_queue_op_req *op, int status)
     qop *o = op->data;
     if (status != 0) {
         respond_queue_error(o->r, o->req, status);
-        return qop_free(o);
+        qop_free(o);
+        return;
     }
     const lf_queue_statistics *s = &op->stats;
     json_t *v = json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "queue",

@@ -15,11 +15,13 @@
 #include "lf_json.h"
 #include "lf_log.h"
 #include "read_search.h"
+#include "receiver.h"
 
 #define POOL_MAX 16
 
 struct lf_read_routes {
     uv_loop_t *loop;
+    lf_tokens *tokens;
     lf_mysql_options my;
     char *host, *socket, *user, *password, *database, *es_url, *es_prefix;
     pthread_mutex_t mu;
@@ -412,14 +414,15 @@ static bool get_limit(job *j, unsigned def, unsigned max, unsigned *out)
 
 static job *new_job(lf_http_request *req, enum job_kind kind)
 {
-    if (lf_receiver_authorize(req, "read") != 0)
+    lf_read_routes *rr = req->route_data;
+    if (lf_tokens_authorize(rr->tokens, req, "read") != 0)
         return NULL;
     job *j = lf_calloc(1, sizeof *j);
     if (!j) {
         lf_http_respond_error(req, 503, "busy", "out of memory", NULL);
         return NULL;
     }
-    j->rr = req->route_data;
+    j->rr = rr;
     j->req = req;
     j->kind = kind;
     j->work.data = j;
@@ -568,7 +571,21 @@ static void handle_search(lf_http_request *req)
 
 static char *dup_or_null(const char *s)
 {
-    return s ? strdup(s) : NULL;
+    return s ? lf_strdup(s) : NULL;
+}
+
+int lf_receiver_read_routes(lf_receiver *r)
+{
+    const struct lf_receiver_config *cfg = r->cfg;
+    lf_read_routes_opts ro = {
+        .mysql = {.host = cfg->mysql_host, .port = (unsigned)cfg->mysql_port, .user = cfg->mysql_user,
+                  .password = cfg->mysql_password, .database = cfg->mysql_database},
+        .es_url = cfg->search_es_url,
+        .es_index_prefix = cfg->search_index_prefix,
+        .pool_size = (unsigned)cfg->mysql_pool_size,
+        .tokens = &r->tokens,
+    };
+    return lf_read_routes_register(lf_service_http(r->svc), r->loop, &ro, &r->read_routes);
 }
 
 int lf_read_routes_register(lf_http_server *srv, uv_loop_t *loop, const lf_read_routes_opts *o,
@@ -578,6 +595,7 @@ int lf_read_routes_register(lf_http_server *srv, uv_loop_t *loop, const lf_read_
     if (!rr)
         return -ENOMEM;
     rr->loop = loop;
+    rr->tokens = o->tokens;
     rr->my = o->mysql;
     rr->host = dup_or_null(o->mysql.host);
     rr->socket = dup_or_null(o->mysql.socket);
@@ -591,7 +609,7 @@ int lf_read_routes_register(lf_http_server *srv, uv_loop_t *loop, const lf_read_
     rr->my.database = rr->database;
     rr->my.create_database = false;
     rr->es_url = dup_or_null(o->es_url);
-    rr->es_prefix = strdup(o->es_index_prefix ? o->es_index_prefix : "logferry-events-");
+    rr->es_prefix = lf_strdup(o->es_index_prefix ? o->es_index_prefix : "logferry-events-");
     rr->pool_size = o->pool_size ? (o->pool_size > POOL_MAX ? POOL_MAX : o->pool_size) : 4;
     pthread_mutex_init(&rr->mu, NULL);
     int rc = lf_http_server_route(srv, LF_HTTP_GET, "/v1/sessions", 0, handle_list, NULL, rr);
@@ -614,13 +632,13 @@ void lf_read_routes_free(lf_read_routes *rr)
     for (size_t i = 0; i < rr->n_idle; i++)
         lf_mysql_close(rr->idle[i]);
     pthread_mutex_destroy(&rr->mu);
-    free(rr->host);
-    free(rr->socket);
-    free(rr->user);
-    free(rr->password);
-    free(rr->database);
-    free(rr->es_url);
-    free(rr->es_prefix);
+    lf_free(rr->host);
+    lf_free(rr->socket);
+    lf_free(rr->user);
+    lf_free(rr->password);
+    lf_free(rr->database);
+    lf_free(rr->es_url);
+    lf_free(rr->es_prefix);
     lf_free(rr);
 }
 

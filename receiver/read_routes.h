@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "auth.h"
 #include "lf_http_server.h"
 #include "lf_mysql.h"
 
@@ -27,11 +28,12 @@ typedef struct lf_read_routes_opts {
     const char *es_url;          /* NULL: no search */
     const char *es_index_prefix; /* default "logferry-events-" */
     unsigned pool_size;          /* MySQL connections at most, default 4 */
+    lf_tokens *tokens;           /* authorises every route (scope read); not copied, outlives the routes */
 } lf_read_routes_opts;
 
 typedef struct lf_read_routes lf_read_routes;
 
-/* Registers the three routes on srv (authorisation through lf_receiver_authorize). */
+/* Registers the three routes on srv. */
 int lf_read_routes_register(lf_http_server *srv, uv_loop_t *loop, const lf_read_routes_opts *opts,
                             lf_read_routes **out);
 /* After the server drained (no query in flight). */

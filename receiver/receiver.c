@@ -8,8 +8,6 @@
 #include "lf_error.h"
 #include "lf_fileio.h"
 
-lf_receiver *lf_receiver_instance;
-
 void lf_receiver_count_rejection(lf_receiver *r, const char *reason)
 {
     char labels[96];

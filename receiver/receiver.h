@@ -1,5 +1,6 @@
-/* The receiver's shared state, reachable from every route file (upload.c, session_routes.c,
- * queue_routes.c, and later read_routes.c). One instance per daemon, owned by main.c. */
+/* The receiver's shared state, handed to every route file (upload.c, session_routes.c,
+ * queue_routes.c, read_routes.c) as the route data. One instance per daemon, owned by main.c;
+ * no file keeps a global of its own. */
 #ifndef LF_RECEIVER_H
 #define LF_RECEIVER_H
 
@@ -8,6 +9,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "auth.h"
 #include "index.h"
 #include "keys.h"
 #include "lf_metrics.h"
@@ -28,7 +30,8 @@ struct lf_receiver {
     lf_index *index;
     lf_receiver_keys keys;
     lf_sites sites;
-    lf_queue *queue;
+    lf_tokens tokens; /* bearer tokens of every route but uploads */
+    lf_queue *queue;  /* its data is this receiver */
     struct lf_read_routes *read_routes; /* list, events, search (receiver/read_routes.c) */
 
     /* backpressure, refreshed by a 1 s timer on the loop */
@@ -56,9 +59,6 @@ struct lf_receiver {
     lf_counter *bytes_received;
 };
 
-/* The daemon's instance (set at start), for route files. */
-extern lf_receiver *lf_receiver_instance;
-
 /* Counts a rejection under lf_receiver_rejections_total{reason=...} (registered on first use). */
 void lf_receiver_count_rejection(lf_receiver *r, const char *reason);
 /* Responds with {"error":code,"message":...} and a Retry-After for 429 and 503. */
@@ -76,6 +76,7 @@ void lf_receiver_flush_marks(lf_receiver *r);
 int lf_receiver_upload_routes(lf_receiver *r);
 int lf_receiver_session_routes(lf_receiver *r);
 int lf_receiver_queue_routes(lf_receiver *r);
+int lf_receiver_read_routes(lf_receiver *r); /* read_routes.c */
 
 /* Start-up recovery (recovery.c): completes half-done uploads before the daemon listens. */
 int lf_receiver_recover(const struct lf_receiver_config *cfg, lf_store *store, lf_index *index,

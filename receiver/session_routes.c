@@ -84,7 +84,7 @@ static void status_done(uv_work_t *w, int status)
 static void handle_status(lf_http_request *req)
 {
     lf_receiver *r = req->route_data;
-    if (lf_receiver_authorize(req, "read") != 0)
+    if (lf_tokens_authorize(&r->tokens, req, "read") != 0)
         return;
     status_req *sr = lf_calloc(1, sizeof *sr);
     if (!sr) {
@@ -107,7 +107,7 @@ static void handle_status(lf_http_request *req)
 static void handle_blob(lf_http_request *req)
 {
     lf_receiver *r = req->route_data;
-    if (lf_receiver_authorize(req, "worker") != 0)
+    if (lf_tokens_authorize(&r->tokens, req, "worker") != 0)
         return;
     lf_index_row row;
     if (!lookup(r, req, &row))
@@ -151,7 +151,7 @@ static void on_reparse_sent(lf_queue_send_req *s, int status)
 static void handle_reparse(lf_http_request *req)
 {
     lf_receiver *r = req->route_data;
-    if (lf_receiver_authorize(req, "admin") != 0)
+    if (lf_tokens_authorize(&r->tokens, req, "admin") != 0)
         return;
     lf_index_row row;
     if (!lookup(r, req, &row))

@@ -10,10 +10,11 @@
 #include "lf_error.h"
 #include "lf_fileio.h"
 #include "lf_log.h"
+#include "lf_watched_file.h"
 
 #define SITES_FILE_MAX (16u << 20)
 
-static int parse(const char *text, lf_site **out, size_t *count, char *err, size_t errsz)
+static int parse(const char *text, lf_site **out, size_t *count, lf_buf *err)
 {
     lf_site *sites = NULL;
     size_t n = 0, cap = 0;
@@ -25,7 +26,7 @@ static int parse(const char *text, lf_site **out, size_t *count, char *err, size
         lineno++;
         char line[512];
         if (len >= sizeof line) {
-            snprintf(err, errsz, "line %u: too long", lineno);
+            lf_buf_msgf(err, "line %u: too long", lineno);
             goto fail;
         }
         memcpy(line, p, len);
@@ -37,14 +38,14 @@ static int parse(const char *text, lf_site **out, size_t *count, char *err, size
         if (sscanf(line, "%127s %127s %31s %1s", name, pk, state, extra) != 3 ||
             !lf_sign_site_valid(name, strlen(name)) ||
             (strcmp(state, "enabled") != 0 && strcmp(state, "disabled") != 0)) {
-            snprintf(err, errsz, "line %u: expected NAME PUBKEY enabled|disabled", lineno);
+            lf_buf_msgf(err, "line %u: expected NAME PUBKEY enabled|disabled", lineno);
             goto fail;
         }
         if (n == cap) {
             size_t ncap = cap ? cap * 2 : 16;
             lf_site *ns = lf_realloc(sites, ncap * sizeof *ns);
             if (!ns) {
-                free(sites);
+                lf_free(sites);
                 return -ENOMEM;
             }
             sites = ns;
@@ -54,7 +55,7 @@ static int parse(const char *text, lf_site **out, size_t *count, char *err, size
         memset(s, 0, sizeof *s);
         snprintf(s->name, sizeof s->name, "%s", name);
         if (lf_sign_pk_decode(s->pk, pk, strlen(pk)) != 0) {
-            snprintf(err, errsz, "line %u: public key is not base64 of 32 bytes", lineno);
+            lf_buf_msgf(err, "line %u: public key is not base64 of 32 bytes", lineno);
             goto fail;
         }
         s->enabled = strcmp(state, "enabled") == 0;
@@ -64,54 +65,45 @@ static int parse(const char *text, lf_site **out, size_t *count, char *err, size
     *count = n;
     return 0;
 fail:
-    free(sites);
+    lf_free(sites);
     return LF_EFORMAT;
 }
 
-static int load(lf_sites *s, char *err, size_t errsz)
+/* (Re)loads the table; a missing file is an empty table. On failure the old table stays. */
+static int load(lf_sites *s, lf_buf *err)
 {
     struct stat st;
-    if (stat(s->path, &st) != 0) {
-        if (errno != ENOENT) {
-            snprintf(err, errsz, "%s: %s", s->path, strerror(errno));
-            return -errno;
-        }
-        free(s->sites);
-        s->sites = NULL;
-        s->count = 0;
-        memset(&s->seen, 0, sizeof s->seen);
-        return 0;
-    }
     lf_buf b = LF_BUF_INIT(SITES_FILE_MAX);
-    int rc = lf_read_file(s->path, SITES_FILE_MAX, &b);
-    if (rc != 0) {
-        snprintf(err, errsz, "%s: %s", s->path, lf_strerror(rc));
-        lf_buf_free(&b);
-        return rc;
-    }
+    int rc = lf_watched_file_read(&s->file, SITES_FILE_MAX, &b, &st);
     lf_site *sites = NULL;
     size_t n = 0;
-    char perr[160] = "";
-    rc = parse(lf_buf_cstr(&b), &sites, &n, perr, sizeof perr);
-    lf_buf_free(&b);
-    if (rc != 0) {
-        snprintf(err, errsz, "%s: %s", s->path, perr);
-        return rc;
+    if (rc == 0) {
+        lf_buf why = LF_BUF_INIT(256);
+        rc = parse(lf_buf_cstr(&b), &sites, &n, &why);
+        if (rc != 0)
+            lf_buf_msgf(err, "%s: %s", s->file.path, rc == -ENOMEM ? "out of memory" : lf_buf_cstr(&why));
+        lf_buf_free(&why);
+    } else if (rc == -ENOENT) {
+        rc = 0;
+    } else {
+        lf_buf_msgf(err, "%s: %s", s->file.path, lf_strerror(rc));
     }
-    free(s->sites);
+    lf_buf_free(&b);
+    if (rc != 0)
+        return rc;
+    lf_free(s->sites);
     s->sites = sites;
     s->count = n;
-    s->seen = st;
+    lf_watched_file_take(&s->file, &st);
     return 0;
 }
 
-int lf_sites_open(lf_sites *s, const char *path, char *err, size_t errsz)
+int lf_sites_open(lf_sites *s, const char *path, lf_buf *err)
 {
     memset(s, 0, sizeof *s);
-    s->path = strdup(path);
-    if (!s->path)
-        return -ENOMEM;
-    int rc = load(s, err, errsz);
+    int rc = lf_watched_file_init(&s->file, path);
+    if (rc == 0)
+        rc = load(s, err);
     if (rc != 0)
         lf_sites_close(s);
     return rc;
@@ -119,26 +111,22 @@ int lf_sites_open(lf_sites *s, const char *path, char *err, size_t errsz)
 
 void lf_sites_close(lf_sites *s)
 {
-    free(s->sites);
-    free(s->path);
+    lf_free(s->sites);
+    lf_watched_file_close(&s->file);
     memset(s, 0, sizeof *s);
 }
 
 void lf_sites_refresh(lf_sites *s)
 {
-    struct stat st;
-    int missing = stat(s->path, &st) != 0;
-    if (missing && s->seen.st_ino == 0)
+    struct stat now;
+    if (!lf_watched_file_changed(&s->file, &now))
         return;
-    if (!missing && st.st_ino == s->seen.st_ino && st.st_dev == s->seen.st_dev &&
-        st.st_size == s->seen.st_size && st.st_mtim.tv_sec == s->seen.st_mtim.tv_sec &&
-        st.st_mtim.tv_nsec == s->seen.st_mtim.tv_nsec)
-        return;
-    char err[256] = "";
-    if (load(s, err, sizeof err) != 0)
-        LF_ERROR("sites", "keeping the previous site table: %s", err);
+    lf_buf err = LF_BUF_INIT(512);
+    if (load(s, &err) != 0)
+        LF_ERROR("sites", "keeping the previous site table: %s", lf_buf_cstr(&err));
     else
         LF_INFO("sites", "site table reloaded: %zu sites", s->count);
+    lf_buf_free(&err);
 }
 
 const lf_site *lf_sites_find(const lf_sites *s, const char *name)
@@ -160,7 +148,7 @@ int lf_sites_save(const lf_sites *s)
                             s->sites[i].enabled ? "enabled" : "disabled");
     }
     if (rc == 0)
-        rc = lf_write_file_atomic(s->path, b.data ? b.data : "", b.len, 0600);
+        rc = lf_write_file_atomic(s->file.path, b.data ? b.data : "", b.len, 0600);
     lf_buf_free(&b);
     return rc;
 }

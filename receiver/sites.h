@@ -10,7 +10,9 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "lf_buf.h"
 #include "lf_sign.h"
+#include "lf_watched_file.h"
 
 typedef struct lf_site {
     char name[LF_SIGN_SITE_MAX + 1];
@@ -19,14 +21,13 @@ typedef struct lf_site {
 } lf_site;
 
 typedef struct lf_sites {
-    char *path; /* owned */
+    lf_watched_file file; /* the site table file */
     lf_site *sites;
     size_t count;
-    struct stat seen; /* of the file last loaded; st_ino 0 = missing */
 } lf_sites;
 
 /* Initialises and loads (a missing file is an empty table). 0 or a negative code (err says why). */
-int lf_sites_open(lf_sites *s, const char *path, char *err, size_t errsz);
+int lf_sites_open(lf_sites *s, const char *path, lf_buf *err);
 void lf_sites_close(lf_sites *s);
 /* Re-reads the file when it changed; keeps the old table if the new one is invalid (logged). */
 void lf_sites_refresh(lf_sites *s);

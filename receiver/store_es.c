@@ -379,8 +379,8 @@ static void es_close(lf_store *s)
     es_store *es = (es_store *)s;
     for (int i = 0; i < ES_LOCKS; i++)
         pthread_mutex_destroy(&es->locks[i]);
-    free(es->url);
-    free(es->index);
+    lf_free(es->url);
+    lf_free(es->index);
     lf_free(es);
 }
 
@@ -430,8 +430,8 @@ int lf_store_es_open(const char *url, const char *index, uint64_t chunk_size, lf
     es->chunk_size = (size_t)chunk_size;
     for (int i = 0; i < ES_LOCKS; i++)
         pthread_mutex_init(&es->locks[i], NULL);
-    es->url = strdup(url);
-    es->index = strdup(index);
+    es->url = lf_strdup(url);
+    es->index = lf_strdup(index);
     if (!es->url || !es->index) {
         es_close(&es->base);
         return -ENOMEM;

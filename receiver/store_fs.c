@@ -157,8 +157,8 @@ static int fs_scan(lf_store *s, int (*fn)(void *arg, const char *id, const char 
 static void fs_close(lf_store *s)
 {
     fs_store *fs = (fs_store *)s;
-    free(fs->dir);
-    free(fs->tmp);
+    lf_free(fs->dir);
+    lf_free(fs->tmp);
     lf_free(fs);
 }
 
@@ -170,9 +170,9 @@ int lf_store_fs_open(const char *dir, bool clean_tmp, lf_store **out, char *err,
     if (!fs)
         return -ENOMEM;
     fs->base.ops = &fs_ops;
-    fs->dir = strdup(dir);
+    fs->dir = lf_strdup(dir);
     size_t n = strlen(dir) + 8;
-    fs->tmp = malloc(n);
+    fs->tmp = lf_malloc(n);
     if (!fs->dir || !fs->tmp) {
         fs_close(&fs->base);
         return -ENOMEM;

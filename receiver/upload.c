@@ -51,16 +51,6 @@ typedef struct upload {
     lf_index_row row;
 } upload;
 
-static bool id_valid(const char *id)
-{
-    if (strlen(id) != LF_SESSION_ID_LEN)
-        return false;
-    for (size_t i = 0; i < LF_SESSION_ID_LEN; i++)
-        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
-            return false;
-    return true;
-}
-
 static uint64_t wall_ms(void)
 {
     struct timespec ts;
@@ -98,7 +88,7 @@ static int precheck(lf_receiver *r, lf_http_request *req, lf_sign_auth *auth, ui
                "the body must be a zip archive sent as Content-Type: application/zip");
         return -1;
     }
-    if (!id_valid(id)) {
+    if (!lf_session_id_valid(id, strlen(id))) {
         reject(r, req, 400, "bad_id", "bad_session_id", "session ids are 32 lowercase hex digits");
         return -1;
     }
@@ -204,8 +194,10 @@ static void work_upload(uv_work_t *w)
             rc = -errno;
         else
             rc = lf_crypto_hash_fd(body->fd, hash, &n);
-        if (rc != 0)
-            return storage_fail(u, "reading the body", rc);
+        if (rc != 0) {
+            storage_fail(u, "reading the body", rc);
+            return;
+        }
     } else {
         lf_crypto_hash(hash, body->data ? body->data : "", (size_t)body->len);
     }
@@ -213,9 +205,12 @@ static void work_upload(uv_work_t *w)
     int64_t window = (int64_t)(r->cfg->signature_window_ms / 1000);
     rc = lf_sign_verify(&u->auth, u->pk, "PUT", req->path, hash, (int64_t)time(NULL), window, &sst);
     if (rc != 0) {
-        if (sst == LF_SIGN_STALE || sst == LF_SIGN_FUTURE)
-            return fail(u, 401, "stale", "unauthorized", "the signature's timestamp is outside the window");
-        return fail(u, 401, "bad_signature", "unauthorized", "the signature does not verify");
+        if (sst == LF_SIGN_STALE || sst == LF_SIGN_FUTURE) {
+            fail(u, 401, "stale", "unauthorized", "the signature's timestamp is outside the window");
+            return;
+        }
+        fail(u, 401, "bad_signature", "unauthorized", "the signature does not verify");
+        return;
     }
 
     lf_zip_limits lim;
@@ -231,31 +226,42 @@ static void work_upload(uv_work_t *w)
     else
         rc = lf_zip_open_mem(&z, body->data ? body->data : "", (size_t)body->len, &lim, &zerr);
     if (rc != 0) {
-        if (rc == -ENOMEM || rc == -EIO)
-            return storage_fail(u, "reading the archive", rc);
-        return fail(u, 400, zerr.reason == LF_ZIP_RATIO || zerr.reason == LF_ZIP_TOO_LARGE ? "zip_limit" : "bad_zip",
-                    "invalid_archive", "%s: %s", lf_zip_reason_name(zerr.reason), zerr.msg);
+        if (rc == -ENOMEM || rc == -EIO) {
+            storage_fail(u, "reading the archive", rc);
+            return;
+        }
+        fail(u, 400, zerr.reason == LF_ZIP_RATIO || zerr.reason == LF_ZIP_TOO_LARGE ? "zip_limit" : "bad_zip",
+             "invalid_archive", "%s: %s", lf_zip_reason_name(zerr.reason), zerr.msg);
+        return;
     }
     lf_manifest m;
     char err[256] = "";
     rc = lf_manifest_check_archive(z, &m, NULL, NULL, err, sizeof err);
     lf_zip_close(z);
     if (rc != 0) {
-        if (rc == -ENOMEM || rc == -EIO)
-            return storage_fail(u, "reading the archive", rc);
+        if (rc == -ENOMEM || rc == -EIO) {
+            storage_fail(u, "reading the archive", rc);
+            return;
+        }
         if (rc == LF_EFORMAT)
-            return fail(u, 400, "bad_manifest", "invalid_manifest", "%s", err);
-        if (rc == LF_ELIMIT)
-            return fail(u, 400, "zip_limit", "invalid_archive", "%s", err);
-        return fail(u, 400, "content_mismatch", "invalid_archive", "%s", err);
+            fail(u, 400, "bad_manifest", "invalid_manifest", "%s", err);
+        else if (rc == LF_ELIMIT)
+            fail(u, 400, "zip_limit", "invalid_archive", "%s", err);
+        else
+            fail(u, 400, "content_mismatch", "invalid_archive", "%s", err);
+        return;
     }
     bool id_ok = strcmp(m.session_id, u->row.id) == 0;
     bool site_ok = strcmp(m.site, u->auth.site) == 0;
     lf_manifest_free(&m);
-    if (!id_ok)
-        return fail(u, 400, "id_mismatch", "id_mismatch", "the manifest's session_id is not the id in the URL");
-    if (!site_ok)
-        return fail(u, 403, "site_mismatch", "forbidden", "the manifest names another site than the signer");
+    if (!id_ok) {
+        fail(u, 400, "id_mismatch", "id_mismatch", "the manifest's session_id is not the id in the URL");
+        return;
+    }
+    if (!site_ok) {
+        fail(u, 403, "site_mismatch", "forbidden", "the manifest names another site than the signer");
+        return;
+    }
 
     u->t_verified = uv_hrtime();
     char hex[LF_HASH_HEX_SIZE];
@@ -263,26 +269,34 @@ static void work_upload(uv_work_t *w)
     lf_index_row old;
     rc = lf_index_get(r->index, u->row.id, &old);
     if (rc == 0) {
-        if (strcmp(old.hash, hex) != 0)
-            return fail(u, 409, "conflict", "conflict", "a session with this id and other content is stored");
+        if (strcmp(old.hash, hex) != 0) {
+            fail(u, 409, "conflict", "conflict", "a session with this id and other content is stored");
+            return;
+        }
         u->duplicate = true;
         u->need_enqueue = strcmp(old.status, "queued") != 0;
         u->row = old;
         return;
     }
-    if (rc != -ENOENT)
-        return storage_fail(u, "reading the index", rc);
+    if (rc != -ENOENT) {
+        storage_fail(u, "reading the index", rc);
+        return;
+    }
 
     const lf_keyring *kr = lf_receiver_keys_get(&r->keys);
     const lf_key *key = lf_keyring_current(kr);
-    if (!key)
-        return storage_fail(u, "no current encryption key", -ENOKEY);
+    if (!key) {
+        storage_fail(u, "no current encryption key", -ENOKEY);
+        return;
+    }
     lf_store_src src = {body->data, body->fd, body->len};
     u->row.received_ms = wall_ms();
     rc = r->store->ops->put(r->store, u->row.id, key, &src, u->row.received_ms, u->row.location,
                             sizeof u->row.location, &u->row.stored_size);
-    if (rc != 0)
-        return storage_fail(u, "storing the session", rc);
+    if (rc != 0) {
+        storage_fail(u, "storing the session", rc);
+        return;
+    }
     u->t_stored = uv_hrtime();
     snprintf(u->row.site, sizeof u->row.site, "%s", u->auth.site);
     u->row.size = body->len;
@@ -290,8 +304,10 @@ static void work_upload(uv_work_t *w)
     snprintf(u->row.backend, sizeof u->row.backend, "%s", r->store->ops->name);
     snprintf(u->row.status, sizeof u->row.status, "stored");
     rc = lf_index_insert(r->index, &u->row);
-    if (rc != 0)
-        return storage_fail(u, "indexing the session", rc);
+    if (rc != 0) {
+        storage_fail(u, "indexing the session", rc);
+        return;
+    }
     u->t_indexed = uv_hrtime();
     u->need_enqueue = true;
 }
@@ -444,7 +460,8 @@ static void on_sent(lf_queue_send_req *s, int status)
     u->t_sent = uv_hrtime();
     if (status != 0) {
         storage_fail(u, "queueing the session", status);
-        return respond_failure(u);
+        respond_failure(u);
+        return;
     }
     queue_mark(u->r, u->row.id);
     respond_ok(u);
@@ -457,12 +474,16 @@ static void after_upload(uv_work_t *w, int status)
     u->t_work_end = uv_hrtime();
     if (status != 0 && u->status == 0)
         storage_fail(u, "upload cancelled", -ECANCELED);
-    if (u->status != 0)
-        return respond_failure(u);
+    if (u->status != 0) {
+        respond_failure(u);
+        return;
+    }
     if (u->status == 0 && u->row.status[0] == '\0')
         snprintf(u->row.status, sizeof u->row.status, "queued");
-    if (!u->need_enqueue)
-        return respond_ok(u);
+    if (!u->need_enqueue) {
+        respond_ok(u);
+        return;
+    }
     u->send.data = u;
     int rc = r->queue ? lf_queue_send(r->queue, &u->send, r->cfg->queue_name, u->row.id, LF_SESSION_ID_LEN,
                                       u->row.id, 0, on_sent)

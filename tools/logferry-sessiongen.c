@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "lf_buf.h"
+#include "lf_calendar.h"
 #include "sessiongen_rng.h"
 #include "sessiongen_vocab.h"
 
@@ -101,28 +102,20 @@ static char *put_json(char *p, const char *s, size_t n)
 /* ------------------------------------------------------------------------------------------ */
 /* Calendar (proleptic Gregorian, days since 1970-01-01). */
 
+/* Dates as (int y, unsigned m, unsigned d), on common/lf_calendar.h. */
 static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
 {
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
+    return lf_days_from_civil(y, (int)m, (int)d);
 }
 
 static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
 {
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t yy = (int64_t)yoe + era * 400;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int)(yy + (*m <= 2));
+    int64_t yy;
+    int mm, dd;
+    lf_civil_from_days(z, &yy, &mm, &dd);
+    *y = (int)yy;
+    *m = (unsigned)mm;
+    *d = (unsigned)dd;
 }
 
 /* "YYYY-MM-DD" (10 bytes, no terminator). */

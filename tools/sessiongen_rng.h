@@ -60,10 +60,12 @@ static inline double sg_unit(sg_rng *r)
     return (double)(sg_next(r) >> 11) * 0x1.0p-53;
 }
 
-/* Uniform in [0, n); n > 0. Lemire's multiply-shift (the tiny bias is irrelevant here). */
+/* Uniform in [0, n); n > 0. Lemire's multiply-shift (the tiny bias is irrelevant here). The 128-bit
+ * product is a GCC and Clang extension, hence __extension__ under -Wpedantic. */
 static inline uint64_t sg_below(sg_rng *r, uint64_t n)
 {
-    return (uint64_t)(((unsigned __int128)sg_next(r) * n) >> 64);
+    __extension__ typedef unsigned __int128 u128;
+    return (uint64_t)(((u128)sg_next(r) * n) >> 64);
 }
 
 /* Uniform in [lo, hi]. */

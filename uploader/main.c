@@ -95,7 +95,7 @@ static enum lf_health check_outbox(lf_service *svc, void *arg, lf_buf *detail)
 {
     (void)svc;
     lf_uploader *u = arg;
-    lf_buf_appendf(detail, "%" PRId64 " waiting, %" PRIu64 " bytes%s", lf_uploader_pending(u),
+    lf_buf_msgf(detail, "%" PRId64 " waiting, %" PRIu64 " bytes%s", lf_uploader_pending(u),
                    lf_uploader_outbox_bytes(u), lf_uploader_outbox_full(u) ? ", full" : "");
     return lf_uploader_outbox_full(u) ? LF_HEALTH_DEGRADED : LF_HEALTH_OK;
 }
@@ -105,10 +105,10 @@ static enum lf_health check_receiver(lf_service *svc, void *arg, lf_buf *detail)
     (void)svc;
     int64_t b = lf_uploader_backoff_ms(arg);
     if (b > 0) {
-        lf_buf_appendf(detail, "unreachable or busy; next try in %" PRId64 " ms", b);
+        lf_buf_msgf(detail, "unreachable or busy; next try in %" PRId64 " ms", b);
         return LF_HEALTH_DEGRADED;
     }
-    lf_buf_append_str(detail, "ok");
+    lf_buf_msgf(detail, "ok");
     return LF_HEALTH_OK;
 }
 
@@ -124,13 +124,20 @@ static int daemon_start(lf_service *svc)
         return rc;
     lf_uploader_on_done(d->u, on_done, d);
     lf_uploader_on_packed(d->u, daemon_packed, d->u);
-    lf_metrics_gauge_fn(m, "lf_uploader_outbox_bytes", "Bytes waiting in the outbox.", NULL,
-                        g_outbox_bytes, d->u);
-    lf_metrics_gauge_fn(m, "lf_uploader_outbox_sessions", "Sessions waiting in the outbox.", NULL,
-                        g_pending, d->u);
-    lf_metrics_gauge_fn(m, "lf_uploader_in_flight", "Uploads in progress.", NULL, g_in_flight, d->u);
-    lf_service_add_check(svc, "outbox", check_outbox, d->u);
-    lf_service_add_check(svc, "receiver", check_receiver, d->u);
+    rc = lf_metrics_gauge_fn(m, "lf_uploader_outbox_bytes", "Bytes waiting in the outbox.", NULL, g_outbox_bytes,
+                             d->u);
+    rc = rc ? rc
+            : lf_metrics_gauge_fn(m, "lf_uploader_outbox_sessions", "Sessions waiting in the outbox.", NULL,
+                                  g_pending, d->u);
+    rc = rc ? rc : lf_metrics_gauge_fn(m, "lf_uploader_in_flight", "Uploads in progress.", NULL, g_in_flight, d->u);
+    rc = rc ? rc : lf_service_add_check(svc, "outbox", check_outbox, d->u);
+    rc = rc ? rc : lf_service_add_check(svc, "receiver", check_receiver, d->u);
+    if (rc != 0) {
+        LF_ERROR("uploader", "cannot register the metrics and health checks: %s", lf_strerror(rc));
+        lf_uploader_close(d->u);
+        d->u = NULL;
+        return rc;
+    }
     uv_loop_t *loop = lf_service_loop(svc);
     uv_timer_init(loop, &d->scan_timer);
     uv_timer_init(loop, &d->pump_timer);

@@ -44,16 +44,6 @@ int lf_uploader_queue_push(lf_uploader *u, const char *id)
     return 0;
 }
 
-static bool is_id(const char *s, size_t len)
-{
-    if (len != LF_SESSION_ID_LEN)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return false;
-    return true;
-}
-
 /* The outbox directory is the durable list of what waits: rebuild the queue and the byte count
  * from it, and make the registry agree (a crash may come between the rename and the row). */
 static int load_outbox(lf_uploader *u)
@@ -66,7 +56,7 @@ static int load_outbox(lf_uploader *u)
     while (rc == 0 && (e = readdir(d)) != NULL) {
         size_t n = strlen(e->d_name);
         if (n != LF_SESSION_ID_LEN + 4 || strcmp(e->d_name + LF_SESSION_ID_LEN, ".zip") != 0 ||
-            !is_id(e->d_name, LF_SESSION_ID_LEN))
+            !lf_session_id_valid(e->d_name, LF_SESSION_ID_LEN))
             continue;
         char id[LF_SESSION_ID_LEN + 1], path[PATH_MAXLEN], state[16];
         memcpy(id, e->d_name, LF_SESSION_ID_LEN);
@@ -363,8 +353,8 @@ static int start_upload(lf_uploader *u, const char *id)
         bl--;
     snprintf(url, sizeof url, "%.*s%s", (int)bl, base, path);
     lf_buf auth = LF_BUF_INIT(1024);
-    lf_buf_append_str(&auth, "Authorization: ");
-    rc = lf_sign_request(&auth, u->sk, u->cfg->site, "PUT", path, (int64_t)time(NULL), h);
+    rc = lf_buf_append_str(&auth, "Authorization: ");
+    rc = rc ? rc : lf_sign_request(&auth, u->sk, u->cfg->site, "PUT", path, (int64_t)time(NULL), h);
     if (rc < 0) {
         lf_buf_free(&auth);
         lf_free(up);

@@ -27,7 +27,7 @@ static int validate_regex(const void *field, lf_buf *err)
     if (!c) {
         PCRE2_UCHAR msg[160];
         pcre2_get_error_message(ec, msg, sizeof msg);
-        lf_buf_appendf(err, "invalid regular expression at offset %zu: %s", (size_t)off, (char *)msg);
+        lf_buf_msgf(err, "invalid regular expression at offset %zu: %s", (size_t)off, (char *)msg);
         return LF_ECONFIG;
     }
     pcre2_code_free(c);
@@ -40,7 +40,7 @@ static int validate_metadata(const void *field, lf_buf *err)
     for (size_t i = 0; list && list[i]; i++) {
         const char *eq = strchr(list[i], '=');
         if (!eq || eq == list[i]) {
-            lf_buf_appendf(err, "\"%s\" is not key=value", list[i]);
+            lf_buf_msgf(err, "\"%s\" is not key=value", list[i]);
             return LF_ECONFIG;
         }
     }
@@ -162,7 +162,7 @@ int lf_uploader_config_validate(const void *config, lf_buf *err)
 {
     const struct lf_uploader_config *c = config;
     if (c->after_upload == LF_AFTER_MOVE && !c->move_dir) {
-        lf_buf_appendf(err, "[uploader] after_upload = move needs move_dir");
+        lf_buf_msgf(err, "[uploader] after_upload = move needs move_dir");
         return LF_ECONFIG;
     }
     return 0;

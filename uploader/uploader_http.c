@@ -39,8 +39,10 @@ int lf_uhttp_new(uv_loop_t *loop, const lf_uhttp_opts *uo, lf_metrics *metrics, 
         lf_free(h);
         return rc;
     }
-    if (metrics)
-        lf_http_client_metrics(h->c, metrics, "receiver");
+    if (metrics && (rc = lf_http_client_metrics(h->c, metrics, "receiver")) != 0) {
+        lf_uhttp_close(h);
+        return rc;
+    }
     *out = h;
     return 0;
 }

@@ -156,8 +156,10 @@ static void apply_name_groups(struct watch_rt *wr, const char *name, lf_manifest
                 lf_free(*slot);
                 *slot = v;
             } else {
-                if (len > 0)
-                    lf_manifest_set_metadata(m, gname, v);
+                int mrc = len > 0 ? lf_manifest_set_metadata(m, gname, v) : 0;
+                if (mrc != 0)
+                    LF_WARN("pack", "%s: metadata %s from the file name left out: %s", name, gname,
+                            lf_strerror(mrc));
                 lf_free(v);
             }
         }
@@ -353,7 +355,9 @@ static int consider(lf_uploader *u, struct watch_rt *wr, const char *path, const
         char *eq = strchr(kv, '=');
         if (eq) {
             *eq = '\0';
-            lf_manifest_set_metadata(&m, kv, eq + 1);
+            int mrc = lf_manifest_set_metadata(&m, kv, eq + 1);
+            if (mrc != 0)
+                LF_WARN("pack", "%s: metadata %s of watch %s left out: %s", path, kv, wr->w->name, lf_strerror(mrc));
         }
     }
     apply_name_groups(wr, name, &m);

@@ -161,7 +161,8 @@ static void *worker(void *arg)
             B.failed = 1;
         }
         pthread_mutex_lock(&B.mu);
-        lf_queue_db_ack(B.queue, "sessions", m[0].receipt);
+        if (lf_queue_db_ack(B.queue, "sessions", m[0].receipt) != 0)
+            B.failed = 1;
         B.events += events;
         pthread_mutex_unlock(&B.mu);
         events = 0;
@@ -209,7 +210,8 @@ static double run_method(lf_mysql *db, const char *qpath, lf_load_method method,
     lf_queue_db_close(B.queue);
     B.queue = NULL;
     int64_t rows = 0;
-    lf_mysql_query_int(db, "SELECT COUNT(*) FROM events", &rows);
+    if (lf_mysql_query_int(db, "SELECT COUNT(*) FROM events", &rows) != 0)
+        B.failed = 1;
     if (B.failed || (uint64_t)rows != B.events) {
         fprintf(stderr, "%s: %" PRId64 " rows for %" PRIu64 " events\n", method == LF_LOAD_INFILE ? "infile" : "insert",
                 rows, B.events);

@@ -47,7 +47,7 @@ static int validate_even_length(const void *field, lf_buf *err)
 {
     const char *s = *(char *const *)field;
     if (s && strlen(s) % 2) {
-        lf_buf_append_str(err, "length must be even");
+        lf_buf_msgf(err, "length must be even");
         return -EINVAL;
     }
     return 0;
@@ -605,7 +605,7 @@ static int check_lt_key(const void *field, lf_buf *err)
 {
     const char *const *pair = field;
     if (strcmp(pair[0], "format") != 0 && strcmp(pair[0], "mask") != 0) {
-        lf_buf_appendf(err, "not a log type key (value %s)", pair[1]);
+        lf_buf_msgf(err, "not a log type key (value %s)", pair[1]);
         return -EINVAL;
     }
     return 0;

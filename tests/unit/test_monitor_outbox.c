@@ -21,6 +21,7 @@
 #include <sqlite3.h>
 
 #include "lf_error.h"
+#include "lf_test_http_server.h"
 #include "monitor_engine.h"
 #include "lf_http_client.h"
 #include "monitor_cli.h"
@@ -525,125 +526,6 @@ static void test_prune(void **st)
     lf_outbox_close(ob);
 }
 
-/* A loopback HTTP/1.1 server on a thread, answering from a script (one connection per request). */
-struct test_server {
-    int fd;
-    int port;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    int stop;
-    /* script: statuses answered in turn (then 200); retry_after seconds, -1 for none */
-    int statuses[64];
-    int retry_after_s[64];
-    int n_script;
-    const char *body_for_path[8][2]; /* path -> answer body; "" path matches any */
-    int n_requests;
-    char last_auth[256];
-    char bodies[64][16384]; /* request bodies answered 200 */
-    int n_ok;
-};
-
-static void server_handle(struct test_server *s, int c)
-{
-    struct timeval tv = {2, 0};
-    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    static __thread char req[65536];
-    size_t len = 0;
-    char *hdr_end = NULL;
-    while (len < sizeof(req) - 1 && !hdr_end) {
-        ssize_t r = recv(c, req + len, sizeof(req) - 1 - len, 0);
-        if (r <= 0)
-            return;
-        len += (size_t)r;
-        req[len] = '\0';
-        hdr_end = strstr(req, "\r\n\r\n");
-    }
-    if (!hdr_end)
-        return;
-    size_t body_off = (size_t)(hdr_end + 4 - req), clen = 0;
-    const char *cl = strcasestr(req, "\r\ncontent-length:");
-    if (cl && cl < hdr_end)
-        clen = strtoul(cl + 17, NULL, 10);
-    while (len < body_off + clen && len < sizeof(req) - 1) {
-        ssize_t r = recv(c, req + len, sizeof(req) - 1 - len, 0);
-        if (r <= 0)
-            return;
-        len += (size_t)r;
-    }
-    req[len] = '\0';
-    char path[256] = "";
-    sscanf(req, "%*s %255s", path);
-    pthread_mutex_lock(&s->mu);
-    int i = s->n_requests++;
-    int status = i < s->n_script ? s->statuses[i] : 200;
-    int ra = i < s->n_script ? s->retry_after_s[i] : -1;
-    const char *auth = strcasestr(req, "\r\nauthorization: ");
-    s->last_auth[0] = '\0';
-    if (auth && auth < hdr_end)
-        sscanf(auth + 17, "%255[^\r]", s->last_auth);
-    if (status == 200 && clen > 0 && s->n_ok < 64) /* webhook posts, not probes */
-        snprintf(s->bodies[s->n_ok++], sizeof(s->bodies[0]), "%s", req + body_off);
-    const char *answer = "ok";
-    for (int k = 0; k < 8 && s->body_for_path[k][0]; k++)
-        if (!s->body_for_path[k][0][0] || strcmp(s->body_for_path[k][0], path) == 0) {
-            answer = s->body_for_path[k][1];
-            break;
-        }
-    pthread_mutex_unlock(&s->mu);
-    char head[512];
-    int hl = snprintf(head, sizeof(head), "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nConnection: close\r\n", status,
-                      strlen(answer));
-    if (ra >= 0)
-        hl += snprintf(head + hl, sizeof(head) - (size_t)hl, "Retry-After: %d\r\n", ra);
-    hl += snprintf(head + hl, sizeof(head) - (size_t)hl, "\r\n");
-    if (send(c, head, (size_t)hl, MSG_NOSIGNAL) < 0 || send(c, answer, strlen(answer), MSG_NOSIGNAL) < 0)
-        return;
-}
-
-static void *server_main(void *arg)
-{
-    struct test_server *s = arg;
-    for (;;) {
-        pthread_mutex_lock(&s->mu);
-        int stop = s->stop;
-        pthread_mutex_unlock(&s->mu);
-        if (stop)
-            break;
-        struct pollfd p = {s->fd, POLLIN, 0};
-        if (poll(&p, 1, 50) <= 0)
-            continue;
-        int c = accept(s->fd, NULL, NULL);
-        if (c < 0)
-            continue;
-        server_handle(s, c);
-        close(c);
-    }
-    return NULL;
-}
-
-static void server_start(struct test_server *s)
-{
-    s->fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(s->fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(listen(s->fd, 16), 0);
-    socklen_t alen = sizeof(a);
-    getsockname(s->fd, (struct sockaddr *)&a, &alen);
-    s->port = ntohs(a.sin_port);
-    pthread_mutex_init(&s->mu, NULL);
-    assert_int_equal(pthread_create(&s->thread, NULL, server_main, s), 0);
-}
-
-static void server_stop(struct test_server *s)
-{
-    pthread_mutex_lock(&s->mu);
-    s->stop = 1;
-    pthread_mutex_unlock(&s->mu);
-    pthread_join(s->thread, NULL);
-    close(s->fd);
-    pthread_mutex_destroy(&s->mu);
-}
-
 static int64_t wall_ms(void)
 {
     struct timespec ts;
@@ -656,7 +538,7 @@ static int64_t wall_ms(void)
 static void test_webhook_over_http_429_burst(void **st)
 {
     (void)st;
-    struct test_server *srv = calloc(1, sizeof(*srv));
+    struct lf_test_http_server *srv = calloc(1, sizeof(*srv));
     assert_non_null(srv);
     int script[] = {429, 429, 429, 500};
     int ra[] = {1, 1, 1, -1};
@@ -665,7 +547,7 @@ static void test_webhook_over_http_429_burst(void **st)
         srv->retry_after_s[i] = ra[i];
     }
     srv->n_script = 4;
-    server_start(srv);
+    lf_test_http_server_start(srv);
     lf_http_client *http = NULL;
     assert_int_equal(lf_http_client_new(NULL, NULL, &http), 0);
     char url[96];
@@ -731,7 +613,7 @@ static void test_webhook_over_http_429_burst(void **st)
     assert_int_equal(lf_slack_heartbeat(http, hb, 2000), LF_EHTTP);
 
     lf_outbox_close(ob);
-    server_stop(srv);
+    lf_test_http_server_stop(srv);
     free(srv);
 
     /* nobody listening: a transport error, status 0 */
@@ -762,14 +644,14 @@ static int cli(const char *line, char **outp, char **errp)
     return rc;
 }
 
-static void set_answer(struct test_server *srv, int slot, const char *body)
+static void set_answer(struct lf_test_http_server *srv, int slot, const char *body)
 {
     pthread_mutex_lock(&srv->mu);
     srv->body_for_path[slot][1] = body;
     pthread_mutex_unlock(&srv->mu);
 }
 
-static int webhook_posts(struct test_server *srv)
+static int webhook_posts(struct lf_test_http_server *srv)
 {
     pthread_mutex_lock(&srv->mu);
     int n = srv->n_ok;
@@ -795,7 +677,7 @@ static void run_loop_for(uv_loop_t *loop, int64_t ms)
 }
 
 /* Runs the loop until the webhook has received n posts, for at most max_ms. */
-static void run_loop_until_posts(uv_loop_t *loop, struct test_server *srv, int n, int64_t max_ms)
+static void run_loop_until_posts(uv_loop_t *loop, struct lf_test_http_server *srv, int n, int64_t max_ms)
 {
     for (int64_t waited = 0; waited < max_ms && webhook_posts(srv) < n; waited += 100)
         run_loop_for(loop, 100);
@@ -820,11 +702,11 @@ static void stop_engine(uv_loop_t *loop, lf_monitor_engine *eng)
 static void test_engine_incident_with_restart(void **st)
 {
     (void)st;
-    struct test_server *srv = calloc(1, sizeof(*srv));
+    struct lf_test_http_server *srv = calloc(1, sizeof(*srv));
     assert_non_null(srv);
     srv->body_for_path[0][0] = "/healthz";
     srv->body_for_path[0][1] = "{\"status\":\"ok\"}";
-    server_start(srv);
+    lf_test_http_server_start(srv);
     char health[96], hook[96], ping[96];
     snprintf(health, sizeof(health), "http://127.0.0.1:%d/healthz", srv->port);
     snprintf(hook, sizeof(hook), "http://127.0.0.1:%d/services/T/B/secret", srv->port);
@@ -894,7 +776,7 @@ static void test_engine_incident_with_restart(void **st)
     assert_non_null(strstr(srv->bodies[1], "RESOLVED: receiver_healthz"));
     stop_engine(&loop, eng);
     assert_int_equal(uv_loop_close(&loop), 0); /* every handle was closed */
-    server_stop(srv);
+    lf_test_http_server_stop(srv);
     free(srv);
 }
 

@@ -107,20 +107,20 @@ static int setup(void **state)
         return -1;
     char path[64];
     snprintf(path, sizeof path, "%s/tokens", dir);
-    tokens.path = strdup(path);
+    if (lf_watched_file_init(&tokens.file, path) != 0)
+        return -1;
     rmdir(dir);
     for (int i = 0; i < LF_TOKEN_KEY_BYTES; i++)
         tokens.key[i] = (uint8_t)i;
     add_token("reader", LF_SCOPE_READ, READ_TOKEN);
     add_token("worker", LF_SCOPE_WORKER, WORKER_TOKEN);
     add_token("admin", LF_SCOPE_ADMIN, ADMIN_TOKEN);
-    lf_receiver_auth_set(&tokens);
 
     uv_loop_init(&loop);
     uv_async_init(&loop, &stop_async, on_stop);
     if (lf_http_server_new(&loop, NULL, &srv) != 0)
         return -1;
-    lf_read_routes_opts ro = {.mysql = o, .pool_size = 2};
+    lf_read_routes_opts ro = {.mysql = o, .pool_size = 2, .tokens = &tokens};
     if (lf_read_routes_register(srv, &loop, &ro, &rr) != 0 || lf_http_server_listen(srv, "127.0.0.1", 0) != 0)
         return -1;
     port = lf_http_server_port(srv);
@@ -136,8 +136,7 @@ static int teardown(void **state)
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     lf_read_routes_free(rr);
-    free(tokens.tokens);
-    free(tokens.path);
+    lf_tokens_close(&tokens);
     return 0;
 }
 

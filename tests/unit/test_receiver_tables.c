@@ -16,6 +16,7 @@
 
 #include "auth.h"
 #include "index.h"
+#include "lf_alloc.h"
 #include "lf_error.h"
 #include "lf_failpoint.h"
 #include "lf_fileio.h"
@@ -51,10 +52,11 @@ static void write_text(const char *path, const char *text)
 static void test_sites(void **state)
 {
     (void)state;
-    char path[300], err[256];
+    char path[300];
+    lf_buf err = LF_BUF_INIT(512);
     snprintf(path, sizeof path, "%s/sites", g_dir);
     lf_sites s;
-    assert_int_equal(lf_sites_open(&s, path, err, sizeof err), 0); /* missing file: empty */
+    assert_int_equal(lf_sites_open(&s, path, &err), 0); /* missing file: empty */
     assert_int_equal(s.count, 0);
     uint8_t pk[LF_SIGN_PK_BYTES], sk[LF_SIGN_SK_BYTES];
     assert_int_equal(lf_sign_keypair(pk, sk), 0);
@@ -62,7 +64,7 @@ static void test_sites(void **state)
     assert_int_equal(lf_sites_put(&s, "site-a", pk), 0);
     assert_int_equal(lf_sites_save(&s), 0);
     lf_sites_close(&s);
-    assert_int_equal(lf_sites_open(&s, path, err, sizeof err), 0);
+    assert_int_equal(lf_sites_open(&s, path, &err), 0);
     const lf_site *a = lf_sites_find(&s, "site-a");
     assert_non_null(a);
     assert_true(a->enabled);
@@ -82,8 +84,11 @@ static void test_sites(void **state)
     assert_true(lf_sites_find(&s, "site-b")->enabled);
     lf_sites_close(&s);
     write_text(path, "site-a\n");
-    assert_int_equal(lf_sites_open(&s, path, err, sizeof err), LF_EFORMAT);
+    assert_int_equal(lf_sites_open(&s, path, &err), LF_EFORMAT);
+    assert_non_null(strstr(lf_buf_cstr(&err), "line 1: expected NAME PUBKEY"));
+    assert_non_null(strstr(lf_buf_cstr(&err), path));
     write_text(path, "");
+    lf_buf_free(&err);
 }
 
 static void test_scopes_and_tokens(void **state)
@@ -99,38 +104,57 @@ static void test_scopes_and_tokens(void **state)
     lf_scopes_format(LF_SCOPE_READ | LF_SCOPE_ADMIN, out, sizeof out);
     assert_string_equal(out, "read,admin");
 
-    char path[300], key[300], err[256];
+    char path[300], key[300];
+    lf_buf err = LF_BUF_INIT(512);
     snprintf(path, sizeof path, "%s/tokens", g_dir);
     snprintf(key, sizeof key, "%s/token.key", g_dir);
     lf_tokens t;
-    assert_int_equal(lf_tokens_open(&t, path, key, false, err, sizeof err), -ENOENT);
-    assert_int_equal(lf_tokens_open(&t, path, key, true, err, sizeof err), 0);
+    assert_int_equal(lf_tokens_open(&t, path, key, false, &err), -ENOENT);
+    assert_int_equal(lf_tokens_open(&t, path, key, true, &err), 0);
     struct stat st;
     assert_int_equal(stat(key, &st), 0);
     assert_int_equal(st.st_mode & 077, 0);
     char tok[LF_TOKEN_TEXT_LEN + 1];
     lf_crypto_token_generate(tok);
-    t.tokens = calloc(1, sizeof *t.tokens);
+    t.tokens = lf_calloc(1, sizeof *t.tokens);
     t.count = 1;
     snprintf(t.tokens[0].name, sizeof t.tokens[0].name, "w");
     t.tokens[0].scopes = LF_SCOPE_WORKER;
     assert_int_equal(lf_crypto_token_hash(t.tokens[0].hash, t.key, tok, strlen(tok)), 0);
     assert_int_equal(lf_tokens_save(&t), 0);
     lf_tokens_close(&t);
-    assert_int_equal(lf_tokens_open(&t, path, key, false, err, sizeof err), 0);
+    assert_int_equal(lf_tokens_open(&t, path, key, false, &err), 0);
     const char *name = NULL;
     assert_int_equal(lf_tokens_check(&t, tok, strlen(tok), &name), LF_SCOPE_WORKER);
     assert_string_equal(name, "w");
     tok[0] ^= 1;
     assert_int_equal(lf_tokens_check(&t, tok, strlen(tok), NULL), 0);
     assert_int_equal(lf_tokens_check(&t, "", 0, NULL), 0);
+    tok[0] ^= 1;
+    /* the running table follows the file: a replacement that adds read, a broken one (kept), a
+     * deleted file (every token revoked) */
+    char text[256];
+    snprintf(text, sizeof text, "w worker,read %s\n", t.tokens[0].hash);
+    assert_int_equal(lf_write_file_atomic(path, text, strlen(text), 0600), 0);
+    lf_tokens_refresh(&t);
+    assert_int_equal(lf_tokens_check(&t, tok, strlen(tok), NULL), LF_SCOPE_WORKER | LF_SCOPE_READ);
+    assert_int_equal(lf_write_file_atomic(path, "w worker short\n", 15, 0600), 0);
+    lf_tokens_refresh(&t);
+    assert_int_equal(lf_tokens_check(&t, tok, strlen(tok), NULL), LF_SCOPE_WORKER | LF_SCOPE_READ);
+    assert_int_equal(unlink(path), 0);
+    lf_tokens_refresh(&t);
+    assert_int_equal(t.count, 0);
+    assert_int_equal(lf_tokens_check(&t, tok, strlen(tok), NULL), 0);
+    assert_int_equal(lf_write_file_atomic(path, text, strlen(text), 0600), 0);
     lf_tokens_close(&t);
     /* the token file is not trusted blindly, and a readable key is refused */
     write_text(path, "w worker tooshort\n");
-    assert_int_equal(lf_tokens_open(&t, path, key, false, err, sizeof err), LF_EFORMAT);
+    assert_int_equal(lf_tokens_open(&t, path, key, false, &err), LF_EFORMAT);
+    assert_non_null(strstr(lf_buf_cstr(&err), "line 1: expected NAME SCOPES HASH"));
     chmod(key, 0644);
-    assert_int_equal(lf_tokens_open(&t, path, key, false, err, sizeof err), -EPERM);
+    assert_int_equal(lf_tokens_open(&t, path, key, false, &err), -EPERM);
     chmod(key, 0600);
+    lf_buf_free(&err);
 }
 
 static void test_index(void **state)

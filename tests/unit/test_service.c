@@ -103,7 +103,7 @@ static void handle_echo(lf_http_request *req)
 
 static enum lf_health demo_check(lf_service *svc, void *arg, lf_buf *detail)
 {
-    lf_buf_append_str(detail, "half");
+    lf_buf_msgf(detail, "half");
     return LF_HEALTH_DEGRADED;
 }
 

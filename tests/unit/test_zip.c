@@ -448,7 +448,7 @@ static void writer_round_trip_and_failures(void **state)
     snprintf(zp, sizeof zp, "%s/out.zip", tmpdir);
     lf_buf text = LF_BUF_INIT(4 << 20);
     for (int i = 0; i < 40000; i++)
-        lf_buf_appendf(&text, "2026-11-22 01:00:%02d INFO [ui] opened dialog %d\n", i % 60, i % 97);
+        assert_int_equal(lf_buf_appendf(&text, "2026-11-22 01:00:%02d INFO [ui] opened dialog %d\n", i % 60, i % 97), 0);
     assert_int_equal(lf_write_file_atomic(logp, text.data, text.len, 0600), 0);
     uint8_t h[LF_HASH_BYTES];
     lf_crypto_hash(h, text.data, text.len);
@@ -554,7 +554,7 @@ static void writer_bytes_are_pinned(void **state)
     tzset();
     lf_buf text = LF_BUF_INIT(1 << 20);
     for (int i = 0; text.len < 100000; i++)
-        lf_buf_appendf(&text, "2026-11-22 01:00:%02d INFO [ui] opened dialog %d\n", i % 60, i % 97);
+        assert_int_equal(lf_buf_appendf(&text, "2026-11-22 01:00:%02d INFO [ui] opened dialog %d\n", i % 60, i % 97), 0);
     text.len = 100000;
     char logp[512], zp[512];
     snprintf(logp, sizeof logp, "%s/pinned.log", tmpdir);
