@@ -47,7 +47,7 @@ struct lf_http_client {
     CURLM *multi;
     uv_timer_t timer; /* curl's timeout (loop-bound clients) */
     lf_http_client_opts opts;
-    char *strings[6]; /* owned copies of the option strings */
+    char *strings[7]; /* owned copies of the option strings (wiped when freed: one is a secret) */
     xfer *xfers;      /* transfers in flight or waiting to retry */
     pollctx *polls;   /* uv_poll handles not yet being closed */
     int handles_open; /* uv handles whose close callback has not run */
@@ -418,15 +418,23 @@ static int map_curl_error(xfer *x, CURLcode code)
     }
 }
 
+/* "METHOD scheme://host[:port]" for log lines: no path or query, and never a user or password
+ * written into the URL (user:password@host). */
 static void describe_target(xfer *x, const char *method, const char *url)
 {
     const char *p = strstr(url, "://");
-    size_t n = p ? (size_t)(p + 3 - url) : 0;
-    if (p) {
-        const char *host = p + 3;
-        n += strcspn(host, "/?#");
+    if (!p) {
+        snprintf(x->where, sizeof(x->where), "%s ?", method);
+        return;
     }
-    snprintf(x->where, sizeof(x->where), "%s %.*s", method, (int)n, url);
+    const char *host = p + 3;
+    size_t n = strcspn(host, "/?#");
+    const char *at = memchr(host, '@', n);
+    if (at) {
+        n -= (size_t)(at + 1 - host);
+        host = at + 1;
+    }
+    snprintf(x->where, sizeof(x->where), "%s %.*s%.*s", method, (int)(p + 3 - url), url, (int)n, host);
 }
 
 static bool has_header(const char *const *headers, const char *name)
@@ -620,6 +628,8 @@ static int xfer_new(lf_http_client *c, const lf_http_client_request *req, lf_htt
     for (size_t i = 0; req->headers && req->headers[i]; i++)
         if (slist_add(&x->hdrs, req->headers[i]))
             goto fail;
+    if (o->authorization && !has_header(req->headers, "Authorization") && slist_add(&x->hdrs, o->authorization))
+        goto fail;
     /* curl would label a POST body form-urlencoded; send no type unless the caller gave one. */
     if (has_body && !has_header(req->headers, "Content-Type") && slist_add(&x->hdrs, "Content-Type:"))
         goto fail;
@@ -763,6 +773,16 @@ static char *dup_opt(lf_http_client *c, int slot, const char *s, bool *ok)
     return c->strings[slot];
 }
 
+static void free_strings(lf_http_client *c)
+{
+    for (size_t i = 0; i < sizeof(c->strings) / sizeof(c->strings[0]); i++) {
+        if (c->strings[i])
+            explicit_bzero(c->strings[i], strlen(c->strings[i]));
+        lf_free(c->strings[i]);
+        c->strings[i] = NULL;
+    }
+}
+
 static int on_curl_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp);
 static int on_curl_timer(CURLM *m, long timeout_ms, void *userp);
 
@@ -786,14 +806,21 @@ int lf_http_client_new(uv_loop_t *loop, const lf_http_client_opts *opts, lf_http
     c->opts.proxy = dup_opt(c, 3, c->opts.proxy, &ok);
     c->opts.no_proxy = dup_opt(c, 4, c->opts.no_proxy, &ok);
     c->opts.user_agent = dup_opt(c, 5, c->opts.user_agent, &ok);
+    if (c->opts.authorization) { /* kept as the header line it becomes */
+        size_t n = strlen(c->opts.authorization) + sizeof "Authorization: ";
+        c->strings[6] = lf_malloc(n);
+        if (c->strings[6])
+            snprintf(c->strings[6], n, "Authorization: %s", c->opts.authorization);
+        ok = ok && c->strings[6];
+        c->opts.authorization = c->strings[6];
+    }
     c->loop = loop;
     if (getrandom(&c->rng, sizeof(c->rng), GRND_NONBLOCK) != (ssize_t)sizeof(c->rng))
         c->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)c;
     c->rng |= 1;
     c->multi = ok ? curl_multi_init() : NULL;
     if (!c->multi) {
-        for (size_t i = 0; i < sizeof(c->strings) / sizeof(c->strings[0]); i++)
-            lf_free(c->strings[i]);
+        free_strings(c);
         lf_free(c);
         return -ENOMEM;
     }
@@ -802,8 +829,7 @@ int lf_http_client_new(uv_loop_t *loop, const lf_http_client_opts *opts, lf_http
         int rc = uv_timer_init(loop, &c->timer);
         if (rc) {
             curl_multi_cleanup(c->multi);
-            for (size_t i = 0; i < sizeof(c->strings) / sizeof(c->strings[0]); i++)
-                lf_free(c->strings[i]);
+            free_strings(c);
             lf_free(c);
             return rc;
         }
@@ -951,8 +977,7 @@ static void client_maybe_free(lf_http_client *c)
     if (c->closing && c->handles_open == 0) {
         void (*cb)(void *) = c->close_cb;
         void *arg = c->close_arg;
-        for (size_t i = 0; i < sizeof(c->strings) / sizeof(c->strings[0]); i++)
-            lf_free(c->strings[i]);
+        free_strings(c);
         lf_free(c);
         if (cb)
             cb(arg);
@@ -1170,8 +1195,7 @@ void lf_http_client_close(lf_http_client *c, void (*close_cb)(void *arg), void *
     c->closing = true;
     if (!c->loop) {
         curl_multi_cleanup(c->multi);
-        for (size_t i = 0; i < sizeof(c->strings) / sizeof(c->strings[0]); i++)
-            lf_free(c->strings[i]);
+        free_strings(c);
         lf_free(c);
         if (close_cb)
             close_cb(arg);

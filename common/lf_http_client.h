@@ -94,6 +94,10 @@ typedef struct lf_http_client_opts {
     const char *client_cert; /* PEM client certificate, optional */
     const char *client_key;  /* PEM key for it */
     bool tls_insecure;       /* disables peer and host verification (development only) */
+    /* Credentials: the value of an Authorization header sent with every request that has none of
+     * its own ("Basic dXNlcjpwdw==", "ApiKey ..."). A secret: copied, wiped when the client
+     * closes, never logged. NULL = none. */
+    const char *authorization;
 
     /* Proxy: NULL = environment variables, "" = never a proxy, else "http://host:port". */
     const char *proxy;

@@ -47,6 +47,44 @@ void lf_check_http_get(lf_http_client *http, const char *url, const char *token,
     out->len = rc < 0 ? 0 : resp->body.len;
 }
 
+/* GET of an Elasticsearch URL with the check's credentials and CA: a client of its own, made for
+ * this run, so that a rotated password file is read again each time. False (and res filled in)
+ * when the settings cannot be used: no request was made. */
+static bool es_get(const lf_check_config *c, lf_http_client *shared, lf_http_response *resp, lf_check_http *out,
+                   lf_check_result *res)
+{
+    const lf_es_auth *a = &c->es_auth;
+    if (!a->user && !a->password && !a->password_file && !a->api_key && !a->api_key_file && !a->ca_file) {
+        lf_check_http_get(shared, c->url, NULL, c->timeout_ms, resp, out);
+        return true;
+    }
+    lf_es_conn conn;
+    lf_buf why = LF_BUF_INIT(256);
+    lf_http_client *http = NULL;
+    int rc = lf_es_conn_init(&conn, c->url, a, &why);
+    if (rc == 0) {
+        lf_http_client_opts o;
+        lf_http_client_opts_default(&o);
+        lf_es_conn_client_opts(&conn, &o);
+        o.max_attempts = 1;
+        rc = lf_http_client_new(NULL, &o, &http);
+    }
+    if (rc == 0) {
+        lf_check_http_get(http, c->url, NULL, c->timeout_ms, resp, out);
+    } else {
+        memset(res, 0, sizeof(*res));
+        snprintf(res->value, sizeof(res->value), "misconfigured");
+        snprintf(res->threshold, sizeof(res->threshold), "credentials readable");
+        snprintf(res->message, sizeof(res->message), "Elasticsearch credentials: %s",
+                 rc == -ENOMEM ? "out of memory" : lf_buf_cstr(&why));
+    }
+    if (http)
+        lf_http_client_close(http, NULL, NULL);
+    lf_es_conn_free(&conn);
+    lf_buf_free(&why);
+    return rc == 0;
+}
+
 void lf_check_run(const lf_check_config *c, lf_http_client *http, lf_check_progress *progress, int64_t now_ms,
                   lf_check_result *res)
 {
@@ -64,7 +102,8 @@ void lf_check_run(const lf_check_config *c, lf_http_client *http, lf_check_progr
         lf_http_response_free(&r1);
         break;
     case LF_CHECK_ELASTICSEARCH:
-        lf_check_http_get(http, c->url, NULL, c->timeout_ms, &r1, &h1);
+        if (!es_get(c, http, &r1, &h1, res))
+            break;
         lf_check_eval_elasticsearch(c, &h1, res);
         lf_http_response_free(&r1);
         break;

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "alert_state.h"
+#include "lf_es.h"
 
 enum lf_check_kind {
     LF_CHECK_HEALTHZ = 0,
@@ -83,6 +84,7 @@ typedef struct lf_check_config {
     uint64_t max_latency_ms;
     /* elasticsearch */
     int es_status; /* worst acceptable: enum lf_es_status */
+    lf_es_auth es_auth;
     /* disk */
     char *path;
     uint64_t min_free_bytes;

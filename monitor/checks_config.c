@@ -75,6 +75,7 @@ const lf_config_option lf_check_config_options[] = {
      .description = "mysql: fail when SELECT 1 takes longer than this (0: no limit; unreachable still fails)."},
     {SEC, "es_status", LF_CFG_ENUM, "yellow", F(es_status), .enum_values = lf_es_status_names, .flags = R,
      .description = "elasticsearch: worst acceptable cluster status (green: yellow fails too; yellow: red fails)."},
+    LF_ES_AUTH_OPTIONS(SEC, "es_", F(es_auth)),
     {SEC, "path", LF_CFG_STRING, NULL, F(path), .flags = R,
      .description = "disk: a path on the file system to watch."},
     {SEC, "min_free", LF_CFG_SIZE, "0", F(min_free_bytes), .flags = R,
@@ -102,10 +103,21 @@ int lf_check_config_validate(const lf_check_config *c, lf_buf *err)
 {
     switch (c->kind) {
     case LF_CHECK_HEALTHZ:
-    case LF_CHECK_ELASTICSEARCH:
         if (!is_http_url(c->url))
             return fail(err, c, "url", "an http:// or https:// URL is required for this kind");
         break;
+    case LF_CHECK_ELASTICSEARCH: {
+        if (!is_http_url(c->url))
+            return fail(err, c, "url", "an http:// or https:// URL is required for this kind");
+        lf_buf why = LF_BUF_INIT(256);
+        int rc = lf_es_url_validate(&c->url, &why);
+        if (rc != 0)
+            fail(err, c, "url", lf_buf_cstr(&why));
+        lf_buf_free(&why);
+        if (rc != 0)
+            return rc;
+        break;
+    }
     case LF_CHECK_QUEUE:
         if (!is_http_url(c->url))
             return fail(err, c, "url", "the receiver's queue statistics URL is required");
@@ -135,6 +147,10 @@ int lf_check_config_validate(const lf_check_config *c, lf_buf *err)
     default:
         return fail(err, c, "kind", "unknown kind");
     }
+    const lf_es_auth *a = &c->es_auth;
+    if (c->kind != LF_CHECK_ELASTICSEARCH &&
+        (a->user || a->password || a->password_file || a->api_key || a->api_key_file || a->ca_file))
+        return fail(err, c, "es_user", "Elasticsearch credentials and es_ca_file are for kind elasticsearch only");
     if (c->timeout_ms >= c->interval_ms)
         return fail(err, c, "timeout", "must be shorter than interval");
     return 0;

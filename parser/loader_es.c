@@ -19,6 +19,12 @@
 #include "timefmt.h"
 
 #define ITEM_RETRIES 8
+/* Keyword values longer than this many characters stay out of the keyword index: Lucene refuses
+ * terms over 32766 bytes, and a character takes at most 4 in UTF-8. */
+#define KEYWORD_IGNORE_ABOVE 8191
+/* Above the built-in templates' 100 (logs-*-* ...), so that an overlap is never refused for an
+ * equal priority and ours applies to our indices. */
+#define TEMPLATE_PRIORITY 200
 
 struct lf_loader_es {
     lf_http_client *http;
@@ -27,19 +33,17 @@ struct lf_loader_es {
     bool template_installed;
 };
 
-int lf_loader_es_new(const char *url, const char *index_prefix, size_t bulk_bytes, lf_loader_es **out)
+int lf_loader_es_new(const lf_es_conn *conn, const char *index_prefix, size_t bulk_bytes, lf_loader_es **out)
 {
     lf_loader_es *es = lf_calloc(1, sizeof *es);
     if (!es)
         return -ENOMEM;
-    size_t n = strlen(url);
-    while (n && url[n - 1] == '/')
-        n--;
-    es->url = strndup(url, n);
-    es->prefix = strdup(index_prefix);
+    es->url = lf_strdup(conn->url);
+    es->prefix = lf_strdup(index_prefix);
     es->bulk_bytes = bulk_bytes < 4096 ? 4096 : bulk_bytes;
     lf_http_client_opts o;
     lf_http_client_opts_default(&o);
+    lf_es_conn_client_opts(conn, &o); /* copied by the client */
     o.max_attempts = 6; /* bulk index by id is idempotent: a dropped connection is simply retried */
     o.backoff_base_ms = 100;
     o.backoff_max_ms = 3000;
@@ -60,8 +64,8 @@ void lf_loader_es_free(lf_loader_es *es)
         return;
     if (es->http)
         lf_http_client_close(es->http, NULL, NULL);
-    free(es->url);
-    free(es->prefix);
+    lf_free(es->url);
+    lf_free(es->prefix);
     lf_free(es);
 }
 
@@ -75,19 +79,39 @@ void lf_loader_es_index_name(const char *prefix, int64_t us, char *out, size_t n
     snprintf(out, n, "%s%04d.%02d.%02d", prefix, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
 }
 
+/* A keyword field whose too long values stay in _source but out of the index. */
+static json_t *keyword(void)
+{
+    return json_pack("{s:s, s:i}", "type", "keyword", "ignore_above", KEYWORD_IGNORE_ABOVE);
+}
+
+/* The answer to a refused request: LF_ECONFIG for a HOLD (with the hint), LF_EHTTP otherwise. */
+static int refused(const char *what, int status, const lf_buf *body, char *reason, size_t rlen)
+{
+    char type[64], why[256];
+    lf_es_error_of(body->data, body->len, type, sizeof type, why, sizeof why);
+    enum lf_es_refusal k = lf_es_classify(status, type, why);
+    if (k == LF_ES_RETRY) {
+        snprintf(reason, rlen, "%s: HTTP %d %s", what, status, type);
+        return LF_EHTTP;
+    }
+    snprintf(reason, rlen, "%s: HTTP %d %s: %.200s (%s)", what, status, type[0] ? type : "", why,
+             lf_es_hold_hint(status, type));
+    return LF_ECONFIG; /* NEVER of a whole request is a hold too: the request is ours */
+}
+
 static int install_template(lf_loader_es *es, char *reason, size_t rlen)
 {
     char url[1024];
     snprintf(url, sizeof url, "%s/_index_template/%stemplate", es->url, es->prefix);
     json_t *body = json_pack(
-        "{s:[s+], s:i, s:{s:{s:i, s:i}, s:{s:s, s:{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, "
-        "s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s, s:b}}}}}",
-        "index_patterns", es->prefix, "*", "priority", 100, "template", "settings", "number_of_shards", 1,
-        "number_of_replicas", 0, "mappings", "dynamic", "false", "properties", "session_id", "type", "keyword", "seq",
-        "type", "long", "line", "type", "long", "@timestamp", "type", "date", "level", "type", "keyword", "component",
-        "type", "keyword", "template_id", "type", "keyword", "message", "type", "text", "params", "type", "keyword",
-        "site", "type", "keyword", "product", "type", "keyword", "product_version", "type", "keyword", "fields",
-        "type", "object", "enabled", 0);
+        "{s:[s+], s:i, s:{s:{s:i, s:i}, s:{s:s, s:{s:o, s:{s:s}, s:{s:s}, s:{s:s}, s:o, s:o, s:o, "
+        "s:{s:s}, s:o, s:o, s:o, s:o, s:{s:s, s:b}}}}}",
+        "index_patterns", es->prefix, "*", "priority", TEMPLATE_PRIORITY, "template", "settings", "number_of_shards",
+        1, "number_of_replicas", 0, "mappings", "dynamic", "false", "properties", "session_id", keyword(), "seq",
+        "type", "long", "line", "type", "long", "@timestamp", "type", "date", "level", keyword(), "component",
+        keyword(), "template_id", keyword(), "message", "type", "text", "params", keyword(), "site", keyword(),
+        "product", keyword(), "product_version", keyword(), "fields", "type", "object", "enabled", 0);
     if (!body)
         return -ENOMEM;
     lf_buf b = LF_BUF_INIT(1 << 20);
@@ -102,9 +126,7 @@ static int install_template(lf_loader_es *es, char *reason, size_t rlen)
     lf_http_response r;
     rc = lf_http_client_fetch(es->http, &req, &r);
     if (rc == 0 && r.status != 200) {
-        snprintf(reason, rlen, "installing the index template: HTTP %d: %.200s", r.status,
-                 r.body.data ? r.body.data : "");
-        rc = LF_EHTTP;
+        rc = refused("installing the index template", r.status, &r.body, reason, rlen);
     } else if (rc < 0) {
         snprintf(reason, rlen, "installing the index template: %s", lf_strerror(rc));
     }
@@ -156,8 +178,29 @@ static void append_doc(lf_jw *w, const char *prefix, const lf_psession *ps, size
     lf_jw_raw(w, "}\n", 2);
 }
 
+static void count_refusal(lf_loader_es_result *res, const char *type)
+{
+    res->refused++;
+    const char *t = type[0] ? type : "unknown";
+    size_t i = 0;
+    while (i < res->n_refusal_types && strcmp(res->refusals[i].type, t) != 0)
+        i++;
+    if (i == res->n_refusal_types) {
+        if (i == LF_LOADER_ES_REFUSAL_TYPES) {
+            t = "other";
+            for (i = 0; i < res->n_refusal_types && strcmp(res->refusals[i].type, t) != 0; i++)
+                ;
+        }
+        if (i == res->n_refusal_types) {
+            snprintf(res->refusals[i].type, sizeof res->refusals[i].type, "%s", t);
+            res->n_refusal_types++;
+        }
+    }
+    res->refusals[i].count++;
+}
+
 /* Sends one bulk body for the events seqs[0..n). On return, seqs holds the events to retry (429)
- * and *n_retry their count. */
+ * and *n_retry their count. LF_ECONFIG when an item is held. */
 static int send_bulk(lf_loader_es *es, lf_jw *w, const lf_psession *ps, size_t *seqs, size_t n, size_t *n_retry,
                      lf_loader_es_result *res)
 {
@@ -168,17 +211,15 @@ static int send_bulk(lf_loader_es *es, lf_jw *w, const lf_psession *ps, size_t *
     lf_http_client_request req = {.method = "POST", .url = url, .headers = headers, .body = w->buf, .body_len = w->len};
     lf_http_response r;
     int rc = lf_http_client_fetch(es->http, &req, &r);
-    if (rc < 0 || r.status != 200) {
-        if (!res->reason[0])
-            snprintf(res->reason, sizeof res->reason, "bulk request: %s",
-                     rc < 0 ? lf_strerror(rc) : r.status == 429 ? "HTTP 429" : "HTTP error");
-        if (rc == 0 && r.status >= 400 && r.status < 500 && r.status != 429 && r.status != 408) {
-            res->permanent = true;
-            snprintf(res->reason, sizeof res->reason, "bulk request refused: HTTP %d: %.300s", r.status,
-                     r.body.data ? r.body.data : "");
-        }
+    if (rc < 0) {
+        snprintf(res->reason, sizeof res->reason, "bulk request: %s", lf_strerror(rc));
         lf_http_response_free(&r);
-        return rc < 0 ? rc : LF_EHTTP;
+        return rc;
+    }
+    if (r.status != 200) {
+        rc = refused("bulk request", r.status, &r.body, res->reason, sizeof res->reason);
+        lf_http_response_free(&r);
+        return rc;
     }
     json_t *doc = NULL, *items = NULL;
     lf_buf err = LF_BUF_INIT(256);
@@ -190,6 +231,7 @@ static int send_bulk(lf_loader_es *es, lf_jw *w, const lf_psession *ps, size_t *
         snprintf(res->reason, sizeof res->reason, "bulk response without one item per document");
         return LF_EFORMAT;
     }
+    bool hold = false;
     for (size_t i = 0; i < n; i++) {
         json_t *it = json_object_get(json_array_get(items, i), "index");
         int64_t st = 0;
@@ -197,21 +239,26 @@ static int send_bulk(lf_loader_es *es, lf_jw *w, const lf_psession *ps, size_t *
             st = 500;
         if (st == 200 || st == 201) {
             res->indexed++;
-        } else if (st == 429 || st >= 500) {
+            continue;
+        }
+        char type[64], why[300];
+        lf_es_error_json(json_object_get(it, "error"), type, sizeof type, why, sizeof why);
+        enum lf_es_refusal k = lf_es_classify((int)st, type, why);
+        if (k == LF_ES_RETRY) {
             seqs[(*n_retry)++] = seqs[i];
-        } else {
-            res->rejected++;
-            if (!res->reason[0]) {
-                json_t *e = json_object_get(it, "error");
-                const char *type = json_string_value(json_object_get(e, "type"));
-                const char *why = json_string_value(json_object_get(e, "reason"));
-                snprintf(res->reason, sizeof res->reason, "event %zu refused (HTTP %d): %s: %s", seqs[i], (int)st,
-                         type ? type : "?", why ? why : "?");
-            }
+        } else if (k == LF_ES_NEVER) {
+            count_refusal(res, type);
+            if (!res->reason[0])
+                snprintf(res->reason, sizeof res->reason, "event %zu can never be indexed (HTTP %d %s): %s", seqs[i],
+                         (int)st, type, why);
+        } else if (!hold) { /* the first hold says what to fix; the session is sent again whole */
+            hold = true;
+            snprintf(res->reason, sizeof res->reason, "event %zu refused (HTTP %d %s): %.200s (%s)", seqs[i],
+                     (int)st, type[0] ? type : "", why, lf_es_hold_hint((int)st, type));
         }
     }
     json_decref(doc);
-    return 0;
+    return hold ? LF_ECONFIG : 0;
 }
 
 static void sleep_ms(long ms)

@@ -3,6 +3,7 @@
 
 #include <stddef.h>
 
+#include "lf_es.h"
 #include "logtype.h"
 
 #define F(field) offsetof(struct lf_parser_config, field)
@@ -53,12 +54,18 @@ static const lf_config_option parser_options[] = {
      .description = "Its password."},
     {"mysql", "database", LF_CFG_STRING, "logferry", F(mysql_database),
      .description = "Database of the parsed events (created and migrated by `db migrate` and at start)."},
-    {"elasticsearch", "url", LF_CFG_STRING, NULL, F(es_url),
-     .description = "When set, events are also indexed into Elasticsearch at this base URL."},
+    {"elasticsearch", "url", LF_CFG_STRING, NULL, F(es_url), .validate = lf_es_url_validate,
+     .description = "When set, events are also indexed into Elasticsearch at this base URL (http:// or "
+                    "https://, without credentials)."},
     {"elasticsearch", "index_prefix", LF_CFG_STRING, "logferry-events-", F(es_index_prefix),
-     .description = "Daily indices are named PREFIX + YYYY.MM.DD of the event's time."},
-    {"elasticsearch", "bulk_bytes", LF_CFG_SIZE, "5M", F(es_bulk_bytes), .min = 4096, .max = 100ULL << 20,
+     .validate = lf_es_index_name_validate,
+     .description = "Daily indices are named PREFIX + YYYY.MM.DD of the event's time (lower case, not in "
+                    "the logs-, metrics-, synthetics-, traces- or profiling- name spaces)."},
+    /* Elasticsearch's indexing pressure limit (10% of the heap) answers 429 to any request above it,
+     * every time: 16M stays under it from a 256 MB heap up; the docs advise bulks of 5-15 MB. */
+    {"elasticsearch", "bulk_bytes", LF_CFG_SIZE, "5M", F(es_bulk_bytes), .min = 4096, .max = 16ULL << 20,
      .description = "Largest bulk request body."},
+    LF_ES_AUTH_OPTIONS("elasticsearch", "", F(es_auth)),
 };
 
 const char *const lf_parser_load_methods[] = {"infile", "insert", NULL};

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "lf_config.h"
+#include "lf_es.h"
 #include "lf_service.h"
 
 /* A [logtype.NAME] section as the configuration loader keeps it: its keys, checked one by one with
@@ -41,6 +42,7 @@ struct lf_parser_config {
     char *es_url;
     char *es_index_prefix;
     uint64_t es_bulk_bytes;
+    lf_es_auth es_auth;
     struct lf_parser_logtype_section *logtypes;
     size_t n_logtypes;
 };

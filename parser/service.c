@@ -63,6 +63,8 @@ struct lf_parser_service {
     worker *workers;
     size_t n_workers;
     lf_counter *c_parsed, *c_events, *c_failed, *c_retried, *c_es_docs;
+    lf_metrics *reg;
+    lf_es_conn es_conn; /* checked at start; each worker's loader copies it */
 };
 
 void lf_parser_mysql_options(const struct lf_parser_config *cfg, lf_mysql_options *o)
@@ -153,11 +155,32 @@ static bool mysql_away(int rc)
 typedef struct outage {
     long wait_ms;       /* next backoff step, 0 before the first */
     uint64_t warned_ns; /* last log line, so a long outage logs once a minute */
+    char said[160];     /* and again at once when the reason changes */
 } outage;
 
-/* Logs (at most once a minute) and sleeps the next backoff step: 0.5 s doubling up to nack_delay
+/* Whether a new reason says what the logged one said, numbers aside (which event, how many bytes),
+ * as far as the logged one was kept. */
+static bool same_reason(const char *said, const char *why)
+{
+    char cut[sizeof ((outage *)0)->said];
+    snprintf(cut, sizeof cut, "%s", why); /* cut as said was */
+    const char *a = said, *b = cut;
+    for (;;) {
+        while (*a >= '0' && *a <= '9')
+            a++;
+        while (*b >= '0' && *b <= '9')
+            b++;
+        if (*a != *b)
+            return false;
+        if (!*a)
+            return true;
+        a++, b++;
+    }
+}
+
+/* Logs (at most once a minute, and when the reason changes) and sleeps the next backoff step: 0.5 s doubling up to nack_delay
  * (at least 1 s). False once the service is stopping: the caller gives the message back. */
-static bool outage_wait(worker *w, outage *o, const char *id, const char *what, const char *why)
+static bool outage_wait_as(worker *w, outage *o, const char *id, const char *what, const char *why, bool refusing)
 {
     lf_parser_service *s = w->svc;
     if (atomic_load(&s->stopping))
@@ -167,14 +190,42 @@ static bool outage_wait(worker *w, outage *o, const char *id, const char *what, 
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     uint64_t now = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-    if (o->warned_ns == 0 || now - o->warned_ns > 60ULL * 1000000000ULL) {
-        LF_WARN("parser", "session %s: %s is unavailable (%s); holding it until %s is back", id, what, why, what);
+    if (o->warned_ns == 0 || now - o->warned_ns > 60ULL * 1000000000ULL || !same_reason(o->said, why)) {
+        snprintf(o->said, sizeof o->said, "%s", why);
+        if (refusing)
+            LF_ERROR("parser", "session %s: %s refuses it: %s; holding it until that is fixed", id, what, why);
+        else
+            LF_WARN("parser", "session %s: %s is unavailable (%s); holding it until %s is back", id, what, why, what);
         o->warned_ns = now;
     }
     lf_counter_inc(s->c_retried);
     for (long t = 0; t < o->wait_ms / 100 && !atomic_load(&s->stopping); t++)
         sleep_ms(100);
     return !atomic_load(&s->stopping);
+}
+
+static bool outage_wait(worker *w, outage *o, const char *id, const char *what, const char *why)
+{
+    return outage_wait_as(w, o, id, what, why, false);
+}
+
+/* Counts and says what Elasticsearch can never index of this session (the session is acked). */
+static void report_es_refusals(worker *w, const char *id, unsigned receive_count, const lf_loader_es_result *er)
+{
+    lf_parser_service *s = w->svc;
+    for (size_t i = 0; i < er->n_refusal_types; i++) {
+        char labels[96];
+        snprintf(labels, sizeof labels, "reason=\"%s\"", er->refusals[i].type);
+        lf_counter *c = lf_metrics_counter(s->reg, "lf_parser_es_refused_total",
+                                           "Events Elasticsearch can never index as they are, by error type (they "
+                                           "are in MySQL; the session's parse_failures row says why)",
+                                           labels);
+        if (c)
+            lf_counter_add(c, er->refusals[i].count);
+    }
+    LF_WARN("parser", "session %s: %llu of its events can never be indexed into Elasticsearch (first: %s)", id,
+            (unsigned long long)er->refused, er->reason);
+    record_failure(w, id, receive_count, "index", er->reason);
 }
 
 /* Loads the session's rows, holding it while MySQL is away (no connection, or the connection
@@ -328,24 +379,21 @@ static void process(worker *w, const lf_queue_client_msg *m)
     }
     if (w->es) {
         /* the rows are in MySQL already; the documents' ids make indexing them again harmless */
+        /* held while Elasticsearch is away and while it refuses until something is fixed
+         * (credentials, privileges, index creation): only events it can never index are given up */
         lf_loader_es_result er;
         outage es_wait = {0};
         do {
             er = (lf_loader_es_result){0};
             rc = lf_loader_es_load(w->es, &ps, &er);
             lf_counter_add(s->c_es_docs, er.indexed);
-        } while (rc < 0 && !er.permanent && outage_wait(w, &es_wait, id, "Elasticsearch", er.reason));
-        if (rc < 0) {
-            if (er.permanent) {
-                record_failure(w, id, m->receive_count, "index", er.reason);
-                hand_back(w, m, cfg->failure_delay_ms);
-            } else { /* stopping */
-                hand_back(w, m, 0);
-            }
+        } while (rc < 0 && outage_wait_as(w, &es_wait, id, "Elasticsearch", er.reason, rc == LF_ECONFIG));
+        if (rc < 0) { /* stopping */
+            hand_back(w, m, 0);
             goto out;
         }
-        if (er.rejected) /* the mapping refused some documents: retrying will not help, say why */
-            record_failure(w, id, m->receive_count, "index", er.reason);
+        if (er.refused)
+            report_es_refusals(w, id, m->receive_count, &er);
     }
     lf_counter_inc(s->c_parsed);
     lf_counter_add(s->c_events, ps.n_events);
@@ -451,7 +499,16 @@ int lf_parser_service_start(lf_service *svc, lf_parser_service **out)
     qo.visibility_s = (unsigned)(cfg->visibility_ms / 1000);
     if ((rc = lf_queue_client_new(&qo, &s->qc)) < 0)
         goto fail;
-    lf_metrics *reg = lf_service_metrics(svc);
+    lf_metrics *reg = s->reg = lf_service_metrics(svc);
+    if (cfg->es_url) {
+        lf_buf why = LF_BUF_INIT(512);
+        rc = lf_es_conn_init(&s->es_conn, cfg->es_url, &cfg->es_auth, &why);
+        if (rc != 0)
+            LF_ERROR("parser", "[elasticsearch]: %s", rc == -ENOMEM ? "out of memory" : lf_buf_cstr(&why));
+        lf_buf_free(&why);
+        if (rc != 0)
+            goto fail;
+    }
     s->c_parsed = lf_metrics_counter(reg, "lf_parser_sessions_total", "Sessions parsed and loaded", NULL);
     s->c_events = lf_metrics_counter(reg, "lf_parser_events_total", "Events loaded into MySQL", NULL);
     s->c_failed = lf_metrics_counter(reg, "lf_parser_failures_total", "Sessions that failed (parse_failures rows)", NULL);
@@ -470,7 +527,7 @@ int lf_parser_service_start(lf_service *svc, lf_parser_service **out)
         lf_buf_init(&w->scratch, SIZE_MAX / 4);
         rc = lf_parser_fetch_new(cfg->receiver_url, cfg->receiver_token, &s->keys, cfg->max_log_size, &w->fetch);
         if (rc == 0 && cfg->es_url)
-            rc = lf_loader_es_new(cfg->es_url, cfg->es_index_prefix, (size_t)cfg->es_bulk_bytes, &w->es);
+            rc = lf_loader_es_new(&s->es_conn, cfg->es_index_prefix, (size_t)cfg->es_bulk_bytes, &w->es);
         if (rc == 0 && pthread_create(&w->thread, NULL, worker_main, w) != 0)
             rc = -EAGAIN;
         if (rc < 0)
@@ -504,5 +561,6 @@ void lf_parser_service_stop(lf_parser_service *s)
         lf_queue_client_close(s->qc, 5000);
     lf_logtypes_free(&s->types);
     lf_keyring_free(&s->keys);
+    lf_es_conn_free(&s->es_conn);
     lf_free(s);
 }

@@ -23,7 +23,8 @@ struct lf_read_routes {
     uv_loop_t *loop;
     lf_tokens *tokens;
     lf_mysql_options my;
-    char *host, *socket, *user, *password, *database, *es_url, *es_prefix;
+    char *host, *socket, *user, *password, *database, *es_prefix;
+    lf_es_conn es; /* es.url NULL: no search */
     pthread_mutex_t mu;
     lf_mysql *idle[POOL_MAX];
     size_t n_idle;
@@ -333,7 +334,7 @@ static void work(uv_work_t *w)
         return;
     if (j->kind == JOB_SEARCH) {
         char err[256] = "";
-        int rc = lf_read_search_es(j->rr->es_url, j->rr->es_prefix, j->q, j->from[0] ? j->from : NULL,
+        int rc = lf_read_search_es(&j->rr->es, j->rr->es_prefix, j->q, j->from[0] ? j->from : NULL,
                                    j->to[0] ? j->to : NULL, j->limit, &j->out, err, sizeof err);
         if (rc < 0)
             fail(j, 503, "search_unavailable", err);
@@ -536,7 +537,7 @@ static void handle_search(lf_http_request *req)
     job *j = new_job(req, JOB_SEARCH);
     if (!j)
         return;
-    if (!j->rr->es_url) {
+    if (!j->rr->es.url) {
         lf_http_respond_error(req, 503, "search_unavailable", "no Elasticsearch is configured", NULL);
         lf_buf_free(&j->out);
         lf_free(j);
@@ -581,6 +582,7 @@ int lf_receiver_read_routes(lf_receiver *r)
         .mysql = {.host = cfg->mysql_host, .port = (unsigned)cfg->mysql_port, .user = cfg->mysql_user,
                   .password = cfg->mysql_password, .database = cfg->mysql_database},
         .es_url = cfg->search_es_url,
+        .es_auth = &cfg->search_es_auth,
         .es_index_prefix = cfg->search_index_prefix,
         .pool_size = (unsigned)cfg->mysql_pool_size,
         .tokens = &r->tokens,
@@ -608,11 +610,22 @@ int lf_read_routes_register(lf_http_server *srv, uv_loop_t *loop, const lf_read_
     rr->my.password = rr->password;
     rr->my.database = rr->database;
     rr->my.create_database = false;
-    rr->es_url = dup_or_null(o->es_url);
     rr->es_prefix = lf_strdup(o->es_index_prefix ? o->es_index_prefix : "logferry-events-");
     rr->pool_size = o->pool_size ? (o->pool_size > POOL_MAX ? POOL_MAX : o->pool_size) : 4;
     pthread_mutex_init(&rr->mu, NULL);
-    int rc = lf_http_server_route(srv, LF_HTTP_GET, "/v1/sessions", 0, handle_list, NULL, rr);
+    int rc = 0;
+    if ((o->mysql.host && !rr->host) || (o->mysql.socket && !rr->socket) || (o->mysql.user && !rr->user) ||
+        (o->mysql.password && !rr->password) || (o->mysql.database && !rr->database) || !rr->es_prefix)
+        rc = -ENOMEM;
+    if (rc == 0 && o->es_url) {
+        lf_buf why = LF_BUF_INIT(512);
+        rc = lf_es_conn_init(&rr->es, o->es_url, o->es_auth, &why);
+        if (rc != 0)
+            LF_ERROR("receiver", "[search]: %s", rc == -ENOMEM ? "out of memory" : lf_buf_cstr(&why));
+        lf_buf_free(&why);
+    }
+    if (rc == 0)
+        rc = lf_http_server_route(srv, LF_HTTP_GET, "/v1/sessions", 0, handle_list, NULL, rr);
     if (rc == 0)
         rc = lf_http_server_route(srv, LF_HTTP_GET, "/v1/sessions/{id}/events", 0, handle_events, NULL, rr);
     if (rc == 0)
@@ -637,7 +650,7 @@ void lf_read_routes_free(lf_read_routes *rr)
     lf_free(rr->user);
     lf_free(rr->password);
     lf_free(rr->database);
-    lf_free(rr->es_url);
+    lf_es_conn_free(&rr->es);
     lf_free(rr->es_prefix);
     lf_free(rr);
 }

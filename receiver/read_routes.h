@@ -20,12 +20,14 @@
 #include <uv.h>
 
 #include "auth.h"
+#include "lf_es.h"
 #include "lf_http_server.h"
 #include "lf_mysql.h"
 
 typedef struct lf_read_routes_opts {
     lf_mysql_options mysql;      /* copied */
     const char *es_url;          /* NULL: no search */
+    const lf_es_auth *es_auth;   /* its credentials and CA, NULL for none (read when registering) */
     const char *es_index_prefix; /* default "logferry-events-" */
     unsigned pool_size;          /* MySQL connections at most, default 4 */
     lf_tokens *tokens;           /* authorises every route (scope read); not copied, outlives the routes */

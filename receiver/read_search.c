@@ -11,7 +11,7 @@
 #include "lf_http_client.h"
 #include "lf_json.h"
 
-int lf_read_search_es(const char *es_url, const char *index_prefix, const char *q, const char *from,
+int lf_read_search_es(const lf_es_conn *es, const char *index_prefix, const char *q, const char *from,
                       const char *to, unsigned limit, lf_buf *out, char *err, size_t errsz)
 {
     json_t *range = json_object();
@@ -39,9 +39,10 @@ int lf_read_search_es(const char *es_url, const char *index_prefix, const char *
         return rc;
     }
     char url[1024];
-    snprintf(url, sizeof url, "%s/%s*/_search", es_url, index_prefix);
+    snprintf(url, sizeof url, "%s/%s*/_search", es->url, index_prefix);
     lf_http_client_opts o;
     lf_http_client_opts_default(&o);
+    lf_es_conn_client_opts(es, &o);
     o.max_attempts = 2;
     o.timeout_ms = 15000;
     lf_http_client *c = NULL;
@@ -58,7 +59,13 @@ int lf_read_search_es(const char *es_url, const char *index_prefix, const char *
     if (rc < 0) {
         snprintf(err, errsz, "Elasticsearch: %s", lf_strerror(rc));
     } else if (r.status != 200) {
-        snprintf(err, errsz, "Elasticsearch answered HTTP %d", r.status);
+        char type[64];
+        lf_es_error_of(r.body.data, r.body.len, type, sizeof type, NULL, 0);
+        if (lf_es_classify(r.status, type, NULL) == LF_ES_RETRY)
+            snprintf(err, errsz, "Elasticsearch answered HTTP %d %s", r.status, type);
+        else
+            snprintf(err, errsz, "Elasticsearch answered HTTP %d %s (%s)", r.status, type,
+                     lf_es_hold_hint(r.status, type));
         rc = LF_EHTTP;
     } else {
         lf_buf perr = LF_BUF_INIT(256);

@@ -45,7 +45,7 @@ int lf_receiver_store_open(const struct lf_receiver_config *cfg, bool clean_tmp,
             snprintf(err, errsz, "cannot create %s: %s", tmp, lf_strerror(rc));
             return rc;
         }
-        return lf_store_es_open(cfg->es_url, cfg->es_index, cfg->es_chunk_size, out, err, errsz);
+        return lf_store_es_open(cfg->es_url, &cfg->es_auth, cfg->es_index, cfg->es_chunk_size, out, err, errsz);
     }
     return lf_store_fs_open(cfg->store_dir, clean_tmp, out, err, errsz);
 }

@@ -3,6 +3,8 @@
 
 #include <stddef.h>
 
+#include "lf_es.h"
+
 #define F(field) offsetof(struct lf_receiver_config, field)
 
 static const char *const store_backends[] = {"filesystem", "elasticsearch", NULL};
@@ -18,13 +20,19 @@ static const lf_config_option receiver_options[] = {
                     "the encrypted zip base64-encoded in a non-indexed binary field, written with "
                     "op_type=create; the index template is installed at start). store.dir still holds "
                     "temporary files with either."},
-    {"store", "es_url", LF_CFG_STRING, "http://127.0.0.1:9200", F(es_url),
-     .description = "Elasticsearch base URL for store.backend = elasticsearch."},
-    {"store", "es_index", LF_CFG_STRING, "logferry-sessions", F(es_index),
+    {"store", "es_url", LF_CFG_STRING, "http://127.0.0.1:9200", F(es_url), .validate = lf_es_url_validate,
+     .description = "Elasticsearch base URL for store.backend = elasticsearch (http:// or https://, without "
+                    "credentials)."},
+    {"store", "es_index", LF_CFG_STRING, "logferry-sessions", F(es_index), .validate = lf_es_index_name_validate,
      .description = "Elasticsearch index of the stored sessions; also the name of its index template."},
-    {"store", "es_chunk_size", LF_CFG_SIZE, "4M", F(es_chunk_size), .min = 1024, .max = 256ULL << 20,
+    /* A chunk document is 4/3 of this in base64. Elasticsearch answers 413 above
+     * http.max_content_length (100mb) and 429, every time, above its indexing pressure limit (10% of
+     * the heap): 16M (21.4 MB documents) passes both from a 256 MB heap up. */
+    {"store", "es_chunk_size", LF_CFG_SIZE, "4M", F(es_chunk_size), .min = 1024, .max = 16ULL << 20,
      .description = "Encrypted bytes per Elasticsearch chunk document (a session larger than this is split "
-                    "into ordered chunks; each document is about 4/3 of it, base64)."},
+                    "into ordered chunks; each document is about 4/3 of it, base64). At most 16M, which keeps "
+                    "a document under Elasticsearch's request and indexing pressure limits."},
+    LF_ES_AUTH_OPTIONS("store", "es_", F(es_auth)),
     {"store", "max_upload_size", LF_CFG_SIZE, "1G", F(max_upload_size), .min = 1024, .max = 64ULL << 30,
      .description = "Largest session upload accepted (413 above it), checked against Content-Length "
                     "before the body is read."},
@@ -90,11 +98,13 @@ static const lf_config_option receiver_options[] = {
      .description = "The parsed-events database written by logferry-parser."},
     {"mysql", "pool_size", LF_CFG_UINT, "4", F(mysql_pool_size), .min = 1, .max = 64,
      .description = "Database connections the read routes keep at most."},
-    {"search", "es_url", LF_CFG_STRING, NULL, F(search_es_url),
+    {"search", "es_url", LF_CFG_STRING, NULL, F(search_es_url), .validate = lf_es_url_validate,
      .description = "Elasticsearch base URL holding the parsed events (logferry-parser's "
                     "elasticsearch.url); unset: GET /v1/search answers 503."},
     {"search", "index_prefix", LF_CFG_STRING, "logferry-events-", F(search_index_prefix),
+     .validate = lf_es_index_name_validate,
      .description = "Prefix of the daily event indices searched by GET /v1/search."},
+    LF_ES_AUTH_OPTIONS("search", "es_", F(search_es_auth)),
 };
 
 const lf_config_table lf_receiver_config_table = {

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "lf_config.h"
+#include "lf_es.h"
 #include "lf_service.h"
 
 enum { LF_STORE_BACKEND_FILESYSTEM, LF_STORE_BACKEND_ELASTICSEARCH };
@@ -16,6 +17,7 @@ struct lf_receiver_config {
     char *es_url;
     char *es_index;
     uint64_t es_chunk_size;
+    lf_es_auth es_auth;
     uint64_t max_upload_size;
     char *index_path;
     char *keys_dir;
@@ -43,6 +45,7 @@ struct lf_receiver_config {
     uint64_t mysql_pool_size;
     char *search_es_url;
     char *search_index_prefix;
+    lf_es_auth search_es_auth;
 };
 
 extern const lf_config_table lf_receiver_config_table;

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lf_es.h"
 #include "lf_keyring.h"
 
 typedef struct lf_store lf_store;
@@ -49,9 +50,11 @@ int64_t lf_store_fs_free_bytes(const char *dir);
 /* Elasticsearch backend: index (created from the index template installed here, PUT
  * /_index_template/<index>) holds documents <id>-<n> of at most chunk_size encrypted bytes each
  * (base64 in a non-indexed binary field), written with op_type=create; locations are
- * "<id>/<chunks>". Fails when Elasticsearch cannot be reached or refuses the template. */
-int lf_store_es_open(const char *url, const char *index, uint64_t chunk_size, lf_store **out, char *err,
-                     size_t errsz);
+ * "<id>/<chunks>". url and auth as common/lf_es.h checks them. Fails when Elasticsearch cannot be
+ * reached or refuses the template (LF_EAUTH for 401 and 403). */
+#define LF_STORE_ES_CHUNK_MAX (16u << 20) /* see receiver_config.c */
+int lf_store_es_open(const char *url, const lf_es_auth *auth, const char *index, uint64_t chunk_size,
+                     lf_store **out, char *err, size_t errsz);
 
 /* Opens the backend that cfg's store.backend names (receiver.c); clean_tmp as for the filesystem. */
 struct lf_receiver_config;

@@ -22,6 +22,7 @@
 #include "lf_alloc.h"
 #include "lf_buf.h"
 #include "lf_error.h"
+#include "lf_es.h"
 #include "lf_fileio.h"
 #include "lf_http_client.h"
 #include "lf_log.h"
@@ -30,10 +31,15 @@
 
 #define ES_LOCKS 64
 #define ES_SCAN_PAGE 500
+/* A search page of ES_SCAN_PAGE hits of session_id and chunks is about 100 KB; the answer may hold
+ * more than that (shards, took...), never this much. */
+#define ES_SCAN_RESPONSE_MAX (16u << 20)
+/* Above a user template's default 0 and the built-in ones' 100: ours applies to our index. */
+#define ES_TEMPLATE_PRIORITY 300
 
 typedef struct es_store {
     lf_store base;
-    char *url;   /* without a trailing slash */
+    lf_es_conn conn; /* url (without a trailing slash), credentials, CA */
     char *index;
     size_t chunk_size;
     pthread_mutex_t locks[ES_LOCKS];
@@ -41,27 +47,50 @@ typedef struct es_store {
 
 static const char *const json_headers[] = {"Content-Type: application/json", NULL};
 
-static int es_client(lf_http_client **c)
+static int es_client(es_store *es, lf_http_client **c)
 {
     lf_http_client_opts o;
     lf_http_client_opts_default(&o);
+    lf_es_conn_client_opts(&es->conn, &o);
     o.proxy = "";
     o.timeout_ms = 120000;
     o.deadline_ms = 300000;
     return lf_http_client_new(NULL, &o, c);
 }
 
-/* One request; the status in *status. rc < 0 when no answer arrived. */
-static int es_request(es_store *es, lf_http_client *c, const char *method, const char *path, const void *body,
-                      size_t len, lf_http_response *resp)
+/* One request (max_response 0: a chunk document's size). rc < 0 when no answer arrived. */
+static int es_request_max(es_store *es, lf_http_client *c, const char *method, const char *path, const void *body,
+                          size_t len, size_t max_response, lf_http_response *resp)
 {
     char url[1024];
-    if ((size_t)snprintf(url, sizeof url, "%s%s", es->url, path) >= sizeof url)
+    if ((size_t)snprintf(url, sizeof url, "%s%s", es->conn.url, path) >= sizeof url)
         return -ENAMETOOLONG;
     lf_http_client_request req = {.method = method, .url = url, .body = body, .body_len = len,
                                   .headers = body ? json_headers : NULL,
-                                  .max_response = es->chunk_size / 3 * 4 + 65536};
+                                  .max_response = max_response ? max_response : es->chunk_size / 3 * 4 + 65536};
     return lf_http_client_fetch(c, &req, resp);
+}
+
+static int es_request(es_store *es, lf_http_client *c, const char *method, const char *path, const void *body,
+                      size_t len, lf_http_response *resp)
+{
+    return es_request_max(es, c, method, path, body, len, 0, resp);
+}
+
+/* The error for a refused request: -EAGAIN when the same request will succeed later (429, 5xx;
+ * the upload is answered 503 with Retry-After), LF_ECONFIG when someone must act first, logged
+ * with what to fix. */
+static int refused(const char *what, const char *path, const lf_http_response *r)
+{
+    char type[64], why[256];
+    lf_es_error_of(r->body.data, r->body.len, type, sizeof type, why, sizeof why);
+    if (lf_es_classify(r->status, type, why) == LF_ES_RETRY) {
+        LF_WARN("store_es", "%s %s: HTTP %d %s (will be retried)", what, path, r->status, type);
+        return -EAGAIN;
+    }
+    LF_ERROR("store_es", "%s %s: HTTP %d %s: %.200s (%s)", what, path, r->status, type, why,
+             lf_es_hold_hint(r->status, type));
+    return LF_ECONFIG;
 }
 
 static unsigned lock_of(const char *id)
@@ -93,11 +122,13 @@ static json_t *get_chunk(es_store *es, lf_http_client *c, const char *id, unsign
     *rc = es_request(es, c, "GET", path, NULL, 0, &r);
     json_t *src = NULL;
     if (*rc == 0) {
-        if (r.status == 404) {
+        char type[64];
+        if (r.status == 404)
+            lf_es_error_of(r.body.data, r.body.len, type, sizeof type, NULL, 0);
+        if (r.status == 404 && !type[0]) { /* the document is missing; a missing index is an error type */
             *rc = -ENOENT;
         } else if (r.status != 200) {
-            LF_WARN("store_es", "GET %s: HTTP %d", path, r.status);
-            *rc = -EIO;
+            *rc = refused("GET", path, &r);
         } else {
             json_t *doc = json_loadb(r.body.data ? r.body.data : "", r.body.len, 0, NULL);
             json_t *s = doc ? json_object_get(doc, "_source") : NULL;
@@ -150,6 +181,8 @@ static int put_chunk(es_store *es, lf_http_client *c, const char *id, unsigned n
     lf_http_response r;
     rc = es_request(es, c, "PUT", path, body.data, body.len, &r);
     int status = r.status;
+    if (rc == 0 && status != 201 && status != 409)
+        rc = refused("PUT", path, &r);
     lf_http_response_free(&r);
     if (rc == 0 && status == 409) {
         json_t *old = get_chunk(es, c, id, n, &rc);
@@ -164,18 +197,15 @@ static int put_chunk(es_store *es, lf_http_client *c, const char *id, unsigned n
                 snprintf(path, sizeof path, "/%s/_doc/%s-%u", es->index, id, n);
                 rc = es_request(es, c, "PUT", path, body.data, body.len, &r);
                 status = r.status;
-                lf_http_response_free(&r);
                 if (rc == 0 && status != 200 && status != 201)
-                    rc = -EIO;
+                    rc = refused("PUT", path, &r);
+                lf_http_response_free(&r);
                 if (rc == 0)
                     LF_INFO("store_es", "replaced chunk %u of an unfinished store of %s", n, id);
             } else if (rc == 0) {
                 rc = -EEXIST;
             }
         }
-    } else if (rc == 0 && status != 201) {
-        LF_WARN("store_es", "PUT %s: HTTP %d", path, status);
-        rc = status == 429 || status == 503 ? -EAGAIN : -EIO;
     }
     lf_buf_free(&body);
     return rc;
@@ -206,7 +236,7 @@ static int es_put(lf_store *s, const char *id, const lf_key *key, const lf_store
     if (rc == 0 && (!(raw = lf_malloc(es->chunk_size)) || !(b64 = lf_malloc(b64max))))
         rc = -ENOMEM;
     if (rc == 0)
-        rc = es_client(&c);
+        rc = es_client(es, &c);
     pthread_mutex_t *lock = &es->locks[lock_of(id)];
     pthread_mutex_lock(lock);
     /* chunks 1..n-1 first, chunk 0 last: chunk 0 marks a complete object */
@@ -263,7 +293,7 @@ static int es_open(lf_store *s, const char *location, int *fdp, uint64_t *size)
     if (fd < 0)
         return -errno;
     lf_http_client *c = NULL;
-    rc = es_client(&c);
+    rc = es_client(es, &c);
     uint8_t *raw = lf_malloc(es->chunk_size + 3);
     if (rc == 0 && !raw)
         rc = -ENOMEM;
@@ -312,21 +342,22 @@ static int es_scan(lf_store *s, int (*fn)(void *arg, const char *id, const char 
 {
     es_store *es = (es_store *)s;
     lf_http_client *c = NULL;
-    int rc = es_client(&c);
+    int rc = es_client(es, &c);
     if (rc != 0)
         return rc;
     char path[256], after[LF_SESSION_ID_LEN + 1] = "";
     lf_http_response r;
     snprintf(path, sizeof path, "/%s/_refresh", es->index);
-    rc = es_request(es, c, "POST", path, NULL, 0, &r);
+    rc = es_request_max(es, c, "POST", path, NULL, 0, ES_SCAN_RESPONSE_MAX, &r);
     int status = r.status;
-    lf_http_response_free(&r);
     if (rc == 0 && status == 404) { /* nothing stored yet */
+        lf_http_response_free(&r);
         lf_http_client_close(c, NULL, NULL);
         return 0;
     }
     if (rc == 0 && status != 200)
-        rc = -EIO;
+        rc = refused("POST", path, &r);
+    lf_http_response_free(&r);
     snprintf(path, sizeof path, "/%s/_search", es->index);
     for (unsigned pages = 0; rc == 0 && pages < 10000000; pages++) {
         char body[512];
@@ -334,10 +365,9 @@ static int es_scan(lf_store *s, int (*fn)(void *arg, const char *id, const char 
                  "{\"size\":%d,\"query\":{\"term\":{\"chunk\":0}},\"sort\":[{\"session_id\":\"asc\"}],"
                  "\"_source\":[\"session_id\",\"chunks\"]%s%s%s}",
                  ES_SCAN_PAGE, after[0] ? ",\"search_after\":[\"" : "", after, after[0] ? "\"]" : "");
-        if ((rc = es_request(es, c, "POST", path, body, strlen(body), &r)) == 0 && r.status != 200) {
-            LF_ERROR("store_es", "search %s: HTTP %d", path, r.status);
-            rc = -EIO;
-        }
+        if ((rc = es_request_max(es, c, "POST", path, body, strlen(body), ES_SCAN_RESPONSE_MAX, &r)) == 0 &&
+            r.status != 200)
+            rc = refused("POST", path, &r);
         json_t *doc = rc == 0 ? json_loadb(r.body.data ? r.body.data : "", r.body.len, 0, NULL) : NULL;
         lf_http_response_free(&r);
         if (rc != 0)
@@ -379,7 +409,7 @@ static void es_close(lf_store *s)
     es_store *es = (es_store *)s;
     for (int i = 0; i < ES_LOCKS; i++)
         pthread_mutex_destroy(&es->locks[i]);
-    lf_free(es->url);
+    lf_es_conn_free(&es->conn);
     lf_free(es->index);
     lf_free(es);
 }
@@ -390,56 +420,65 @@ static int install_template(es_store *es, char *err, size_t errsz)
 {
     char body[1024], path[256];
     snprintf(body, sizeof body,
-             "{\"index_patterns\":[\"%s\"],\"template\":{\"mappings\":{\"dynamic\":\"strict\",\"properties\":{"
+             "{\"index_patterns\":[\"%s\"],\"priority\":%d,\"template\":{\"mappings\":{\"dynamic\":\"strict\",\"properties\":{"
              "\"session_id\":{\"type\":\"keyword\"},\"chunk\":{\"type\":\"integer\"},"
              "\"chunks\":{\"type\":\"integer\"},\"size\":{\"type\":\"long\"},"
              "\"created_at\":{\"type\":\"date\",\"format\":\"epoch_millis\"},"
              "\"data\":{\"type\":\"binary\",\"doc_values\":false}}}}}",
-             es->index);
+             es->index, ES_TEMPLATE_PRIORITY);
     snprintf(path, sizeof path, "/_index_template/%s", es->index);
     lf_http_client *c;
-    int rc = es_client(&c);
+    int rc = es_client(es, &c);
     if (rc != 0)
         return rc;
     lf_http_response r;
     rc = es_request(es, c, "PUT", path, body, strlen(body), &r);
-    if (rc != 0)
-        snprintf(err, errsz, "Elasticsearch at %s: %s", es->url, lf_strerror(rc));
-    else if (r.status != 200) {
-        snprintf(err, errsz, "installing the index template %s: HTTP %d: %.200s", path, r.status,
-                 r.body.data ? r.body.data : "");
-        rc = -EIO;
+    if (rc != 0) {
+        snprintf(err, errsz, "Elasticsearch at %s: %s", es->conn.url, lf_strerror(rc));
+    } else if (r.status != 200) {
+        char type[64], why[256];
+        lf_es_error_of(r.body.data, r.body.len, type, sizeof type, why, sizeof why);
+        snprintf(err, errsz, "installing the index template %s: HTTP %d %s: %.200s (%s)", path, r.status, type, why,
+                 lf_es_hold_hint(r.status, type));
+        rc = r.status == 401 || r.status == 403 ? LF_EAUTH : -EIO;
     }
     lf_http_response_free(&r);
     lf_http_client_close(c, NULL, NULL);
     return rc;
 }
 
-int lf_store_es_open(const char *url, const char *index, uint64_t chunk_size, lf_store **out, char *err,
-                     size_t errsz)
+int lf_store_es_open(const char *url, const lf_es_auth *auth, const char *index, uint64_t chunk_size,
+                     lf_store **out, char *err, size_t errsz)
 {
-    if (!url || !*url || !index || !*index || strpbrk(index, "\\/*?\"<>| ,#:") || chunk_size < 1024 ||
-        chunk_size > (256u << 20)) {
-        snprintf(err, errsz, "store.es_url, store.es_index and store.es_chunk_size are required and valid");
-        return -EINVAL;
+    lf_buf why = LF_BUF_INIT(512);
+    if (!index || lf_es_index_name_validate(&index, &why) != 0 || chunk_size < 1024 ||
+        chunk_size > LF_STORE_ES_CHUNK_MAX) {
+        snprintf(err, errsz, "store.es_index %s; store.es_chunk_size must be 1K to 16M",
+                 why.len ? lf_buf_cstr(&why) : "is required");
+        lf_buf_free(&why);
+        return LF_ECONFIG;
     }
     es_store *es = lf_calloc(1, sizeof *es);
-    if (!es)
+    if (!es) {
+        lf_buf_free(&why);
         return -ENOMEM;
+    }
     es->base.ops = &es_ops;
     es->chunk_size = (size_t)chunk_size;
     for (int i = 0; i < ES_LOCKS; i++)
         pthread_mutex_init(&es->locks[i], NULL);
-    es->url = lf_strdup(url);
-    es->index = lf_strdup(index);
-    if (!es->url || !es->index) {
+    int rc = lf_es_conn_init(&es->conn, url, auth, &why);
+    if (rc != 0)
+        snprintf(err, errsz, "store: %s", rc == -ENOMEM ? "out of memory" : lf_buf_cstr(&why));
+    lf_buf_free(&why);
+    es->index = rc == 0 ? lf_strdup(index) : NULL;
+    if (rc == 0 && !es->index)
+        rc = -ENOMEM;
+    if (rc != 0) {
         es_close(&es->base);
-        return -ENOMEM;
+        return rc;
     }
-    size_t n = strlen(es->url);
-    while (n > 0 && es->url[n - 1] == '/')
-        es->url[--n] = '\0';
-    int rc = install_template(es, err, errsz);
+    rc = install_template(es, err, errsz);
     if (rc != 0) {
         es_close(&es->base);
         return rc;

@@ -4,10 +4,15 @@
 No Elasticsearch server can be installed from the package registries this project uses (Debian and
 npm), so tests talk to this fake instead. It reproduces the DOCUMENTED request and response formats
 of the endpoints logferry uses, strictly: wrong content types, a bulk body without its final newline
-or a conflicting id get the errors Elasticsearch documents. Python 3 standard library only.
+or a conflicting id get the errors Elasticsearch documents. Python 3 standard library only (plus the
+`openssl` command, only with --tls-dir, to make certificates).
 
     python3 tests/fakes/es_fake.py --port 0 --port-file F [--max-content-length 100mb]
                                    [--refresh-interval-ms 1000] [--host 127.0.0.1]
+                                   [--tls-dir DIR] [--user NAME:PASSWORD:PRIVS]...
+                                   [--api-key ID:KEY:PRIVS]... [--no-builtin-templates]
+                                   [--auto-create-index true|false] [--max-shards N]
+                                   [--indexing-pressure-bytes N]
 
 Reproduced (Elasticsearch 8 formats, no mapping types, no "_type" in responses):
   GET  /                                   node info (version 8.x, tagline)
@@ -19,8 +24,10 @@ Reproduced (Elasticsearch 8 formats, no mapping types, no "_type" in responses):
   PUT|GET|DELETE /_index_template/<name>   composable templates: index_patterns (required), template
                                            {settings, mappings, aliases}, priority (same-priority
                                            overlapping patterns are refused as Elasticsearch does),
-                                           version, _meta. The highest-priority match applies when an
-                                           index is created (explicitly or automatically).
+                                           version, _meta, allow_auto_create. The highest-priority
+                                           match applies when an index is created (explicitly or
+                                           automatically). Names and patterns are validated as for
+                                           composable templates (400 invalid_index_template_exception).
   PUT|POST /<index>/_doc/<id>[?op_type=create], POST /<index>/_doc, PUT|POST /<index>/_create/<id>
                                            201 created / 200 updated; 409
                                            version_conflict_engine_exception on an existing id
@@ -57,34 +64,85 @@ Reproduced (Elasticsearch 8 formats, no mapping types, no "_type" in responses):
   matches analysed tokens (lower-cased words), and sorting on a text field is refused (fielddata
   disabled), as in Elasticsearch. Every response carries X-elastic-product: Elasticsearch.
 
+Rules Elasticsearch always applies (always on here too):
+  * Index names (PUT /<index>, writes that create an index, bulk items): lowercase, no \\ / * ? " < > |
+    space , # :, not starting with - _ +, not . or .., at most 255 UTF-8 bytes: 400
+    invalid_index_name_exception "Invalid index name [x], <reason>" (per item in a bulk).
+  * Keyword terms: a keyword value (or keyword multi-field, each array element separately) longer
+    than 32766 UTF-8 bytes (Lucene's term limit) is refused with 400 document_parsing_exception
+    caused by illegal_argument_exception "Document contains at least one immense term in field=...";
+    with ignore_above: N a value longer than N (UTF-16 units, as Java counts) is kept in _source but
+    not indexed: term/exists queries and sorting on that field do not see it.
+  * Built-in composable templates of a default 8.x install: logs (logs-*-*), metrics (metrics-*-*),
+    synthetics (synthetics-*-*), all priority 100 with data_stream {} (so a user template with an
+    overlapping pattern and priority 100 is refused). --no-builtin-templates starts without them.
+    NOTE: data streams themselves are not reproduced: an index matching them is a plain index.
+
+Off unless asked for (CLI options; the three settings can also be changed at run time):
+  --tls-dir DIR        HTTPS only (a plain-HTTP request gets no answer: the TLS handshake fails).
+                       DIR/ca.pem, ca.key, server.pem, server.key (SAN IP:127.0.0.1, DNS:localhost)
+                       are made with `openssl` when DIR/ca.pem is missing; clients trust DIR/ca.pem.
+  --user NAME:PASSWORD:PRIVS, --api-key ID:KEY:PRIVS (repeatable)
+                       security on: every request needs "Authorization: Basic base64(name:password)"
+                       or "Authorization: ApiKey base64(id:key)" (the "encoded" value of the create
+                       API key API), else 401 security_exception with WWW-Authenticate challenges.
+                       PRIVS is a comma list of privileges granted on the cluster and on every index:
+                       all, monitor, manage, manage_index_templates, read, write, index, create,
+                       create_doc, delete, create_index, delete_index, view_index_metadata,
+                       maintenance, auto_configure; a missing one gives 403 security_exception
+                       (per item in a bulk). A user NAME has one role, NAME_role; API keys belong
+                       to the user "elastic".
+  --auto-create-index false    action.auto_create_index: writes to a missing index get 404
+  --max-shards N       cluster.max_shards_per_node x nodes: index creation over N open shard copies
+                       (number_of_shards x (1 + number_of_replicas)) gets 400 validation_exception
+  --indexing-pressure-bytes N  indexing_pressure.memory.limit: a write request (bulk, doc) whose
+                       body plus the write bodies in flight passes N gets 429
+                       es_rejected_execution_exception
+  POST /_fake/settings {"auto_create_index": bool, "max_shards": N|null,
+                        "indexing_pressure_bytes": N|null}; GET /_fake/settings shows them (and
+                        in_flight_write_bytes, read-only).
+
 NOT reproduced (say so in a test rather than rely on it): scoring is a simple count of matching
 clauses, not BM25; no aggregations, highlighting, scroll, PIT, suggesters, scripts, ingest
-pipelines, aliases resolution beyond storing them, data streams, security, multiple shards or
-nodes, versioning parameters (if_seq_no, version), routing, YAML/CBOR/SMILE bodies. Unknown search
-keys answer 400 parsing_exception naming the key. Positions in parsing errors ("[1:15]") are not
-computed exactly. Analysis is an approximation of the standard analyzer.
+pipelines, aliases resolution beyond storing them, data streams, component templates, bearer
+tokens, index-pattern-scoped privileges, security APIs (_security/*), multiple shards or
+nodes, versioning parameters (if_seq_no, version), routing, YAML/CBOR/SMILE bodies,
+action.auto_create_index patterns (only true/false). Unknown search keys answer 400 parsing_exception
+naming the key. Positions in parsing errors ("[1:15]") are not computed exactly. Analysis is an
+approximation of the standard analyzer.
 
 Fault injection (never applied to /_fake/ paths):
   POST /_fake/faults {"status_503": N, "status_429": N, "drop_connection": N, "bulk_item_429": N,
-                      "delay_ms": D, "delay_count": N}
+                      "delay_ms": D, "delay_count": N, "lose_reply_after_write": N}
        the next N requests answer 503 cluster_block_exception / 429 es_rejected_execution_exception /
        are closed without an answer; the next N bulk ITEMS fail with 429; requests are delayed by D
-       ms (the next N requests, or all while delay_count is absent). GET /_fake/faults shows what is
-       left. POST /_fake/health {"status": "yellow"} sets the cluster health.
+       ms (the next N requests, or all while delay_count is absent); the next N write requests
+       (PUT|POST /<index>/_doc, _create, _update, DELETE /<index>/_doc/<id>, _bulk) are carried
+       out and stored, then the connection is closed without an answer (a stored write whose reply
+       was lost). GET /_fake/faults shows what is left. POST /_fake/health {"status": "yellow"}
+       sets the cluster health.
   GET /_fake/docs[?index=pattern]   every stored document by index (refreshed or not) and mappings
   GET /_fake/requests               the requests received (method, path, status, content type)
-  POST /_fake/reset                 drops all indices, templates, faults and the request log
+  POST /_fake/reset                 drops all indices, templates (the built-in ones come back),
+                                    faults and the request log; settings go back to the CLI values
+The /_fake/* endpoints are not part of Elasticsearch: they need no credentials even with security on.
 """
 import argparse
 import base64
 import datetime
+import fcntl
 import fnmatch
+import hmac
 import ipaddress
 import json
 import os
 import re
+import shutil
 import socketserver
+import ssl
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -98,12 +156,13 @@ MAX_RESULT_WINDOW = 10000
 class EsError(Exception):
     """An Elasticsearch error answer: status plus the documented error object."""
 
-    def __init__(self, status, etype, reason, **extra):
+    def __init__(self, status, etype, reason, http_headers=None, **extra):
         super().__init__(reason)
         self.status = status
         self.etype = etype
         self.reason = reason
         self.extra = extra
+        self.http_headers = http_headers or []   # [(name, value)], e.g. WWW-Authenticate on a 401
 
     def obj(self):
         e = {"type": self.etype, "reason": self.reason}
@@ -123,6 +182,52 @@ def index_not_found(name):
     return EsError(404, "index_not_found_exception", f"no such index [{name}]",
                    **{"resource.type": "index_or_alias", "resource.id": name, "index_uuid": "_na_",
                       "index": name})
+
+
+def java_list(items):
+    """A Java List.toString(), as Elasticsearch prints lists in its messages: [a, b]."""
+    return "[" + ", ".join(str(i) for i in items) + "]"
+
+
+def wild_match(pattern, text):
+    """Elasticsearch's simple wildcard match (Regex.simpleMatch): only '*' is special."""
+    rx = _WILD_CACHE.get(pattern)
+    if rx is None:
+        rx = _WILD_CACHE[pattern] = re.compile(".*".join(re.escape(p) for p in pattern.split("*")), re.S)
+    return rx.fullmatch(text) is not None
+
+
+_WILD_CACHE = {}
+
+
+def globs_intersect(p, q):
+    """Whether some name matches both '*'-wildcard patterns (the automaton intersection that
+    MetadataIndexTemplateService uses to find overlapping index templates)."""
+    seen = set()
+    stack = [(0, 0)]
+    while stack:
+        i, j = stack.pop()
+        if (i, j) in seen:
+            continue
+        seen.add((i, j))
+        if i == len(p) and j == len(q):
+            return True
+        if i < len(p) and p[i] == "*":
+            stack.append((i + 1, j))
+            if j < len(q):
+                stack.append((i, j + 1))
+        if j < len(q) and q[j] == "*":
+            stack.append((i, j + 1))
+            if i < len(p):
+                stack.append((i + 1, j))
+        if i < len(p) and j < len(q) and p[i] != "*" and q[j] != "*" and p[i] == q[j]:
+            stack.append((i + 1, j + 1))
+    return False
+
+
+def utf16_len(s):
+    """String.length() in Java (UTF-16 code units): what ignore_above compares with."""
+    return len(s.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def parse_size(text):
@@ -274,9 +379,23 @@ class Index:
         self.last_refresh = time.monotonic()
         self.created = int(time.time() * 1000)
 
-    def replicas(self):
+    def setting(self, key, default=None):
+        """An index setting given nested ({"index": {key: v}}), flat ("index.key") or bare (key)."""
         idx = self.settings.get("index", {})
-        return int(idx.get("number_of_replicas", self.settings.get("number_of_replicas", 1)))
+        if isinstance(idx, dict) and key in idx:
+            return idx[key]
+        return self.settings.get("index." + key, self.settings.get(key, default))
+
+    def replicas(self):
+        return int(self.setting("number_of_replicas", 1))
+
+    def shards(self):
+        return int(self.setting("number_of_shards", 1))
+
+    def shard_copies(self):
+        """Open shard copies as the shard limit counts them: number_of_shards x (1 + replicas)
+        (ShardLimitValidator; see "cluster.max_shards_per_node" in the Cluster-level settings)."""
+        return self.shards() * (1 + self.replicas())
 
     def shards_obj(self):
         return {"total": 1 + self.replicas(), "successful": 1, "failed": 0}
@@ -419,26 +538,119 @@ class Index:
             except ValueError:
                 fail({"type": "illegal_argument_exception",
                       "reason": f"'{v}' is not an IP string literal."})
+        elif ftype == "keyword":
+            check_keyword_term(v, spec, full, doc_id)
+        # multi-fields ("fields": {"raw": {"type": "keyword"}}) index the same value again
+        for sub, sspec in (spec.get("fields") or {}).items():
+            if isinstance(sspec, dict) and sspec.get("type") == "keyword":
+                check_keyword_term(v, sspec, f"{full}.{sub}", doc_id)
 
 
-INVALID_INDEX_CHARS = set('\\/*?"<>| ,#:')
+# Strings.INVALID_FILENAME_CHARS, printed as Elasticsearch prints the set (its HashSet order).
+INVALID_FILENAME_CHARS = set('\\/*?"<>| ,')
+INVALID_FILENAME_CHARS_TEXT = '[ , ", *, \\, <, |, ,, >, /, ?]'
+MAX_INDEX_NAME_BYTES = 255
+MAX_TERM_LENGTH = 32766   # Lucene's IndexWriter.MAX_TERM_LENGTH, in UTF-8 bytes
 
 
 def check_index_name(name):
+    """MetadataCreateIndexService.validateIndexOrAliasName + validateIndexName, in their order.
+    Reference: Create index API, path parameter <index> (the index name rules)."""
+    nbytes = len(name.encode("utf-8", "surrogatepass"))
     reason = None
-    if name != name.lower():
-        reason = "must be lowercase"
-    elif any(c in INVALID_INDEX_CHARS for c in name):
-        reason = 'must not contain the following characters [ , ", *, \\, <, |, ,, >, /, ?, #, :]'
-    elif name[:1] in ("-", "_", "+"):
+    if any(c in INVALID_FILENAME_CHARS for c in name):
+        reason = "must not contain the following characters " + INVALID_FILENAME_CHARS_TEXT
+    elif name == "":
+        reason = "must not be empty"
+    elif "#" in name:
+        reason = "must not contain '#'"
+    elif ":" in name:
+        reason = "must not contain ':'"
+    elif name[0] in ("_", "-", "+"):
         reason = "must not start with '_', '-', or '+'"
+    elif nbytes > MAX_INDEX_NAME_BYTES:
+        reason = f"index name is too long, ({nbytes} > {MAX_INDEX_NAME_BYTES})"
     elif name in (".", ".."):
         reason = "must not be '.' or '..'"
-    elif len(name.encode()) > 255:
-        reason = "index name is too long, (" + str(len(name.encode())) + " > 255)"
+    elif name.lower() != name:
+        reason = "must be lowercase"
     if reason:
         raise EsError(400, "invalid_index_name_exception", f"Invalid index name [{name}], {reason}",
                       index_uuid="_na_", index=name)
+
+
+def template_validation_errors(name, patterns):
+    """MetadataIndexTemplateService.validate() for a composable template's name and index_patterns
+    (reference: Create or update index template API; the messages are those of that method)."""
+    errs = []
+    if " " in name:
+        errs.append("name must not contain a space")
+    if "," in name:
+        errs.append("name must not contain a ','")
+    if "#" in name:
+        errs.append("name must not contain a '#'")
+    if "*" in name:
+        errs.append("name must not contain a '*'")
+    if name.startswith("_"):
+        errs.append("name must not start with '_'")
+    if name.lower() != name:
+        errs.append("name must be lower cased")
+    for p in patterns:
+        if " " in p:
+            errs.append(f"index_patterns [{p}] must not contain a space")
+        if "," in p:
+            errs.append(f"index_pattern [{p}] must not contain a ','")
+        if "#" in p:
+            errs.append(f"index_pattern [{p}] must not contain a '#'")
+        if ":" in p:
+            errs.append(f"index_pattern [{p}] must not contain a ':'")
+        if p.startswith("_"):
+            errs.append(f"index_pattern [{p}] must not start with '_'")
+        if any(c in INVALID_FILENAME_CHARS and c != "*" for c in p):
+            errs.append(f"index_pattern [{p}] must not contain the following characters "
+                        + INVALID_FILENAME_CHARS_TEXT)
+    return errs
+
+
+def validation_failed(errors):
+    """ValidationException.getMessage()."""
+    return "Validation Failed: " + "".join(f"{i}: {e};" for i, e in enumerate(errors, 1))
+
+
+def keyword_text(v):
+    """What a keyword field indexes for a JSON scalar (the parser's text of the token)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return v if isinstance(v, str) else json.dumps(v)
+
+
+def check_keyword_term(v, spec, full, doc_id):
+    """A keyword value is one Lucene term (KeywordFieldMapper.indexValue). A value longer than
+    ignore_above (String.length(), UTF-16 units) is not indexed at all (reference: "ignore_above"
+    mapping parameter: applied to each array element separately, the value stays in _source); a
+    term over 32766 UTF-8 bytes is refused (reference: "ignore_above": "Lucene's term byte-length
+    limit of 32766") by the mapper's preflight IllegalArgumentException, which FieldMapper.parse
+    wraps in a document_parsing_exception (since 8.2, elastic/elasticsearch#95227; 7.x returned
+    the bare illegal_argument_exception caused by max_bytes_length_exceeded_exception)."""
+    if isinstance(v, (dict, list)) or v is None:
+        return
+    s = keyword_text(v)
+    ign = spec.get("ignore_above")
+    if ign is not None and utf16_len(s) > int(ign):
+        return
+    data = s.encode("utf-8", "surrogatepass")
+    if len(data) > MAX_TERM_LENGTH:
+        prefix = [b - 256 if b > 127 else b for b in data[:30]]   # Java bytes are signed
+        raise DocParseError((
+            "document_parsing_exception",
+            f"[1:2] failed to parse field [{full}] of type [keyword] in document with id '{doc_id}'. "
+            f"Preview of field's value: '{preview(v)}'",
+            {"caused_by": {
+                "type": "illegal_argument_exception",
+                "reason": f"Document contains at least one immense term in field=\"{full}\" (whose UTF8 "
+                          f"encoding is longer than the max length {MAX_TERM_LENGTH}), all of which were "
+                          f"skipped. Please correct the analyzer to not produce such terms. The prefix of "
+                          f"the first immense term is: '{java_list(prefix)}...'"}}))
 
 
 # ------------------------------------------------------------------------------------- search --
@@ -483,8 +695,10 @@ class Searcher:
         vals = source_values(doc, path)
         if ftype == "keyword":
             ign = self.ignore_above(field)
-            if ign:
-                vals = [v for v in vals if len(str(v)) <= ign]
+            if ign is not None:
+                # values over ignore_above were not indexed (kept in _source only)
+                vals = [v for v in vals
+                        if isinstance(v, (dict, list)) or utf16_len(keyword_text(v)) <= int(ign)]
         return vals, ftype
 
     def ignore_above(self, field):
@@ -697,23 +911,252 @@ class Searcher:
         return out
 
 
+# ----------------------------------------------------------------------------------- security --
+# Reference: "Security privileges" (cluster and indices privileges) and "HTTP/REST clients and
+# security". The action names are the transport actions Elasticsearch authorizes for each REST
+# call; the privilege lists below are what each named privilege grants (IndexPrivilege and
+# ClusterPrivilegeResolver), in the order Elasticsearch prints them in a denial ("this action is
+# granted by the ... privileges [...]": least to most privileged, Privilege.sortByAccessLevel).
+
+INDEX_PRIVILEGES = [   # (name, action patterns), in Elasticsearch's access-level order
+    ("create_doc", ["indices:data/write/index", "indices:data/write/index[*",
+                    "indices:data/write/index:op_type/create", "indices:data/write/bulk*"]),
+    ("create", ["indices:data/write/index*", "indices:data/write/bulk*"]),
+    ("auto_configure", ["indices:admin/mapping/auto_put", "indices:admin/auto_create"]),
+    ("create_index", ["indices:admin/create", "indices:admin/auto_create", "indices:admin/data_stream/create"]),
+    ("delete", ["indices:data/write/delete*", "indices:data/write/bulk*"]),
+    ("delete_index", ["indices:admin/delete", "indices:admin/data_stream/delete"]),
+    ("index", ["indices:data/write/index*", "indices:data/write/bulk*", "indices:data/write/update*"]),
+    ("maintenance", ["indices:admin/refresh*", "indices:admin/flush*", "indices:admin/synced_flush",
+                     "indices:admin/forcemerge*"]),
+    ("monitor", ["indices:monitor/*"]),
+    ("view_index_metadata", ["indices:admin/aliases/get", "indices:admin/get", "indices:admin/mappings/fields/get*",
+                             "indices:admin/mappings/get", "indices:admin/settings/get",
+                             "indices:admin/resolve/index", "indices:data/read/field_caps*"]),
+    ("manage", ["indices:monitor/*", "indices:admin/*", "indices:data/read/field_caps*"]),
+    ("read", ["indices:data/read/*"]),
+    ("write", ["indices:data/write/*", "indices:admin/mapping/auto_put"]),
+    ("all", ["indices:*"]),
+]
+CLUSTER_PRIVILEGES = [
+    ("manage_index_templates", ["indices:admin/template/*", "indices:admin/index_template/*",
+                                "cluster:admin/component_template/*"]),
+    ("monitor", ["cluster:monitor/*"]),
+    ("manage", ["cluster:*", "indices:admin/template/*", "indices:admin/index_template/*"]),
+    ("all", ["cluster:*", "indices:admin/template/*", "indices:admin/index_template/*"]),
+]
+KNOWN_PRIVILEGES = {n for n, _ in INDEX_PRIVILEGES} | {n for n, _ in CLUSTER_PRIVILEGES}
+# The action a bulk item (or the single-document API, which runs as a one-item bulk) is authorized
+# for, per item, on its index (AuthorizationService.authorizeBulkItems / getAction).
+ITEM_ACTIONS = {"index": "indices:data/write/index:op_type/index",
+                "create": "indices:data/write/index:op_type/create",
+                "update": "indices:data/write/update", "delete": "indices:data/write/delete"}
+API_KEY_OWNER = "elastic"
+
+
+def is_cluster_action(action):
+    """ClusterPrivilegeResolver.isClusterAction: template actions count as cluster actions."""
+    return action.startswith(("cluster:", "indices:admin/template/", "indices:admin/index_template/"))
+
+
+class Principal:
+    """A user (--user) or an API key (--api-key) with privileges on the cluster and all indices."""
+
+    def __init__(self, kind, name, secret, privileges):
+        self.kind, self.name, self.secret = kind, name, secret
+        self.privileges = set(privileges)
+
+    def allows(self, action):
+        table = CLUSTER_PRIVILEGES if is_cluster_action(action) else INDEX_PRIVILEGES
+        return any(n in self.privileges and any(wild_match(p, action) for p in pats) for n, pats in table)
+
+    def description(self):
+        """AuthorizationDenialMessages: a user's effective roles are listed, an API key has none."""
+        if self.kind == "api_key":
+            return f"API key id [{self.name}] of user [{API_KEY_OWNER}]"
+        return f"user [{self.name}] with effective roles [{self.name}_role]"
+
+    def denied(self, action, on_index=None):
+        """403 security_exception in the format of AuthorizationDenialMessages.actionDenied. With
+        privileges granted on every index, a top-level denial is decided before resolving indices
+        (RBACEngine: checkIndicesAction false) and names none; bulk items name their index."""
+        msg = f"action [{action}] is unauthorized for {self.description()}"
+        if on_index is not None:
+            msg += f" on indices [{on_index}]"
+        cluster = is_cluster_action(action)
+        table = CLUSTER_PRIVILEGES if cluster else INDEX_PRIVILEGES
+        grants = [n for n, pats in table if any(wild_match(p, action) for p in pats)]
+        if grants:
+            msg += (f", this action is granted by the {'cluster' if cluster else 'index'} privileges "
+                    f"[{','.join(grants)}]")
+        return EsError(403, "security_exception", msg)
+
+
+def parse_principal(kind, spec):
+    """NAME:PASSWORD:PRIVS (the password may contain ':') or ID:KEY:PRIVS."""
+    name, sep, rest = spec.partition(":")
+    secret, sep2, privs = rest.rpartition(":")
+    if not sep or not sep2 or not name:
+        raise ValueError(f"--{kind.replace('_', '-')} {spec!r}: expected NAME:SECRET:PRIVS")
+    plist = [p.strip() for p in privs.split(",") if p.strip()]
+    unknown = [p for p in plist if p not in KNOWN_PRIVILEGES]
+    if unknown:
+        raise ValueError(f"unknown privilege(s) {unknown}; known: {sorted(KNOWN_PRIVILEGES)}")
+    return Principal(kind, name, secret, plist)
+
+
+def rest_action(method, segs):
+    """The transport action Elasticsearch authorizes for a REST request (None: not checked)."""
+    if not segs:
+        return "cluster:monitor/main" if method in ("GET", "HEAD") else None
+    s0 = segs[0]
+    if s0 == "_cluster" and len(segs) >= 2 and segs[1] == "health":
+        return "cluster:monitor/health"
+    if s0 == "_index_template":
+        return {"GET": "indices:admin/index_template/get", "HEAD": "indices:admin/index_template/get",
+                "PUT": "indices:admin/index_template/put", "POST": "indices:admin/index_template/put",
+                "DELETE": "indices:admin/index_template/delete"}.get(method)
+    if s0 == "_bulk":
+        return "indices:data/write/bulk"
+    if s0 in ("_search", "_count"):
+        return "indices:data/read/search"
+    if s0 == "_refresh":
+        return "indices:admin/refresh"
+    if s0.startswith("_"):
+        return None
+    if len(segs) == 1:
+        return {"PUT": "indices:admin/create", "DELETE": "indices:admin/delete",
+                "GET": "indices:admin/get", "HEAD": "indices:admin/get"}.get(method)
+    op = segs[1]
+    if op == "_bulk":
+        return "indices:data/write/bulk"
+    if op in ("_search", "_count"):
+        return "indices:data/read/search"
+    if op == "_refresh":
+        return "indices:admin/refresh"
+    if op == "_mapping":
+        return "indices:admin/mappings/get"
+    if op == "_doc":
+        return {"GET": "indices:data/read/get", "HEAD": "indices:data/read/get",
+                "DELETE": "indices:data/write/delete", "PUT": "indices:data/write/index",
+                "POST": "indices:data/write/index"}.get(method)
+    if op == "_create":
+        return "indices:data/write/index"
+    if op == "_update":
+        return "indices:data/write/update"
+    return None
+
+
+def is_write_request(method, segs):
+    """Document writes: what indexing pressure accounts and lose_reply_after_write applies to."""
+    if not segs:
+        return False
+    if segs[0] == "_bulk":
+        return len(segs) == 1 and method in ("POST", "PUT")
+    if segs[0].startswith("_") or len(segs) < 2:
+        return False
+    op = segs[1]
+    if op == "_bulk":
+        return len(segs) == 2 and method in ("POST", "PUT")
+    if op == "_doc":
+        return (method == "POST" and len(segs) in (2, 3)) or (method in ("PUT", "DELETE") and len(segs) == 3)
+    if op == "_create":
+        return len(segs) == 3 and method in ("PUT", "POST")
+    if op == "_update":
+        return len(segs) == 3 and method == "POST"
+    return False
+
+
+# ------------------------------------------------------------------------- built-in templates --
+# The composable templates a default Elasticsearch 8 install has (x-pack stack templates; reference:
+# "Index templates", "Avoid index pattern collisions": built-in templates of priority 100 for
+# logs-*-*, metrics-*-* and synthetics-*-*; Elastic Agent's data streams use them).
+BUILTIN_TEMPLATES = {
+    "logs": {"index_patterns": ["logs-*-*"], "priority": 100, "data_stream": {"hidden": False,
+                                                                               "allow_custom_routing": False},
+             "composed_of": ["logs-mappings", "data-streams-mappings", "logs-settings", "logs@custom",
+                             "ecs@dynamic_templates"],
+             "allow_auto_create": True,
+             "_meta": {"description": "default logs template installed by x-pack", "managed": True}},
+    "metrics": {"index_patterns": ["metrics-*-*"], "priority": 100,
+                "data_stream": {"hidden": False, "allow_custom_routing": False},
+                "composed_of": ["metrics-mappings", "data-streams-mappings", "metrics-settings",
+                                "metrics@custom", "ecs@dynamic_templates"],
+                "allow_auto_create": True,
+                "_meta": {"description": "default metrics template installed by x-pack", "managed": True}},
+    "synthetics": {"index_patterns": ["synthetics-*-*"], "priority": 100,
+                   "data_stream": {"hidden": False, "allow_custom_routing": False},
+                   "composed_of": ["synthetics-mappings", "data-streams-mappings", "synthetics-settings",
+                                   "synthetics@custom", "ecs@dynamic_templates"],
+                   "allow_auto_create": True,
+                   "_meta": {"description": "default synthetics template installed by x-pack",
+                             "managed": True}},
+}
+
+
 # -------------------------------------------------------------------------------------- state --
 
+# The run-time settings (POST /_fake/settings); the CLI gives their start (and reset) values.
+DEFAULT_SETTINGS = {"auto_create_index": True,        # action.auto_create_index
+                    "max_shards": None,               # cluster.max_shards_per_node x nodes (ES: 1000)
+                    "indexing_pressure_bytes": None}  # indexing_pressure.memory.limit (ES: 10% heap)
+
 class State:
-    def __init__(self, max_content_length, refresh_interval_ms):
+    def __init__(self, max_content_length, refresh_interval_ms, settings=None, builtin_templates=True,
+                 principals=None, tls=False):
         self.lock = threading.RLock()
         self.max_content_length = max_content_length
         self.refresh_interval_ms = refresh_interval_ms
+        self.initial_settings = dict(DEFAULT_SETTINGS, **(settings or {}))
+        self.builtin_templates = builtin_templates
+        # security: on when any user or API key is configured
+        self.users = {p.name: p for p in principals or [] if p.kind == "user"}
+        self.api_keys = {p.name: p for p in principals or [] if p.kind == "api_key"}
+        self.security = bool(self.users or self.api_keys)
+        self.tls = tls
+        self.ctx = threading.local()          # the authenticated principal of this thread's request
+        self.pressure_lock = threading.Lock()
+        self.write_bytes_in_flight = 0        # indexing pressure: bodies of write requests in flight
         self.reset()
 
     def reset(self):
         with self.lock:
             self.indices = {}
-            self.templates = {}
+            self.templates = json.loads(json.dumps(BUILTIN_TEMPLATES)) if self.builtin_templates else {}
             self.faults = {"status_503": 0, "status_429": 0, "drop_connection": 0, "bulk_item_429": 0,
-                           "delay_ms": 0, "delay_count": None}
+                           "delay_ms": 0, "delay_count": None, "lose_reply_after_write": 0}
             self.health = "green"
             self.requests = []
+            self.settings = dict(self.initial_settings)
+
+    # ---- security (the principal authenticated for the current request, None when security is off)
+    def principal(self):
+        return getattr(self.ctx, "principal", None)
+
+    def authorize_item(self, action, index):
+        """Item-level authorization of a bulk item / single document write on its index."""
+        p = self.principal()
+        if p is not None and not p.allows(action):
+            raise p.denied(action, on_index=index)
+
+    # ---- indexing pressure (reference: "Indexing pressure", indexing_pressure.memory.limit)
+    def pressure_acquire(self, nbytes):
+        """IndexingPressure.markCoordinatingOperationStarted: the bytes of this write plus those of
+        the writes in flight must not pass the limit, else 429 es_rejected_execution_exception (so a
+        single write bigger than the limit is always refused)."""
+        limit = self.settings.get("indexing_pressure_bytes")
+        with self.pressure_lock:
+            current = self.write_bytes_in_flight
+            if limit is not None and current + nbytes > limit:
+                raise EsError(429, "es_rejected_execution_exception",
+                              f"rejected execution of coordinating operation [coordinating_and_primary_bytes="
+                              f"{current}, replica_bytes=0, all_bytes={current}, coordinating_operation_bytes="
+                              f"{nbytes}, max_coordinating_and_primary_bytes={limit}]")
+            self.write_bytes_in_flight += nbytes
+
+    def pressure_release(self, nbytes):
+        with self.pressure_lock:
+            self.write_bytes_in_flight -= nbytes
 
     def maybe_refresh(self, idx):
         interval = idx.refresh_interval_ms(self.refresh_interval_ms)
@@ -742,7 +1185,7 @@ class State:
     def template_for(self, name):
         best = None
         for tname, t in self.templates.items():
-            if any(fnmatch.fnmatchcase(name, p) for p in t["index_patterns"]):
+            if any(wild_match(p, name) for p in t["index_patterns"]):
                 if best is None or t.get("priority", 0) > best[1].get("priority", 0):
                     best = (tname, t)
         return best
@@ -753,6 +1196,22 @@ class State:
             idx = self.indices[name]
             raise EsError(400, "resource_already_exists_exception",
                           f"index [{name}/{idx.uuid}] already exists", index_uuid=idx.uuid, index=name)
+        idx = self._build_index(name, body)
+        # cluster.max_shards_per_node x data nodes (reference: "Cluster-level shard allocation and
+        # routing settings", cluster.max_shards_per_node; ShardLimitValidator's message): all shard
+        # copies of open indices count, assigned or not.
+        limit = self.settings.get("max_shards")
+        if limit is not None:
+            current = sum(i.shard_copies() for i in self.indices.values())
+            new = idx.shard_copies()
+            if current + new > limit:
+                raise EsError(400, "validation_exception", validation_failed([
+                    f"this action would add [{new}] shards, but this cluster currently has "
+                    f"[{current}]/[{limit}] maximum normal shards open"]))
+        self.indices[name] = idx
+        return idx
+
+    def _build_index(self, name, body):
         body = body or {}
         for k in body:
             if k not in ("settings", "mappings", "aliases"):
@@ -775,22 +1234,44 @@ class State:
                     mappings[k] = v
         settings.update(body.get("settings", {}))
         aliases.update(body.get("aliases", {}))
-        self.indices[name] = Index(name, settings, mappings, aliases)
-        return self.indices[name]
+        return Index(name, settings, mappings, aliases)
 
     def get_or_autocreate(self, name):
-        if name not in self.indices:
-            self.create_index(name, None)
-        return self.indices[name]
+        """The index a write goes to, created if missing as a write creates it
+        (AutoCreateIndex.shouldAutoCreate, then the auto_create action as the user, then the
+        creation with its name and shard-limit checks)."""
+        if name in self.indices:
+            return self.indices[name]
+        tpl = self.template_for(name)
+        allow = tpl[1].get("allow_auto_create") if tpl else None
+        if allow is not None:
+            # a matching template's allow_auto_create overrides action.auto_create_index
+            # (reference: Create or update index template API, allow_auto_create)
+            if not allow:
+                raise EsError(404, "index_not_found_exception",
+                              f"no such index [{name}] and composable template "
+                              f"{java_list(tpl[1]['index_patterns'])} forbids index auto creation",
+                              index_uuid="_na_", index=name)
+        elif not self.settings.get("auto_create_index", True):
+            # reference: Index API, "Automatically create data streams and indices":
+            # action.auto_create_index false
+            raise EsError(404, "index_not_found_exception",
+                          f"no such index [{name}] and [action.auto_create_index] is [false]",
+                          index_uuid="_na_", index=name)
+        p = self.principal()
+        if p is not None and not p.allows("indices:admin/auto_create"):
+            raise p.denied("indices:admin/auto_create")
+        return self.create_index(name, None)
 
     # ---- single-document writes (shared by the document APIs and bulk) ----
-    def write_doc(self, index_name, doc_id, source, op, refresh=False):
+    def write_doc(self, index_name, doc_id, source, op, refresh=False, item_action=None):
         """op: index|create. Returns (status, result object)."""
         if not isinstance(source, dict):
             raise EsError(400, "document_parsing_exception" if source is not None else "action_request_validation_exception",
                           "[1:1] failed to parse: root must be an object" if source is not None
                           else "Validation Failed: 1: source is missing;")
         idx = self.get_or_autocreate(index_name)
+        self.authorize_item(item_action or ITEM_ACTIONS[op], index_name)
         if doc_id is None:
             doc_id = base64.urlsafe_b64encode(os.urandom(15)).decode()
         if doc_id == "":
@@ -824,6 +1305,7 @@ class State:
     def delete_doc(self, index_name, doc_id, refresh=False):
         if index_name not in self.indices:
             raise index_not_found(index_name)
+        self.authorize_item(ITEM_ACTIONS["delete"], index_name)
         idx = self.indices[index_name]
         existing = idx.docs.pop(doc_id, None)
         idx.seq_no += 1
@@ -842,12 +1324,14 @@ class State:
             if k not in ("doc", "doc_as_upsert", "upsert", "detect_noop", "_source"):
                 raise EsError(400, "x_content_parse_exception", f"[1:2] [UpdateRequest] unknown field [{k}]")
         idx = self.indices.get(index_name)
+        if idx is not None:
+            self.authorize_item(ITEM_ACTIONS["update"], index_name)
         existing = idx.docs.get(doc_id) if idx else None
         if existing is None:
             if body.get("doc_as_upsert") and "doc" in body:
-                return self.write_doc(index_name, doc_id, body["doc"], "create", refresh)
+                return self.write_doc(index_name, doc_id, body["doc"], "create", refresh, ITEM_ACTIONS["update"])
             if "upsert" in body:
-                return self.write_doc(index_name, doc_id, body["upsert"], "create", refresh)
+                return self.write_doc(index_name, doc_id, body["upsert"], "create", refresh, ITEM_ACTIONS["update"])
             raise EsError(404, "document_missing_exception", f"[{doc_id}]: document missing",
                           index_uuid=idx.uuid if idx else "_na_", shard="0", index=index_name)
         if "doc" not in body:
@@ -866,7 +1350,7 @@ class State:
             return 200, {"_index": index_name, "_id": doc_id, "_version": existing["_version"],
                          "result": "noop", "_shards": {"total": 0, "successful": 0, "failed": 0},
                          "_seq_no": existing["_seq_no"], "_primary_term": 1}
-        status, res = self.write_doc(index_name, doc_id, merged, "index", refresh)
+        status, res = self.write_doc(index_name, doc_id, merged, "index", refresh, ITEM_ACTIONS["update"])
         return 200, res
 
 
@@ -890,16 +1374,32 @@ class Handler(BaseHTTPRequestHandler):
             sys.stderr.write("es_fake: " + fmt % args + "\n")
 
     # ---- plumbing ----
-    def send_json(self, status, obj, head=False):
+    def send_json(self, status, obj, head=False, headers=()):
+        if getattr(self, "lose_reply", False):
+            # fault lose_reply_after_write: the write was carried out, its answer is never sent
+            self.lose_reply = False
+            self.drop_connection()
+            return
         data = json.dumps(obj).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("X-elastic-product", "Elasticsearch")
+        for name, value in headers:
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         if not head:
             self.wfile.write(data)
         self.last_status = status
+
+    def drop_connection(self):
+        """Closes the connection without an answer (no TLS close_notify either)."""
+        self.close_connection = True
+        self.last_status = -1
+        try:
+            self.connection.shutdown(2)
+        except OSError:
+            pass
 
     def read_body(self):
         te = self.headers.get("Transfer-Encoding", "").lower()
@@ -946,34 +1446,125 @@ class Handler(BaseHTTPRequestHandler):
 
     def handle_any(self):
         self.last_status = 0
+        self.lose_reply = False
+        self.pending_delay = 0
         st = self.server.state
         parts = urlsplit(self.path)
         path = unquote(parts.path)
+        # each path segment is decoded on its own, so that %2F stays inside its segment
+        self.segs = [unquote(x) for x in parts.path.split("/") if x]
         params = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         is_control = path.startswith("/_fake/")
+        st.ctx.principal = None
+        accounted = 0
         try:
             if not is_control and self.apply_faults():
                 return
             body = self.read_body()
             if body is None:
+                self.wait_delay()
                 self.too_large()
                 return
             if is_control:
                 self.control(path, params, body)
             else:
+                # 401 before 403 before 429, as the security filter runs before the transport action
+                st.ctx.principal = self.authenticate()
+                action = rest_action(self.command, self.segs)
+                p = st.ctx.principal
+                if p is not None and action is not None and not p.allows(action):
+                    raise p.denied(action)
+                write = is_write_request(self.command, self.segs)
+                if write:
+                    st.pressure_acquire(len(body))
+                    accounted = len(body)
+                self.wait_delay()
+                if write:
+                    with st.lock:
+                        if st.faults["lose_reply_after_write"] > 0:
+                            st.faults["lose_reply_after_write"] -= 1
+                            self.lose_reply = True
                 self.route(path, params, body)
         except EsError as e:
-            self.send_json(e.status, e.body(), head=self.command == "HEAD")
+            self.wait_delay()
+            self.send_json(e.status, e.body(), head=self.command == "HEAD", headers=e.http_headers)
         except Exception as e:  # a bug in the fake must not look like a valid answer
             import traceback
             traceback.print_exc()
+            self.wait_delay()
             self.send_json(500, {"error": {"type": "es_fake_internal", "reason": repr(e)}, "status": 500})
         finally:
+            st.ctx.principal = None
+            if accounted:
+                st.pressure_release(accounted)
             if not is_control:
                 with st.lock:
                     st.requests.append({"method": self.command, "path": self.path,
                                         "status": self.last_status,
                                         "content_type": self.headers.get("Content-Type")})
+
+    def wait_delay(self):
+        """The delay_ms fault, once per request: after the body is read (and a write's bytes are
+        accounted as in flight), before the answer."""
+        if self.pending_delay:
+            time.sleep(self.pending_delay / 1000.0)
+            self.pending_delay = 0
+
+    # ---- authentication (reference: "HTTP/REST clients and security", "User authentication";
+    # the messages and challenges are those of DefaultAuthenticationFailureHandler)
+    def challenges(self):
+        """WWW-Authenticate values of an 8.11 node: the Basic realm challenge (no comma before
+        charset until 8.15, elastic/elasticsearch#110906), Bearer when the token service is on
+        (xpack.security.authc.token.enabled defaults to xpack.security.http.ssl.enabled), ApiKey."""
+        out = ['Basic realm="security" charset="UTF-8"']
+        if self.server.state.tls:
+            out.append('Bearer realm="security"')
+        out.append("ApiKey")
+        return out
+
+    def auth_error(self, reason, **extra):
+        ch = self.challenges()
+        extra["header"] = {"WWW-Authenticate": ch if len(ch) > 1 else ch[0]}
+        return EsError(401, "security_exception", reason,
+                       http_headers=[("WWW-Authenticate", c) for c in ch], **extra)
+
+    def authenticate(self):
+        """The principal of the Authorization header; 401 security_exception when missing/wrong."""
+        st = self.server.state
+        if not st.security:
+            return None
+        scheme, _, cred = (self.headers.get("Authorization") or "").strip().partition(" ")
+        cred = cred.strip()
+        if scheme.lower() == "basic" and cred:
+            try:
+                user, sep, password = base64.b64decode(cred, validate=True).decode("utf-8").partition(":")
+            except ValueError:
+                raise self.auth_error("invalid basic authentication header encoding")
+            if not sep:
+                raise self.auth_error("invalid basic authentication header value")
+            p = st.users.get(user)
+            if p is None or not hmac.compare_digest(p.secret.encode(), password.encode()):
+                raise self.auth_error(f"unable to authenticate user [{user}] for REST request [{self.path}]")
+            return p
+        if scheme.lower() == "apikey" and cred:
+            # reference: Create API key API: "encoded" is base64(id:api_key), sent as
+            # "Authorization: ApiKey <encoded>"; a wrong key is reported by the authenticator chain
+            try:
+                key_id, sep, key = base64.b64decode(cred, validate=True).decode("utf-8").partition(":")
+                if not sep:
+                    raise ValueError
+            except ValueError:
+                raise self.auth_error("error attempting to authenticate request",
+                                      caused_by={"type": "illegal_argument_exception",
+                                                 "reason": "invalid ApiKey value"})
+            p = st.api_keys.get(key_id)
+            if p is not None and hmac.compare_digest(p.secret.encode(), key.encode()):
+                return p
+            why = (f"API key: unable to find apikey with id {key_id}" if p is None
+                   else f"API key: invalid credentials for API key [{key_id}]")
+            raise self.auth_error("unable to authenticate with provided credentials and anonymous access "
+                                  "is not allowed for this request", additional_unsuccessful_credentials=why)
+        raise self.auth_error(f"missing authentication credentials for REST request [{self.path}]")
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_any
 
@@ -995,15 +1586,12 @@ class Handler(BaseHTTPRequestHandler):
             s429 = not drop and not s503 and f["status_429"] > 0
             if s429:
                 f["status_429"] -= 1
-        if delay:
+        if delay and not (drop or s503 or s429):
+            self.pending_delay = delay   # slept after the body is read (see wait_delay)
+        elif delay:
             time.sleep(delay / 1000.0)
         if drop:
-            self.close_connection = True
-            self.last_status = -1
-            try:
-                self.connection.shutdown(2)
-            except OSError:
-                pass
+            self.drop_connection()
             return True
         if s503 or s429:
             self.read_body()
@@ -1047,7 +1635,7 @@ class Handler(BaseHTTPRequestHandler):
     def _route(self, path, params, body):
         st = self.server.state
         m = self.command
-        segs = [s for s in path.split("/") if s]
+        segs = self.segs
         refresh = params.get("refresh") in ("", "true", "wait_for")
         if not segs:
             if m in ("GET", "HEAD"):
@@ -1136,7 +1724,7 @@ class Handler(BaseHTTPRequestHandler):
                 i = st.indices[n]
                 settings = {"index": dict(i.settings.get("index", {}), uuid=i.uuid,
                                           creation_date=str(i.created), provided_name=n,
-                                          number_of_shards="1",
+                                          number_of_shards=str(i.shards()),
                                           number_of_replicas=str(i.replicas()))}
                 out[n] = {"aliases": i.aliases, "mappings": i.mappings, "settings": settings}
             return self.send_json(200, out, head=m == "HEAD")
@@ -1166,18 +1754,23 @@ class Handler(BaseHTTPRequestHandler):
             if "mappings" in tpl and "properties" in tpl["mappings"]:
                 check_mapping_props(tpl["mappings"]["properties"])
             prio = int(req.get("priority", 0))
-            for other, t in st.templates.items():
-                if other == name or int(t.get("priority", 0)) != prio:
-                    continue
-                overlap = [p for p in pats for q in t["index_patterns"]
-                           if fnmatch.fnmatchcase(p, q) or fnmatch.fnmatchcase(q, p)]
-                if overlap:
-                    raise EsError(400, "illegal_argument_exception",
-                                  f"index template [{name}] has index patterns {pats} matching patterns "
-                                  f"from existing templates [{other}] with patterns ({other} => "
-                                  f"{t['index_patterns']}) that have the same priority [{prio}], multiple "
-                                  f"index templates may not match during index creation, please use a "
-                                  f"different priority")
+            # MetadataIndexTemplateService.v2TemplateOverlaps (reference: Index templates, "Avoid
+            # index pattern collisions"): another template whose patterns can match a same name
+            # with the same priority is refused, the built-in ones (logs-*-* ...) included.
+            overlaps = {other: t["index_patterns"] for other, t in sorted(st.templates.items())
+                        if other != name and int(t.get("priority", 0)) == prio
+                        and any(globs_intersect(p, q) for p in pats for q in t["index_patterns"])}
+            if overlaps:
+                raise EsError(400, "illegal_argument_exception",
+                              f"index template [{name}] has index patterns {java_list(pats)} matching "
+                              f"patterns from existing templates [{','.join(overlaps)}] with patterns "
+                              f"({','.join(f'{o} => {java_list(q)}' for o, q in overlaps.items())}) that "
+                              f"have the same priority [{prio}], multiple index templates may not match "
+                              f"during index creation, please use a different priority")
+            errs = template_validation_errors(name, [str(p) for p in pats])
+            if errs:
+                raise EsError(400, "invalid_index_template_exception",
+                              f"index_template [{name}] invalid, cause [{validation_failed(errs)}]")
             stored = dict(req)
             stored["index_patterns"] = pats
             stored.setdefault("composed_of", [])
@@ -1533,6 +2126,30 @@ class Handler(BaseHTTPRequestHandler):
                         st.faults[k] = v
             with st.lock:
                 return self.send_json(200, dict(st.faults))
+        if path == "/_fake/settings":
+            if m == "POST":
+                req = json.loads(body or b"{}")
+                if not isinstance(req, dict):
+                    return self.send_json(400, {"error": "expected an object"})
+                new = {}
+                for k, v in req.items():
+                    if k == "in_flight_write_bytes":
+                        continue   # read-only, shown by GET
+                    if k not in DEFAULT_SETTINGS:
+                        return self.send_json(400, {"error": f"unknown setting {k}"})
+                    try:
+                        new[k] = setting_value(k, v)
+                    except ValueError as e:
+                        return self.send_json(400, {"error": str(e)})
+                with st.lock:
+                    st.settings.update(new)
+            elif m != "GET":
+                return self.send_json(405, {"error": "GET or POST"})
+            with st.lock:
+                out = dict(st.settings)
+            with st.pressure_lock:
+                out["in_flight_write_bytes"] = st.write_bytes_in_flight
+            return self.send_json(200, out)
         if path == "/_fake/health" and m == "POST":
             req = json.loads(body or b"{}")
             if req.get("status") not in ("green", "yellow", "red"):
@@ -1553,6 +2170,25 @@ class Handler(BaseHTTPRequestHandler):
             st.reset()
             return self.send_json(200, {"reset": True})
         return self.send_json(404, {"error": f"no fake control endpoint {m} {path}"})
+
+
+def setting_value(key, value):
+    """A run-time setting from JSON or the command line: booleans, counts or sizes ("10mb"); null
+    (or "none") turns a limit off."""
+    if key == "auto_create_index":
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("true", "false"):
+            return str(value).lower() == "true"
+        raise ValueError(f"{key} must be true or false (patterns are not reproduced)")
+    if value is None or str(value).lower() in ("none", "null", ""):
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"{key} must be a number")
+    n = parse_size(value) if key == "indexing_pressure_bytes" else int(value)
+    if n < 0:
+        raise ValueError(f"{key} must not be negative")
+    return n
 
 
 class _Raw(Exception):
@@ -1639,6 +2275,99 @@ def filter_source(source, spec):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    ssl_context = None
+
+    def finish_request(self, request, client_address):
+        """With TLS, the handshake happens here, in the connection's own thread: a client that does
+        not speak TLS (a plain-HTTP request) fails it and the connection is closed unanswered, as a
+        node with xpack.security.http.ssl.enabled closes plaintext connections."""
+        if self.ssl_context is None:
+            return super().finish_request(request, client_address)
+        request.settimeout(10)
+        try:
+            conn = self.ssl_context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return
+        conn.settimeout(None)
+        try:
+            self.RequestHandlerClass(conn, client_address, self)
+        finally:
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+
+OPENSSL_CA_CNF = """[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = es_fake test CA
+[v3_ca]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+"""
+OPENSSL_SERVER_CNF = """[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = localhost
+[v3_server]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1,DNS:localhost
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid,issuer
+"""
+
+
+def ensure_tls_files(d):
+    """DIR/ca.pem + ca.key (a CA) and DIR/server.pem + server.key (signed by it, for 127.0.0.1 and
+    localhost), made with the openssl command when DIR/ca.pem is missing (reference: "Set up basic
+    security plus HTTPS": the HTTP layer presents a certificate clients verify with the CA).
+    Returns (server.pem, server.key)."""
+    os.makedirs(d, exist_ok=True)
+    paths = {n: os.path.join(d, n) for n in ("ca.pem", "ca.key", "server.pem", "server.key")}
+    with open(os.path.join(d, ".es_fake.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)   # two fakes started on one directory make one CA
+        if all(os.path.exists(p) for p in paths.values()):
+            return paths["server.pem"], paths["server.key"]
+        if os.path.exists(paths["ca.pem"]) and not os.path.exists(paths["ca.key"]):
+            raise SystemExit(f"es_fake: {paths['ca.pem']} exists without ca.key: cannot sign a server certificate")
+        tmp = tempfile.mkdtemp(prefix=".es_fake-tls-", dir=d)
+        try:
+            def run(*args):
+                r = subprocess.run(["openssl", *args], cwd=tmp, capture_output=True, text=True)
+                if r.returncode != 0:
+                    raise SystemExit(f"es_fake: openssl {' '.join(args)} failed: {r.stderr.strip()}")
+            with open(os.path.join(tmp, "ca.cnf"), "w") as f:
+                f.write(OPENSSL_CA_CNF)
+            with open(os.path.join(tmp, "server.cnf"), "w") as f:
+                f.write(OPENSSL_SERVER_CNF)
+            make_ca = not os.path.exists(paths["ca.pem"])
+            if make_ca:
+                run("req", "-x509", "-new", "-nodes", "-newkey", "rsa:2048", "-sha256", "-days", "3650",
+                    "-keyout", "ca.key", "-out", "ca.pem", "-config", "ca.cnf", "-extensions", "v3_ca")
+            else:
+                shutil.copy(paths["ca.pem"], os.path.join(tmp, "ca.pem"))
+                shutil.copy(paths["ca.key"], os.path.join(tmp, "ca.key"))
+            run("req", "-new", "-nodes", "-newkey", "rsa:2048", "-sha256", "-keyout", "server.key",
+                "-out", "server.csr", "-config", "server.cnf")
+            run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                "-set_serial", "0x" + os.urandom(8).hex(), "-days", "3650", "-sha256",
+                "-out", "server.pem", "-extfile", "server.cnf", "-extensions", "v3_server")
+            for n in ("ca.key", "server.key"):
+                os.chmod(os.path.join(tmp, n), 0o600)
+            # ca.pem last: its presence means the set is complete
+            order = ["server.key", "server.pem"] + (["ca.key", "ca.pem"] if make_ca else [])
+            for n in order:
+                os.replace(os.path.join(tmp, n), paths[n])
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return paths["server.pem"], paths["server.key"]
 
 
 def main():
@@ -1650,9 +2379,37 @@ def main():
     ap.add_argument("--refresh-interval-ms", type=int, default=1000,
                     help="index.refresh_interval; -1 refreshes only on request")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--tls-dir", help="serve HTTPS with DIR/server.pem (made, with a CA, if DIR/ca.pem is missing)")
+    ap.add_argument("--user", action="append", default=[], metavar="NAME:PASSWORD:PRIVS",
+                    help="a user for Basic authentication (turns security on)")
+    ap.add_argument("--api-key", action="append", default=[], metavar="ID:KEY:PRIVS",
+                    help="an API key for 'Authorization: ApiKey base64(ID:KEY)' (turns security on)")
+    ap.add_argument("--no-builtin-templates", action="store_true",
+                    help="start without the built-in logs/metrics/synthetics index templates")
+    ap.add_argument("--auto-create-index", default="true", help="action.auto_create_index: true|false")
+    ap.add_argument("--max-shards", help="cluster.max_shards_per_node x nodes (default: no limit)")
+    ap.add_argument("--indexing-pressure-bytes", help="indexing_pressure.memory.limit (default: no limit)")
     args = ap.parse_args()
+    try:
+        principals = [parse_principal("user", u) for u in args.user] + \
+                     [parse_principal("api_key", k) for k in args.api_key]
+        settings = {"auto_create_index": setting_value("auto_create_index", args.auto_create_index),
+                    "max_shards": setting_value("max_shards", args.max_shards),
+                    "indexing_pressure_bytes": setting_value("indexing_pressure_bytes",
+                                                             args.indexing_pressure_bytes)}
+    except ValueError as e:
+        ap.error(str(e))
+    ctx = None
+    if args.tls_dir:
+        cert, key = ensure_tls_files(args.tls_dir)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(cert, key)
     srv = Server((args.host, args.port), Handler)
-    srv.state = State(parse_size(args.max_content_length), args.refresh_interval_ms)
+    srv.ssl_context = ctx
+    srv.state = State(parse_size(args.max_content_length), args.refresh_interval_ms, settings=settings,
+                      builtin_templates=not args.no_builtin_templates, principals=principals,
+                      tls=ctx is not None)
     srv.verbose = args.verbose
     port = srv.server_address[1]
     if args.port_file:
@@ -1660,7 +2417,7 @@ def main():
         with open(tmp, "w") as f:
             f.write(f"{port}\n")
         os.replace(tmp, args.port_file)
-    sys.stderr.write(f"es_fake listening on {args.host}:{port}\n")
+    sys.stderr.write(f"es_fake listening on {'https' if ctx else 'http'}://{args.host}:{port}\n")
     sys.stderr.flush()
     try:
         srv.serve_forever(poll_interval=0.2)

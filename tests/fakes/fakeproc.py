@@ -4,13 +4,18 @@
     proc, port = start_fake("es_fake.py")          # or "slack_fake.py"
     es = Client(port)                               # one keep-alive connection
     status, body = es.json("PUT", "/logferry-events-1")
+    # HTTPS verified with the fake's CA, and credentials sent with every request:
+    proc, port = start_fake("es_fake.py", "--tls-dir", tls_dir, "--user", "u:p:all")
+    es = Client(port, cafile=os.path.join(tls_dir, "ca.pem"), headers=basic_auth("u", "p"))
 
 The process is killed when the test exits (even on failure).
 """
 import atexit
+import base64
 import http.client
 import json
 import os
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -67,24 +72,42 @@ def stop_fake(p):
             p.wait()
 
 
+def basic_auth(user, password):
+    """{"Authorization": "Basic base64(user:password)"}."""
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def api_key_auth(key_id, key):
+    """{"Authorization": "ApiKey base64(id:key)"} (the "encoded" value of Elasticsearch's create
+    API key API)."""
+    return {"Authorization": "ApiKey " + base64.b64encode(f"{key_id}:{key}".encode()).decode()}
+
+
 class Client:
     """A keep-alive HTTP/1.1 client. A connection the server closed raises (after which the next
-    request opens a new one): tests of dropped connections must see the drop."""
+    request opens a new one): tests of dropped connections must see the drop.
+    cafile: speak HTTPS, verifying the server with that CA; headers: sent with every request."""
 
-    def __init__(self, port, host="127.0.0.1", timeout=10.0):
+    def __init__(self, port, host="127.0.0.1", timeout=10.0, cafile=None, headers=None):
         self.host, self.port, self.timeout = host, port, timeout
         self.conn = None
         self.connects = 0
+        self.ssl_context = ssl.create_default_context(cafile=cafile) if cafile else None
+        self.default_headers = dict(headers or {})
 
     def request(self, method, path, body=None, headers=None):
         """Returns (status, headers lower-cased, body bytes)."""
         if isinstance(body, str):
             body = body.encode()
         if self.conn is None:
-            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            if self.ssl_context is not None:
+                self.conn = http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout,
+                                                        context=self.ssl_context)
+            else:
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
             self.connects += 1
         try:
-            self.conn.request(method, path, body=body, headers=headers or {})
+            self.conn.request(method, path, body=body, headers={**self.default_headers, **(headers or {})})
             r = self.conn.getresponse()
             data = r.read()
         except (OSError, http.client.HTTPException):

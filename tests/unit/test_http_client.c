@@ -167,8 +167,9 @@ static void *conn_main(void *arg)
         sscanf(head, "%15s %511s", method, path);
         size_t clen = find_header(head, "Content-Length", val, sizeof(val)) ? strtoul(val, NULL, 10) : 0;
         bool close_conn = find_header(head, "Connection", val, sizeof(val)) && strcasecmp(val, "close") == 0;
-        char xtest[256] = "";
+        char xtest[256] = "", auth[256] = "";
         find_header(head, "X-Test", xtest, sizeof(xtest));
+        find_header(head, "Authorization", auth, sizeof(auth));
         head[head_len - 1] = saved;
         atomic_fetch_add(&s->requests, 1);
 
@@ -204,7 +205,8 @@ static void *conn_main(void *arg)
             respond(fd, 200, NULL, echo, close_conn);
         } else if (strcmp(path, "/headers") == 0) {
             char h[512];
-            snprintf(h, sizeof(h), "X-Custom:   spaced value  \r\nX-Echo: %s\r\n", xtest);
+            snprintf(h, sizeof(h), "X-Custom:   spaced value  \r\nX-Echo: %s\r\nX-Auth-Echo: %s\r\n", xtest,
+                     auth[0] ? auth : "none");
             sendf(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n%sContent-Length: 2\r\n\r\n{}", h);
         } else if (sscanf(path, "/status/%d", &n1) == 1) {
             respond(fd, n1, NULL, "status", close_conn);
@@ -583,6 +585,41 @@ static void test_keepalive_and_headers(void **state)
     assert_int_equal(st.connections_opened, 1);
     assert_int_equal(st.in_flight, 0);
     assert_true(st.bytes_received >= 5 * 5 + 2);
+    lf_http_client_close(c, NULL, NULL);
+}
+
+/* Credentials from the options go with every request, unless the request brings its own; they
+ * are copied (the caller's buffer may go away) and a URL's user:password never reaches logs. */
+static void test_authorization_option(void **state)
+{
+    srv *s = *state;
+    lf_http_client_opts o = fast_opts();
+    char secret[64];
+    snprintf(secret, sizeof secret, "Basic %s", "dXNlcjpwdw==");
+    o.authorization = secret;
+    lf_http_client *c = blocking_client(&o);
+    memset(secret, 'x', sizeof secret - 1); /* the client keeps its own copy */
+    char u[256];
+    url(u, sizeof(u), s, "/headers");
+    lf_http_client_request req = {.url = u};
+    lf_http_response r;
+    assert_int_equal(lf_http_client_fetch(c, &req, &r), 0);
+    assert_string_equal(lf_http_response_header(&r, "X-Auth-Echo"), "Basic dXNlcjpwdw==");
+    lf_http_response_free(&r);
+    const char *own[] = {"Authorization: Bearer other", NULL};
+    req.headers = own;
+    assert_int_equal(lf_http_client_fetch(c, &req, &r), 0);
+    assert_string_equal(lf_http_response_header(&r, "X-Auth-Echo"), "Bearer other");
+    lf_http_response_free(&r);
+    lf_http_client_close(c, NULL, NULL);
+
+    /* without the option nothing is sent */
+    lf_http_client_opts plain = fast_opts();
+    c = blocking_client(&plain);
+    req.headers = NULL;
+    assert_int_equal(lf_http_client_fetch(c, &req, &r), 0);
+    assert_string_equal(lf_http_response_header(&r, "X-Auth-Echo"), "none");
+    lf_http_response_free(&r);
     lf_http_client_close(c, NULL, NULL);
 }
 
@@ -1402,6 +1439,7 @@ int main(void)
         cmocka_unit_test(test_parse_retry_after),
         cmocka_unit_test(test_backoff_full_jitter),
         cmocka_unit_test(test_retry_policy_defaults),
+        cmocka_unit_test_setup_teardown(test_authorization_option, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keepalive_and_headers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_registry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_after_seconds_429, setup, teardown),

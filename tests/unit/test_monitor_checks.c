@@ -567,6 +567,31 @@ static void test_check_run(void **st)
     c.es_status = LF_ES_YELLOW;
     lf_check_run(&c, http, &prog, 1000, &r);
     assert_false(r.ok);
+    assert_string_equal(srv->last_auth, "");
+
+    /* with credentials: basic from a password file, then an API key */
+    char pwfile[] = "/tmp/lf-monitor-es-pw-XXXXXX";
+    int fd = mkstemp(pwfile);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "open sesame\n", 12), 12);
+    close(fd);
+    c.es_auth.user = "Aladdin";
+    c.es_auth.password_file = pwfile;
+    lf_check_run(&c, http, &prog, 1000, &r);
+    assert_string_equal(srv->last_auth, "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+    assert_false(r.ok); /* still red */
+    c.es_auth = (lf_es_auth){.api_key = "a2V5aWQ6c2VjcmV0"};
+    lf_check_run(&c, http, &prog, 1000, &r);
+    assert_string_equal(srv->last_auth, "ApiKey a2V5aWQ6c2VjcmV0");
+    /* an unreadable password file: misconfigured, and no request made without it */
+    unlink(pwfile);
+    c.es_auth = (lf_es_auth){.user = "Aladdin", .password_file = pwfile};
+    int before = srv->n_requests;
+    lf_check_run(&c, http, &prog, 1000, &r);
+    assert_false(r.ok);
+    assert_string_equal(r.value, "misconfigured");
+    assert_non_null(strstr(r.message, pwfile));
+    assert_int_equal(srv->n_requests, before);
 
     c = base(LF_CHECK_DISK);
     c.path = "/";
