@@ -123,15 +123,21 @@ static int daemon_start(lf_service *svc)
 
 static const lf_service_command commands[] = {
     {"run", "JOB [--from YYYY-MM-DD --to YYYY-MM-DD]",
-     "Runs one job now: the days changed since its watermark, or the given days.", cmd_run, false},
-    {"status", "", "Shows the jobs' watermarks and the last runs.", cmd_status, false},
-    {"backfill", "[JOB]", "Recomputes every day of the source for all jobs (or one).", cmd_backfill, false},
+     "Runs one job now: the days changed since its watermark, or the given days.", cmd_run, .no_config = false},
+    {"status", "", "Shows the jobs' watermarks and the last runs.", cmd_status, .no_config = false},
+    {"backfill", "[JOB]", "Recomputes every day of the source for all jobs (or one).", cmd_backfill, .no_config = false},
 };
 
 static const lf_service_def analytics = {
     .program = "logferry-analytics",
     .summary = "Scheduled, incremental, idempotent loaders from the parsed tables into the analytics "
                "database.",
+    .description = "Each job ([job.NAME], and the built-in ones) reads the parsed events of the days changed since "
+                   "its watermark and writes those days into the analytics database, on its cron schedule "
+                   "(run, status and backfill do the same by hand). The dashboard is served on the HTTP port "
+                   "([http] listen).",
+    .section = "8",
+    .state_dir = "/var/lib/logferry/analytics",
     .config = &lf_analytics_config_table,
     .commands = commands,
     .n_commands = sizeof commands / sizeof commands[0],

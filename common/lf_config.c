@@ -1563,6 +1563,14 @@ int lf_config_reload(const lf_config_table *t, void *current, const char *path, 
 /* ---------------------------------------------------------------------------------------------- */
 /* Markdown reference */
 
+bool lf_config_section_first(const lf_config_table *t, size_t i)
+{
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(t->options[j].section, t->options[i].section) == 0)
+            return false;
+    return true;
+}
+
 static int md_escape(lf_buf *b, const char *s)
 {
     int rc = 0;
@@ -1659,10 +1667,7 @@ int lf_config_write_markdown(const lf_config_table *const *tables, size_t n, FIL
         rc = rc ? rc : lf_buf_appendf(&b, "Default file: `%s`\n", t->default_path ? t->default_path : "(none)");
         for (size_t i = 0; i < t->n_options && !rc; i++) {
             const char *section = t->options[i].section;
-            bool first = true;
-            for (size_t j = 0; j < i && first; j++)
-                first = strcmp(t->options[j].section, section) != 0;
-            if (!first)
+            if (!lf_config_section_first(t, i))
                 continue;
             if (*section)
                 rc = lf_buf_appendf(&b, "\n### `[%s]`\n\n", section);
@@ -1678,6 +1683,210 @@ int lf_config_write_markdown(const lf_config_table *const *tables, size_t n, FIL
             rc = rc ? rc : md_options(&b, s->options, s->n_options, NULL);
         }
     }
+    size_t len = b.len;
+    if (rc == 0 && fwrite(lf_buf_cstr(&b), 1, len, out) != len)
+        rc = -EIO;
+    lf_buf_free(&b);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Locating a key in a file (for messages about a loaded configuration) */
+
+static char *trim_in_place(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+        s[--n] = '\0';
+    return s;
+}
+
+/* "key" of a "key = value" line (also of a commented-out one when commented), trimmed, in place;
+ * NULL when the line is not one. */
+static char *key_of_line(char *s, bool commented)
+{
+    if (commented) {
+        if (*s != '#' && *s != ';')
+            return NULL;
+        s = trim_in_place(s + 1);
+    } else if (*s == '#' || *s == ';') {
+        return NULL;
+    }
+    char *eq = strpbrk(s, "=:");
+    if (!eq)
+        return NULL;
+    *eq = '\0';
+    return trim_in_place(s);
+}
+
+int lf_config_locate(const char *path, const char *section, const char *key)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char line[4096];
+    char current[256] = "";
+    int n = 0, found = 0, commented = 0, header = 0;
+    while (!found && fgets(line, sizeof line, f)) {
+        n++;
+        char *s = trim_in_place(line);
+        if (*s == '[') {
+            char *close = strchr(s, ']');
+            if (close) {
+                *close = '\0';
+                snprintf(current, sizeof current, "%s", trim_in_place(s + 1));
+                if (!header && strcmp(current, section) == 0)
+                    header = n;
+            }
+            continue;
+        }
+        if (strcmp(current, section) != 0)
+            continue;
+        char copy[sizeof line];
+        memcpy(copy, s, strlen(s) + 1);
+        const char *k = key_of_line(s, false);
+        if (k && strcmp(k, key) == 0)
+            found = n;
+        k = key_of_line(copy, true);
+        if (!commented && k && strcmp(k, key) == 0)
+            commented = n;
+    }
+    fclose(f);
+    return found ? found : commented ? commented : header;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Manual page logferry.conf(5) */
+
+int lf_config_man_escape(lf_buf *b, const char *s)
+{
+    int rc = 0;
+    bool line_start = true;
+    for (; s && *s && !rc; s++) {
+        if (line_start && (*s == '.' || *s == '\''))
+            rc = lf_buf_append_str(b, "\\&");
+        if (rc)
+            break;
+        if (*s == '\\')
+            rc = lf_buf_append_str(b, "\\e");
+        else if (*s == '-')
+            rc = lf_buf_append_str(b, "\\-");
+        else if (*s == '\n')
+            rc = lf_buf_append_char(b, ' ');
+        else
+            rc = lf_buf_append_char(b, *s);
+        line_start = false;
+    }
+    return rc;
+}
+
+static int man_option(lf_buf *b, const lf_config_option *o)
+{
+    int rc;
+    if (is_any_key(o))
+        return lf_buf_append_str(b, ".TP\n\\fIany other key\\fR (string, may repeat)\n");
+    rc = lf_buf_append_str(b, ".TP\n\\fB");
+    rc = rc ? rc : lf_config_man_escape(b, o->name);
+    rc = rc ? rc : lf_buf_append_str(b, "\\fR (");
+    rc = rc ? rc : lf_buf_append_str(b, type_name(o->type));
+    if (!rc && o->type == LF_CFG_ENUM) {
+        rc = lf_buf_append_str(b, ": ");
+        for (int i = 0; !rc && o->enum_values && o->enum_values[i]; i++) {
+            rc = lf_buf_append_str(b, i ? ", " : "");
+            rc = rc ? rc : lf_config_man_escape(b, o->enum_values[i]);
+        }
+    }
+    if (!rc && has_limits(o)) {
+        rc = lf_buf_append_str(b, ", ");
+        lf_buf num = LF_BUF_INIT(64);
+        rc = rc ? rc : format_number(o, o->min, &num);
+        rc = rc ? rc : lf_buf_append_str(&num, " to ");
+        rc = rc ? rc : format_number(o, o->max, &num);
+        rc = rc ? rc : lf_config_man_escape(b, lf_buf_cstr(&num));
+        lf_buf_free(&num);
+    }
+    if (!rc && (o->flags & LF_CFG_REQUIRED))
+        rc = lf_buf_append_str(b, ", required");
+    else if (!rc && o->default_value && *o->default_value) {
+        rc = lf_buf_append_str(b, ", default ");
+        rc = rc ? rc : lf_config_man_escape(b, o->default_value);
+    }
+    rc = rc ? rc : lf_buf_append_str(b, (o->flags & LF_CFG_RELOADABLE) ? ", SIGHUP" : "");
+    return rc ? rc : lf_buf_append_str(b, ")\n");
+}
+
+static int man_options(lf_buf *b, const lf_config_option *opts, size_t n, const char *section)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const lf_config_option *o = &opts[i];
+        if (section && strcmp(o->section, section) != 0)
+            continue;
+        rc = man_option(b, o);
+        rc = rc ? rc : lf_config_man_escape(b, o->description);
+        if (!rc && !is_any_key(o) && (o->flags & LF_CFG_SECRET))
+            rc = lf_buf_append_str(b, " Secret: masked in \\fB\\-\\-dump\\-config\\fR.");
+        rc = rc ? rc : lf_buf_append_char(b, '\n');
+    }
+    return rc;
+}
+
+int lf_config_write_man(const lf_config_table *const *tables, size_t n, FILE *out)
+{
+    lf_buf b = LF_BUF_INIT(16 << 20);
+    int rc = lf_buf_append_str(&b,
+        ".\\\" Generated by logferry-config-docs --man from the programs' configuration tables; do not edit.\n"
+        ".TH LOGFERRY.CONF 5 \"\" \"logferry\" \"logferry manual\"\n"
+        ".SH NAME\nlogferry.conf \\- configuration files of the logferry programs\n"
+        ".SH SYNOPSIS\n");
+    for (size_t ti = 0; ti < n && !rc; ti++)
+        rc = lf_buf_appendf(&b, "%s\\fI%s\\fR\n", ti ? ".br\n" : "",
+                            tables[ti]->default_path ? tables[ti]->default_path : tables[ti]->program);
+    rc = rc ? rc : lf_buf_append_str(&b,
+        ".SH DESCRIPTION\n"
+        "Each program reads one INI file (\\fB\\-\\-config\\fR \\fIPATH\\fR, default above). Unknown sections "
+        "and keys are errors, reported with file, line and key. \\fB\\-\\-set\\fR \\fIsection.key=value\\fR "
+        "overrides one option, \\fB\\-\\-dump\\-config\\fR prints the effective configuration (loadable "
+        "again), \\fB\\-\\-check\\-config\\fR checks it and what the service needs to start. On SIGHUP the "
+        "file is read again: options marked SIGHUP take effect at once, a change to any other option is "
+        "logged as needing a restart and the running value is kept.\n"
+        ".PP\n"
+        "Value types: \\fBsize\\fR in bytes with an optional K, M, G or T suffix (powers of 1024); "
+        "\\fBduration\\fR with a unit ms, s, m, h or d (a bare number is seconds); \\fBboolean\\fR "
+        "true/false, yes/no, on/off, 1/0; \\fBlist\\fR comma\\-separated. A value may be double\\-quoted "
+        "with C escapes to keep spaces, ; or #.\n");
+    for (size_t ti = 0; ti < n && !rc; ti++) {
+        const lf_config_table *t = tables[ti];
+        rc = lf_buf_append_str(&b, ".SH ");
+        rc = rc ? rc : lf_config_man_escape(&b, t->program);
+        rc = rc ? rc : lf_buf_append_str(&b, "\n");
+        if (!rc && t->description) {
+            rc = lf_config_man_escape(&b, t->description);
+            rc = rc ? rc : lf_buf_append_str(&b, "\n.PP\n");
+        }
+        rc = rc ? rc : lf_buf_appendf(&b, "Default file: \\fI%s\\fR.\n", t->default_path ? t->default_path : "(none)");
+        for (size_t i = 0; i < t->n_options && !rc; i++) {
+            const char *section = t->options[i].section;
+            if (!lf_config_section_first(t, i))
+                continue;
+            rc = *section ? lf_buf_appendf(&b, ".SS [%s]\n", section) : lf_buf_append_str(&b, ".SS Before any section\n");
+            rc = rc ? rc : man_options(&b, t->options, t->n_options, section);
+        }
+        for (size_t si = 0; si < t->n_sections && !rc; si++) {
+            const lf_config_section_table *s = &t->sections[si];
+            rc = lf_buf_appendf(&b, ".SS [%s.NAME] (repeated, up to %zu)\n", s->prefix, s->max_count);
+            if (!rc && s->description) {
+                rc = lf_config_man_escape(&b, s->description);
+                rc = rc ? rc : lf_buf_append_char(&b, '\n');
+            }
+            rc = rc ? rc : man_options(&b, s->options, s->n_options, NULL);
+        }
+    }
+    rc = rc ? rc : lf_buf_append_str(&b, ".SH SEE ALSO\n");
+    for (size_t ti = 0; ti < n && !rc; ti++)
+        rc = lf_buf_appendf(&b, ".BR %s (8)%s\n", tables[ti]->program, ti + 1 < n ? "," : "");
     size_t len = b.len;
     if (rc == 0 && fwrite(lf_buf_cstr(&b), 1, len, out) != len)
         rc = -EIO;

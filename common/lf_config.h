@@ -140,6 +140,15 @@ const lf_config_option *lf_config_find(const lf_config_table *t, const char *sec
 /* The value of a field as the dump writes it (secrets masked, NULL strings as ""), into out. */
 LF_MUST_CHECK int lf_config_format_value(const lf_config_option *o, const void *target, lf_buf *out);
 
+/* The first line of path that sets [section] key; when none does, where it would be set: its
+ * commented-out line ("# key = ...", as --dump-config writes unset keys), else the section's header;
+ * 0 when the file has neither or cannot be read. */
+int lf_config_locate(const char *path, const char *section, const char *key);
+
+/* True when option i of the table is the first of its section (the references list sections in the
+ * order of their first option). */
+bool lf_config_section_first(const lf_config_table *t, size_t i);
+
 /* Writes the Markdown reference for the tables (docs/configuration.md). */
 LF_MUST_CHECK int lf_config_write_markdown(const lf_config_table *const *tables, size_t n, FILE *out);
 
@@ -147,5 +156,10 @@ LF_MUST_CHECK int lf_config_write_markdown(const lf_config_table *const *tables,
 LF_MUST_CHECK int lf_config_parse_size(const char *text, uint64_t *bytes);
 LF_MUST_CHECK int lf_config_parse_duration(const char *text, uint64_t *ms);
 LF_MUST_CHECK int lf_config_parse_bool(const char *text, bool *value);
+
+/* Writes the manual page logferry.conf(5) for the tables (troff), and the escaping it uses for
+ * text (backslash, hyphen, a leading dot or quote). 0 or negative code. */
+LF_MUST_CHECK int lf_config_write_man(const lf_config_table *const *tables, size_t n, FILE *out);
+LF_MUST_CHECK int lf_config_man_escape(lf_buf *b, const char *s);
 
 #endif

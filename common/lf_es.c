@@ -19,35 +19,20 @@ int lf_es_url_validate(const void *field, lf_buf *err)
     const char *url = *(const char *const *)field;
     if (!url)
         return 0;
-    const char *host;
-    if (strncmp(url, "http://", 7) == 0)
-        host = url + 7;
-    else if (strncmp(url, "https://", 8) == 0)
-        host = url + 8;
-    else {
-        lf_buf_msgf(err, "must start with http:// or https://");
-        return LF_ECONFIG;
-    }
-    size_t n = strcspn(host, "/?#");
-    if (n == 0) {
-        lf_buf_msgf(err, "names no host");
-        return LF_ECONFIG;
-    }
-    if (memchr(host, '@', n)) {
+    size_t host_len;
+    int rc = lf_http_url_check(url, &host_len, err);
+    if (rc)
+        return rc;
+    const char *host = strstr(url, "://") + 3;
+    if (memchr(host, '@', host_len)) {
         /* curl would send them, but the URL is printed in logs and by --dump-config */
         lf_buf_msgf(err, "must not hold credentials (user:password@): use the user and password_file or "
                          "api_key_file settings");
         return LF_ECONFIG;
     }
-    if (strpbrk(host + n, "?#")) {
+    if (strpbrk(host + host_len, "?#")) {
         lf_buf_msgf(err, "must not have a query or fragment");
         return LF_ECONFIG;
-    }
-    for (const char *p = url; *p; p++) {
-        if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f) {
-            lf_buf_msgf(err, "holds a space, a control character or a non-ASCII byte");
-            return LF_ECONFIG;
-        }
     }
     return 0;
 }

@@ -1221,3 +1221,28 @@ void lf_http_client_close(lf_http_client *c, void (*close_cb)(void *arg), void *
     c->handles_open--; /* release the hold; the client goes when libuv has closed the handles */
     client_maybe_free(c);
 }
+
+int lf_http_url_check(const char *url, size_t *host_len, lf_buf *err)
+{
+    const char *host;
+    if (strncmp(url, "http://", 7) == 0)
+        host = url + 7;
+    else if (strncmp(url, "https://", 8) == 0)
+        host = url + 8;
+    else {
+        lf_buf_msgf(err, "must start with http:// or https://");
+        return LF_ECONFIG;
+    }
+    *host_len = strcspn(host, "/?#");
+    if (*host_len == 0) {
+        lf_buf_msgf(err, "names no host");
+        return LF_ECONFIG;
+    }
+    for (const char *p = url; *p; p++) {
+        if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f) {
+            lf_buf_msgf(err, "holds a space, a control character or a non-ASCII byte");
+            return LF_ECONFIG;
+        }
+    }
+    return 0;
+}

@@ -18,6 +18,8 @@
 #include "lf_failpoint.h"
 #include "lf_json.h"
 #include "lf_log.h"
+#include "lf_manpage.h"
+#include "lf_run_as.h"
 #include "lf_systemd.h"
 
 #ifndef LF_VERSION
@@ -617,9 +619,10 @@ static void usage(const lf_service_def *def, FILE *out)
             "                           built-in defaults)\n"
             "  --set SECTION.KEY=VALUE  override one option (repeatable)\n"
             "  --dump-config            print the effective configuration and exit\n"
-            "  --check-config           validate the configuration and exit\n"
+            "  --check-config           check the configuration and what the service needs to start\n"
             "  --version                print the version and exit\n"
-            "  --help                   print this help and exit\n",
+            "  --man                    print the manual page (troff) and exit\n"
+            "  -h, --help               print this help and exit\n",
             def->program, def->summary ? def->summary : "", def->config->default_path);
     if (def->n_commands) {
         fprintf(out, "\nCommands:\n");
@@ -629,7 +632,68 @@ static void usage(const lf_service_def *def, FILE *out)
                     c->summary ? c->summary : "");
         }
     }
-    fprintf(out, "\nConfiguration reference: docs/configuration.md.\n");
+    fprintf(out, "\n`%s COMMAND --help` describes one command. Manual: man %s; every option: man "
+                 "logferry.conf.\n", def->program, def->program);
+}
+
+static bool asks_help(int argc, char **argv)
+{
+    for (int k = 1; k < argc; k++) {
+        if (strcmp(argv[k], "--") == 0)
+            return false;
+        if (strcmp(argv[k], "--help") == 0 || strcmp(argv[k], "-h") == 0)
+            return true;
+    }
+    return false;
+}
+
+static void command_usage(const lf_service_def *def, const lf_service_command *c, FILE *out)
+{
+    fprintf(out, "Usage: %s [OPTIONS] %s%s%s\n\n%s\n\nOPTIONS are those of %s --help. Manual: man %s.\n",
+            def->program, c->name, c->usage && *c->usage ? " " : "", c->usage ? c->usage : "",
+            c->summary ? c->summary : "", def->program, def->program);
+}
+
+/* What start-up needs beyond valid values; prints or logs every problem. 0 or EXIT_USAGE. */
+static int preflight(lf_service *svc, bool daemon)
+{
+    if (!svc->def->preflight)
+        return 0;
+    lf_preflight pf;
+    lf_preflight_init(&pf, svc->config_path);
+    svc->def->preflight(svc->config, &pf);
+    int rc = 0;
+    if (pf.n_problems) {
+        rc = EXIT_USAGE;
+        const char *text = lf_buf_cstr(&pf.problems);
+        if (daemon) {
+            /* one line in the journal: the first problem and where to see the others */
+            const char *nl = strchr(text, '\n');
+            int first = nl ? (int)(nl - text) : (int)strlen(text);
+            if (pf.n_problems > 1)
+                LF_ERROR("service", "not starting: %.*s (and %zu more: %s --check-config lists them)", first, text,
+                         pf.n_problems - 1, svc->def->program);
+            else
+                LF_ERROR("service", "not starting: %.*s", first, text);
+        } else {
+            fprintf(stderr, "%s", text);
+            fprintf(stderr, "%s: %zu problem%s: the service would not start\n", svc->def->program, pf.n_problems,
+                    pf.n_problems == 1 ? "" : "s");
+        }
+    }
+    lf_preflight_free(&pf);
+    return rc;
+}
+
+/* Root runs commands and --check-config as the service user (lf_run_as.h). */
+static int act_as_service_user(const lf_service_def *def)
+{
+    lf_buf err = LF_BUF_INIT(1024);
+    int rc = lf_run_as_switch(def->state_dir, &err);
+    if (rc)
+        fprintf(stderr, "%s: %s\n", def->program, lf_buf_cstr(&err));
+    lf_buf_free(&err);
+    return rc ? EXIT_RUNTIME : 0;
 }
 
 /* "--name VALUE" or "--name=VALUE"; returns the value or NULL and advances *i. */
@@ -699,6 +763,10 @@ int lf_service_main(const lf_service_def *def, int argc, char **argv)
     const char *config_arg = NULL;
     bool dump = false, check = false;
     int i = 1;
+    if (i < argc && strcmp(argv[i], "-h") == 0) {
+        usage(def, stdout);
+        return 0;
+    }
     for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
         bool m;
         const char *v;
@@ -710,6 +778,8 @@ int lf_service_main(const lf_service_def *def, int argc, char **argv)
             usage(def, stdout);
             return 0;
         }
+        if (strcmp(argv[i], "--man") == 0)
+            return lf_manpage_program(def, stdout) == 0 && fflush(stdout) == 0 ? 0 : EXIT_RUNTIME;
         if (strcmp(argv[i], "--version") == 0) {
             printf("%s %s\n", def->program, LF_VERSION);
             return 0;
@@ -757,20 +827,28 @@ int lf_service_main(const lf_service_def *def, int argc, char **argv)
             fprintf(stderr, "%s: unknown command \"%s\" (see --help)\n", def->program, argv[i]);
             return EXIT_USAGE;
         }
+        if (!cmd->own_help && asks_help(argc - i, argv + i)) {
+            command_usage(def, cmd, stdout);
+            return 0;
+        }
         if (cmd->no_config)
             return cmd->run(svc, argc - i, argv + i);
     }
 
     int rc = load_config(svc, config_arg);
+    if (rc == 0 && ((cmd && !cmd->as_root) || (check && !dump)))
+        rc = act_as_service_user(def);
     if (rc == 0) {
         if (dump) {
             rc = lf_config_dump(def->config, svc->config, stdout) == 0 ? 0 : EXIT_RUNTIME;
         } else if (check) {
-            printf("%s: configuration %s is valid\n", def->program,
-                   svc->config_path ? svc->config_path : "(built-in defaults)");
+            rc = preflight(svc, false);
+            if (rc == 0)
+                printf("%s: configuration %s is valid\n", def->program,
+                       svc->config_path ? svc->config_path : "(built-in defaults)");
         } else if (cmd) {
             rc = cmd->run(svc, argc - i, argv + i);
-        } else {
+        } else if ((rc = preflight(svc, true)) == 0) {
             rc = run_daemon(svc);
         }
     }

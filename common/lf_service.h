@@ -12,8 +12,10 @@
  *   int main(int argc, char **argv) { return lf_service_main(&receiver_def, argc, argv); }
  *
  * Command line: PROGRAM [--config PATH] [--set section.key=value]... [--dump-config | --check-config
- * | --version | --help] [COMMAND [ARGS...]]. Without a command the daemon runs. Exit codes: 0 done,
- * 1 runtime failure, 2 usage or configuration error.
+ * | --version | --help | -h | --man] [COMMAND [ARGS...]]. Without a command the daemon runs. Exit
+ * codes: 0 done, 1 runtime failure, 2 usage or configuration error (also a daemon whose preflight
+ * fails: the units do not restart on 2). `COMMAND --help` prints the command's usage and runs
+ * nothing. Run by root, commands act as the owner of the state directory (lf_run_as.h).
  *
  * The daemon: loads the configuration, creates the HTTP server with the [http] limits, registers
  * GET /healthz and GET /metrics, calls the program's start hook (its routes, metrics, checks,
@@ -36,6 +38,7 @@
 #include "lf_config.h"
 #include "lf_http_server.h"
 #include "lf_metrics.h"
+#include "lf_preflight.h"
 
 /* Options every program has. It must be the first member of the program's configuration struct. */
 typedef struct lf_service_config {
@@ -98,17 +101,31 @@ typedef struct lf_service_command {
     const char *summary; /* one line */
     int (*run)(lf_service *svc, int argc, char **argv);
     bool no_config;
+    /* Run by root, the command stays root (it writes where the service user may not, and gives
+     * what it writes to the service user itself: lf_run_as_chown). Otherwise root acts as the owner
+     * of the program's state_dir (lf_run_as_switch) before the command runs. */
+    bool as_root;
+    /* The command prints its own --help (longer than usage and summary); otherwise `PROGRAM COMMAND
+     * --help` (or -h) prints usage and summary, exits 0 and runs nothing. */
+    bool own_help;
 } lf_service_command;
 
 typedef struct lf_service_def {
     const char *program; /* "logferry-receiver" */
     const char *summary; /* one line for --help */
+    const char *description; /* a paragraph for the manual page (optional) */
+    const char *section;     /* manual section: "8" for daemons */
+    const char *state_dir;   /* the package's state directory: whose owner admin commands act as */
     const lf_config_table *config; /* program's table; its struct starts with lf_service_config */
     const lf_service_command *commands;
     size_t n_commands;
     /* Optional: requirements across options, after every load and before a reload is applied.
      * 0, or an error with the reason in err (the configuration is then refused). */
     int (*validate)(const void *config, lf_buf *err);
+    /* Optional: what start-up needs beyond valid values (keys a mode requires, directories the
+     * service user can write, keys that load), each problem reported with lf_preflight_fail & co.
+     * Run by --check-config and before the daemon starts; any problem means exit 2. */
+    void (*preflight)(const void *config, lf_preflight *pf);
     /* Daemon hooks, all optional, all called on the loop thread. */
     /* Before listening: routes (lf_http_server_route(lf_service_http(svc), ...)), metrics
      * (lf_service_metrics), checks (lf_service_add_check), timers on lf_service_loop. 0 or an error

@@ -286,6 +286,16 @@ static int run_cli(lf_service *svc, int argc, char **argv)
     return lf_monitor_cli_run(db, argc, argv, wall_ms(), stdout, stderr);
 }
 
+/* What start-up needs (lf_service_def.preflight): a state directory it can write, a webhook URL that
+ * parses. */
+static void preflight(const void *config, lf_preflight *pf)
+{
+    const struct lf_monitor_config *c = config;
+    lf_preflight_dir(pf, "monitor", "state_dir", c->state_dir, true, true);
+    lf_preflight_url(pf, "slack", "webhook_url", c->slack_webhook_url);
+    lf_preflight_url(pf, "monitor", "heartbeat_url", c->heartbeat_url);
+}
+
 static const lf_service_command monitor_commands[] = {
     {"silence", "CHECK DURATION [REASON...]",
      "Send nothing for CHECK (\"*\": every check) for DURATION (30m, 2h, 1d); checks keep running.", run_cli, .no_config = false},
@@ -297,8 +307,15 @@ static const lf_service_def monitor = {
     .program = "logferry-monitor",
     .summary = "Watches every other part of logferry and alerts to Slack; keeps working when the rest "
                "is down.",
+    .description = "Each [check.NAME] section is one check run on its interval: a program's /healthz, a queue's "
+                   "depth, age and dead letters, a database, a disk. A check that starts failing, and one that "
+                   "recovers, is posted to Slack (grouped within group_window, kept in an outbox until Slack "
+                   "takes it); the monitor shares nothing with what it watches.",
+    .section = "8",
+    .state_dir = "/var/lib/logferry/monitor",
     .config = &lf_monitor_config_table,
     .commands = monitor_commands,
+    .preflight = preflight,
     .n_commands = sizeof monitor_commands / sizeof monitor_commands[0],
     .validate = lf_monitor_config_validate,
     .start = start,

@@ -3,6 +3,10 @@
 # packaging/debian, in a temporary directory. Version from git describe; output in $LF_DEB_OUT
 # (default dist/ at the top of the checkout). Needs debhelper, devscripts (dpkg-buildpackage),
 # fakeroot and the build dependencies: scripts/install-deps.sh installs them.
+#   LF_DEB_VERSION=V      build version V instead (tests build a higher one to test upgrades)
+#   LF_DEB_WORKTREE=1     build the working tree as it is (tracked and untracked files that git does
+#                         not ignore) instead of HEAD: what the package tests of a change need
+#   LF_DEB_MAINTAINER     the Maintainer field, "Name <address>"; default the author of HEAD
 set -euo pipefail
 
 top=$(git -C "$(dirname "$0")/.." rev-parse --show-toplevel)
@@ -21,23 +25,34 @@ else
   version=${base:-0.0.0}+git$(git -C "$top" rev-list --count HEAD).g$(git -C "$top" rev-parse --short HEAD)
 fi
 
+version=${LF_DEB_VERSION:-$version}
+
 work=$(mktemp -d "${TMPDIR:-/tmp}/logferry-deb.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 src=$work/logferry-$version
 mkdir -p "$src"
-git -C "$top" archive --format=tar HEAD | tar -x -C "$src"
+tree=HEAD
+if [ "${LF_DEB_WORKTREE:-0}" = 1 ]; then
+  # a tree object of the working tree, made with a throw-away index: HEAD and the index stay as
+  # they are
+  cp "$(git -C "$top" rev-parse --git-path index)" "$work/index" 2>/dev/null || true
+  GIT_INDEX_FILE=$work/index git -C "$top" add -A
+  tree=$(GIT_INDEX_FILE=$work/index git -C "$top" write-tree)
+fi
+git -C "$top" archive --format=tar "$tree" | tar -x -C "$src"
 rm -rf "$src/debian"
 cp -a "$top/packaging/debian" "$src/debian"
-# The docs are installed from the source tree: install.md may be newer than HEAD while it is written.
-cp "$top/docs/install.md" "$src/docs/install.md" 2>/dev/null || true
 
+# Who the package is from: said, not made up (the author of the commit it is built from)
+maintainer=${LF_DEB_MAINTAINER:-$(git -C "$top" log -1 --format='%an <%ae>' HEAD)}
+sed -i "s|^Maintainer: .*|Maintainer: $maintainer|" "$src/debian/control"
 date=$(git -C "$top" log -1 --format=%aD HEAD)
 cat > "$src/debian/changelog" <<CHANGELOG
 logferry ($version) unstable; urgency=medium
 
-  * Build of $(git -C "$top" rev-parse --short HEAD) (git describe: $desc).
+  * Build of $(git -C "$top" rev-parse --short HEAD)$([ "$tree" = HEAD ] || echo " with uncommitted changes") (git describe: $desc).
 
- -- logferry maintainers <logferry@example.org>  $date
+ -- $maintainer  $date
 CHANGELOG
 
 (cd "$src" && DEB_BUILD_OPTIONS="${DEB_BUILD_OPTIONS:-parallel=2}" dpkg-buildpackage -us -uc -b)

@@ -395,16 +395,16 @@ static int cmd_queue(lf_service *svc, int argc, char **argv)
 
 const lf_service_command lf_receiver_commands[] = {
     {"sites", "add NAME PUBKEY | disable NAME | enable NAME | list", "manage the sites allowed to upload",
-     cmd_sites, false},
-    {"keys", "rotate | list", "encryption keys at rest (rotate: new current key, old ones kept)", cmd_keys, false},
+     cmd_sites, .no_config = false},
+    {"keys", "rotate | list", "encryption keys at rest (rotate: new current key, old ones kept)", cmd_keys, .no_config = false},
     {"tokens", "add NAME --scope worker[,read,admin] | list | revoke NAME", "bearer tokens of the API", cmd_tokens,
-     false},
+     .no_config = false},
     {"sessions", "export ID [--out FILE] | requeue",
      "decrypt a stored session (its zip) for an operator; requeue: queue every stored session again at "
      "the next start (after a lost queue store)",
      cmd_sessions,
-     false},
+     .no_config = false},
     {"queue", "stats [Q] | peek [Q [N]] | redrive [Q] | check", "inspect and repair the durable queue", cmd_queue,
-     false},
+     .no_config = false},
 };
 const size_t lf_receiver_n_commands = sizeof lf_receiver_commands / sizeof lf_receiver_commands[0];

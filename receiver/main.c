@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "auth.h"
 #include "commands.h"
@@ -242,12 +244,48 @@ static void receiver_stop(lf_service *svc)
         release(r);
 }
 
+/* What start-up needs (lf_service_def.preflight): the directories it writes and the keyring, which
+ * must load when it exists (start-up makes the first key of an empty one). */
+static void receiver_preflight(const void *config, lf_preflight *pf)
+{
+    const struct lf_receiver_config *c = config;
+    if (c->store_backend == LF_STORE_BACKEND_FILESYSTEM)
+        lf_preflight_dir(pf, "store", "dir", c->store_dir, true, true);
+    else
+        lf_preflight_url(pf, "store", "es_url", c->es_url);
+    lf_preflight_file(pf, "store", "index_path", c->index_path, true);
+    lf_preflight_file(pf, "queue", "path", c->queue_path, true);
+    lf_preflight_file(pf, "auth", "sites_file", c->sites_file, true);
+    lf_preflight_file(pf, "auth", "tokens_file", c->tokens_file, true);
+    lf_preflight_file(pf, "auth", "token_key_file", c->token_key_file, true);
+    struct stat st;
+    if (c->keys_dir && stat(c->keys_dir, &st) == 0) {
+        lf_preflight_dir(pf, "store", "keys_dir", c->keys_dir, true, false);
+        lf_receiver_keys keys;
+        char err[512] = "";
+        if (access(c->keys_dir, R_OK | X_OK) == 0 && lf_crypto_init() == 0 && lf_receiver_keys_open(&keys, c->keys_dir, false, err, sizeof err) == 0)
+            lf_receiver_keys_close(&keys);
+        else if (*err)
+            lf_preflight_fail(pf, "store", "keys_dir", "%s", err);
+    } else {
+        lf_preflight_dir(pf, "store", "keys_dir", c->keys_dir, true, true);
+    }
+}
+
 static lf_service_def receiver = {
     .program = "logferry-receiver",
     .summary = "The central HTTP API: verifies and stores uploaded sessions, queues them for the parsers "
                "and answers queries.",
+    .description = "Sites upload each session as a signed zip (PUT /v1/sessions/ID). The receiver checks the "
+                   "signature, the zip and its manifest, encrypts the session with the current key of its "
+                   "keyring and stores it, and queues its id for the parsers before it answers: a 2xx means "
+                   "the session is durable and will be parsed. A repeated upload of the same bytes gets "
+                   "200 again; different bytes under a stored id get 409.",
+    .section = "8",
+    .state_dir = "/var/lib/logferry/receiver",
     .config = &lf_receiver_config_table,
     .commands = lf_receiver_commands,
+    .preflight = receiver_preflight,
     .start = receiver_start,
     .stop = receiver_stop,
 };

@@ -5,14 +5,14 @@ set -euo pipefail
 
 build_pkgs=(
   build-essential cmake pkg-config clang llvm libclang-rt-14-dev
-  debhelper devscripts fakeroot lintian debootstrap
+  debhelper devscripts fakeroot lintian debootstrap systemd-container
   libuv1-dev libhttp-parser-dev libcurl4-openssl-dev libarchive-dev libsodium-dev
   libmariadb-dev libjansson-dev libinih-dev libsqlite3-dev libpcre2-dev
   libcmocka-dev zlib1g-dev
 )
 run_pkgs=(
   mariadb-server mariadb-client sqlite3 curl zip unzip python3 iproute2 procps psmisc
-  nginx-light wrk e2fsprogs util-linux chromium openssl
+  nginx-light wrk e2fsprogs util-linux chromium openssl strace bash-completion man-db
 )
 
 missing=()

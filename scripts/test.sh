@@ -4,7 +4,7 @@
 #   2. builds with -Werror and runs the suite (unit, integration, fuzz corpus replay),
 #   3. builds again with AddressSanitizer and UndefinedBehaviorSanitizer and runs the suite again,
 #   4. builds the libFuzzer targets with clang (compile check; fuzzing itself is scripts/fuzz.sh),
-#   5. checks that docs/configuration.md matches the configuration tables.
+#   5. checks that docs/configuration.md and docs/man/ match the programs' tables (gen-docs.sh).
 # Usage: scripts/test.sh [ctest arguments, e.g. -L unit or -R queue]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,11 +43,7 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 echo "== build fuzz targets (clang, libFuzzer)"
 CC=clang build build/fuzz -DLF_FUZZ=ON -DLF_BENCH=OFF
 
-echo "== docs/configuration.md is generated from the tables"
-if [ -x build/ci/logferry-config-docs ]; then
-  build/ci/logferry-config-docs > build/configuration.md
-  diff -u docs/configuration.md build/configuration.md \
-    || { echo "docs/configuration.md is stale: run build/ci/logferry-config-docs > docs/configuration.md"; exit 1; }
-fi
+echo "== docs/configuration.md and the manual pages are generated from the tables"
+bash scripts/gen-docs.sh --check build/ci
 
 echo "== all passed in $(( $(date +%s) - started ))s"

@@ -11,6 +11,7 @@
 #include "lf_crypto.h"
 #include "lf_error.h"
 #include "lf_log.h"
+#include "lf_run_as.h"
 #include "lf_service.h"
 #include "lf_sign.h"
 #include "uploader.h"
@@ -317,6 +318,15 @@ static int cmd_keygen(lf_service *svc, int argc, char **argv)
         fprintf(stderr, "logferry-uploader: %s: %s\n", cfg->key_file, lf_strerror(rc));
         return 1;
     }
+    /* keygen stays root (the key lives in /etc/logferry, which the service user cannot write) and
+     * gives the key to the service user, the only one that may read it */
+    lf_buf err = LF_BUF_INIT(512);
+    rc = lf_run_as_chown(cfg->key_file, lf_service_definition(svc)->state_dir, &err);
+    if (rc < 0)
+        fprintf(stderr, "logferry-uploader: %s\n", lf_buf_cstr(&err));
+    lf_buf_free(&err);
+    if (rc < 0)
+        return 1;
     char text[LF_SIGN_PK_B64_SIZE];
     lf_sign_pk_encode(text, pk);
     fprintf(stderr, "key written to %s; register it on the receiver with:\n", cfg->key_file);
@@ -326,21 +336,29 @@ static int cmd_keygen(lf_service *svc, int argc, char **argv)
 
 static const lf_service_command commands[] = {
     {"once", "", "scan, ship everything finished, exit (0 done, 75 sessions left for the next "
-                 "run, 65 sessions refused)", cmd_once, false},
+                 "run, 65 sessions refused)", cmd_once, .no_config = false},
     {"status", "", "sessions pending, shipped, failed (with reasons), outbox use", cmd_status,
-     false},
+     .no_config = false},
     {"keygen", "[--force]", "create the site key pair; prints the line to run on the receiver",
-     cmd_keygen, false},
+     cmd_keygen, .as_root = true},
 };
 
 static const lf_service_def uploader = {
     .program = "logferry-uploader",
     .summary = "Finds finished session logs, zips each with a manifest, signs and uploads it to the "
                "receiver, and keeps an offline outbox.",
+    .description = "Each [watch.NAME] section names a directory of session logs. A session is finished when "
+                   "its end_line matches, its rotated_suffix appears or it has not changed for settle; it "
+                   "is then packed with its manifest into the outbox and uploaded, signed with the site's "
+                   "Ed25519 key, until the receiver confirms it durably stored. The outbox survives "
+                   "restarts, crashes and outages: no session is lost or sent twice.",
+    .section = "8",
+    .state_dir = "/var/lib/logferry/uploader",
     .config = &lf_uploader_config_table,
     .commands = commands,
     .n_commands = sizeof commands / sizeof commands[0],
     .validate = lf_uploader_config_validate,
+    .preflight = lf_uploader_config_preflight,
     .start = daemon_start,
     .stop = daemon_stop,
 };

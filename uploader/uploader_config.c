@@ -1,10 +1,14 @@
 /* logferry-uploader's configuration table (also read by tools/logferry-config-docs). */
 #include "uploader_config.h"
 
+#include <sodium.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "lf_error.h"
+#include "lf_sign.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -166,4 +170,32 @@ int lf_uploader_config_validate(const void *config, lf_buf *err)
         return LF_ECONFIG;
     }
     return 0;
+}
+
+void lf_uploader_config_preflight(const void *config, lf_preflight *pf)
+{
+    const struct lf_uploader_config *c = config;
+    lf_preflight_require(pf, "uploader", "site", c->site, "uploads are signed in the site's name");
+    lf_preflight_url(pf, "receiver", "url", c->receiver_url);
+    lf_preflight_file(pf, "receiver", "ca_file", c->ca_file, false);
+    if (lf_preflight_require(pf, "uploader", "key_file", c->key_file, "uploads are signed with it")) {
+        uint8_t sk[LF_SIGN_SK_BYTES];
+        char why[256] = "";
+        if (lf_sign_sk_load(c->key_file, sk, why, sizeof why) != 0)
+            lf_preflight_fail(pf, "uploader", "key_file", "%s (\"logferry-uploader keygen\" creates it)", why);
+        sodium_memzero(sk, sizeof sk);
+    }
+    lf_preflight_dir(pf, "uploader", "state_dir", c->state_dir, true, true);
+    lf_preflight_dir(pf, "outbox", "dir", c->outbox_dir, true, true);
+    if (c->after_upload == LF_AFTER_MOVE)
+        lf_preflight_dir(pf, "uploader", "move_dir", c->move_dir, true, true);
+    for (size_t i = 0; i < c->n_watches; i++) {
+        char section[300];
+        snprintf(section, sizeof section, "watch.%s", c->watches[i].name);
+        /* a watched directory that is not there yet is scanned once it appears; one that exists
+         * must be readable, and writable when shipped files are deleted or moved away */
+        struct stat st;
+        if (c->watches[i].dir && stat(c->watches[i].dir, &st) == 0)
+            lf_preflight_dir(pf, section, "dir", c->watches[i].dir, c->after_upload != LF_AFTER_KEEP, false);
+    }
 }

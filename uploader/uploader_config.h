@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "lf_config.h"
+#include "lf_preflight.h"
 #include "lf_service.h"
 
 enum lf_uploader_after { LF_AFTER_KEEP = 0, LF_AFTER_DELETE = 1, LF_AFTER_MOVE = 2 };
@@ -56,5 +57,7 @@ struct lf_uploader_config {
 
 extern const lf_config_table lf_uploader_config_table;
 int lf_uploader_config_validate(const void *config, lf_buf *err);
+/* What the daemon needs to start (lf_service_def.preflight). */
+void lf_uploader_config_preflight(const void *config, lf_preflight *pf);
 
 #endif
