@@ -823,8 +823,11 @@ int lf_analytics_run(lf_analytics *a, const char *job, const char *from, const c
     /* The work. */
     if (rc >= 0 && days.n > 0) {
         if (dj) {
-            for (size_t i = 0; i < days.n && rc >= 0; i++)
+            for (size_t i = 0; i < days.n && rc >= 0; i++) {
                 rc = run_day(a, dj, days.d[i], &rows, &err);
+                if (rc >= 0 && a->on_day)
+                    a->on_day(a->on_day_arg, job, i + 1, days.n);
+            }
         } else if (retention) {
             rc = run_retention(a, &days, all, &rows, &err);
         } else {

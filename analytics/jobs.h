@@ -14,6 +14,9 @@ typedef struct lf_analytics {
     const struct lf_analytics_config *cfg;
     lf_mysql *src; /* the parsed tables (source_database) */
     lf_mysql *dst; /* the analytics tables (target_database) */
+    /* Optional: called after each day a job recomputed (done of total days), for progress. */
+    void (*on_day)(void *arg, const char *job, size_t done, size_t total);
+    void *on_day_arg;
 } lf_analytics;
 
 extern const char *const lf_analytics_builtin_jobs[]; /* NULL-terminated */

@@ -1,11 +1,13 @@
 /* logferry-analytics: entry point, commands (run, status, backfill) and the scheduling daemon. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "analytics_config.h"
 #include "dashboard.h"
 #include "jobs.h"
 #include "lf_error.h"
+#include "lf_progress.h"
 #include "lf_service.h"
 #include "scheduler.h"
 
@@ -55,6 +57,22 @@ static int cmd_run(lf_service *svc, int argc, char **argv)
 }
 
 /* backfill [JOB]: every day in the source, for one job or all of them. */
+/* One progress line per job, in days (a backfill of years of data takes a while). */
+struct backfill_progress {
+    lf_progress p;
+    bool started;
+};
+
+static void backfill_day(void *arg, const char *job, size_t done, size_t total)
+{
+    struct backfill_progress *bp = arg;
+    if (!bp->started) {
+        lf_progress_start(&bp->p, stderr, isatty(STDERR_FILENO), job, "", total, lf_progress_now_ms());
+        bp->started = true;
+    }
+    lf_progress_update(&bp->p, done, lf_progress_now_ms());
+}
+
 static int cmd_backfill(lf_service *svc, int argc, char **argv)
 {
     const struct lf_analytics_config *cfg = lf_service_config_data(svc);
@@ -63,6 +81,9 @@ static int cmd_backfill(lf_service *svc, int argc, char **argv)
     lf_analytics a;
     if (lf_analytics_open(&a, cfg) != 0)
         return 1;
+    struct backfill_progress bp = {.started = false};
+    a.on_day = backfill_day;
+    a.on_day_arg = &bp;
     int status = 0;
     size_t n = 4 + cfg->n_jobs;
     for (size_t i = 0; i < n; i++) {
@@ -70,7 +91,10 @@ static int cmd_backfill(lf_service *svc, int argc, char **argv)
         if (argc == 2 && strcmp(argv[1], job) != 0)
             continue;
         long long rows = 0;
+        bp.started = false;
         int rc = lf_analytics_run(&a, job, NULL, NULL, true, &rows);
+        if (bp.started)
+            lf_progress_end(&bp.p, lf_progress_now_ms());
         if (rc < 0)
             status = 1;
         printf("%s: %s, %lld rows\n", job, rc < 0 ? "failed" : rc == 1 ? "skipped" : "ok", rows);

@@ -154,12 +154,12 @@ typedef struct lf_http_client_stats {
     uint64_t in_flight;
 } lf_http_client_stats;
 
-/* Fills opts with the defaults above (every field set, so callers change only what they need). */
 /* Checks that url is http:// or https:// with a host and holds no space, control character or
  * non-ASCII byte. 0 with *host_len the length of the authority (up to the first / ? or #), or
  * LF_ECONFIG with the reason in err ("must start with http:// or https://"). */
 LF_MUST_CHECK int lf_http_url_check(const char *url, size_t *host_len, lf_buf *err);
 
+/* Fills opts with the defaults above (every field set, so callers change only what they need). */
 void lf_http_client_opts_default(lf_http_client_opts *opts);
 
 /* loop: the libuv loop for lf_http_client_send, or NULL for a blocking client (fetch).

@@ -29,6 +29,8 @@ struct sink {
     int fd;
     lf_buf *buf;
     uint64_t bytes;
+    void (*progress)(void *arg, uint64_t plain_bytes); /* after each record written; may be NULL */
+    void *progress_arg;
 };
 
 static ssize_t source_read(struct source *s, void *out, size_t len)
@@ -46,6 +48,8 @@ static int sink_write(struct sink *s, const void *data, size_t len)
     int rc = s->fd >= 0 ? lf_write_all(s->fd, data, len) : lf_buf_append(s->buf, data, len);
     if (rc == 0)
         s->bytes += len;
+    if (rc == 0 && s->progress)
+        s->progress(s->progress_arg, s->bytes);
     return rc;
 }
 
@@ -242,8 +246,14 @@ out:
 int lf_secretstream_decrypt_fd(const lf_keyring *kr, int in_fd, int out_fd,
                                uint64_t *plain_bytes)
 {
+    return lf_secretstream_decrypt_fd_progress(kr, in_fd, out_fd, plain_bytes, NULL, NULL);
+}
+
+int lf_secretstream_decrypt_fd_progress(const lf_keyring *kr, int in_fd, int out_fd, uint64_t *plain_bytes,
+                                        void (*progress)(void *arg, uint64_t plain_bytes), void *arg)
+{
     struct source src = {.fd = in_fd};
-    struct sink dst = {.fd = out_fd};
+    struct sink dst = {.fd = out_fd, .progress = progress, .progress_arg = arg};
     int rc = decrypt_stream(kr, &src, &dst);
     if (rc == 0 && plain_bytes)
         *plain_bytes = dst.bytes;

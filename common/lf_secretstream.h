@@ -60,6 +60,10 @@ LF_MUST_CHECK int lf_secretstream_key_id(const void *header, size_t len, uint8_t
  * object's key id. *plain_bytes (may be NULL) gets the plaintext size. See above for errors. */
 LF_MUST_CHECK int lf_secretstream_decrypt_fd(const lf_keyring *kr, int in_fd, int out_fd,
                                uint64_t *plain_bytes);
+/* The same, calling progress (may be NULL) with the plaintext written so far after each record. */
+LF_MUST_CHECK int lf_secretstream_decrypt_fd_progress(const lf_keyring *kr, int in_fd, int out_fd,
+                                                      uint64_t *plain_bytes,
+                                                      void (*progress)(void *arg, uint64_t plain_bytes), void *arg);
 /* Decrypts an object in memory, appending the plaintext to out (out's maximum bounds it:
  * LF_ELIMIT). On failure out is restored to its length before the call. */
 LF_MUST_CHECK int lf_secretstream_decrypt_buf(const lf_keyring *kr, const void *data, size_t len, lf_buf *out);

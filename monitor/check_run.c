@@ -114,6 +114,16 @@ void lf_check_run(const lf_check_config *c, lf_http_client *http, lf_check_progr
         lf_http_response_free(&r1);
         lf_http_response_free(&r2);
         break;
+    case LF_CHECK_SITE_QUIET:
+        lf_check_http_get(http, c->url, c->token, c->timeout_ms, &r1, &h1);
+        lf_check_eval_site_quiet(c, &h1, now_ms, res);
+        lf_http_response_free(&r1);
+        break;
+    case LF_CHECK_SITE_REFUSALS:
+        lf_check_http_get(http, c->url, c->token, c->timeout_ms, &r1, &h1);
+        lf_check_eval_site_refusals(c, progress, &h1, now_ms, res);
+        lf_http_response_free(&r1);
+        break;
     case LF_CHECK_ANALYTICS_FRESHNESS:
         lf_check_probe_freshness(c, res);
         break;

@@ -9,12 +9,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "checks_config.h"
+#include "lf_config.h"
 #include "lf_error.h"
 
-const char *const lf_check_kind_names[] = {"healthz", "queue", "parser_progress", "analytics_freshness",
-                                           "mysql",   "elasticsearch", "disk", NULL};
+const char *const lf_check_kind_names[] = {"healthz", "queue",      "parser_progress", "analytics_freshness",
+                                           "mysql",   "elasticsearch", "disk", "site_quiet", "site_refusals",
+                                           NULL};
 const char *const lf_es_status_names[] = {"green", "yellow", "red", NULL};
 
 void lf_check_rules(const lf_check_config *c, lf_alert_rules *r)
@@ -410,4 +413,194 @@ void lf_check_eval_disk(const lf_check_config *c, int stat_error, uint64_t free_
         set(res, false, v, t, "disk almost full at %.200s: %s free (%.1f%%)", path, fb, pct);
     else
         set(res, true, v, t, "enough free space at %.200s", path);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Sites (the receiver's GET /v1/sites) */
+
+uint64_t lf_check_site_interval(const char *entry, char *site, size_t site_size)
+{
+    const char *eq = strchr(entry, '=');
+    if (!eq || eq == entry || (size_t)(eq - entry) >= site_size)
+        return 0;
+    uint64_t ms = 0;
+    if (lf_config_parse_duration(eq + 1, &ms) != 0 || ms == 0)
+        return 0;
+    memcpy(site, entry, (size_t)(eq - entry));
+    site[eq - entry] = '\0';
+    return ms;
+}
+
+static uint64_t interval_of(const lf_check_config *c, const char *site)
+{
+    for (char **e = c->site_intervals; e && *e; e++) {
+        char name[80];
+        uint64_t ms = lf_check_site_interval(*e, name, sizeof name);
+        if (ms && strcmp(name, site) == 0)
+            return ms;
+    }
+    return c->max_quiet_ms;
+}
+
+/* "2026-12-07T01:02:03Z" in ms since the epoch; -1 when it is not that. */
+static int64_t rfc3339_ms(const char *t)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *end = t ? strptime(t, "%Y-%m-%dT%H:%M:%SZ", &tm) : NULL;
+    if (!end || *end)
+        return -1;
+    return (int64_t)timegm(&tm) * 1000;
+}
+
+static json_t *sites_of(const lf_check_config *c, const lf_check_http *h, lf_check_result *res)
+{
+    if (http_failed(c, h, "the receiver's site list", res))
+        return NULL;
+    json_t *o = parse_object(h);
+    json_t *sites = o ? json_object_get(o, "sites") : NULL;
+    if (!json_is_array(sites)) {
+        set(res, false, "unreadable", "site list", "the site list from %s is not in the expected format",
+            c->url ? c->url : "");
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+void lf_check_eval_site_quiet(const lf_check_config *c, const lf_check_http *h, int64_t now_ms, lf_check_result *res)
+{
+    json_t *o = sites_of(c, h, res);
+    if (!o)
+        return;
+    char quiet[LF_ALERT_MESSAGE_MAX] = "";
+    size_t n_quiet = 0, n_watched = 0, used = 0;
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(o, "sites"), i, s)
+    {
+        const char *name = json_string_value(json_object_get(s, "site"));
+        const char *state = json_string_value(json_object_get(s, "state"));
+        int64_t last = rfc3339_ms(json_string_value(json_object_get(s, "last_upload")));
+        /* a disabled site is quiet on purpose; one that never uploaded has nothing to compare */
+        if (!name || !state || strcmp(state, "enabled") != 0 || last < 0)
+            continue;
+        n_watched++;
+        uint64_t limit = interval_of(c, name);
+        if (now_ms - last <= (int64_t)limit)
+            continue;
+        char age[32], lim[32];
+        format_seconds((now_ms - last) / 1000, age, sizeof age);
+        format_seconds((int64_t)(limit / 1000), lim, sizeof lim);
+        int w = snprintf(quiet + used, sizeof quiet - used, "%s%s sent nothing for %s (expected every %s)",
+                         n_quiet ? "; " : "", name, age, lim);
+        if (w > 0 && (size_t)w < sizeof quiet - used)
+            used += (size_t)w;
+        n_quiet++;
+    }
+    json_decref(o);
+    char v[LF_ALERT_VALUE_MAX], t[LF_ALERT_VALUE_MAX], lim[32];
+    format_seconds((int64_t)(c->max_quiet_ms / 1000), lim, sizeof lim);
+    snprintf(t, sizeof t, "an upload every %s%s", lim, c->site_intervals ? " (or per site)" : "");
+    snprintf(v, sizeof v, "%zu of %zu sites quiet", n_quiet, n_watched);
+    if (n_quiet)
+        set(res, false, v, t, "%s", quiet);
+    else
+        set(res, true, v, t, "every site uploaded within its interval (%zu watched)", n_watched);
+}
+
+/* Reasons a site causes; the others (busy, queue_full, disk_low, in_progress, storage errors) are
+ * the receiver's own state, which other checks watch. */
+static bool reason_counted(const lf_check_config *c, const char *reason)
+{
+    if (c->reasons) {
+        for (char **r = c->reasons; *r; r++)
+            if (strcmp(*r, reason) == 0)
+                return true;
+        return false;
+    }
+    static const char *const pressure[] = {"busy", "queue_full", "disk_low", "in_progress", "storage_full",
+                                           "storage_error"};
+    for (size_t i = 0; i < sizeof pressure / sizeof pressure[0]; i++)
+        if (strcmp(pressure[i], reason) == 0)
+            return false;
+    return true;
+}
+
+static uint64_t previous_count(const lf_check_progress *p, const char *site, bool *known)
+{
+    for (size_t i = 0; i < p->n_sites; i++)
+        if (strcmp(p->sites[i].name, site) == 0) {
+            *known = true;
+            return p->sites[i].count;
+        }
+    *known = false;
+    return 0;
+}
+
+void lf_check_eval_site_refusals(const lf_check_config *c, lf_check_progress *p, const lf_check_http *h,
+                                 int64_t now_ms, lf_check_result *res)
+{
+    (void)now_ms;
+    json_t *o = sites_of(c, h, res);
+    if (!o)
+        return;
+    uint64_t total = 0;
+    char recent[LF_ALERT_MESSAGE_MAX] = "";
+    size_t used = 0, n_recent = 0, n_sites = 0;
+    lf_check_progress next = *p;
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(o, "sites"), i, s)
+    {
+        const char *name = json_string_value(json_object_get(s, "site"));
+        if (!name)
+            continue;
+        uint64_t site_total = 0;
+        const char *reason;
+        json_t *n;
+        char reasons[160] = "";
+        size_t rused = 0;
+        json_object_foreach(json_object_get(s, "refusals_by_reason"), reason, n)
+        {
+            if (!reason_counted(c, reason) || !json_is_integer(n) || json_integer_value(n) < 0)
+                continue;
+            site_total += (uint64_t)json_integer_value(n);
+            int w = snprintf(reasons + rused, sizeof reasons - rused, "%s%s %lld", rused ? ", " : "", reason,
+                             (long long)json_integer_value(n));
+            if (w > 0 && (size_t)w < sizeof reasons - rused)
+                rused += (size_t)w;
+        }
+        total += site_total;
+        /* name the sites whose count grew since the previous run */
+        bool known;
+        uint64_t before = previous_count(p, name, &known);
+        if (p->have_refusals && site_total > before) {
+            int w = snprintf(recent + used, sizeof recent - used, "%s%s (%s)", n_recent ? "; " : "", name, reasons);
+            if (w > 0 && (size_t)w < sizeof recent - used)
+                used += (size_t)w;
+            n_recent++;
+        }
+        if (n_sites < LF_CHECK_REFUSAL_SITES) {
+            snprintf(next.sites[n_sites].name, sizeof next.sites[n_sites].name, "%s", name);
+            next.sites[n_sites].count = site_total;
+            n_sites++;
+        }
+    }
+    json_decref(o);
+    /* the first run, and a count that went down (a new index), only set the baseline */
+    uint64_t new_ones = p->have_refusals && total >= p->refusals ? total - p->refusals : 0;
+    bool baseline = !p->have_refusals || total < p->refusals;
+    next.have_refusals = true;
+    next.refusals = total;
+    next.n_sites = n_sites;
+    *p = next;
+    char v[LF_ALERT_VALUE_MAX], t[LF_ALERT_VALUE_MAX];
+    snprintf(v, sizeof v, "%" PRIu64 " refused since the last check", new_ones);
+    snprintf(t, sizeof t, "at most %" PRIu64, c->max_refusals);
+    if (!baseline && new_ones > c->max_refusals)
+        set(res, false, v, t, "%" PRIu64 " uploads refused since the last check: %s", new_ones,
+            n_recent ? recent : "(more sites than are remembered one by one)");
+    else
+        set(res, true, v, t, "%s", baseline ? "refusal counts read (first run)" : "no new refusals over the limit");
 }

@@ -19,6 +19,12 @@
  *   mysql                connect and SELECT 1 within max_latency
  *   elasticsearch        GET url (/_cluster/health): "status" no worse than es_status
  *   disk                 statvfs(path): free bytes >= min_free_bytes and free % >= min_free_percent
+ *   site_quiet           GET url (receiver /v1/sites, read token): every enabled site that ever
+ *                        uploaded did so within its interval (site_intervals "site=duration", else
+ *                        max_quiet); a quiet site fails the check, an upload resolves it
+ *   site_refusals        GET url (receiver /v1/sites): fails when more than max_refusals uploads
+ *                        were refused since the previous run (for the reasons in reasons; by
+ *                        default every reason a site can cause, not the receiver's own pressure)
  */
 #ifndef LF_CHECKS_H
 #define LF_CHECKS_H
@@ -38,6 +44,8 @@ enum lf_check_kind {
     LF_CHECK_MYSQL,
     LF_CHECK_ELASTICSEARCH,
     LF_CHECK_DISK,
+    LF_CHECK_SITE_QUIET,
+    LF_CHECK_SITE_REFUSALS,
 };
 /* "healthz", "queue", ... NULL-terminated, indexed by enum lf_check_kind (the config's enum values). */
 extern const char *const lf_check_kind_names[];
@@ -89,6 +97,12 @@ typedef struct lf_check_config {
     char *path;
     uint64_t min_free_bytes;
     double min_free_percent;
+    char *runbook_url; /* linked from its Slack messages */
+    /* site_quiet and site_refusals */
+    uint64_t max_quiet_ms;
+    char **site_intervals; /* "site=duration" */
+    uint64_t max_refusals;
+    char **reasons;        /* NULL: every reason a site can cause */
 } lf_check_config;
 
 typedef struct lf_check_result {
@@ -115,12 +129,29 @@ void lf_check_eval_healthz(const lf_check_config *c, const lf_check_http *h, lf_
 void lf_check_eval_queue(const lf_check_config *c, const lf_check_http *h, lf_check_result *res);
 void lf_check_eval_elasticsearch(const lf_check_config *c, const lf_check_http *h, lf_check_result *res);
 
-/* Progress of the parser between runs of the check (kept by the caller, zeroed at start). */
+#define LF_CHECK_REFUSAL_SITES 64 /* sites whose refusals are remembered one by one (for naming them) */
+
+/* Memory of a check between its runs (kept by the caller, zeroed at start): the parser's progress,
+ * the refusals seen by the previous site_refusals run. */
 typedef struct lf_check_progress {
     bool have_counter;
     double counter;
     int64_t last_progress_ms; /* last time the counter moved, or the queue was empty */
+    bool have_refusals;
+    uint64_t refusals; /* the total counted at the previous run */
+    size_t n_sites;    /* each site's count then (the first LF_CHECK_REFUSAL_SITES sites) */
+    struct {
+        char name[72];
+        uint64_t count;
+    } sites[LF_CHECK_REFUSAL_SITES];
 } lf_check_progress;
+
+/* h: the receiver's GET /v1/sites answer. */
+void lf_check_eval_site_quiet(const lf_check_config *c, const lf_check_http *h, int64_t now_ms, lf_check_result *res);
+void lf_check_eval_site_refusals(const lf_check_config *c, lf_check_progress *p, const lf_check_http *h,
+                                 int64_t now_ms, lf_check_result *res);
+/* "site=duration" of site_intervals: the interval in ms, or 0 when entry is not of that form. */
+uint64_t lf_check_site_interval(const char *entry, char *site, size_t site_size);
 /* queue: the queue statistics answer; metrics: the parser's /metrics answer. */
 void lf_check_eval_parser_progress(const lf_check_config *c, lf_check_progress *p, const lf_check_http *queue,
                                    const lf_check_http *metrics, int64_t now_ms, lf_check_result *res);

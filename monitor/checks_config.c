@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lf_error.h"
+#include "lf_http_client.h"
 
 #define SEC "check.NAME"
 #define F(field) offsetof(lf_check_config, field)
@@ -13,8 +14,8 @@
 
 const lf_config_option lf_check_config_options[] = {
     {SEC, "kind", LF_CFG_ENUM, NULL, F(kind), .enum_values = lf_check_kind_names, .flags = R | LF_CFG_REQUIRED,
-     .description = "What to check: healthz, queue, parser_progress, analytics_freshness, mysql, elasticsearch "
-                    "or disk."},
+     .description = "What to check: healthz, queue, parser_progress, analytics_freshness, mysql, elasticsearch, "
+                    "disk, site_quiet or site_refusals."},
     {SEC, "enabled", LF_CFG_BOOL, "true", F(enabled), .flags = R,
      .description = "A disabled check is not run (its alert state is kept)."},
     {SEC, "interval", LF_CFG_DURATION, "30s", F(interval_ms), .min = 1000, .max = 86400000.0, .flags = R,
@@ -36,9 +37,11 @@ const lf_config_option lf_check_config_options[] = {
      .description = "A flapping check is stable again after this long without a transition (0: flap_window)."},
     {SEC, "url", LF_CFG_STRING, NULL, F(url), .flags = R,
      .description = "healthz: the /healthz URL; queue and parser_progress: the receiver's queue statistics "
-                    "(http://HOST:8440/v1/queues/sessions); elasticsearch: http://HOST:9200/_cluster/health."},
+                    "(http://HOST:8440/v1/queues/sessions); elasticsearch: http://HOST:9200/_cluster/health; "
+                    "site_quiet and site_refusals: the receiver's site list (http://HOST:8440/v1/sites)."},
     {SEC, "token", LF_CFG_STRING, NULL, F(token), .flags = R | LF_CFG_SECRET,
-     .description = "Bearer token (worker scope) for the queue statistics."},
+     .description = "Bearer token for the receiver: worker or read scope for the queue statistics, read for "
+                    "the site list (site_quiet, site_refusals)."},
     {SEC, "max_depth", LF_CFG_INT, "-1", F(max_depth), .min = -1, .max = 9.2e18, .flags = R,
      .description = "queue: fail when more messages wait than this (-1: no limit)."},
     {SEC, "max_oldest_age", LF_CFG_DURATION, "0", F(max_oldest_age_ms), .min = 0, .max = 31536000000.0, .flags = R,
@@ -82,10 +85,41 @@ const lf_config_option lf_check_config_options[] = {
      .description = "disk: fail when less space than this is free for unprivileged writers (0: no limit)."},
     {SEC, "min_free_percent", LF_CFG_DOUBLE, "0", F(min_free_percent), .min = 0, .max = 100, .flags = R,
      .description = "disk: fail when less than this percentage is free (0: no limit)."},
+    {SEC, "runbook_url", LF_CFG_STRING, NULL, F(runbook_url), .flags = R, .validate = lf_check_link_validate,
+     .description = "What to do when this check fails: its Slack alerts link here (the title and a field "
+                    "\"Runbook\"). Unset: no link."},
+    {SEC, "max_quiet", LF_CFG_DURATION, "24h", F(max_quiet_ms), .min = 1000, .max = 31536000000.0, .flags = R,
+     .description = "site_quiet: fail when an enabled site that has uploaded before sent nothing for longer "
+                    "than this (a site that never uploaded is not judged)."},
+    {SEC, "site_intervals", LF_CFG_LIST, NULL, F(site_intervals), .flags = R,
+     .description = "site_quiet: per-site intervals instead of max_quiet, as SITE=DURATION (e.g. "
+                    "acme-berlin=2h, weekly-site=8d)."},
+    {SEC, "max_refusals", LF_CFG_UINT, "0", F(max_refusals), .max = 1e12, .flags = R,
+     .description = "site_refusals: fail when more uploads than this were refused since the previous run."},
+    {SEC, "reasons", LF_CFG_LIST, NULL, F(reasons), .flags = R,
+     .description = "site_refusals: the refusal reasons counted (unknown_site, site_disabled, stale, "
+                    "bad_signature, too_large, bad_zip, ...; unset: every reason a site causes, not the "
+                    "receiver's own busy, queue_full, disk_low, in_progress and storage errors)."},
 };
 
 static_assert(sizeof(lf_check_config_options) / sizeof(lf_check_config_options[0]) == LF_CHECK_CONFIG_N_OPTIONS,
               "LF_CHECK_CONFIG_N_OPTIONS must match the table");
+
+int lf_check_link_validate(const void *field, lf_buf *err)
+{
+    const char *url = *(const char *const *)field;
+    if (!url)
+        return 0;
+    size_t host_len;
+    int rc = lf_http_url_check(url, &host_len, err);
+    if (rc)
+        return rc;
+    if (strpbrk(url, "<>|")) { /* they would end or split Slack's <URL|text> markup */
+        lf_buf_msgf(err, "must not contain <, > or |");
+        return LF_ECONFIG;
+    }
+    return 0;
+}
 
 static int fail(lf_buf *err, const lf_check_config *c, const char *key, const char *why)
 {
@@ -137,6 +171,16 @@ int lf_check_config_validate(const lf_check_config *c, lf_buf *err)
             return fail(err, c, "query", "a query returning (job, seconds since last success) is required");
         break;
     case LF_CHECK_MYSQL:
+        break;
+    case LF_CHECK_SITE_QUIET:
+    case LF_CHECK_SITE_REFUSALS:
+        if (!is_http_url(c->url))
+            return fail(err, c, "url", "the receiver's site list URL (http://HOST:8440/v1/sites) is required");
+        for (char **e = c->site_intervals; e && *e; e++) {
+            char site[80];
+            if (!lf_check_site_interval(*e, site, sizeof site))
+                return fail(err, c, "site_intervals", "each entry is SITE=DURATION, e.g. acme-berlin=2h");
+        }
         break;
     case LF_CHECK_DISK:
         if (!c->path || c->path[0] != '/')

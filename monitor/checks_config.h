@@ -20,7 +20,7 @@
 
 /* The options of one [check.NAME] section (their section field, "check.NAME", is documentation). */
 extern const lf_config_option lf_check_config_options[];
-#define LF_CHECK_CONFIG_N_OPTIONS 38
+#define LF_CHECK_CONFIG_N_OPTIONS 43
 #define LF_CHECKS_MAX 256
 
 #define LF_CHECK_DEFAULT_METRIC "lf_parser_sessions_total"
@@ -40,5 +40,8 @@ extern const lf_config_option lf_check_config_options[];
 /* Cross-option requirements of one check, by kind. 0, or LF_ECONFIG with "[check.NAME] key: why"
  * in err. */
 int lf_check_config_validate(const lf_check_config *c, lf_buf *err);
+
+/* A link put into Slack messages (runbook_url, dashboard_url): http(s), no space, < > or |. */
+int lf_check_link_validate(const void *field, lf_buf *err);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lf_alloc.h"
 #include "lf_error.h"
@@ -15,6 +16,7 @@
 #include "monitor_cli.h"
 #include "monitor_config.h"
 #include "monitor_engine.h"
+#include "slack_message.h"
 
 /* Deliveries failing in a row, with notifications waiting, before /healthz says degraded. */
 #define DEGRADED_AFTER_FAILURES 2
@@ -151,6 +153,7 @@ static int engine_start(struct monitor *m)
         .outbox_path = m->db_path,
         .outbox = {.group_window_ms = c->group_window_ms ? (int64_t)c->group_window_ms : -1},
         .webhook_url = c->slack_webhook_url,
+        .dashboard_url = c->slack_dashboard_url,
         .slack_timeout_ms = (long)c->slack_timeout_ms,
         .heartbeat_url = c->heartbeat_url,
         .heartbeat_interval_ms = c->heartbeat_interval_ms,
@@ -286,6 +289,68 @@ static int run_cli(lf_service *svc, int argc, char **argv)
     return lf_monitor_cli_run(db, argc, argv, wall_ms(), stdout, stderr);
 }
 
+/* `test-alert [CHECK]`: one message through the real path (the message builder, the webhook, with
+ * the dashboard link and CHECK's runbook), and what Slack answered. */
+static int run_test_alert(lf_service *svc, int argc, char **argv)
+{
+    const struct lf_monitor_config *c = lf_service_config_data(svc);
+    if (argc > 2) {
+        fprintf(stderr, "usage: logferry-monitor test-alert [CHECK]\n");
+        return 2;
+    }
+    if (!c->slack_webhook_url) {
+        fprintf(stderr, "logferry-monitor test-alert: no [slack] webhook_url: alerts are only logged\n");
+        return 1;
+    }
+    const char *runbook = NULL;
+    for (size_t i = 0; argc == 2 && i < c->n_checks; i++)
+        if (strcmp(c->checks[i].name, argv[1]) == 0)
+            runbook = c->checks[i].runbook_url;
+    char host[256] = "";
+    if (c->host)
+        snprintf(host, sizeof host, "%s", c->host);
+    else if (gethostname(host, sizeof host - 1) != 0)
+        snprintf(host, sizeof host, "unknown host");
+    lf_alert_note note;
+    memset(&note, 0, sizeof note);
+    note.kind = LF_NOTIFY_RESOLVED; /* green: nothing is wrong */
+    note.at_ms = note.since_ms = wall_ms();
+    snprintf(note.value, sizeof note.value, "test");
+    snprintf(note.threshold, sizeof note.threshold, "-");
+    snprintf(note.message, sizeof note.message,
+             "Test message from logferry-monitor on %s: alerts reach this channel. Nothing is wrong.", host);
+    lf_slack_item item = {argc == 2 ? argv[1] : "test-alert", &note, runbook};
+    lf_buf body = LF_BUF_INIT(1 << 20);
+    int rc = lf_slack_message_build_linked(&item, 1, host, c->slack_dashboard_url, note.at_ms, &body);
+    lf_http_client *http = NULL;
+    lf_http_client_opts o;
+    lf_http_client_opts_default(&o);
+    o.max_attempts = 1;
+    rc = rc ? rc : lf_http_client_new(NULL, &o, &http);
+    static const char *const headers[] = {"Content-Type: application/json", NULL};
+    lf_http_client_request req = {.method = "POST", .url = c->slack_webhook_url, .headers = headers,
+                                  .body = body.data, .body_len = body.len, .max_response = 64 * 1024,
+                                  .timeout_ms = (long)c->slack_timeout_ms};
+    lf_http_response resp;
+    memset(&resp, 0, sizeof resp);
+    rc = rc ? rc : lf_http_client_fetch(http, &req, &resp);
+    int exit_code = 1;
+    if (rc < 0)
+        fprintf(stderr, "logferry-monitor test-alert: the webhook did not answer: %s\n", lf_strerror(rc));
+    else if (resp.status == 200) {
+        printf("Slack answered 200 %s: the test message was posted\n", lf_buf_cstr(&resp.body));
+        exit_code = 0;
+    } else
+        /* Slack says why in the body: invalid_token, no_service (a revoked webhook), channel_not_found... */
+        printf("Slack answered %d %s: the webhook URL is wrong, revoked, or its channel is gone\n", resp.status,
+               lf_buf_cstr(&resp.body));
+    lf_http_response_free(&resp);
+    if (http)
+        lf_http_client_close(http, NULL, NULL);
+    lf_buf_free(&body);
+    return exit_code;
+}
+
 /* What start-up needs (lf_service_def.preflight): a state directory it can write, a webhook URL that
  * parses. */
 static void preflight(const void *config, lf_preflight *pf)
@@ -293,6 +358,7 @@ static void preflight(const void *config, lf_preflight *pf)
     const struct lf_monitor_config *c = config;
     lf_preflight_dir(pf, "monitor", "state_dir", c->state_dir, true, true);
     lf_preflight_url(pf, "slack", "webhook_url", c->slack_webhook_url);
+    lf_preflight_url(pf, "slack", "dashboard_url", c->slack_dashboard_url);
     lf_preflight_url(pf, "monitor", "heartbeat_url", c->heartbeat_url);
 }
 
@@ -301,6 +367,10 @@ static const lf_service_command monitor_commands[] = {
      "Send nothing for CHECK (\"*\": every check) for DURATION (30m, 2h, 1d); checks keep running.", run_cli, .no_config = false},
     {"unsilence", "CHECK", "End the silence of CHECK now.", run_cli, .no_config = false},
     {"status", "", "Every check: condition, since when, silence, notifications waiting for Slack.", run_cli, .no_config = false},
+    {"test-alert", "[CHECK]",
+     "Post one test message to Slack through the real path (with the dashboard link, and CHECK's runbook) and "
+     "print what Slack answered; exit 1 unless it took it.",
+     run_test_alert, .no_config = false},
 };
 
 static const lf_service_def monitor = {

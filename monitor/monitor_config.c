@@ -12,6 +12,9 @@ static const lf_config_option monitor_options[] = {
     {"slack", "webhook_url", LF_CFG_STRING, NULL, F(slack_webhook_url), .flags = LF_CFG_SECRET | LF_CFG_RELOADABLE,
      .description = "Slack incoming-webhook URL alerts are posted to (the URL is the credential). "
                     "Unset: alerts are only logged."},
+    {"slack", "dashboard_url", LF_CFG_STRING, NULL, F(slack_dashboard_url), .flags = LF_CFG_RELOADABLE,
+     .validate = lf_check_link_validate,
+     .description = "The dashboard every Slack message links to (a field \"Dashboard\"); unset: none."},
     {"slack", "timeout", LF_CFG_DURATION, "10s", F(slack_timeout_ms), .min = 100, .max = 300000,
      .flags = LF_CFG_RELOADABLE,
      .description = "Longest a post to Slack may take before it is retried."},

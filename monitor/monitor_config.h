@@ -14,6 +14,7 @@
 struct lf_monitor_config {
     lf_service_config common; /* first: lf_service reads it */
     char *slack_webhook_url;
+    char *slack_dashboard_url;
     uint64_t slack_timeout_ms;
     char *state_dir;
     char *host;

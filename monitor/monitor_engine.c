@@ -40,6 +40,7 @@ struct lf_monitor_engine {
     lf_outbox_options outbox_opts;
     char host[256];
     char *webhook_url;
+    char *dashboard_url;
     char *heartbeat_url;
     long slack_timeout_ms;
     uint64_t heartbeat_interval_ms;
@@ -86,50 +87,71 @@ static int dup_str(char **dst, const char *src)
     return *dst ? 0 : -ENOMEM;
 }
 
+/* The string fields of a check, secrets marked: the copy owns each of them. */
+#define CHECK_STRINGS(c)                                                                                       \
+    {&(c)->name, &(c)->url, &(c)->token, &(c)->metrics_url, &(c)->metric, &(c)->mysql_host, &(c)->mysql_socket,  \
+     &(c)->mysql_user, &(c)->mysql_password, &(c)->mysql_database, &(c)->query, &(c)->path, &(c)->runbook_url,   \
+     &(c)->es_auth.user, &(c)->es_auth.password, &(c)->es_auth.password_file, &(c)->es_auth.api_key,            \
+     &(c)->es_auth.api_key_file, &(c)->es_auth.ca_file}
+
+static void free_list(char ***list)
+{
+    if (*list) {
+        for (char **j = *list; *j; j++)
+            lf_free(*j);
+        lf_free(*list);
+        *list = NULL;
+    }
+}
+
+static int dup_list(char ***dst, char *const *src)
+{
+    *dst = NULL;
+    if (!src)
+        return 0;
+    size_t n = 0;
+    while (src[n])
+        n++;
+    *dst = lf_calloc(n + 1, sizeof(char *));
+    if (!*dst)
+        return -ENOMEM;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = dup_str(&(*dst)[i], src[i]);
+    return rc;
+}
+
 static void check_config_free(lf_check_config *c)
 {
-    char **strs[] = {&c->name,       &c->url,         &c->token,          &c->metrics_url,
-                     &c->metric,     &c->mysql_host,  &c->mysql_socket,   &c->mysql_user,
-                     &c->mysql_password, &c->mysql_database, &c->query,   &c->path};
+    char **strs[] = CHECK_STRINGS(c);
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
-        if (*strs[i] && (strs[i] == &c->token || strs[i] == &c->mysql_password))
+        if (*strs[i] && (strs[i] == &c->token || strs[i] == &c->mysql_password || strs[i] == &c->es_auth.password ||
+                         strs[i] == &c->es_auth.api_key))
             memset(*strs[i], 0, strlen(*strs[i])); /* secrets do not linger */
         lf_free(*strs[i]);
         *strs[i] = NULL;
     }
-    if (c->jobs) {
-        for (char **j = c->jobs; *j; j++)
-            lf_free(*j);
-        lf_free(c->jobs);
-        c->jobs = NULL;
-    }
+    free_list(&c->jobs);
+    free_list(&c->site_intervals);
+    free_list(&c->reasons);
 }
 
+/* A deep copy: the engine outlives a reload that frees the configuration it was made from. */
 static int check_config_dup(lf_check_config *dst, const lf_check_config *src)
 {
     *dst = *src;
-    dst->jobs = NULL;
-    char **d[] = {&dst->name,   &dst->url,        &dst->token,        &dst->metrics_url, &dst->metric,
-                  &dst->mysql_host, &dst->mysql_socket, &dst->mysql_user, &dst->mysql_password,
-                  &dst->mysql_database, &dst->query, &dst->path};
-    const char *s[] = {src->name,   src->url,        src->token,        src->metrics_url, src->metric,
-                       src->mysql_host, src->mysql_socket, src->mysql_user, src->mysql_password,
-                       src->mysql_database, src->query, src->path};
+    char **d[] = CHECK_STRINGS(dst);
+    lf_check_config *s_ = (lf_check_config *)src;
+    char **s[] = CHECK_STRINGS(s_);
     for (size_t i = 0; i < sizeof(d) / sizeof(d[0]); i++)
         *d[i] = NULL;
+    dst->jobs = dst->site_intervals = dst->reasons = NULL;
     int rc = 0;
     for (size_t i = 0; i < sizeof(d) / sizeof(d[0]) && rc == 0; i++)
-        rc = dup_str(d[i], s[i]);
-    if (rc == 0 && src->jobs) {
-        size_t n = 0;
-        while (src->jobs[n])
-            n++;
-        dst->jobs = lf_calloc(n + 1, sizeof(char *));
-        if (!dst->jobs)
-            rc = -ENOMEM;
-        for (size_t i = 0; i < n && rc == 0; i++)
-            rc = dup_str(&dst->jobs[i], src->jobs[i]);
-    }
+        rc = dup_str(d[i], *s[i]);
+    rc = rc ? rc : dup_list(&dst->jobs, src->jobs);
+    rc = rc ? rc : dup_list(&dst->site_intervals, src->site_intervals);
+    rc = rc ? rc : dup_list(&dst->reasons, src->reasons);
     if (rc)
         check_config_free(dst);
     return rc;
@@ -156,6 +178,7 @@ static void engine_free(lf_monitor_engine *eng)
     if (eng->webhook_url)
         memset(eng->webhook_url, 0, strlen(eng->webhook_url));
     lf_free(eng->webhook_url);
+    lf_free(eng->dashboard_url);
     lf_free(eng->heartbeat_url);
     void (*done)(void *) = eng->done;
     void *arg = eng->done_arg;
@@ -178,6 +201,17 @@ static void on_handle_closed(uv_handle_t *h)
 /* ---------------------------------------------------------------------------------------------- */
 /* Delivery */
 
+/* The runbook of a check, from the engine's own copy of the configuration (read on the delivery
+ * thread: the copy does not change while the engine lives). */
+static const char *runbook_of(void *arg, const char *check)
+{
+    const lf_monitor_engine *eng = arg;
+    for (size_t i = 0; i < eng->n_checks; i++)
+        if (strcmp(eng->checks[i].cfg.name, check) == 0)
+            return eng->checks[i].cfg.runbook_url;
+    return NULL;
+}
+
 static void delivery_run(uv_work_t *w)
 {
     lf_monitor_engine *eng = w->data;
@@ -186,6 +220,8 @@ static void delivery_run(uv_work_t *w)
         if (eng->delivery_result < 0)
             return;
     }
+    lf_slack_links links = {eng->dashboard_url, runbook_of, eng};
+    lf_outbox_set_links(eng->delivery_outbox, &links);
     lf_slack_sender sender = {eng->delivery_http, eng->webhook_url, eng->slack_timeout_ms};
     /* bounded per run: the loop looks again at the next poll */
     eng->delivery_result = lf_outbox_deliver_due(eng->delivery_outbox, wall_ms(), eng->host, lf_slack_send, &sender, 5);
@@ -369,6 +405,7 @@ int lf_monitor_engine_start(const lf_monitor_engine_opts *o, lf_monitor_engine *
         snprintf(eng->host, sizeof(eng->host), "unknown host");
     int rc = 0;
     if ((rc = copy_opt(&eng->outbox_path, o->outbox_path)) || (rc = copy_opt(&eng->webhook_url, o->webhook_url)) ||
+        (rc = copy_opt(&eng->dashboard_url, o->dashboard_url)) ||
         (rc = copy_opt(&eng->heartbeat_url, o->heartbeat_url)))
         goto fail;
     if ((rc = lf_outbox_open(eng->outbox_path, &eng->outbox_opts, &eng->outbox)) < 0)

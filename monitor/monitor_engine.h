@@ -30,6 +30,7 @@ typedef struct lf_monitor_engine_opts {
     const char *outbox_path;   /* SQLite file of states, notifications and silences */
     lf_outbox_options outbox;  /* grouping window, backoff (zeros: defaults) */
     const char *webhook_url;   /* Slack incoming webhook; NULL: notifications wait in the outbox */
+    const char *dashboard_url; /* linked from every message; NULL: none */
     long slack_timeout_ms;     /* per webhook attempt (0: 10 s) */
     const char *heartbeat_url; /* dead-man's switch; NULL: none */
     uint64_t heartbeat_interval_ms; /* 0: 60 s */

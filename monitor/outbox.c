@@ -19,7 +19,15 @@ struct lf_outbox {
     lf_outbox_options opt;
     uint64_t rng; /* xorshift64 state for jitter */
     uint64_t delivery_failures;
+    lf_slack_links links; /* lf_outbox_set_links; zero: no links */
 };
+
+void lf_outbox_set_links(lf_outbox *ob, const lf_slack_links *links)
+{
+    memset(&ob->links, 0, sizeof ob->links);
+    if (links)
+        ob->links = *links;
+}
 
 static const char *const schema_sql =
     "CREATE TABLE IF NOT EXISTS alert_state("
@@ -623,9 +631,11 @@ int lf_outbox_deliver_due(lf_outbox *ob, int64_t now_ms, const char *host, lf_ou
             break;
         lf_slack_item items[LF_SLACK_MAX_ITEMS];
         for (size_t i = 0; i < batch->n; i++)
-            items[i] = (lf_slack_item){batch->items[i].check, &batch->items[i].note};
+            items[i] = (lf_slack_item){batch->items[i].check, &batch->items[i].note,
+                                       ob->links.runbook_of ? ob->links.runbook_of(ob->links.arg, batch->items[i].check)
+                                                            : NULL};
         lf_buf_reset(&body);
-        if ((rc = lf_slack_message_build(items, batch->n, host, now_ms, &body)) < 0)
+        if ((rc = lf_slack_message_build_linked(items, batch->n, host, ob->links.dashboard_url, now_ms, &body)) < 0)
             break;
         int status = 0;
         int64_t retry_after = 0;

@@ -121,6 +121,10 @@ typedef int (*lf_outbox_send_fn)(const char *body, size_t len, void *ctx, int *h
 int lf_outbox_deliver_due(lf_outbox *ob, int64_t now_ms, const char *host, lf_outbox_send_fn send, void *ctx,
                           int max_messages);
 
+/* Links put into every message this handle delivers (copied; its strings and arg must outlive the
+ * handle). NULL: none. */
+void lf_outbox_set_links(lf_outbox *ob, const lf_slack_links *links);
+
 /* Failed webhook attempts made through lf_outbox_deliver_due on this handle. */
 uint64_t lf_outbox_delivery_failures(const lf_outbox *ob);
 

@@ -207,7 +207,15 @@ static int append_body(lf_buf *b, const lf_alert_note *note)
     return rc;
 }
 
-static int build_attachment(json_t *atts, const lf_slack_item *it, const char *host, int64_t now_ms, lf_buf *b)
+/* "<URL|text>": a link in Slack's markup (the URL was checked for < > and | at configuration). */
+static int add_link_field(json_t *fields, const char *title, const char *url, const char *text, lf_buf *b)
+{
+    int rc = lf_buf_appendf(b, "<%s|%s>", url, text);
+    return rc ? rc : add_field(fields, title, b, true);
+}
+
+static int build_attachment(json_t *atts, const lf_slack_item *it, const char *host, const char *dashboard_url,
+                            int64_t now_ms, lf_buf *b)
 {
     const lf_alert_note *note = it->note;
     int rc;
@@ -244,6 +252,11 @@ static int build_attachment(json_t *atts, const lf_slack_item *it, const char *h
         return rc;
     if ((rc = lf_slack_escape(b, host, NAME_MAX_BYTES)) || (rc = add_field(fields, "Host", b, true)))
         return rc;
+    if (it->runbook_url && ((rc = add_link_field(fields, "Runbook", it->runbook_url, "what to do", b)) ||
+                            json_object_set_new(a, "title_link", json_string(it->runbook_url)) != 0))
+        return rc ? rc : -ENOMEM;
+    if (dashboard_url && (rc = add_link_field(fields, "Dashboard", dashboard_url, "open", b)))
+        return rc;
     if (json_object_set_new(a, "footer", json_string("logferry-monitor")) != 0 ||
         json_object_set_new(a, "ts", json_integer(note->at_ms / 1000)) != 0)
         return -ENOMEM;
@@ -279,6 +292,12 @@ static int build_summary(lf_buf *b, const lf_slack_item *items, size_t n, const 
 
 int lf_slack_message_build(const lf_slack_item *items, size_t n, const char *host, int64_t now_ms, lf_buf *out)
 {
+    return lf_slack_message_build_linked(items, n, host, NULL, now_ms, out);
+}
+
+int lf_slack_message_build_linked(const lf_slack_item *items, size_t n, const char *host, const char *dashboard_url,
+                                  int64_t now_ms, lf_buf *out)
+{
     if (!items || n == 0 || n > LF_SLACK_MAX_ITEMS)
         return -EINVAL;
     for (size_t i = 0; i < n; i++)
@@ -299,7 +318,7 @@ int lf_slack_message_build(const lf_slack_item *items, size_t n, const char *hos
     if ((rc = build_summary(&b, items, n, host)) || (rc = set_text(root, "text", &b)))
         goto done;
     for (size_t i = 0; i < n; i++)
-        if ((rc = build_attachment(atts, &items[i], host, now_ms, &b)))
+        if ((rc = build_attachment(atts, &items[i], host, dashboard_url, now_ms, &b)))
             goto done;
     char *text = json_dumps(root, JSON_COMPACT);
     if (!text) {

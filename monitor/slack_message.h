@@ -21,7 +21,16 @@
 typedef struct lf_slack_item {
     const char *check;         /* check name */
     const lf_alert_note *note; /* what happened */
+    const char *runbook_url;   /* the check's runbook (its title links there); NULL: none */
 } lf_slack_item;
+
+/* Where a message points people: the dashboard (a field of every attachment) and each check's
+ * runbook. URLs come from the configuration, checked there (http or https, no space, < > or |). */
+typedef struct lf_slack_links {
+    const char *dashboard_url;                           /* NULL: none */
+    const char *(*runbook_of)(void *arg, const char *check); /* NULL, or NULL for a check: none */
+    void *arg;
+} lf_slack_links;
 
 /* Most notifications one message carries (Slack displays up to 100 attachments; a long list is
  * unreadable anyway: the outbox sends the rest in the next message). */
@@ -31,6 +40,9 @@ typedef struct lf_slack_item {
  * monitor's machine; now_ms is used for "for 12m" durations of notifications still open.
  * 0, -EINVAL, -ENOMEM or LF_ELIMIT (out too small). */
 int lf_slack_message_build(const lf_slack_item *items, size_t n, const char *host, int64_t now_ms, lf_buf *out);
+/* The same with the dashboard link in every attachment (links may be NULL). */
+int lf_slack_message_build_linked(const lf_slack_item *items, size_t n, const char *host, const char *dashboard_url,
+                                  int64_t now_ms, lf_buf *out);
 
 /* Appends text made safe for Slack (see above), cut to at most max_bytes of input. */
 int lf_slack_escape(lf_buf *out, const char *text, size_t max_bytes);

@@ -7,9 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "admin_post.h"
 #include "lf_error.h"
+#include "lf_progress.h"
 #include "lf_manifest.h"
 #include "lf_mysql.h"
 #include "service.h"
@@ -134,6 +136,8 @@ int lf_parser_reparse(struct lf_parser_config *cfg, int argc, char **argv)
     }
     /* one request per session: the receiver queues each stored session again */
     size_t done = 0;
+    lf_progress progress;
+    lf_progress_start(&progress, stderr, isatty(STDERR_FILENO), "reparse", "", list.n, lf_progress_now_ms());
     for (size_t i = 0; i < list.n; i++) {
         snprintf(url, sizeof url, "%s/v1/sessions/%s/reparse", cfg->receiver_url, list.v[i]);
         int st = lf_parser_admin_post(url, token, "{}", body, sizeof body);
@@ -144,9 +148,12 @@ int lf_parser_reparse(struct lf_parser_config *cfg, int argc, char **argv)
                     body);
             rc = 1;
         }
+        lf_progress_update(&progress, i + 1, lf_progress_now_ms());
     }
-    if (list.n)
+    if (list.n) {
+        lf_progress_end(&progress, lf_progress_now_ms());
         printf("sessions queued again: %zu of %zu\n", done, list.n);
+    }
 out:
     free(list.v);
     return rc;

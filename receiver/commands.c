@@ -17,9 +17,12 @@
 #include "lf_crypto.h"
 #include "lf_error.h"
 #include "lf_fileio.h"
+#include "lf_json.h"
+#include "lf_progress.h"
 #include "lf_queue.h"
 #include "lf_secretstream.h"
 #include "receiver_config.h"
+#include "site_report.h"
 #include "sites.h"
 #include "store.h"
 
@@ -39,11 +42,41 @@ static int usage(const char *msg)
 
 /* ---- sites ---- */
 
+/* The sites with their figures from the index (which the daemon may hold open: SQLite shares it). */
+static int sites_list(const struct lf_receiver_config *cfg, const lf_sites *s, bool as_json)
+{
+    char err[512] = "";
+    lf_index *ix = NULL;
+    int rc = lf_index_open(cfg->index_path, &ix, err, sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "logferry-receiver: sites list: %s\n", err);
+        return EXIT_RUNTIME;
+    }
+    json_t *report = NULL;
+    lf_buf out = LF_BUF_INIT(64u << 20);
+    lf_buf why = LF_BUF_INIT(512);
+    rc = lf_site_report(s, ix, &report, &why);
+    if (rc == 0) {
+        rc = as_json ? lf_json_dump(report, &out) : lf_site_report_text(report, &out);
+        if (rc == 0 && as_json)
+            rc = lf_buf_append_char(&out, '\n');
+        json_decref(report);
+    }
+    lf_index_close(ix);
+    if (rc == 0)
+        fputs(lf_buf_cstr(&out), stdout);
+    else
+        fprintf(stderr, "logferry-receiver: sites list: %s\n", why.len ? lf_buf_cstr(&why) : lf_strerror(rc));
+    lf_buf_free(&out);
+    lf_buf_free(&why);
+    return rc == 0 ? 0 : EXIT_RUNTIME;
+}
+
 static int cmd_sites(lf_service *svc, int argc, char **argv)
 {
     const struct lf_receiver_config *cfg = cfg_of(svc);
     if (argc < 2)
-        return usage("sites: add NAME PUBKEY | disable NAME | enable NAME | list");
+        return usage("sites: add NAME PUBKEY | disable NAME | enable NAME | list [--json]");
     lf_sites s;
     lf_buf err = LF_BUF_INIT(512);
     int rc = lf_sites_open(&s, cfg->sites_file, &err);
@@ -54,12 +87,8 @@ static int cmd_sites(lf_service *svc, int argc, char **argv)
     }
     lf_buf_free(&err);
     int ret = 0;
-    if (strcmp(argv[1], "list") == 0 && argc == 2) {
-        for (size_t i = 0; i < s.count; i++) {
-            char pk[LF_SIGN_PK_B64_SIZE];
-            lf_sign_pk_encode(pk, s.sites[i].pk);
-            printf("%s %s %s\n", s.sites[i].name, pk, s.sites[i].enabled ? "enabled" : "disabled");
-        }
+    if (strcmp(argv[1], "list") == 0 && (argc == 2 || (argc == 3 && strcmp(argv[2], "--json") == 0))) {
+        ret = sites_list(cfg, &s, argc == 3);
     } else if (strcmp(argv[1], "add") == 0 && argc == 4) {
         uint8_t pk[LF_SIGN_PK_BYTES];
         if (!lf_sign_site_valid(argv[2], strlen(argv[2]))) {
@@ -87,7 +116,7 @@ static int cmd_sites(lf_service *svc, int argc, char **argv)
             }
         }
     } else {
-        ret = usage("sites: add NAME PUBKEY | disable NAME | enable NAME | list");
+        ret = usage("sites: add NAME PUBKEY | disable NAME | enable NAME | list [--json]");
     }
     lf_sites_close(&s);
     return ret;
@@ -223,6 +252,11 @@ static int cmd_tokens(lf_service *svc, int argc, char **argv)
 
 /* ---- sessions export ---- */
 
+static void export_progress(void *arg, uint64_t plain_bytes)
+{
+    lf_progress_update(arg, plain_bytes, lf_progress_now_ms());
+}
+
 static int cmd_requeue(const struct lf_receiver_config *cfg)
 {
     char err[256] = "";
@@ -294,7 +328,11 @@ static int cmd_sessions(lf_service *svc, int argc, char **argv)
         fd = STDOUT_FILENO;
     }
     uint64_t plain = 0;
-    rc = lf_secretstream_decrypt_fd(&kr, in, fd, &plain);
+    lf_progress progress;
+    lf_progress_start(&progress, stderr, isatty(STDERR_FILENO), "export", "B", size, lf_progress_now_ms());
+    rc = lf_secretstream_decrypt_fd_progress(&kr, in, fd, &plain, export_progress, &progress);
+    if (rc == 0)
+        lf_progress_end(&progress, lf_progress_now_ms());
     if (rc == 0 && out)
         rc = lf_fsync(fd);
     if (rc != 0) {
@@ -394,7 +432,8 @@ static int cmd_queue(lf_service *svc, int argc, char **argv)
 }
 
 const lf_service_command lf_receiver_commands[] = {
-    {"sites", "add NAME PUBKEY | disable NAME | enable NAME | list", "manage the sites allowed to upload",
+    {"sites", "add NAME PUBKEY | disable NAME | enable NAME | list [--json]",
+     "manage the sites allowed to upload; list shows each site's last upload, sessions, bytes and refusals",
      cmd_sites, .no_config = false},
     {"keys", "rotate | list", "encryption keys at rest (rotate: new current key, old ones kept)", cmd_keys, .no_config = false},
     {"tokens", "add NAME --scope worker[,read,admin] | list | revoke NAME", "bearer tokens of the API", cmd_tokens,

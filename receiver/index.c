@@ -48,7 +48,12 @@ static const char SCHEMA[] =
     " id TEXT PRIMARY KEY, site TEXT NOT NULL, size INTEGER NOT NULL, stored_size INTEGER NOT NULL,"
     " content_hash TEXT NOT NULL, received_ms INTEGER NOT NULL, backend TEXT NOT NULL,"
     " location TEXT NOT NULL, status TEXT NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS sessions_status ON sessions(status) WHERE status <> 'queued';";
+    "CREATE INDEX IF NOT EXISTS sessions_status ON sessions(status) WHERE status <> 'queued';"
+    /* per-site figures: sessions, bytes and last upload come from the sessions themselves */
+    "CREATE INDEX IF NOT EXISTS sessions_site ON sessions(site, received_ms);"
+    "CREATE TABLE IF NOT EXISTS site_refusals("
+    " site TEXT NOT NULL, reason TEXT NOT NULL, count INTEGER NOT NULL, last_ms INTEGER NOT NULL,"
+    " PRIMARY KEY(site, reason));";
 
 int lf_index_open(const char *path, lf_index **out, char *err, size_t errsz)
 {
@@ -286,4 +291,76 @@ int lf_index_set_status_many(lf_index *ix, const char (*ids)[LF_SESSION_ID_LEN +
     }
     pthread_mutex_unlock(&ix->mu);
     return map_sqlite(rc);
+}
+
+int lf_index_add_refusals(lf_index *ix, const lf_index_refusal *rows, size_t n)
+{
+    pthread_mutex_lock(&ix->mu);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_exec(ix->db, "BEGIN", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(ix->db,
+                                "INSERT INTO site_refusals(site, reason, count, last_ms) VALUES(?, ?, ?, ?)"
+                                " ON CONFLICT(site, reason) DO UPDATE SET count = count + excluded.count,"
+                                " last_ms = max(last_ms, excluded.last_ms)",
+                                -1, &st, NULL);
+    for (size_t i = 0; rc == SQLITE_OK && i < n; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, rows[i].site, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, rows[i].reason, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)rows[i].count);
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)rows[i].last_ms);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+            rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    int end = sqlite3_exec(ix->db, rc == SQLITE_OK ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = end;
+    pthread_mutex_unlock(&ix->mu);
+    int code = rc == SQLITE_OK ? 0 : map_sqlite(rc);
+    return rc == SQLITE_OK ? 0 : (code ? code : LF_EDB);
+}
+
+int lf_index_site_figures(lf_index *ix, int (*fn)(void *arg, const lf_index_site_figure *f), void *arg)
+{
+    /* one row per site that uploaded or was refused; refusals come as "reason=count" pairs */
+    static const char SQL[] =
+        "WITH up AS (SELECT site, count(*) AS n, sum(size) AS bytes, max(received_ms) AS last_ms"
+        "            FROM sessions GROUP BY site),"
+        "     re AS (SELECT site, sum(count) AS n, max(last_ms) AS last_ms,"
+        "                   group_concat(reason || '=' || count, ',') AS reasons"
+        "            FROM (SELECT * FROM site_refusals ORDER BY site, reason) GROUP BY site),"
+        "     names AS (SELECT site FROM up UNION SELECT site FROM re)"
+        " SELECT names.site, coalesce(up.n, 0), coalesce(up.bytes, 0), coalesce(up.last_ms, 0),"
+        "        coalesce(re.n, 0), coalesce(re.last_ms, 0), coalesce(re.reasons, '')"
+        " FROM names LEFT JOIN up ON up.site = names.site LEFT JOIN re ON re.site = names.site"
+        " ORDER BY names.site";
+    pthread_mutex_lock(&ix->mu);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(ix->db, SQL, -1, &st, NULL);
+    int stop = 0;
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+            break;
+        lf_index_site_figure f;
+        memset(&f, 0, sizeof f);
+        copy_col(f.site, sizeof f.site, st, 0);
+        f.sessions = (uint64_t)sqlite3_column_int64(st, 1);
+        f.bytes = (uint64_t)sqlite3_column_int64(st, 2);
+        f.last_upload_ms = (uint64_t)sqlite3_column_int64(st, 3);
+        f.refusals = (uint64_t)sqlite3_column_int64(st, 4);
+        f.last_refusal_ms = (uint64_t)sqlite3_column_int64(st, 5);
+        copy_col(f.refusal_reasons, sizeof f.refusal_reasons, st, 6);
+        if ((stop = fn(arg, &f)) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    int code = rc == SQLITE_DONE ? 0 : map_sqlite(rc);
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&ix->mu);
+    return code ? code : (stop < 0 ? stop : 0);
 }

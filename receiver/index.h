@@ -47,4 +47,26 @@ int lf_index_requeue_all(lf_index *ix, uint64_t *n);
 /* Rows with each status (for metrics and tests). */
 int lf_index_count(lf_index *ix, const char *status, uint64_t *n);
 
+/* Per-site figures (sites list, GET /v1/sites). Refusals are counted in memory by the daemon and
+ * added here in batches (site_figures.c); sessions, bytes and the last upload come from the rows. */
+typedef struct lf_index_refusal {
+    const char *site; /* a registered site, or "(unregistered)" */
+    const char *reason;
+    uint64_t count;
+    uint64_t last_ms;
+} lf_index_refusal;
+
+typedef struct lf_index_site_figure {
+    char site[72];
+    uint64_t sessions, bytes, last_upload_ms; /* stored sessions (duplicates are not new ones) */
+    uint64_t refusals, last_refusal_ms;
+    char refusal_reasons[1024]; /* "bad_signature=2,stale=1", by reason name */
+} lf_index_site_figure;
+
+/* Adds counts to the refusals of (site, reason), in one transaction. 0 or an error. */
+int lf_index_add_refusals(lf_index *ix, const lf_index_refusal *rows, size_t n);
+/* Calls fn for every site that uploaded or was refused, by name; fn returning non-zero stops (a
+ * negative value is then returned). */
+int lf_index_site_figures(lf_index *ix, int (*fn)(void *arg, const lf_index_site_figure *f), void *arg);
+
 #endif

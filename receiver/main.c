@@ -17,12 +17,15 @@
 #include "lf_log.h"
 #include "read_routes.h"
 #include "receiver.h"
+#include "site_figures.h"
 
 static int (*const route_files[])(lf_receiver *r) = {
     lf_receiver_upload_routes,
     lf_receiver_session_routes,
     lf_receiver_queue_routes,
     lf_receiver_read_routes,
+    lf_receiver_site_routes,
+    lf_receiver_probe_routes,
 };
 
 static void on_stats(lf_queue_op_req *op, int status)
@@ -52,7 +55,12 @@ static void refresh_pressure(lf_receiver *r)
 
 static void on_pressure_timer(uv_timer_t *t)
 {
-    refresh_pressure(t->data);
+    lf_receiver *r = t->data;
+    refresh_pressure(r);
+    int rc = lf_site_figures_flush(r->figures);
+    if (rc != 0)
+        LF_WARN("receiver", "cannot write the sites' refusal counts to the index (kept, retried): %s",
+                lf_strerror(rc));
 }
 
 static double gauge_depth(void *arg)
@@ -87,6 +95,7 @@ static void release(lf_receiver *r)
 {
     lf_receiver_flush_marks(r);
     lf_read_routes_free(r->read_routes);
+    lf_site_figures_free(r->figures); /* flushes into the index, closed below */
     if (r->store)
         r->store->ops->close(r->store);
     lf_index_close(r->index);
@@ -158,6 +167,10 @@ static int receiver_start(lf_service *svc)
     }
     if ((rc = lf_index_open(cfg->index_path, &r->index, err, sizeof err)) != 0) {
         LF_ERROR("receiver", "index: %s", err);
+        goto fail;
+    }
+    if ((rc = lf_site_figures_new(r->metrics, r->index, &r->figures)) != 0) {
+        LF_ERROR("receiver", "index: reading the sites' figures: %s", lf_strerror(rc));
         goto fail;
     }
     if ((rc = lf_receiver_keys_open(&r->keys, cfg->keys_dir, true, err, sizeof err)) != 0) {

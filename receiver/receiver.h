@@ -33,6 +33,7 @@ struct lf_receiver {
     lf_tokens tokens; /* bearer tokens of every route but uploads */
     lf_queue *queue;  /* its data is this receiver */
     struct lf_read_routes *read_routes; /* list, events, search (receiver/read_routes.c) */
+    struct lf_site_figures *figures;    /* per-site counts, metrics and refusal log (site_figures.h) */
 
     /* backpressure, refreshed by a 1 s timer on the loop */
     uv_timer_t pressure_timer;
@@ -77,6 +78,8 @@ int lf_receiver_upload_routes(lf_receiver *r);
 int lf_receiver_session_routes(lf_receiver *r);
 int lf_receiver_queue_routes(lf_receiver *r);
 int lf_receiver_read_routes(lf_receiver *r); /* read_routes.c */
+int lf_receiver_site_routes(lf_receiver *r); /* site_routes.c */
+int lf_receiver_probe_routes(lf_receiver *r); /* probe_routes.c */
 
 /* Start-up recovery (recovery.c): completes half-done uploads before the daemon listens. */
 int lf_receiver_recover(const struct lf_receiver_config *cfg, lf_store *store, lf_index *index,

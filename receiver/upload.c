@@ -24,6 +24,7 @@
 #include "lf_sign.h"
 #include "lf_zip.h"
 #include "receiver.h"
+#include "site_figures.h"
 
 struct lf_inflight_id {
     struct lf_inflight_id *next;
@@ -58,11 +59,21 @@ static uint64_t wall_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void reject(lf_receiver *r, lf_http_request *req, int status, const char *reason, const char *code,
-                   const char *msg)
+/* Refuses an upload: counted, recorded for its site (site_figures.h: metrics, index, a
+ * rate-limited log line) and answered. auth is NULL until the signature header is parsed. */
+static void reject(lf_receiver *r, lf_http_request *req, const lf_sign_auth *auth, int status, const char *reason,
+                   const char *code, const char *msg)
 {
     lf_receiver_count_rejection(r, reason);
     lf_counter_inc(status == 409 ? r->up_conflict : r->up_rejected);
+    if (r->figures) {
+        const char *id = req->n_params ? req->params[0] : NULL;
+        if (id && !lf_session_id_valid(id, strlen(id)))
+            id = NULL;
+        const char *site = auth ? auth->site : NULL;
+        bool registered = site && lf_sites_find(&r->sites, site) != NULL;
+        lf_site_figures_refused(r->figures, site, registered, id, status, reason, msg);
+    }
     lf_receiver_respond_error(r, req, status, code, msg);
 }
 
@@ -84,12 +95,12 @@ static int precheck(lf_receiver *r, lf_http_request *req, lf_sign_auth *auth, ui
         return -1;
     }
     if (!content_type_ok(lf_http_request_header(req, "Content-Type"))) {
-        reject(r, req, 415, "content_type", "unsupported_media_type",
+        reject(r, req, NULL, 415, "content_type", "unsupported_media_type",
                "the body must be a zip archive sent as Content-Type: application/zip");
         return -1;
     }
     if (!lf_session_id_valid(id, strlen(id))) {
-        reject(r, req, 400, "bad_id", "bad_session_id", "session ids are 32 lowercase hex digits");
+        reject(r, req, NULL, 400, "bad_id", "bad_session_id", "session ids are 32 lowercase hex digits");
         return -1;
     }
     const char *cl = lf_http_request_header(req, "Content-Length");
@@ -98,50 +109,50 @@ static int precheck(lf_receiver *r, lf_http_request *req, lf_sign_auth *auth, ui
         errno = 0;
         unsigned long long n = strtoull(cl, &end, 10);
         if (errno == 0 && *end == '\0' && n > r->cfg->max_upload_size) {
-            reject(r, req, 413, "too_large", "too_large", "the upload is larger than store.max_upload_size");
+            reject(r, req, NULL, 413, "too_large", "too_large", "the upload is larger than store.max_upload_size");
             return -1;
         }
     }
     const char *h = lf_http_request_header(req, "Authorization");
     if (!h) {
-        reject(r, req, 401, "missing_signature", "unauthorized", "the upload carries no Ferry-Ed25519 signature");
+        reject(r, req, NULL, 401, "missing_signature", "unauthorized", "the upload carries no Ferry-Ed25519 signature");
         return -1;
     }
     char err[160] = "";
     if (lf_sign_auth_parse(auth, h, strlen(h), err, sizeof err) != 0) {
         char msg[240];
         snprintf(msg, sizeof msg, "malformed Authorization header: %s", err);
-        reject(r, req, 401, "malformed_signature", "unauthorized", msg);
+        reject(r, req, NULL, 401, "malformed_signature", "unauthorized", msg);
         return -1;
     }
     lf_sites_refresh(&r->sites);
     const lf_site *site = lf_sites_find(&r->sites, auth->site);
     if (!site) {
-        reject(r, req, 401, "unknown_site", "unauthorized", "unknown site");
+        reject(r, req, auth, 401, "unknown_site", "unauthorized", "unknown site");
         return -1;
     }
     if (!site->enabled) {
-        reject(r, req, 403, "site_disabled", "forbidden", "this site is disabled");
+        reject(r, req, auth, 403, "site_disabled", "forbidden", "this site is disabled");
         return -1;
     }
     int64_t now = (int64_t)time(NULL);
     int64_t window = (int64_t)(r->cfg->signature_window_ms / 1000);
     if (auth->ts < now - window || auth->ts > now + window) {
-        reject(r, req, 401, "stale", "unauthorized",
+        reject(r, req, auth, 401, "stale", "unauthorized",
                "the signature's timestamp is outside the accepted window (check the clock)");
         return -1;
     }
     if (count_pressure) {
         if (r->active_uploads >= r->cfg->max_concurrent_uploads) {
-            reject(r, req, 503, "busy", "busy", "too many uploads in progress; retry later");
+            reject(r, req, auth, 503, "busy", "busy", "too many uploads in progress; retry later");
             return -1;
         }
         if (r->queue_depth >= r->cfg->max_queue_depth) {
-            reject(r, req, 429, "queue_full", "queue_full", "the parsers are behind; retry later");
+            reject(r, req, auth, 429, "queue_full", "queue_full", "the parsers are behind; retry later");
             return -1;
         }
         if (r->cfg->min_free_disk && r->free_disk < r->cfg->min_free_disk) {
-            reject(r, req, 503, "disk_low", "disk_low", "the store is low on free space; retry later");
+            reject(r, req, auth, 503, "disk_low", "disk_low", "the store is low on free space; retry later");
             return -1;
         }
     }
@@ -349,8 +360,11 @@ static void respond_ok(upload *u)
                      ",\"content_blake2b\":\"%s\",\"site\":\"%s\"}",
                      u->row.id, u->duplicate ? "true" : "false", u->row.size, u->row.hash, u->row.site);
     lf_counter_inc(u->duplicate ? r->up_duplicate : r->up_stored);
-    if (!u->duplicate)
+    if (!u->duplicate) {
         lf_counter_add(r->bytes_received, u->row.size);
+        if (r->figures)
+            lf_site_figures_stored(r->figures, u->row.site, u->row.size);
+    }
     lf_http_respond(u->req, u->duplicate ? 200 : 201, "application/json", body, (size_t)n, NULL);
     finish(u);
 }
@@ -445,7 +459,7 @@ static void respond_failure(upload *u)
 {
     lf_receiver *r = u->r;
     if (u->reason) {
-        reject(r, u->req, u->status, u->reason, u->code, u->msg);
+        reject(r, u->req, &u->auth, u->status, u->reason, u->code, u->msg);
     } else {
         lf_counter_inc(r->up_failed);
         lf_receiver_count_rejection(r, u->status == 507 ? "storage_full" : "storage_error");
@@ -514,11 +528,9 @@ static void handle_put(lf_http_request *req)
     const char *id = req->params[0];
     for (struct lf_inflight_id *p = r->inflight; p; p = p->next) {
         if (strcmp(p->id, id) == 0) {
+            reject(r, req, &u->auth, 503, "in_progress", "in_progress",
+                   "an upload of this session is in progress; retry later");
             lf_free(u);
-            lf_receiver_count_rejection(r, "in_progress");
-            lf_counter_inc(r->up_rejected);
-            lf_receiver_respond_error(r, req, 503, "in_progress",
-                                      "an upload of this session is in progress; retry later");
             return;
         }
     }

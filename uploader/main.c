@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "connection_test.h"
 #include "lf_crypto.h"
 #include "lf_error.h"
 #include "lf_log.h"
@@ -105,6 +106,12 @@ static enum lf_health check_receiver(lf_service *svc, void *arg, lf_buf *detail)
 {
     (void)svc;
     int64_t b = lf_uploader_backoff_ms(arg);
+    const char *refusal = lf_uploader_refusal(arg);
+    if (refusal) {
+        lf_buf_msgf(detail, "the receiver refuses this site (%s); sessions wait in the outbox; next try in %" PRId64
+                            " ms", refusal, b);
+        return LF_HEALTH_DEGRADED;
+    }
     if (b > 0) {
         lf_buf_msgf(detail, "unreachable or busy; next try in %" PRId64 " ms", b);
         return LF_HEALTH_DEGRADED;
@@ -232,8 +239,12 @@ static int cmd_once(lf_service *svc, int argc, char **argv)
                 lf_uploader_pump(u);
         }
         if (lf_uploader_take_unreachable(u)) {
-            LF_WARN("once", "receiver unreachable or busy; %" PRId64 " session(s) left in the "
-                            "outbox for the next run", lf_uploader_pending(u));
+            if (lf_uploader_refusal(u))
+                LF_WARN("once", "the receiver refuses this site (%s); %" PRId64 " session(s) left in the outbox "
+                                "for the next run", lf_uploader_refusal(u), lf_uploader_pending(u));
+            else
+                LF_WARN("once", "receiver unreachable or busy; %" PRId64 " session(s) left in the "
+                                "outbox for the next run", lf_uploader_pending(u));
             exit_code = EXIT_PENDING;
             break;
         }
@@ -266,8 +277,39 @@ static int cmd_once(lf_service *svc, int argc, char **argv)
 
 static void print_failed(void *arg, const char *id, const char *relpath, const char *reason)
 {
-    (void)arg;
-    printf("failed %s %s: %s\n", id, relpath, reason);
+    printf("%s %s %s: %s\n", (const char *)arg, id, relpath, reason);
+}
+
+/* ---- test ---- */
+
+static int cmd_test(lf_service *svc, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 1) {
+        fprintf(stderr, "usage: logferry-uploader test\n");
+        return 2;
+    }
+    if (lf_crypto_init() < 0)
+        return 1;
+    return lf_uploader_connection_test(lf_service_config_data(svc), stdout);
+}
+
+/* ---- retry-failed ---- */
+
+static int cmd_retry_failed(lf_service *svc, int argc, char **argv)
+{
+    const struct lf_uploader_config *cfg = lf_service_config_data(svc);
+    bool all = argc == 2 && strcmp(argv[1], "--all") == 0;
+    if (argc < 2 || (!all && argc >= 2 && argv[1][0] == '-')) {
+        fprintf(stderr, "usage: logferry-uploader retry-failed ID... | --all\n");
+        return 2;
+    }
+    lf_uploader *u;
+    if (lf_uploader_open(cfg, NULL, NULL, &u) < 0)
+        return 1;
+    int rc = lf_uploader_retry_failed(u, all ? NULL : argv + 1, all ? 0 : (size_t)(argc - 1), stdout);
+    lf_uploader_close(u);
+    return rc;
 }
 
 static int cmd_status(lf_service *svc, int argc, char **argv)
@@ -289,7 +331,10 @@ static int cmd_status(lf_service *svc, int argc, char **argv)
         printf("outbox_max_size: %" PRIu64 "\n", cfg->outbox_max_size);
         printf("outbox_use_percent: %.1f\n",
                100.0 * (double)lf_uploader_outbox_bytes(u) / (double)cfg->outbox_max_size);
-        rc = lf_ureg_failed_each(lf_uploader_registry(u), print_failed, NULL);
+        rc = lf_ureg_state_each(lf_uploader_registry(u), LF_US_FAILED, false, print_failed, (void *)"failed");
+        if (rc == 0)
+            rc = lf_ureg_state_each(lf_uploader_registry(u), LF_US_OUTBOX, true, print_failed,
+                                    (void *)"waiting (refused by the receiver; its side can fix it, retried)");
     }
     lf_uploader_close(u);
     return rc < 0 ? 1 : 0;
@@ -337,8 +382,15 @@ static int cmd_keygen(lf_service *svc, int argc, char **argv)
 static const lf_service_command commands[] = {
     {"once", "", "scan, ship everything finished, exit (0 done, 75 sessions left for the next "
                  "run, 65 sessions refused)", cmd_once, .no_config = false},
-    {"status", "", "sessions pending, shipped, failed (with reasons), outbox use", cmd_status,
+    {"status", "", "sessions pending, shipped, failed and waiting (with the receiver's reasons), outbox use", cmd_status,
      .no_config = false},
+    {"test", "",
+     "check the path to the receiver: name, connection, TLS against ca_file, the receiver, the site's "
+     "registration and key, the clocks; one line per check, exit 1 on any failure",
+     cmd_test, .no_config = false},
+    {"retry-failed", "ID... | --all",
+     "put failed sessions (refused for good: 400, 413, ...) back into the outbox, after the cause is fixed",
+     cmd_retry_failed, .no_config = false},
     {"keygen", "[--force]", "create the site key pair; prints the line to run on the receiver",
      cmd_keygen, .as_root = true},
 };

@@ -194,6 +194,11 @@ int lf_uploader_open(const struct lf_uploader_config *cfg, uv_loop_t *loop, lf_m
                                        "Times scanning paused on a full outbox.", NULL);
         u->m.unreadable = lf_metrics_counter(metrics, "lf_uploader_unreadable_total",
                                              "Files that could not be read.", NULL);
+        u->m.refused_waiting = lf_metrics_counter(metrics, "lf_uploader_refused_waiting_total",
+                                                  "Uploads the receiver refused for a reason its side can fix "
+                                                  "(401/403: unregistered or disabled site, clock, key); the "
+                                                  "session stays in the outbox.",
+                                                  NULL);
         u->m.upload_errors = lf_metrics_counter(metrics, "lf_uploader_upload_errors_total",
                                                 "Uploads that found the receiver unreachable or "
                                                 "busy (retried later).", NULL);
@@ -266,6 +271,22 @@ static void after_upload(lf_uploader *u, const char *id)
     }
 }
 
+/* Pauses every upload: exponential, jittered, at least Retry-After. Returns the wait in ms. */
+static uint64_t backoff(lf_uploader *u, int rc, int64_t retry_after_ms)
+{
+    uint64_t base = u->backoff_cur ? u->backoff_cur * 2 : 500;
+    if (base > u->cfg->backoff_max_ms)
+        base = u->cfg->backoff_max_ms;
+    u->backoff_cur = base;
+    uint64_t wait = base / 2 + (uint64_t)(random() % (long)(base / 2 + 1));
+    if (rc == 0 && retry_after_ms > 0 && (uint64_t)retry_after_ms > wait)
+        wait = (uint64_t)retry_after_ms;
+    uint64_t until = uv_now(u->loop) + wait;
+    if (until > u->backoff_until)
+        u->backoff_until = until;
+    return wait;
+}
+
 static void upload_done(void *arg, int rc, int status, int64_t retry_after_ms, const char *body)
 {
     struct upload *up = arg;
@@ -289,6 +310,20 @@ static void upload_done(void *arg, int rc, int status, int64_t retry_after_ms, c
             lf_uploader_count(u, &u->st.already_had, u->m.already);
         after_upload(u, up->id);
         u->backoff_cur = 0;
+        u->refusal[0] = '\0';
+    } else if (status == 401 || status == 403) {
+        /* The receiver does not take this site now: not registered yet, disabled, our clock too far
+         * from its own, or a key it does not know. Its side can fix each of these, so the session
+         * waits in the outbox and is tried again with the backoff; status shows why. */
+        snprintf(u->refusal, sizeof u->refusal, "HTTP %d: %.200s", status, body ? body : "");
+        lf_ureg_session_put(u->reg, up->id, NULL, NULL, -1, LF_US_OUTBOX, u->refusal);
+        lf_uploader_count(u, &u->st.refused_waiting, u->m.refused_waiting);
+        u->unreachable = true; /* `once` ends its run: trying again now gets the same answer */
+        uint64_t wait = backoff(u, rc, retry_after_ms);
+        LF_WARN("ship", "session %s refused by the receiver (%s); it waits in the outbox, next try in %" PRIu64
+                        " ms",
+                up->id, u->refusal, wait);
+        lf_uploader_queue_push(u, up->id);
     } else if (status >= 400 && status < 500 && status != 408 && status != 429) {
         char reason[512];
         snprintf(reason, sizeof reason, "HTTP %d: %.400s", status,
@@ -302,19 +337,10 @@ static void upload_done(void *arg, int rc, int status, int64_t retry_after_ms, c
         lf_uploader_count(u, &u->st.failed, u->m.failed);
         LF_ERROR("ship", "session %s refused, moved to %s: %s", up->id, dst, reason);
     } else {
-        /* Receiver down, busy or full: back off (exponential, jittered, at least Retry-After). */
+        /* Receiver down, busy or full: back off. */
         lf_uploader_count(u, &u->st.upload_errors, u->m.upload_errors);
         u->unreachable = true;
-        uint64_t base = u->backoff_cur ? u->backoff_cur * 2 : 500;
-        if (base > u->cfg->backoff_max_ms)
-            base = u->cfg->backoff_max_ms;
-        u->backoff_cur = base;
-        uint64_t wait = base / 2 + (uint64_t)(random() % (long)(base / 2 + 1));
-        if (rc == 0 && retry_after_ms > 0 && (uint64_t)retry_after_ms > wait)
-            wait = (uint64_t)retry_after_ms;
-        uint64_t until = uv_now(u->loop) + wait;
-        if (until > u->backoff_until)
-            u->backoff_until = until;
+        uint64_t wait = backoff(u, rc, retry_after_ms);
         if (rc < 0)
             LF_WARN("ship", "upload of %s failed: %s; retrying in %" PRIu64 " ms", up->id,
                     lf_strerror(rc), wait);
@@ -398,6 +424,11 @@ bool lf_uploader_outbox_full(const lf_uploader *u) { return u->full; }
 uint64_t lf_uploader_outbox_bytes(const lf_uploader *u) { return u->outbox_bytes; }
 lf_ureg *lf_uploader_registry(lf_uploader *u) { return u->reg; }
 
+const char *lf_uploader_refusal(const lf_uploader *u)
+{
+    return u->refusal[0] ? u->refusal : NULL;
+}
+
 int64_t lf_uploader_backoff_ms(const lf_uploader *u)
 {
     if (!u->loop)
@@ -425,4 +456,127 @@ void lf_uploader_on_packed(lf_uploader *u, void (*fn)(void *), void *arg)
 {
     u->packed_fn = fn;
     u->packed_arg = arg;
+}
+
+/* The failed sessions to put back, collected first: writing while the SELECT that lists them is
+ * still open could meet a snapshot the running daemon has moved past (SQLITE_BUSY_SNAPSHOT, which
+ * no busy timeout waits out). */
+struct retry_item {
+    char id[LF_SESSION_ID_LEN + 1];
+    char relpath[512];
+    char reason[512];
+};
+
+struct retry_list {
+    struct retry_item *v;
+    size_t n, cap;
+    int rc;
+};
+
+static void collect_failed(void *arg, const char *id, const char *relpath, const char *reason)
+{
+    struct retry_list *l = arg;
+    if (l->rc)
+        return;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        struct retry_item *v = lf_realloc(l->v, cap * sizeof *v);
+        if (!v) {
+            l->rc = -ENOMEM;
+            return;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    struct retry_item *it = &l->v[l->n++];
+    snprintf(it->id, sizeof it->id, "%s", id);
+    snprintf(it->relpath, sizeof it->relpath, "%s", relpath);
+    snprintf(it->reason, sizeof it->reason, "%s", reason);
+}
+
+/* One session back: the row first ("retry", in its own write transaction, which waits for the
+ * daemon's), then the file; a file that cannot move puts the row back to "failed". */
+static int retry_one(lf_uploader *u, const struct retry_item *it, FILE *out)
+{
+    char src[PATH_MAXLEN], dst[PATH_MAXLEN];
+    snprintf(src, sizeof src, "%s/%s.zip", u->failed_dir, it->id);
+    snprintf(dst, sizeof dst, "%s/%s.zip", u->cfg->outbox_dir, it->id);
+    int rc = lf_ureg_begin(u->reg);
+    rc = rc ? rc : lf_ureg_session_put(u->reg, it->id, NULL, NULL, -1, LF_US_RETRY, NULL);
+    rc = rc ? (lf_ureg_rollback(u->reg), rc) : lf_ureg_commit(u->reg);
+    if (rc < 0) {
+        fprintf(out, "%s: the registry cannot record it (%s); left in failed/\n", it->id, lf_strerror(rc));
+        return 1;
+    }
+    if (rename(src, dst) != 0) {
+        fprintf(out, "%s: cannot move %s back: %s\n", it->id, src, strerror(errno));
+        if (lf_ureg_session_put(u->reg, it->id, NULL, NULL, -1, LF_US_FAILED, it->reason) < 0)
+            fprintf(out, "%s: and its row could not be set back to failed\n", it->id);
+        return 1;
+    }
+    fprintf(out, "%s %s: back in the outbox (was: %s)\n", it->id, it->relpath, it->reason);
+    return 0;
+}
+
+int lf_uploader_retry_failed(lf_uploader *u, char **ids, size_t n, FILE *out)
+{
+    struct retry_list l = {0};
+    int bad = 0;
+    if (lf_ureg_state_each(u->reg, LF_US_FAILED, false, collect_failed, &l) < 0 || l.rc) {
+        fprintf(out, "cannot list the failed sessions\n");
+        lf_free(l.v);
+        return 1;
+    }
+    size_t moved = 0;
+    if (n == 0) {
+        for (size_t i = 0; i < l.n; i++)
+            if (retry_one(u, &l.v[i], out) == 0)
+                moved++;
+            else
+                bad = 1;
+    } else {
+        for (size_t k = 0; k < n; k++) {
+            const struct retry_item *found = NULL;
+            for (size_t i = 0; i < l.n && !found; i++)
+                if (strcmp(l.v[i].id, ids[k]) == 0)
+                    found = &l.v[i];
+            if (!found) {
+                fprintf(out, "%s: not a failed session (logferry-uploader status lists them)\n", ids[k]);
+                bad = 1;
+            } else if (retry_one(u, found, out) == 0) {
+                moved++;
+            } else {
+                bad = 1;
+            }
+        }
+    }
+    lf_free(l.v);
+    if (moved && lf_fsync_dir(u->cfg->outbox_dir) < 0)
+        bad = 1;
+    fprintf(out, "%zu session%s back in the outbox%s\n", moved, moved == 1 ? "" : "s",
+            moved ? "; a running uploader ships them after its next scan" : "");
+    return bad;
+}
+
+/* Sessions that retry-failed put back: adopted into the queue (they are in the outbox again). */
+static void adopt_one(void *arg, const char *id, const char *relpath, const char *reason)
+{
+    (void)relpath;
+    (void)reason;
+    lf_uploader *u = arg;
+    char path[PATH_MAXLEN];
+    snprintf(path, sizeof path, "%s/%s.zip", u->cfg->outbox_dir, id);
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return; /* not moved back (yet): the row stays "retry" */
+    if (lf_ureg_session_put(u->reg, id, NULL, NULL, st.st_size, LF_US_OUTBOX, NULL) < 0)
+        return;
+    u->outbox_bytes += (uint64_t)st.st_size;
+    if (lf_uploader_queue_push(u, id) == 0)
+        LF_INFO("ship", "session %s is back in the outbox (retry-failed)", id);
+}
+
+int lf_uploader_adopt_retried(lf_uploader *u)
+{
+    return lf_ureg_state_each(u->reg, LF_US_RETRY, false, adopt_one, u);
 }

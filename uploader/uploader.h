@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <uv.h>
 
 #include "lf_metrics.h"
@@ -19,6 +20,7 @@ typedef struct lf_uploader lf_uploader;
 typedef struct lf_uploader_stats {
     uint64_t packed, shipped, already_had, failed, dropped, changed_warned, snapshot_changed;
     uint64_t outbox_full_pauses, unreadable, upload_errors, pack_errors;
+    uint64_t refused_waiting; /* 401/403 answers: the session stays in the outbox */
 } lf_uploader_stats;
 
 /* Opens the registry, key, outbox and HTTP client. loop may be NULL for status-only use (no
@@ -39,6 +41,13 @@ int lf_uploader_in_flight(const lf_uploader *u);
 int64_t lf_uploader_pending(const lf_uploader *u);
 /* Milliseconds until uploads may be tried again (0: now). */
 int64_t lf_uploader_backoff_ms(const lf_uploader *u);
+/* The receiver's last refusal of this site (401/403, "HTTP 401: {...}") while uploads wait for its
+ * side to fix it; NULL once an upload succeeds. */
+const char *lf_uploader_refusal(const lf_uploader *u);
+/* Puts failed sessions back into the outbox (the zip from outbox/failed, the row to "retry", which a
+ * running daemon adopts at its next scan): the ids given, or every failed one when n is 0. Prints
+ * one line per session to out. 0, or 1 when an id was not a failed session or could not be moved. */
+int lf_uploader_retry_failed(lf_uploader *u, char **ids, size_t n, FILE *out);
 /* true when the last scan stopped because the outbox was full. */
 bool lf_uploader_outbox_full(const lf_uploader *u);
 uint64_t lf_uploader_outbox_bytes(const lf_uploader *u);

@@ -35,10 +35,11 @@ struct lf_uploader {
     int in_flight;
     uint64_t backoff_until, backoff_cur; /* uv_now ms */
     bool unreachable;
+    char refusal[256]; /* the receiver's last 401/403 ("HTTP 401: {...}"), until an upload succeeds */
     lf_uploader_stats st;
     struct {
         lf_counter *packed, *shipped, *already, *failed, *dropped, *warned, *snap_changed, *full,
-            *unreadable, *upload_errors;
+            *unreadable, *upload_errors, *refused_waiting;
     } m;
     void (*packed_fn)(void *);
     void *packed_arg;
@@ -47,6 +48,8 @@ struct lf_uploader {
 };
 
 int lf_uploader_queue_push(lf_uploader *u, const char *id);
+/* Queues the sessions retry-failed put back into the outbox (each scan calls it). */
+int lf_uploader_adopt_retried(lf_uploader *u);
 void lf_uploader_count(lf_uploader *u, uint64_t *stat, lf_counter *c);
 
 #endif

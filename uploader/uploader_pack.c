@@ -520,6 +520,10 @@ int lf_uploader_scan(lf_uploader *u)
     int trc = lf_ureg_begin(u->reg);
     if (trc < 0)
         return trc;
+    if ((trc = lf_uploader_adopt_retried(u)) < 0) {
+        lf_ureg_rollback(u->reg);
+        return trc;
+    }
     for (size_t i = 0; i < u->n_watches; i++) {
         struct watch_rt *wr = &u->watches[i];
         bool complete = true;

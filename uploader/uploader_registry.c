@@ -297,19 +297,23 @@ int lf_ureg_counts_get(lf_ureg *r, lf_ureg_counts *c)
     return rc == SQLITE_DONE ? 0 : db_err(r, "count");
 }
 
-int lf_ureg_failed_each(lf_ureg *r, void (*fn)(void *, const char *, const char *, const char *),
-                        void *arg)
+int lf_ureg_state_each(lf_ureg *r, const char *state, bool with_reason,
+                       void (*fn)(void *, const char *, const char *, const char *), void *arg)
 {
     sqlite3_stmt *st;
-    int rc = prep(r, "SELECT id, coalesce(relpath,''), coalesce(reason,'') FROM sessions WHERE"
-                     " state='failed' ORDER BY updated", &st);
+    int rc = prep(r, with_reason ? "SELECT id, coalesce(relpath,''), coalesce(reason,'') FROM sessions WHERE"
+                                   " state=?1 AND coalesce(reason,'') <> '' ORDER BY updated"
+                                 : "SELECT id, coalesce(relpath,''), coalesce(reason,'') FROM sessions WHERE"
+                                   " state=?1 ORDER BY updated",
+                  &st);
     if (rc)
         return rc;
+    sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         fn(arg, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
            (const char *)sqlite3_column_text(st, 2));
     done(r, st);
-    return rc == SQLITE_DONE ? 0 : db_err(r, "list failed");
+    return rc == SQLITE_DONE ? 0 : db_err(r, "list sessions");
 }
 
 int lf_ureg_begin(lf_ureg *r)

@@ -14,9 +14,11 @@
 typedef struct lf_ureg lf_ureg;
 
 /* Session states. */
-#define LF_US_OUTBOX "outbox"   /* packed, waiting in the outbox */
+#define LF_US_OUTBOX "outbox"   /* packed, waiting in the outbox (reason: the receiver's last refusal
+                                  of a kind its side can fix: unregistered or disabled site, clock) */
 #define LF_US_SHIPPED "shipped" /* the receiver answered 200/201 */
 #define LF_US_FAILED "failed"   /* refused with a final 4xx; zip kept in outbox/failed */
+#define LF_US_RETRY "retry"     /* retry-failed put the zip back in the outbox; the daemon adopts it */
 #define LF_US_DROPPED "dropped" /* skipped by the drop policy of a full outbox */
 
 /* A watched file as it was when last packed. */
@@ -55,9 +57,10 @@ typedef struct lf_ureg_counts {
     int64_t outbox, shipped, failed, dropped;
 } lf_ureg_counts;
 int lf_ureg_counts_get(lf_ureg *r, lf_ureg_counts *c);
-/* Calls fn for every failed session (id, relpath, reason). */
-int lf_ureg_failed_each(lf_ureg *r, void (*fn)(void *arg, const char *id, const char *relpath,
-                                               const char *reason), void *arg);
+/* Calls fn for every session in state (id, relpath, reason), oldest change first; with_reason: only
+ * those with a reason (an outbox session the receiver refused for a reason it can fix). */
+int lf_ureg_state_each(lf_ureg *r, const char *state, bool with_reason,
+                       void (*fn)(void *arg, const char *id, const char *relpath, const char *reason), void *arg);
 
 int lf_ureg_begin(lf_ureg *r);
 int lf_ureg_commit(lf_ureg *r);

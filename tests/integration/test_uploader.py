@@ -75,18 +75,126 @@ def test_once_ships_each_session_once_and_wiped_state_gives_same_ids():
     H.check(ids(rx) == want, "receiver ids changed after the state was wiped")
 
 
-def test_unregistered_site_goes_to_failed_with_reason():
+def sites_report(rx):
+    return {s["site"]: s for s in json.loads(rx.cli("sites", "list", "--json"))["sites"]}
+
+
+def test_unregistered_site_waits_then_ships_once_registered():
+    """A 401 the receiver's side can fix (the site is not registered yet) keeps the sessions in the
+    outbox, says why in status, and they ship exactly once when the site is registered. The receiver
+    logs each refusal with site, session and reason, and counts it for the site."""
     rx = Receiver()
     src = H.scratch_dir("lfsrc-")
-    gen(src, 3, seed=2)
-    up = Uploader(rx, {"apps": watch(src)}, site="nobody", register=False)
+    files = gen(src, 3, seed=2)
+    up = Uploader(rx, {"apps": watch(src)}, site="late-site", register=False)
+    p = up.run("once")
+    H.check(p.returncode == 75, f"once exited {p.returncode}: {p.stderr.decode()[-800:]}")
+    H.check(b"the receiver refuses this site" in p.stderr, p.stderr.decode()[-800:])
+    st = up.status()
+    H.check(st["failed"] == 0 and st["pending"] == 3, f"{st}")
+    # the sessions tried before the backoff paused the rest say why they wait
+    waiting = st["waiting_lines"]
+    H.check(1 <= len(waiting) <= 3 and all("HTTP 401" in l and "unknown site" in l for l in waiting), f"{st}")
+    H.check(os.listdir(os.path.join(up.outbox, "failed")) == [], "sessions moved to failed/")
+    H.check(ids(rx) == [], "nothing stored")
+    want = sorted(session_id(up.site, rel, body) for rel, body in files.items())
+    log = rx.log_text()
+    for line in waiting:
+        sid = re.search(r" ([0-9a-f]{32}) ", line).group(1)
+        H.check(f"refused upload: site late-site (not registered), session {sid}: 401 unknown_site" in log,
+                f"no refusal line for {sid}:\n{log[-2000:]}")
+    n = len(waiting)
+    H.check(rx.metric('lf_receiver_site_refusals_total{site="(unregistered)",reason="unknown_site"}') >= n,
+            "refusals of unregistered names not counted")
+    # counted durably: the daemon writes them to the index within a second
+    rep = H.wait_for(lambda: (lambda r: r if r.get("(unregistered)", {}).get("refusals", 0) >= n else None)(
+        sites_report(rx)), "the refusals in sites list", 20)
+    H.check(rep["(unregistered)"]["refusals_by_reason"].get("unknown_site", 0) >= n, f"{rep}")
+
+    rx.cli("sites", "add", "late-site", up.pk)
+    up.wait_registered()
+    p = up.run("once")
+    H.check(p.returncode == 0, f"once exited {p.returncode}: {p.stderr.decode()[-800:]}")
+    H.check(ids(rx) == want, f"not every session once: {ids(rx)}")
+    st = up.status()
+    H.check(st["shipped"] == 3 and st["pending"] == 0 and not st["waiting_lines"] and st["failed"] == 0, f"{st}")
+    rep = sites_report(rx)
+    site = rep["late-site"]
+    H.check(site["sessions"] == 3 and site["bytes"] > 0 and site["last_upload"] and site["state"] == "enabled",
+            f"sites list: {site}")
+    H.check(rx.metric('lf_receiver_site_sessions_total{site="late-site"}') == 3, "per-site series")
+    text = rx.cli("sites", "list")
+    H.check(re.search(r"^late-site\s+enabled\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+3\s+\d+\s+0\s", text, re.M),
+            f"sites list:\n{text}")
+    # the same from the API, for a read token only
+    status, _, body = H.http("GET", rx.port, "/v1/sites", None, {"Authorization": "Bearer " + rx.read_token})
+    H.check(status == 200 and {s["site"]: s for s in json.loads(body)["sites"]}["late-site"]["sessions"] == 3,
+            f"GET /v1/sites: {status} {body[:500]}")
+    status, _, _ = H.http("GET", rx.port, "/v1/sites")
+    H.check(status == 401, f"GET /v1/sites without a token: {status}")
+
+
+def test_refusal_log_is_rate_limited_per_site():
+    """A flood of refused uploads from one site gives LF_SITE_LOG_BURST log lines a minute, not one
+    each; every refusal is still counted."""
+    rx = Receiver()
+    path = "/v1/sessions/" + "1" * 32
+    for _ in range(20):
+        h = {"Content-Type": "application/zip",
+             "Authorization": rx.signer.header("PUT", path, b"x", ts=int(time.time()) - 86400)}
+        status, _, _ = H.http("PUT", rx.port, path, b"x", h)
+        H.check(status == 401, f"stale signature answered {status}")
+    lines = [l for l in rx.log_text().splitlines() if "refused upload: site site-a," in l]
+    H.check(len(lines) == 5, f"{len(lines)} log lines for 20 refusals:\n" + "\n".join(lines))
+    H.check("401 stale" in lines[0] and "not logged for a minute" in lines[-1], "\n".join(lines))
+    H.check(rx.metric('lf_receiver_site_refusals_total{site="site-a",reason="stale"}') == 20, "all counted")
+    rep = H.wait_for(lambda: (lambda r: r if r["site-a"]["refusals"] == 20 else None)(sites_report(rx)),
+                     "20 refusals in sites list", 20)
+    H.check(rep["site-a"]["refusals_by_reason"] == {"stale": 20} and rep["site-a"]["last_refusal"], f"{rep}")
+
+
+def test_refused_for_good_then_retry_failed():
+    """A refusal that can never succeed as it is (413 here) moves the session to failed/; once the
+    cause is fixed, retry-failed puts it back and a running uploader ships it, exactly once."""
+    rx = Receiver()
+    src = H.scratch_dir("lfsrc-")
+    rng = __import__("random").Random(7)
+    files = {}
+    for i in range(2):
+        rel = f"u000{i}_h1_1.0_20261101T10000{i}Z_{i}.log"
+        body = "".join(f"{rng.getrandbits(64):016x} line {n}\n" for n in range(800)).encode()
+        with open(os.path.join(src, rel), "wb") as f:
+            f.write(body)
+        os.utime(os.path.join(src, rel), (time.time() - 10, time.time() - 10))
+        files[rel] = body
+    rx.stop()
+    conf = open(rx.conf).read()
+    with open(rx.conf, "w") as f:
+        f.write(conf.replace("max_upload_size = 16M", "max_upload_size = 1K"))
+    rx.start()
+    up = Uploader(rx, {"apps": watch(src)})
     p = up.run("once")
     H.check(p.returncode == 65, f"once exited {p.returncode}: {p.stderr.decode()[-800:]}")
     st = up.status()
-    H.check(st["failed"] == 3 and st["pending"] == 0, f"{st}")
-    H.check(all("HTTP 401" in l for l in st["failed_lines"]), f"{st['failed_lines']}")
-    H.check(len(os.listdir(os.path.join(up.outbox, "failed"))) == 3, "failed zips kept")
-    H.check(ids(rx) == [], "nothing stored")
+    H.check(st["failed"] == 2 and all("HTTP 413" in l for l in st["failed_lines"]), f"{st}")
+    H.check(len(os.listdir(os.path.join(up.outbox, "failed"))) == 2, "failed zips kept")
+    r = up.run("retry-failed", "0" * 32)
+    H.check(r.returncode == 1 and b"not a failed session" in r.stdout, f"{r.returncode} {r.stdout}")
+
+    rx.stop()
+    with open(rx.conf, "w") as f:
+        f.write(conf)
+    rx.start()
+    up.write_conf({"apps": watch(src)})
+    up.start()
+    r = up.run("retry-failed", "--all")
+    H.check(r.returncode == 0 and b"2 sessions back in the outbox" in r.stdout, f"{r.returncode} {r.stdout}")
+    want = sorted(session_id(up.site, rel, body) for rel, body in files.items())
+    H.wait_for(lambda: ids(rx) == want, "the retried sessions at the receiver", 30)
+    H.wait_for(lambda: up.status()["shipped"] == 2, "the uploader's registry to say shipped", 30)
+    st = up.status()
+    H.check(st["failed"] == 0 and os.listdir(os.path.join(up.outbox, "failed")) == [], f"{st}")
+    H.check(up.stop() == 0, "clean stop")
 
 
 def test_receiver_down_keeps_outbox_then_ships():
@@ -239,7 +347,9 @@ def test_daemon_ships_and_exposes_metrics():
 if __name__ == "__main__":
     H.run_tests([
         test_once_ships_each_session_once_and_wiped_state_gives_same_ids,
-        test_unregistered_site_goes_to_failed_with_reason,
+        test_unregistered_site_waits_then_ships_once_registered,
+        test_refusal_log_is_rate_limited_per_site,
+        test_refused_for_good_then_retry_failed,
         test_receiver_down_keeps_outbox_then_ships,
         test_growth_after_ship_is_a_continuation_and_rotation_keeps_id,
         test_unfinished_file_is_not_shipped_end_line_finishes_it,

@@ -139,6 +139,17 @@ def check(cond, msg):
         raise TestFailure(msg)
 
 
+def wait_for(fn, what, timeout=20.0, step=0.1):
+    """Polls fn until it returns something true, which is returned; fails naming what was awaited."""
+    deadline = time.time() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        check(time.time() < deadline, f"timed out after {timeout}s waiting for {what}")
+        time.sleep(step)
+
+
 def run_tests(tests):
     """Runs test functions in order; prints 'N passed, N failed' and exits non-zero on failure."""
     passed = failed = 0

@@ -84,14 +84,17 @@ dir = {self.outbox}
 
     def status(self):
         out = {}
-        failed = []
+        failed, waiting = [], []
         for line in self.cli("status").splitlines():
             if line.startswith("failed "):
                 failed.append(line)
+            elif line.startswith("waiting "):
+                waiting.append(line)
             else:
                 k, v = line.split(":", 1)
                 out[k.strip()] = float(v)
         out["failed_lines"] = failed
+        out["waiting_lines"] = waiting
         return out
 
     def start(self):

@@ -734,6 +734,89 @@ static void test_mysql_probes_real_server(void **st)
     assert_non_null(strstr(r.message, "nowhere"));
 }
 
+/* GET /v1/sites answers: quiet sites by their own interval or max_quiet; disabled and never-seen
+ * sites are not judged; refusals count only new ones since the previous run, for the reasons a site
+ * causes. */
+static void test_site_quiet(void **st)
+{
+    (void)st;
+    lf_check_config c = base(LF_CHECK_SITE_QUIET);
+    c.max_quiet_ms = 3600 * 1000;
+    char *intervals[] = {"weekly=8d", NULL};
+    c.site_intervals = intervals;
+    int64_t now = (int64_t)1796601600 * 1000; /* 2026-12-07T00:00:00Z */
+    const char *body =
+        "{\"sites\":[{\"site\":\"a\",\"state\":\"enabled\",\"last_upload\":\"2026-12-06T23:30:00Z\"},"
+        "{\"site\":\"b\",\"state\":\"enabled\",\"last_upload\":\"2026-12-06T21:00:00Z\"},"
+        "{\"site\":\"weekly\",\"state\":\"enabled\",\"last_upload\":\"2026-12-01T00:00:00Z\"},"
+        "{\"site\":\"off\",\"state\":\"disabled\",\"last_upload\":\"2026-01-01T00:00:00Z\"},"
+        "{\"site\":\"new\",\"state\":\"enabled\",\"last_upload\":null}]}";
+    lf_check_http h = answer(200, body);
+    lf_check_result r;
+    lf_check_eval_site_quiet(&c, &h, now, &r);
+    assert_false(r.ok);
+    assert_string_equal(r.value, "1 of 3 sites quiet");
+    assert_non_null(strstr(r.message, "b sent nothing for 3h"));
+    assert_null(strstr(r.message, "weekly"));
+    /* b uploads again: resolved */
+    h = answer(200, "{\"sites\":[{\"site\":\"b\",\"state\":\"enabled\",\"last_upload\":\"2026-12-06T23:59:00Z\"}]}");
+    lf_check_eval_site_quiet(&c, &h, now, &r);
+    assert_true(r.ok);
+    /* an answer that is not a site list fails, never passes */
+    h = answer(200, "{\"sites\":{}}");
+    lf_check_eval_site_quiet(&c, &h, now, &r);
+    assert_false(r.ok);
+    h = answer(401, "{\"error\":\"unauthorized\"}");
+    lf_check_eval_site_quiet(&c, &h, now, &r);
+    assert_false(r.ok);
+    char site[80];
+    assert_int_equal(lf_check_site_interval("acme=2h", site, sizeof site), 7200000);
+    assert_string_equal(site, "acme");
+    assert_int_equal(lf_check_site_interval("acme", site, sizeof site), 0);
+    assert_int_equal(lf_check_site_interval("=2h", site, sizeof site), 0);
+    assert_int_equal(lf_check_site_interval("acme=soon", site, sizeof site), 0);
+}
+
+static void test_site_refusals(void **st)
+{
+    (void)st;
+    lf_check_config c = base(LF_CHECK_SITE_REFUSALS);
+    c.max_refusals = 2;
+    lf_check_progress p;
+    memset(&p, 0, sizeof p);
+    int64_t now = (int64_t)1796601600 * 1000;
+    lf_check_result r;
+    lf_check_http h = answer(200, "{\"sites\":[{\"site\":\"a\",\"refusals_by_reason\":{\"stale\":5,\"busy\":40},"
+                                  "\"last_refusal\":\"2026-12-06T23:00:00Z\"}]}");
+    lf_check_eval_site_refusals(&c, &p, &h, now, &r);
+    assert_true(r.ok); /* the first run is the baseline */
+    h = answer(200, "{\"sites\":[{\"site\":\"a\",\"refusals_by_reason\":{\"stale\":7,\"busy\":90},"
+                    "\"last_refusal\":\"2026-12-07T00:00:20Z\"}]}");
+    lf_check_eval_site_refusals(&c, &p, &h, now + 30000, &r);
+    assert_true(r.ok); /* 2 new, busy not counted: within max_refusals */
+    h = answer(200, "{\"sites\":[{\"site\":\"a\",\"refusals_by_reason\":{\"stale\":10},"
+                    "\"last_refusal\":\"2026-12-07T00:00:50Z\"},"
+                    "{\"site\":\"(unregistered)\",\"refusals_by_reason\":{\"unknown_site\":1},"
+                    "\"last_refusal\":\"2026-12-07T00:00:55Z\"}]}");
+    lf_check_eval_site_refusals(&c, &p, &h, now + 60000, &r);
+    assert_false(r.ok);
+    assert_string_equal(r.value, "4 refused since the last check");
+    assert_non_null(strstr(r.message, "a (stale 10)"));
+    assert_non_null(strstr(r.message, "(unregistered) (unknown_site 1)"));
+    lf_check_eval_site_refusals(&c, &p, &h, now + 90000, &r);
+    assert_true(r.ok); /* nothing new: resolved */
+    char *only[] = {"unknown_site", NULL};
+    c.reasons = only;
+    c.max_refusals = 0;
+    h = answer(200, "{\"sites\":[{\"site\":\"a\",\"refusals_by_reason\":{\"stale\":99},"
+                    "\"last_refusal\":\"2026-12-07T00:02:00Z\"},"
+                    "{\"site\":\"(unregistered)\",\"refusals_by_reason\":{\"unknown_site\":1}}]}");
+    memset(&p, 0, sizeof p);
+    lf_check_eval_site_refusals(&c, &p, &h, now, &r);
+    lf_check_eval_site_refusals(&c, &p, &h, now + 30000, &r);
+    assert_true(r.ok); /* stale is not among the reasons */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -750,6 +833,8 @@ int main(void)
         cmocka_unit_test(test_config_section),
         cmocka_unit_test(test_check_run),
         cmocka_unit_test(test_hostile_answers),
+        cmocka_unit_test(test_site_quiet),
+        cmocka_unit_test(test_site_refusals),
         cmocka_unit_test(test_mysql_probes_real_server),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

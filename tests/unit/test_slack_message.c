@@ -60,7 +60,7 @@ static void test_firing_message_fields(void **st)
     (void)st;
     lf_alert_note n = make_note(LF_NOTIFY_FIRING, T0, T0 + 5 * 60000, "depth 5000", "depth <= 1000",
                                 "queue sessions is deep");
-    lf_slack_item it = {"receiver_queue", &n};
+    lf_slack_item it = {"receiver_queue", &n, NULL};
     json_t *root = build(&it, 1, "mon-01", T0 + 5 * 60000);
     const char *text = json_string_value(json_object_get(root, "text"));
     assert_non_null(text);
@@ -96,7 +96,7 @@ static void test_colours_and_wording(void **st)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         lf_alert_note n = make_note(cases[i].kind, T0, T0 + 3723000, "v", "t", "m");
-        lf_slack_item it = {"c", &n};
+        lf_slack_item it = {"c", &n, NULL};
         json_t *root = build(&it, 1, "h", T0 + 3723000);
         json_t *a = json_array_get(json_object_get(root, "attachments"), 0);
         assert_string_equal(json_string_value(json_object_get(a, "color")), cases[i].color);
@@ -114,7 +114,7 @@ static void test_group_is_one_message(void **st)
     lf_alert_note a = make_note(LF_NOTIFY_FIRING, T0, T0, "1", "2", "a failed");
     lf_alert_note b = make_note(LF_NOTIFY_FIRING, T0, T0 + 2000, "3", "4", "b failed");
     lf_alert_note c = make_note(LF_NOTIFY_RESOLVED, T0 - 600000, T0 + 4000, "5", "6", "c fine");
-    lf_slack_item items[] = {{"alpha", &a}, {"beta", &b}, {"gamma", &c}};
+    lf_slack_item items[] = {{"alpha", &a, NULL}, {"beta", &b, NULL}, {"gamma", &c, NULL}};
     json_t *root = build(items, 3, "mon", T0 + 5000);
     const char *text = json_string_value(json_object_get(root, "text"));
     assert_non_null(strstr(text, "3 alerts on mon (2 failing)"));
@@ -132,7 +132,7 @@ static void test_hostile_names_are_escaped(void **st)
     (void)st;
     const char *hostile = "<!channel> \"q\" \\ & <https://evil.example|click>\x01\t\xff\xc0\xaf end";
     lf_alert_note n = make_note(LF_NOTIFY_FIRING, T0, T0, "<@U123>", "&amp;", hostile);
-    lf_slack_item it = {hostile, &n};
+    lf_slack_item it = {hostile, &n, NULL};
     lf_buf out = LF_BUF_INIT(1 << 20);
     assert_int_equal(lf_slack_message_build(&it, 1, "<!here>", T0, &out), 0);
     /* no Slack control sequence survives anywhere in the body */
@@ -179,7 +179,7 @@ static void test_long_text_is_bounded(void **st)
     memset(name, 'x', sizeof(name) - 1);
     name[sizeof(name) - 1] = '\0';
     lf_alert_note n = make_note(LF_NOTIFY_FIRING, T0, T0, "v", "t", "m");
-    lf_slack_item it = {name, &n};
+    lf_slack_item it = {name, &n, NULL};
     lf_buf out = LF_BUF_INIT(1 << 20);
     assert_int_equal(lf_slack_message_build(&it, 1, "h", T0, &out), 0);
     assert_true(out.len < 4000);
@@ -192,11 +192,11 @@ static void test_invalid_arguments(void **st)
     lf_alert_note n = make_note(LF_NOTIFY_FIRING, T0, T0, "v", "t", "m");
     lf_slack_item items[LF_SLACK_MAX_ITEMS + 1];
     for (size_t i = 0; i < LF_SLACK_MAX_ITEMS + 1; i++)
-        items[i] = (lf_slack_item){"c", &n};
+        items[i] = (lf_slack_item){"c", &n, NULL};
     lf_buf out = LF_BUF_INIT(1 << 20);
     assert_int_equal(lf_slack_message_build(items, 0, "h", T0, &out), -EINVAL);
     assert_int_equal(lf_slack_message_build(items, LF_SLACK_MAX_ITEMS + 1, "h", T0, &out), -EINVAL);
-    lf_slack_item bad = {NULL, &n};
+    lf_slack_item bad = {NULL, &n, NULL};
     assert_int_equal(lf_slack_message_build(&bad, 1, "h", T0, &out), -EINVAL);
     assert_int_equal(out.len, 0);
     assert_int_equal(lf_slack_message_build(items, LF_SLACK_MAX_ITEMS, "h", T0, &out), 0);
@@ -224,6 +224,42 @@ static void test_formatting(void **st)
     assert_string_equal(buf, "2025-11-22 02:00:00 UTC");
 }
 
+static void test_runbook_and_dashboard_links(void **st)
+{
+    (void)st;
+    lf_alert_note n = make_note(LF_NOTIFY_FIRING, T0, T0 + 60000, "3 of 9 sites quiet", "an upload every 1d",
+                                "acme sent nothing for 2d");
+    lf_slack_item it = {"site_quiet", &n, "https://wiki.example.test/runbooks/site-quiet"};
+    lf_buf out = LF_BUF_INIT(1 << 20);
+    assert_int_equal(lf_slack_message_build_linked(&it, 1, "mon", "https://dash.example.test/pipeline", T0 + 60000,
+                                                   &out), 0);
+    json_t *root = json_loads(lf_buf_cstr(&out), 0, NULL);
+    assert_non_null(root);
+    json_t *a = json_array_get(json_object_get(root, "attachments"), 0);
+    assert_string_equal(json_string_value(json_object_get(a, "title_link")),
+                        "https://wiki.example.test/runbooks/site-quiet");
+    assert_non_null(field_value(a, "Runbook"));
+    assert_string_equal(field_value(a, "Runbook"), "<https://wiki.example.test/runbooks/site-quiet|what to do>");
+    assert_string_equal(field_value(a, "Dashboard"), "<https://dash.example.test/pipeline|open>");
+    json_decref(root);
+    /* without links: no such fields */
+    lf_buf_reset(&out);
+    it.runbook_url = NULL;
+    assert_int_equal(lf_slack_message_build(&it, 1, "mon", T0 + 60000, &out), 0);
+    root = json_loads(lf_buf_cstr(&out), 0, NULL);
+    a = json_array_get(json_object_get(root, "attachments"), 0);
+    json_t *f;
+    size_t i;
+    json_array_foreach(json_object_get(a, "fields"), i, f)
+    {
+        const char *title = json_string_value(json_object_get(f, "title"));
+        assert_true(strcmp(title, "Runbook") != 0 && strcmp(title, "Dashboard") != 0);
+    }
+    assert_null(json_object_get(a, "title_link"));
+    json_decref(root);
+    lf_buf_free(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -234,6 +270,7 @@ int main(void)
         cmocka_unit_test(test_escape_utf8),
         cmocka_unit_test(test_long_text_is_bounded),
         cmocka_unit_test(test_invalid_arguments),
+        cmocka_unit_test(test_runbook_and_dashboard_links),
         cmocka_unit_test(test_formatting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -70,6 +70,16 @@ static void on_failed(void *arg, const char *id, const char *relpath, const char
     failed_seen++;
 }
 
+static int listed;
+static void on_listed(void *arg, const char *id, const char *relpath, const char *reason)
+{
+    (void)arg;
+    (void)relpath;
+    if (strcmp(id, "cccc") == 0)
+        assert_string_equal(reason, "HTTP 401: unknown site");
+    listed++;
+}
+
 static void test_session_states(void **state)
 {
     (void)state;
@@ -97,8 +107,18 @@ static void test_session_states(void **state)
     assert_int_equal(c.outbox, 1);
     assert_int_equal(c.dropped, 0);
     failed_seen = 0;
-    assert_int_equal(lf_ureg_failed_each(r, on_failed, NULL), 0);
+    assert_int_equal(lf_ureg_state_each(r, LF_US_FAILED, false, on_failed, NULL), 0);
     assert_int_equal(failed_seen, 1);
+    /* an outbox session with the receiver's refusal is listed among the waiting ones; one without
+     * a reason is not */
+    assert_int_equal(lf_ureg_session_put(r, "cccc", NULL, NULL, -1, LF_US_OUTBOX, "HTTP 401: unknown site"), 0);
+    assert_int_equal(lf_ureg_session_put(r, "dddd", "w", "q.log", 10, LF_US_OUTBOX, NULL), 0);
+    listed = 0;
+    assert_int_equal(lf_ureg_state_each(r, LF_US_OUTBOX, true, on_listed, NULL), 0);
+    assert_int_equal(listed, 1);
+    listed = 0;
+    assert_int_equal(lf_ureg_state_each(r, LF_US_OUTBOX, false, on_listed, NULL), 0);
+    assert_int_equal(listed, 2);
     lf_ureg_close(r);
     unlink(path);
 }
