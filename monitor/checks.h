@@ -98,6 +98,7 @@ typedef struct lf_check_config {
     uint64_t min_free_bytes;
     double min_free_percent;
     char *runbook_url; /* linked from its Slack messages */
+    char *webhook_url; /* its Slack messages go here instead of [slack] webhook_url; secret */
     /* site_quiet and site_refusals */
     uint64_t max_quiet_ms;
     char **site_intervals; /* "site=duration" */

@@ -88,6 +88,10 @@ const lf_config_option lf_check_config_options[] = {
     {SEC, "runbook_url", LF_CFG_STRING, NULL, F(runbook_url), .flags = R, .validate = lf_check_link_validate,
      .description = "What to do when this check fails: its Slack alerts link here (the title and a field "
                     "\"Runbook\"). Unset: no link."},
+    {SEC, "webhook_url", LF_CFG_STRING, NULL, F(webhook_url), .flags = R | LF_CFG_SECRET,
+     .validate = lf_check_link_validate,
+     .description = "Route this check's alerts to another Slack incoming webhook (another channel or team) "
+                    "instead of [slack] webhook_url. A message only groups alerts for the same webhook."},
     {SEC, "max_quiet", LF_CFG_DURATION, "24h", F(max_quiet_ms), .min = 1000, .max = 31536000000.0, .flags = R,
      .description = "site_quiet: fail when an enabled site that has uploaded before sent nothing for longer "
                     "than this (a site that never uploaded is not judged)."},

@@ -290,7 +290,7 @@ static int run_cli(lf_service *svc, int argc, char **argv)
 }
 
 /* `test-alert [CHECK]`: one message through the real path (the message builder, the webhook, with
- * the dashboard link and CHECK's runbook), and what Slack answered. */
+ * the dashboard link and CHECK's runbook and route), and what Slack answered. */
 static int run_test_alert(lf_service *svc, int argc, char **argv)
 {
     const struct lf_monitor_config *c = lf_service_config_data(svc);
@@ -298,14 +298,18 @@ static int run_test_alert(lf_service *svc, int argc, char **argv)
         fprintf(stderr, "usage: logferry-monitor test-alert [CHECK]\n");
         return 2;
     }
-    if (!c->slack_webhook_url) {
-        fprintf(stderr, "logferry-monitor test-alert: no [slack] webhook_url: alerts are only logged\n");
+    const char *runbook = NULL, *webhook = c->slack_webhook_url;
+    for (size_t i = 0; argc == 2 && i < c->n_checks; i++)
+        if (strcmp(c->checks[i].name, argv[1]) == 0) {
+            runbook = c->checks[i].runbook_url;
+            if (c->checks[i].webhook_url)
+                webhook = c->checks[i].webhook_url; /* the check's own route */
+        }
+    if (!webhook) {
+        fprintf(stderr, "logferry-monitor test-alert: no [slack] webhook_url (nor the check's own): alerts are only "
+                        "logged\n");
         return 1;
     }
-    const char *runbook = NULL;
-    for (size_t i = 0; argc == 2 && i < c->n_checks; i++)
-        if (strcmp(c->checks[i].name, argv[1]) == 0)
-            runbook = c->checks[i].runbook_url;
     char host[256] = "";
     if (c->host)
         snprintf(host, sizeof host, "%s", c->host);
@@ -328,7 +332,7 @@ static int run_test_alert(lf_service *svc, int argc, char **argv)
     o.max_attempts = 1;
     rc = rc ? rc : lf_http_client_new(NULL, &o, &http);
     static const char *const headers[] = {"Content-Type: application/json", NULL};
-    lf_http_client_request req = {.method = "POST", .url = c->slack_webhook_url, .headers = headers,
+    lf_http_client_request req = {.method = "POST", .url = webhook, .headers = headers,
                                   .body = body.data, .body_len = body.len, .max_response = 64 * 1024,
                                   .timeout_ms = (long)c->slack_timeout_ms};
     lf_http_response resp;

@@ -40,6 +40,7 @@ struct lf_monitor_engine {
     lf_outbox_options outbox_opts;
     char host[256];
     char *webhook_url;
+    bool any_webhook; /* the default webhook, or a check's own */
     char *dashboard_url;
     char *heartbeat_url;
     long slack_timeout_ms;
@@ -91,6 +92,7 @@ static int dup_str(char **dst, const char *src)
 #define CHECK_STRINGS(c)                                                                                       \
     {&(c)->name, &(c)->url, &(c)->token, &(c)->metrics_url, &(c)->metric, &(c)->mysql_host, &(c)->mysql_socket,  \
      &(c)->mysql_user, &(c)->mysql_password, &(c)->mysql_database, &(c)->query, &(c)->path, &(c)->runbook_url,   \
+     &(c)->webhook_url,                                                                                           \
      &(c)->es_auth.user, &(c)->es_auth.password, &(c)->es_auth.password_file, &(c)->es_auth.api_key,            \
      &(c)->es_auth.api_key_file, &(c)->es_auth.ca_file}
 
@@ -126,7 +128,7 @@ static void check_config_free(lf_check_config *c)
     char **strs[] = CHECK_STRINGS(c);
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         if (*strs[i] && (strs[i] == &c->token || strs[i] == &c->mysql_password || strs[i] == &c->es_auth.password ||
-                         strs[i] == &c->es_auth.api_key))
+                         strs[i] == &c->es_auth.api_key || strs[i] == &c->webhook_url))
             memset(*strs[i], 0, strlen(*strs[i])); /* secrets do not linger */
         lf_free(*strs[i]);
         *strs[i] = NULL;
@@ -212,6 +214,15 @@ static const char *runbook_of(void *arg, const char *check)
     return NULL;
 }
 
+static const char *route_of(void *arg, const char *check)
+{
+    const lf_monitor_engine *eng = arg;
+    for (size_t i = 0; i < eng->n_checks; i++)
+        if (strcmp(eng->checks[i].cfg.name, check) == 0)
+            return eng->checks[i].cfg.webhook_url;
+    return NULL;
+}
+
 static void delivery_run(uv_work_t *w)
 {
     lf_monitor_engine *eng = w->data;
@@ -220,7 +231,7 @@ static void delivery_run(uv_work_t *w)
         if (eng->delivery_result < 0)
             return;
     }
-    lf_slack_links links = {eng->dashboard_url, runbook_of, eng};
+    lf_slack_links links = {eng->dashboard_url, runbook_of, route_of, eng};
     lf_outbox_set_links(eng->delivery_outbox, &links);
     lf_slack_sender sender = {eng->delivery_http, eng->webhook_url, eng->slack_timeout_ms};
     /* bounded per run: the loop looks again at the next poll */
@@ -247,7 +258,7 @@ static void delivery_after(uv_work_t *w, int status)
 
 static void maybe_deliver(lf_monitor_engine *eng)
 {
-    if (eng->stopping || eng->delivering || !eng->webhook_url)
+    if (eng->stopping || eng->delivering || !eng->any_webhook)
         return;
     int64_t due = 0;
     int rc = lf_outbox_next_due(eng->outbox, &due);
@@ -429,7 +440,10 @@ int lf_monitor_engine_start(const lf_monitor_engine_opts *o, lf_monitor_engine *
         if ((rc = lf_http_client_new(NULL, &hopts, &c->http)) < 0)
             goto fail;
     }
-    if ((eng->webhook_url && (rc = lf_http_client_new(NULL, &hopts, &eng->delivery_http)) < 0) ||
+    eng->any_webhook = eng->webhook_url != NULL;
+    for (size_t i = 0; i < eng->n_checks; i++)
+        eng->any_webhook |= eng->checks[i].cfg.webhook_url != NULL;
+    if ((eng->any_webhook && (rc = lf_http_client_new(NULL, &hopts, &eng->delivery_http)) < 0) ||
         (eng->heartbeat_url && (rc = lf_http_client_new(NULL, &hopts, &eng->heartbeat_http)) < 0))
         goto fail;
 
@@ -452,7 +466,7 @@ int lf_monitor_engine_start(const lf_monitor_engine_opts *o, lf_monitor_engine *
         return rc;
     }
     LF_INFO("monitor", "watching %zu check(s) as %s; outbox %s%s", eng->n_checks, eng->host, eng->outbox_path,
-            eng->webhook_url ? "" : " (no webhook configured: notifications wait in the outbox)");
+            eng->any_webhook ? "" : " (no webhook configured: notifications wait in the outbox)");
     *out = eng;
     return 0;
 fail:

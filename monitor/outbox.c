@@ -483,6 +483,16 @@ static void read_entry(sqlite3_stmt *st, lf_outbox_entry *e)
 
 #define ENTRY_COLUMNS "id, check_name, seq, kind, created_ms, since_ms, value, threshold, message, attempts, next_attempt_ms"
 
+static const char *route_of(const lf_outbox *ob, const char *check)
+{
+    return ob->links.route_of ? ob->links.route_of(ob->links.arg, check) : NULL;
+}
+
+static bool same_route(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
 int lf_outbox_next_batch(lf_outbox *ob, int64_t now_ms, lf_outbox_batch *batch)
 {
     batch->n = 0;
@@ -511,8 +521,14 @@ int lf_outbox_next_batch(lf_outbox *ob, int64_t now_ms, lf_outbox_batch *batch)
     sqlite3_bind_int64(st, 1, head->id);
     sqlite3_bind_int64(st, 2, head->note.at_ms + ob->opt.group_window_ms);
     sqlite3_bind_int(st, 3, LF_SLACK_MAX_ITEMS - 1);
-    while ((step = sqlite3_step(st)) == SQLITE_ROW)
-        read_entry(st, &batch->items[batch->n++]);
+    const char *route = route_of(ob, head->check);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        read_entry(st, &batch->items[batch->n]);
+        /* one message goes to one webhook: another route's notification waits for its own message
+         * (it is then the head; the order per check, hence per route, is kept) */
+        if (same_route(route, route_of(ob, batch->items[batch->n].check)))
+            batch->n++;
+    }
     sqlite3_finalize(st);
     if (step != SQLITE_DONE) {
         batch->n = 0;
@@ -639,7 +655,7 @@ int lf_outbox_deliver_due(lf_outbox *ob, int64_t now_ms, const char *host, lf_ou
             break;
         int status = 0;
         int64_t retry_after = 0;
-        int src = send(body.data, body.len, ctx, &status, &retry_after);
+        int src = send(body.data, body.len, route_of(ob, batch->items[0].check), ctx, &status, &retry_after);
         if (src == 0 && status == 200) {
             if ((rc = lf_outbox_mark_delivered(ob, batch, now_ms)) < 0)
                 break;

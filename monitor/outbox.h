@@ -113,7 +113,9 @@ int lf_outbox_next_due(lf_outbox *ob, int64_t *due_ms);
 
 /* Sends one message body; sets *http_status (0 for a transport failure) and *retry_after_ms (0 when
  * the answer had no Retry-After). Returns 0 when an HTTP answer was received, negative otherwise. */
-typedef int (*lf_outbox_send_fn)(const char *body, size_t len, void *ctx, int *http_status, int64_t *retry_after_ms);
+/* route: the webhook of the message's checks (lf_slack_links.route_of), NULL for the default one. */
+typedef int (*lf_outbox_send_fn)(const char *body, size_t len, const char *route, void *ctx, int *http_status,
+                                 int64_t *retry_after_ms);
 
 /* Sends what is due at now_ms, at most max_messages messages, stopping at the first failure (the
  * endpoint is down or rate-limiting: later messages wait behind the head). host names the monitor

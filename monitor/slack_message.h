@@ -29,6 +29,9 @@ typedef struct lf_slack_item {
 typedef struct lf_slack_links {
     const char *dashboard_url;                           /* NULL: none */
     const char *(*runbook_of)(void *arg, const char *check); /* NULL, or NULL for a check: none */
+    /* The webhook a check's messages go to: NULL (or NULL for a check) for the default one. A
+     * message only groups notifications that go to the same webhook. */
+    const char *(*route_of)(void *arg, const char *check);
     void *arg;
 } lf_slack_links;
 

@@ -7,17 +7,19 @@
 #include "lf_error.h"
 #include "lf_log.h"
 
-int lf_slack_send(const char *body, size_t len, void *ctx, int *http_status, int64_t *retry_after_ms)
+int lf_slack_send(const char *body, size_t len, const char *route, void *ctx, int *http_status,
+                  int64_t *retry_after_ms)
 {
     const lf_slack_sender *s = ctx;
     *http_status = 0;
     *retry_after_ms = 0;
-    if (!s || !s->http || !s->webhook_url || !s->webhook_url[0])
+    const char *url = route && route[0] ? route : s ? s->webhook_url : NULL;
+    if (!s || !s->http || !url || !url[0])
         return -EINVAL;
     static const char *const headers[] = {"Content-Type: application/json", NULL};
     lf_http_client_request req = {
         .method = "POST",
-        .url = s->webhook_url,
+        .url = url,
         .headers = headers,
         .body = body,
         .body_len = len,

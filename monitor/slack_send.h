@@ -15,10 +15,12 @@ typedef struct lf_slack_sender {
     long timeout_ms;         /* per attempt; 0: 10 s */
 } lf_slack_sender;
 
-/* An lf_outbox_send_fn: ctx is an lf_slack_sender. POSTs body as application/json. Returns 0 when an
+/* An lf_outbox_send_fn: ctx is an lf_slack_sender. POSTs body as application/json to route (a
+ * check's own webhook_url) or, when route is NULL, the sender's webhook_url. Returns 0 when an
  * HTTP answer arrived (*http_status set; *retry_after_ms from Retry-After, 0 when absent), else the
  * transport error (*http_status 0). */
-int lf_slack_send(const char *body, size_t len, void *ctx, int *http_status, int64_t *retry_after_ms);
+int lf_slack_send(const char *body, size_t len, const char *route, void *ctx, int *http_status,
+                  int64_t *retry_after_ms);
 
 /* The dead-man's switch: GET url once. 0 on a 2xx answer, LF_EHTTP for another status, or the
  * transport error. */

@@ -5,7 +5,8 @@ to:
   it), and resolves when it uploads again; a site that never uploaded is not judged;
 - site_refusals: a refused upload (a stale signature) fires, naming the site and the reason; the
   next run without new refusals resolves;
-- every message links the dashboard, and a check's messages its runbook;
+- every message links the dashboard, and a check's messages its runbook; a check with its own
+  webhook_url posts there, the others to [slack] webhook_url;
 - `test-alert` posts one message through the real path and says what Slack answered (200; 404
   no_service for a webhook URL that is wrong).
 """
@@ -36,12 +37,14 @@ def wait_for(cond, timeout, what):
     return P.wait_for(cond, timeout, what, step=0.1)
 
 
-def notes(check):
-    """(kind, attachment) of every notification for check, in order."""
+def notes(check, path=None):
+    """(kind, attachment) of every notification for check (posted to webhook path, if given), in order."""
     st, msgs = E.slack.json("GET", "/_fake/messages")
     H.check(st == 200, f"slack fake: {st}")
     out = []
     for m in msgs["messages"]:
+        if path and m["path"] != path:
+            continue
         for a in m["payload"].get("attachments", []):
             kind, name = a["title"].split(": ", 1)
             if name == check:
@@ -104,6 +107,7 @@ kind = site_refusals
 url = http://127.0.0.1:{E.rx.port}/v1/sites
 token = {E.rx.read_token}
 max_refusals = 0
+webhook_url = http://127.0.0.1:{E.slack_port}/services/T0TEST/B0SECURITY/r0ut3d
 {every}""")
     E.mon = H.start([H.binary("logferry-monitor"), "--config", E.conf], log_path=f"{E.dir}/monitor.log")
 
@@ -141,6 +145,10 @@ def test_refusals_fire_and_resolve():
     H.check(f"{E.rx.site} (stale 1)" in text_of(att), f"the alert names site and reason: {att}")
     wait_for(lambda: "RESOLVED" in kinds("site_refusals"), 30, "RESOLVED for site_refusals")
     H.check(kinds("site_refusals") == ["FIRING", "RESOLVED"], f"exact sequence: {kinds('site_refusals')}")
+    # routed: every site_refusals message went to its own webhook, site_quiet's to the default
+    H.check(len(notes("site_refusals", "/services/T0TEST/B0SECURITY/r0ut3d")) == 2, "site_refusals not routed")
+    H.check(len(notes("site_quiet", "/services/T0TEST/B0TEST/s3cr3t")) == len(notes("site_quiet")),
+            "site_quiet left the default webhook")
 
 
 def test_alert_command_says_what_slack_answered():
@@ -150,6 +158,12 @@ def test_alert_command_says_what_slack_answered():
     H.check(p.returncode == 0 and "Slack answered 200" in out, f"test-alert: {p.returncode} {out} {p.stderr}")
     got = [a for k, a in notes("site_quiet") if "Test message from logferry-monitor" in a.get("text", "")]
     H.check(len(got) == 1 and got[0]["title_link"] == "https://wiki.example.test/runbooks/site-quiet", f"{got}")
+    # a routed check's test goes to its own webhook
+    p = subprocess.run([H.binary("logferry-monitor"), "--config", E.conf, "test-alert", "site_refusals"],
+                       capture_output=True, timeout=30)
+    H.check(p.returncode == 0, f"test-alert site_refusals: {p.returncode} {p.stdout} {p.stderr}")
+    H.check(any("Test message" in a.get("text", "")
+                for _, a in notes("site_refusals", "/services/T0TEST/B0SECURITY/r0ut3d")), "not routed")
     bad = E.conf + ".bad"
     with open(E.conf) as f, open(bad, "w") as g:
         g.write(f.read().replace("/services/T0TEST/B0TEST/s3cr3t", "/wrong/path"))

@@ -42,9 +42,10 @@ struct fake_slack {
     char seen[512][96];      /* "check/TITLE" of every accepted attachment */
     int n_seen;
     int attachments_per_message[256];
+    char routes[256][64]; /* the route of each accepted message ("" for the default webhook) */
 };
 
-static int fake_send(const char *body, size_t len, void *ctx, int *status, int64_t *retry_after)
+static int fake_send(const char *body, size_t len, const char *route, void *ctx, int *status, int64_t *retry_after)
 {
     struct fake_slack *f = ctx;
     assert_int_equal(strlen(body), len);
@@ -60,6 +61,7 @@ static int fake_send(const char *body, size_t len, void *ctx, int *status, int64
     }
     if (*status == 200) {
         json_t *atts = json_object_get(root, "attachments");
+        snprintf(f->routes[f->accepted], sizeof f->routes[0], "%s", route ? route : "");
         f->attachments_per_message[f->accepted++] = (int)json_array_size(atts);
         for (size_t k = 0; k < json_array_size(atts); k++) {
             assert_true(f->n_seen < 512);
@@ -442,6 +444,44 @@ static void test_grouping_window(void **st)
     lf_outbox_close(ob);
 }
 
+/* Checks routed to their own webhook: one message per webhook, each check's notifications in
+ * order, the default webhook for the rest. */
+static const char *test_route_of(void *arg, const char *check)
+{
+    (void)arg;
+    return strcmp(check, "b") == 0 || strcmp(check, "d") == 0 ? "https://hooks.example.test/team-b" : NULL;
+}
+
+static void test_routes_by_check(void **st)
+{
+    (void)st;
+    struct fake_slack f = {0};
+    lf_outbox *ob = open_outbox();
+    lf_slack_links links = {.route_of = test_route_of};
+    lf_outbox_set_links(ob, &links);
+    lf_alert_rules now_rules = rules;
+    now_rules.pending_count = 1;
+    const char *names[] = {"a", "b", "c", "d"};
+    for (int i = 0; i < 4; i++) {
+        lf_alert_observation o = {.time_ms = T0 + i * SEC, .ok = false, .message = "x"};
+        int n = 0;
+        assert_int_equal(lf_outbox_observe(ob, names[i], &now_rules, &o, &n), 0);
+    }
+    lf_outbox_batch b;
+    assert_int_equal(lf_outbox_next_batch(ob, T0 + 10 * SEC, &b), 2); /* a and c: the default webhook */
+    assert_string_equal(b.items[0].check, "a");
+    assert_string_equal(b.items[1].check, "c");
+    assert_int_equal(lf_outbox_deliver_due(ob, T0 + 20 * SEC, "mon", fake_send, &f, 10), 2);
+    assert_int_equal(f.accepted, 2);
+    assert_string_equal(f.routes[0], "");
+    assert_int_equal(f.attachments_per_message[0], 2);
+    assert_string_equal(f.routes[1], "https://hooks.example.test/team-b");
+    assert_int_equal(f.attachments_per_message[1], 2);
+    assert_string_equal(f.seen[2], "FIRING: b");
+    assert_string_equal(f.seen[3], "FIRING: d");
+    lf_outbox_close(ob);
+}
+
 struct status_rows {
     int n;
     char names[8][32];
@@ -619,11 +659,11 @@ static void test_webhook_over_http_429_burst(void **st)
     /* nobody listening: a transport error, status 0 */
     int status = -1;
     int64_t retry = -1;
-    assert_true(lf_slack_send("{}", 2, &sender, &status, &retry) < 0);
+    assert_true(lf_slack_send("{}", 2, NULL, &sender, &status, &retry) < 0);
     assert_int_equal(status, 0);
     assert_true(lf_slack_heartbeat(http, hb, 2000) < 0);
     lf_slack_sender none = {http, NULL, 0};
-    assert_int_equal(lf_slack_send("{}", 2, &none, &status, &retry), -EINVAL);
+    assert_int_equal(lf_slack_send("{}", 2, NULL, &none, &status, &retry), -EINVAL);
     lf_http_client_close(http, NULL, NULL);
 }
 
@@ -848,6 +888,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_429_burst_loses_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backoff_with_jitter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_grouping_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_routes_by_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silence_and_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_webhook_over_http_429_burst, setup, teardown),
