@@ -75,6 +75,15 @@ def root_path(p):
 # The container
 
 
+def die_with_parent():
+    """In the child before exec: SIGTERM when the test process dies (a ctest timeout kills it with
+    SIGKILL), which makes systemd-nspawn halt the container instead of leaving it running."""
+    import ctypes
+    import signal
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
 class Container:
     """systemd-nspawn --boot over ROOT, in its own mount namespace with a private /run/systemd/nspawn
     (the host has no systemd to register with), loopback only. Commands run inside with nsenter."""
@@ -91,7 +100,8 @@ class Container:
                   'exec systemd-nspawn --boot --directory="$0" --register=no --keep-unit --private-network '
                   '--console=pipe --machine=lfpkgtest')
         self.proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, ROOT],
-                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                     preexec_fn=die_with_parent)
         deadline = time.time() + 120
         while self.leader is None:
             if self.proc.poll() is not None:
