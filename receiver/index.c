@@ -50,7 +50,8 @@ static const char SCHEMA[] =
     " location TEXT NOT NULL, status TEXT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS sessions_status ON sessions(status) WHERE status <> 'queued';"
     /* per-site figures: sessions, bytes and last upload come from the sessions themselves */
-    "CREATE INDEX IF NOT EXISTS sessions_site ON sessions(site, received_ms);"
+    /* covering: the per-site figures are read from the index alone */
+    "CREATE INDEX IF NOT EXISTS sessions_site_figures ON sessions(site, received_ms, size);"
     "CREATE TABLE IF NOT EXISTS site_refusals("
     " site TEXT NOT NULL, reason TEXT NOT NULL, count INTEGER NOT NULL, last_ms INTEGER NOT NULL,"
     " PRIMARY KEY(site, reason));";
@@ -323,38 +324,18 @@ int lf_index_add_refusals(lf_index *ix, const lf_index_refusal *rows, size_t n)
     return rc == SQLITE_OK ? 0 : (code ? code : LF_EDB);
 }
 
-int lf_index_site_figures(lf_index *ix, int (*fn)(void *arg, const lf_index_site_figure *f), void *arg)
+/* Runs a query whose rows go to row_fn one by one; row_fn returning non-zero stops. */
+static int each_row(lf_index *ix, const char *sql, int (*row_fn)(sqlite3_stmt *st, void *ctx), void *ctx)
 {
-    /* one row per site that uploaded or was refused; refusals come as "reason=count" pairs */
-    static const char SQL[] =
-        "WITH up AS (SELECT site, count(*) AS n, sum(size) AS bytes, max(received_ms) AS last_ms"
-        "            FROM sessions GROUP BY site),"
-        "     re AS (SELECT site, sum(count) AS n, max(last_ms) AS last_ms,"
-        "                   group_concat(reason || '=' || count, ',') AS reasons"
-        "            FROM (SELECT * FROM site_refusals ORDER BY site, reason) GROUP BY site),"
-        "     names AS (SELECT site FROM up UNION SELECT site FROM re)"
-        " SELECT names.site, coalesce(up.n, 0), coalesce(up.bytes, 0), coalesce(up.last_ms, 0),"
-        "        coalesce(re.n, 0), coalesce(re.last_ms, 0), coalesce(re.reasons, '')"
-        " FROM names LEFT JOIN up ON up.site = names.site LEFT JOIN re ON re.site = names.site"
-        " ORDER BY names.site";
     pthread_mutex_lock(&ix->mu);
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(ix->db, SQL, -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(ix->db, sql, -1, &st, NULL);
     int stop = 0;
     while (rc == SQLITE_OK || rc == SQLITE_ROW) {
         rc = sqlite3_step(st);
         if (rc != SQLITE_ROW)
             break;
-        lf_index_site_figure f;
-        memset(&f, 0, sizeof f);
-        copy_col(f.site, sizeof f.site, st, 0);
-        f.sessions = (uint64_t)sqlite3_column_int64(st, 1);
-        f.bytes = (uint64_t)sqlite3_column_int64(st, 2);
-        f.last_upload_ms = (uint64_t)sqlite3_column_int64(st, 3);
-        f.refusals = (uint64_t)sqlite3_column_int64(st, 4);
-        f.last_refusal_ms = (uint64_t)sqlite3_column_int64(st, 5);
-        copy_col(f.refusal_reasons, sizeof f.refusal_reasons, st, 6);
-        if ((stop = fn(arg, &f)) != 0) {
+        if ((stop = row_fn(st, ctx)) != 0) {
             rc = SQLITE_DONE;
             break;
         }
@@ -363,4 +344,51 @@ int lf_index_site_figures(lf_index *ix, int (*fn)(void *arg, const lf_index_site
     sqlite3_finalize(st);
     pthread_mutex_unlock(&ix->mu);
     return code ? code : (stop < 0 ? stop : 0);
+}
+
+struct uploads_ctx {
+    int (*fn)(void *arg, const char *site, uint64_t sessions, uint64_t bytes, uint64_t last_ms);
+    void *arg;
+};
+
+static int upload_row(sqlite3_stmt *st, void *ctx)
+{
+    struct uploads_ctx *c = ctx;
+    const char *site = (const char *)sqlite3_column_text(st, 0);
+    return c->fn(c->arg, site ? site : "", (uint64_t)sqlite3_column_int64(st, 1), (uint64_t)sqlite3_column_int64(st, 2),
+                 (uint64_t)sqlite3_column_int64(st, 3));
+}
+
+int lf_index_site_uploads(lf_index *ix,
+                          int (*fn)(void *arg, const char *site, uint64_t sessions, uint64_t bytes, uint64_t last_ms),
+                          void *arg)
+{
+    struct uploads_ctx c = {fn, arg};
+    return each_row(ix,
+                    "SELECT site, count(*), sum(size), max(received_ms) FROM sessions INDEXED BY sessions_site_figures "
+                    "GROUP BY site ORDER BY site",
+                    upload_row, &c);
+}
+
+struct refusals_ctx {
+    int (*fn)(void *arg, const char *site, const char *reason, uint64_t count, uint64_t last_ms);
+    void *arg;
+};
+
+static int refusal_row(sqlite3_stmt *st, void *ctx)
+{
+    struct refusals_ctx *c = ctx;
+    const char *site = (const char *)sqlite3_column_text(st, 0);
+    const char *reason = (const char *)sqlite3_column_text(st, 1);
+    return c->fn(c->arg, site ? site : "", reason ? reason : "", (uint64_t)sqlite3_column_int64(st, 2),
+                 (uint64_t)sqlite3_column_int64(st, 3));
+}
+
+int lf_index_site_refusals(lf_index *ix,
+                           int (*fn)(void *arg, const char *site, const char *reason, uint64_t count, uint64_t last_ms),
+                           void *arg)
+{
+    struct refusals_ctx c = {fn, arg};
+    return each_row(ix, "SELECT site, reason, count, last_ms FROM site_refusals ORDER BY site, reason", refusal_row,
+                    &c);
 }

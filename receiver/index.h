@@ -56,17 +56,17 @@ typedef struct lf_index_refusal {
     uint64_t last_ms;
 } lf_index_refusal;
 
-typedef struct lf_index_site_figure {
-    char site[72];
-    uint64_t sessions, bytes, last_upload_ms; /* stored sessions (duplicates are not new ones) */
-    uint64_t refusals, last_refusal_ms;
-    char refusal_reasons[1024]; /* "bad_signature=2,stale=1", by reason name */
-} lf_index_site_figure;
-
 /* Adds counts to the refusals of (site, reason), in one transaction. 0 or an error. */
 int lf_index_add_refusals(lf_index *ix, const lf_index_refusal *rows, size_t n);
-/* Calls fn for every site that uploaded or was refused, by name; fn returning non-zero stops (a
- * negative value is then returned). */
-int lf_index_site_figures(lf_index *ix, int (*fn)(void *arg, const lf_index_site_figure *f), void *arg);
+/* Per site that stored sessions, by name: how many (new ones: a repeated upload is not), their
+ * bytes and the last one's time, read from a covering index. fn returning non-zero stops (a negative
+ * value is then returned). */
+int lf_index_site_uploads(lf_index *ix,
+                          int (*fn)(void *arg, const char *site, uint64_t sessions, uint64_t bytes, uint64_t last_ms),
+                          void *arg);
+/* Every (site, reason) refusal count with its last time, by site and reason; fn as above. */
+int lf_index_site_refusals(lf_index *ix,
+                           int (*fn)(void *arg, const char *site, const char *reason, uint64_t count, uint64_t last_ms),
+                           void *arg);
 
 #endif

@@ -58,14 +58,14 @@ static lf_gauge *last_upload_gauge(lf_metrics *m, const char *site)
                             labels);
 }
 
-static int init_gauge(void *arg, const lf_index_site_figure *fig)
+static int init_gauge(void *arg, const char *site, uint64_t sessions, uint64_t bytes, uint64_t last_ms)
 {
+    (void)sessions;
+    (void)bytes;
     lf_site_figures *f = arg;
-    if (fig->sessions && strcmp(fig->site, LF_SITE_UNREGISTERED) != 0) {
-        lf_gauge *g = last_upload_gauge(f->metrics, fig->site);
-        if (g)
-            lf_gauge_set(g, (double)(fig->last_upload_ms / 1000));
-    }
+    lf_gauge *g = last_upload_gauge(f->metrics, site);
+    if (g)
+        lf_gauge_set(g, (double)(last_ms / 1000));
     return 0;
 }
 
@@ -76,7 +76,7 @@ int lf_site_figures_new(lf_metrics *metrics, lf_index *index, lf_site_figures **
         return -ENOMEM;
     f->metrics = metrics;
     f->index = index;
-    int rc = lf_index_site_figures(index, init_gauge, f);
+    int rc = lf_index_site_uploads(index, init_gauge, f);
     if (rc != 0) {
         lf_free(f);
         return rc;
@@ -158,8 +158,13 @@ static void count_pending(lf_site_figures *f, const char *site, const char *reas
             return;
         }
     }
-    if (f->n_pending == PENDING_MAX && lf_site_figures_flush(f) != 0)
-        f->n_pending = 0; /* the index fails: keep counting in /metrics rather than grow */
+    if (f->n_pending == PENDING_MAX && lf_site_figures_flush(f) != 0) {
+        /* the index fails: keep counting in /metrics rather than grow, and say what is lost */
+        LF_ERROR("sites", "the index takes no refusal counts: %zu (site, reason) counts are not kept durably "
+                          "(lf_receiver_site_refusals_total still has them)",
+                 f->n_pending);
+        f->n_pending = 0;
+    }
     struct pending *p = &f->pending[f->n_pending++];
     snprintf(p->site, sizeof p->site, "%s", site);
     snprintf(p->reason, sizeof p->reason, "%s", reason);

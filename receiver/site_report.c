@@ -10,11 +10,6 @@
 #include "lf_sign.h"
 #include "site_figures.h"
 
-struct collect {
-    json_t *by_site; /* site name -> figures object */
-    int rc;
-};
-
 static json_t *time_or_null(uint64_t ms)
 {
     if (!ms)
@@ -27,62 +22,63 @@ static json_t *time_or_null(uint64_t ms)
     return json_string(text);
 }
 
-/* "bad_signature=2,stale=1" into {"bad_signature":2,"stale":1} */
-static json_t *reasons_object(const char *pairs)
+/* The figures of one site, created with zeros on first use. NULL: out of memory. */
+static json_t *figures_of(json_t *by_site, const char *site)
 {
-    json_t *o = json_object();
-    char copy[sizeof ((lf_index_site_figure *)0)->refusal_reasons];
-    snprintf(copy, sizeof copy, "%s", pairs);
-    char *save = NULL;
-    for (char *p = strtok_r(copy, ",", &save); p && o; p = strtok_r(NULL, ",", &save)) {
-        char *eq = strrchr(p, '=');
-        if (!eq)
-            continue;
-        *eq = '\0';
-        json_object_set_new(o, p, json_integer((json_int_t)strtoll(eq + 1, NULL, 10)));
-    }
-    return o;
+    json_t *o = json_object_get(by_site, site);
+    if (o)
+        return o;
+    o = json_pack("{s:i,s:i,s:n,s:i,s:{},s:n}", "sessions", 0, "bytes", 0, "last_upload", "refusals", 0,
+                  "refusals_by_reason", "last_refusal");
+    return o && json_object_set_new(by_site, site, o) == 0 ? o : NULL;
 }
 
-static int collect(void *arg, const lf_index_site_figure *f)
+static int add_uploads(void *arg, const char *site, uint64_t sessions, uint64_t bytes, uint64_t last_ms)
 {
-    struct collect *c = arg;
-    json_t *o = json_pack("{s:I,s:I,s:o,s:I,s:o,s:o}", "sessions", (json_int_t)f->sessions, "bytes",
-                          (json_int_t)f->bytes, "last_upload", time_or_null(f->last_upload_ms), "refusals",
-                          (json_int_t)f->refusals, "refusals_by_reason", reasons_object(f->refusal_reasons),
-                          "last_refusal", time_or_null(f->last_refusal_ms));
-    if (!o || json_object_set_new(c->by_site, f->site, o) != 0) {
-        c->rc = -ENOMEM;
-        return -1;
-    }
+    json_t *o = figures_of(arg, site);
+    if (!o || json_object_set_new(o, "sessions", json_integer((json_int_t)sessions)) ||
+        json_object_set_new(o, "bytes", json_integer((json_int_t)bytes)) ||
+        json_object_set_new(o, "last_upload", time_or_null(last_ms)))
+        return -ENOMEM;
     return 0;
 }
 
-static json_t *entry(const char *name, const char *state, const char *pk, json_t *figures)
+static int add_refusals(void *arg, const char *site, const char *reason, uint64_t count, uint64_t last_ms)
+{
+    json_t *o = figures_of(arg, site);
+    if (!o)
+        return -ENOMEM;
+    json_int_t total = json_integer_value(json_object_get(o, "refusals")) + (json_int_t)count;
+    const char *prev = json_string_value(json_object_get(o, "last_refusal"));
+    json_t *when = time_or_null(last_ms);
+    /* RFC 3339 UTC strings of one format order as the times do */
+    bool later = !prev || (json_is_string(when) && strcmp(json_string_value(when), prev) > 0);
+    if (json_object_set_new(o, "refusals", json_integer(total)) ||
+        json_object_set_new(json_object_get(o, "refusals_by_reason"), reason, json_integer((json_int_t)count)) ||
+        (later ? json_object_set_new(o, "last_refusal", when) : (json_decref(when), 0)))
+        return -ENOMEM;
+    return 0;
+}
+
+static json_t *entry(const char *name, const char *state, const char *pk, json_t *by_site)
 {
     json_t *o = json_pack("{s:s,s:s,s:o}", "site", name, "state", state, "public_key",
                           pk ? json_string(pk) : json_null());
-    if (!o)
+    json_t *figures = figures_of(by_site, name);
+    if (!o || !figures || json_object_update(o, figures) != 0) {
+        json_decref(o);
         return NULL;
-    if (figures) {
-        json_object_update(o, figures);
-    } else {
-        json_t *zero = json_pack("{s:i,s:i,s:n,s:i,s:{},s:n}", "sessions", 0, "bytes", 0, "last_upload", "refusals",
-                                 0, "refusals_by_reason", "last_refusal");
-        json_object_update(o, zero);
-        json_decref(zero);
     }
     return o;
 }
 
 int lf_site_report(const lf_sites *sites, lf_index *index, json_t **out, lf_buf *err)
 {
-    struct collect c = {json_object(), 0};
-    if (!c.by_site)
+    json_t *by_site = json_object();
+    if (!by_site)
         return -ENOMEM;
-    int rc = lf_index_site_figures(index, collect, &c);
-    if (rc == 0 && c.rc)
-        rc = c.rc;
+    int rc = lf_index_site_uploads(index, add_uploads, by_site);
+    rc = rc ? rc : lf_index_site_refusals(index, add_refusals, by_site);
     json_t *list = rc == 0 ? json_array() : NULL;
     if (rc == 0 && !list)
         rc = -ENOMEM;
@@ -90,17 +86,16 @@ int lf_site_report(const lf_sites *sites, lf_index *index, json_t **out, lf_buf 
         const lf_site *s = &sites->sites[i];
         char pk[LF_SIGN_PK_B64_SIZE];
         lf_sign_pk_encode(pk, s->pk);
-        json_t *o = entry(s->name, s->enabled ? "enabled" : "disabled", pk, json_object_get(c.by_site, s->name));
+        json_t *o = entry(s->name, s->enabled ? "enabled" : "disabled", pk, by_site);
         if (!o || json_array_append_new(list, o) != 0)
             rc = -ENOMEM;
     }
-    json_t *unreg = json_object_get(c.by_site, LF_SITE_UNREGISTERED);
-    if (rc == 0 && unreg) {
-        json_t *o = entry(LF_SITE_UNREGISTERED, "unregistered", NULL, unreg);
+    if (rc == 0 && json_object_get(by_site, LF_SITE_UNREGISTERED)) {
+        json_t *o = entry(LF_SITE_UNREGISTERED, "unregistered", NULL, by_site);
         if (!o || json_array_append_new(list, o) != 0)
             rc = -ENOMEM;
     }
-    json_decref(c.by_site);
+    json_decref(by_site);
     if (rc != 0) {
         json_decref(list);
         lf_buf_msgf(err, "reading the sites' figures from the index: %s", lf_strerror(rc));
