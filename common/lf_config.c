@@ -1729,7 +1729,13 @@ int lf_config_locate(const char *path, const char *section, const char *key)
     char line[4096];
     char current[256] = "";
     int n = 0, found = 0, commented = 0, header = 0;
+    bool at_start = true; /* the next piece fgets gives begins a line */
     while (!found && fgets(line, sizeof line, f)) {
+        size_t len = strlen(line);
+        bool was_start = at_start;
+        at_start = len > 0 && line[len - 1] == '\n';
+        if (!was_start)
+            continue; /* the rest of a line longer than the buffer: counted once, never read as a key */
         n++;
         char *s = trim_in_place(line);
         if (*s == '[') {

@@ -47,6 +47,16 @@ static int say(FILE *out, bool ok, const char *check, const char *fmt, ...)
     return ok ? 0 : 1;
 }
 
+/* Copies n bytes of src into dst as a string; -ENAMETOOLONG when they do not fit (never cut). */
+static int copy_part(char *dst, size_t size, const char *src, size_t n)
+{
+    if (n >= size)
+        return -ENAMETOOLONG;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+    return 0;
+}
+
 static int parse_url(const char *url, struct target *t)
 {
     size_t host_len;
@@ -67,21 +77,24 @@ static int parse_url(const char *url, struct target *t)
         const char *close = memchr(h, ']', host_len);
         if (!close)
             return -EINVAL;
-        snprintf(t->host, sizeof t->host, "%.*s", (int)(close - h - 1), h + 1);
+        rc = copy_part(t->host, sizeof t->host, h + 1, (size_t)(close - h - 1));
         colon = close + 1 < end && close[1] == ':' ? close + 1 : NULL;
     } else {
         colon = memchr(h, ':', host_len);
-        snprintf(t->host, sizeof t->host, "%.*s", (int)((colon ? colon : end) - h), h);
+        rc = copy_part(t->host, sizeof t->host, h, (size_t)((colon ? colon : end) - h));
     }
-    if (colon)
-        snprintf(t->port, sizeof t->port, "%.*s", (int)(end - colon - 1), colon + 1);
-    else
-        snprintf(t->port, sizeof t->port, "%s", t->tls ? "443" : "80");
+    if (rc == 0 && colon)
+        rc = copy_part(t->port, sizeof t->port, colon + 1, (size_t)(end - colon - 1));
+    else if (rc == 0)
+        rc = copy_part(t->port, sizeof t->port, t->tls ? "443" : "80", t->tls ? 3 : 2);
     size_t n = strlen(url);
     while (n > 0 && url[n - 1] == '/')
         n--;
-    snprintf(t->base, sizeof t->base, "%.*s", (int)n, url);
-    return t->host[0] ? 0 : -EINVAL;
+    /* the longest path appended is "/v1/probe": the base must leave room for it */
+    rc = rc ? rc : copy_part(t->base, sizeof t->base - 16, url, n);
+    if (rc == 0 && (!t->host[0] || !t->port[0] || strspn(t->port, "0123456789") != strlen(t->port)))
+        rc = -EINVAL;
+    return rc;
 }
 
 /* A TCP connection to one of the addresses, within CONNECT_TIMEOUT_MS each. */
@@ -162,8 +175,9 @@ int lf_uploader_connection_test(const struct lf_uploader_config *cfg, FILE *out)
     struct target t;
     memset(&t, 0, sizeof t);
     if (!cfg->receiver_url || parse_url(cfg->receiver_url, &t) != 0)
-        return say(out, false, "url", "[receiver] url \"%s\" is not an http:// or https:// URL with a host",
-                   cfg->receiver_url ? cfg->receiver_url : "");
+        return say(out, false, "url", "[receiver] url \"%.200s\" is not an http:// or https:// URL with a host "
+                                      "and a numeric port, or is too long (host %zu, URL %zu bytes at most)",
+                   cfg->receiver_url ? cfg->receiver_url : "", sizeof t.host - 1, sizeof t.base - 17);
     say(out, true, "url", "%s (host %s, port %s%s)", t.base, t.host, t.port, t.tls ? ", TLS" : ", no TLS");
 
     bool via_proxy = cfg->proxy ? cfg->proxy[0] != '\0' : (getenv(t.tls ? "https_proxy" : "http_proxy") != NULL);

@@ -75,6 +75,14 @@ def test_registration_states_and_clock():
     H.check(rc == 1 and "FAIL cannot connect to 127.0.0.1:%d: Connection refused" % rx_port in line(out, "connect"),
             out)
 
+    # a host name longer than the test can hold is refused, not cut to another name
+    text = open(up.conf).read().replace(f"url = http://127.0.0.1:{rx_port}", "url = http://" + "h" * 300 + ":8440")
+    with open(up.conf, "w") as f:
+        f.write(text)
+    rc, out, _ = run_test(up)
+    H.check(rc == 1 and "FAIL" in line(out, "url") and "too long" in line(out, "url") and not line(out, "resolve"),
+            out)
+
 
 def make_certs(d):
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]

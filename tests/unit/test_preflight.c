@@ -66,6 +66,17 @@ static void locate_finds_the_first_line_of_a_key_in_its_section(void **state)
     assert_int_equal(lf_config_locate(conf, "uploader", "state_dir"), 12);
     assert_int_equal(lf_config_locate(conf, "monitor", "state_dir"), 0);  /* no such section */
     assert_int_equal(lf_config_locate("/nonexistent/x.conf", "http", "listen"), 0);
+    /* a line longer than the reader's buffer counts as one line, and its tail is not a key */
+    char longer[300];
+    path_in(longer, sizeof longer, "long.conf");
+    FILE *f = fopen(longer, "w");
+    assert_non_null(f);
+    fprintf(f, "[http]\n# ");
+    for (int i = 0; i < 5000; i++)
+        fputc('x', f);
+    fprintf(f, " listen = not-a-key\nlisten = 1\n");
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(lf_config_locate(longer, "http", "listen"), 3);
 }
 
 static void problems_name_file_line_section_and_key(void **state)
