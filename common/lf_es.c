@@ -17,13 +17,11 @@
 int lf_es_url_validate(const void *field, lf_buf *err)
 {
     const char *url = *(const char *const *)field;
-    if (!url)
-        return 0;
-    size_t host_len;
-    int rc = lf_http_url_check(url, &host_len, err);
-    if (rc)
+    int rc = lf_http_url_validate(field, err);
+    if (rc || !url)
         return rc;
     const char *host = strstr(url, "://") + 3;
+    size_t host_len = strcspn(host, "/?#");
     if (memchr(host, '@', host_len)) {
         /* curl would send them, but the URL is printed in logs and by --dump-config */
         lf_buf_msgf(err, "must not hold credentials (user:password@): use the user and password_file or "

@@ -1246,3 +1246,10 @@ int lf_http_url_check(const char *url, size_t *host_len, lf_buf *err)
     }
     return 0;
 }
+
+int lf_http_url_validate(const void *field, lf_buf *err)
+{
+    const char *url = *(const char *const *)field;
+    size_t host_len;
+    return url ? lf_http_url_check(url, &host_len, err) : 0;
+}

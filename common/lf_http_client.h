@@ -158,6 +158,8 @@ typedef struct lf_http_client_stats {
  * non-ASCII byte. 0 with *host_len the length of the authority (up to the first / ? or #), or
  * LF_ECONFIG with the reason in err ("must start with http:// or https://"). */
 LF_MUST_CHECK int lf_http_url_check(const char *url, size_t *host_len, lf_buf *err);
+/* The same as a configuration validate hook (field: a char *, NULL passes). */
+int lf_http_url_validate(const void *field, lf_buf *err);
 
 /* Fills opts with the defaults above (every field set, so callers change only what they need). */
 void lf_http_client_opts_default(lf_http_client_opts *opts);

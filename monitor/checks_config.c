@@ -112,11 +112,8 @@ static_assert(sizeof(lf_check_config_options) / sizeof(lf_check_config_options[0
 int lf_check_link_validate(const void *field, lf_buf *err)
 {
     const char *url = *(const char *const *)field;
-    if (!url)
-        return 0;
-    size_t host_len;
-    int rc = lf_http_url_check(url, &host_len, err);
-    if (rc)
+    int rc = lf_http_url_validate(field, err);
+    if (rc || !url)
         return rc;
     if (strpbrk(url, "<>|")) { /* they would end or split Slack's <URL|text> markup */
         lf_buf_msgf(err, "must not contain <, > or |");

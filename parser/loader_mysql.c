@@ -95,22 +95,13 @@ static int session_row(lf_mysql *db, const lf_psession *ps, const lf_loader_mysq
                                "log_bytes, line_count, event_count, warning_count, error_count, received_at, "
                                "parsed_at, parser_version, metadata) VALUES ('%s',",
                             m->session_id);
-    rc = rc ? rc : qs(db, b, m->site);
-    rc = rc ? rc : lf_buf_append_char(b, ',');
-    rc = rc ? rc : qs(db, b, m->product);
-    rc = rc ? rc : lf_buf_append_char(b, ',');
-    rc = rc ? rc : qs(db, b, m->product_version);
-    rc = rc ? rc : lf_buf_append_char(b, ',');
-    rc = rc ? rc : qs(db, b, m->log_type);
-    rc = rc ? rc : lf_buf_append_char(b, ',');
-    rc = rc ? rc : qs(db, b, m->host);
-    rc = rc ? rc : lf_buf_append_char(b, ',');
-    rc = rc ? rc : qs(db, b, m->user);
-    rc = rc ? rc : lf_buf_append_char(b, ',');
-    rc = rc ? rc : qs(db, b, m->source_path);
-    rc = rc ? rc : lf_buf_append_char(b, ',');
-    rc = rc ? rc : qs(db, b, m->continuation_of[0] ? m->continuation_of : NULL);
-    rc = rc ? rc : lf_buf_append_char(b, ',');
+    /* site .. continuation_of: quoted strings (NULL for absent), in the column order above */
+    const char *strings[] = {m->site, m->product, m->product_version, m->log_type, m->host, m->user,
+                             m->source_path, m->continuation_of[0] ? m->continuation_of : NULL};
+    for (size_t i = 0; i < sizeof strings / sizeof strings[0] && !rc; i++) {
+        rc = qs(db, b, strings[i]);
+        rc = rc ? rc : lf_buf_append_char(b, ',');
+    }
     rc = rc ? rc : q_time(b, started);
     rc = rc ? rc : lf_buf_append_char(b, ',');
     rc = rc ? rc : q_time(b, ended);
