@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "analytics_config.h"
+#include "jobs.h"
 #include "lf_alloc.h"
 #include "lf_json.h"
 #include "lf_log.h"
@@ -58,10 +59,10 @@ static void api_work(uv_work_t *w)
 {
     api_call *c = w->data;
     const struct lf_analytics_config *cfg = c->cfg;
-    lf_mysql_options o = {.host = cfg->mysql_socket ? NULL : cfg->mysql_host,
-                          .port = (unsigned)cfg->mysql_port, .socket = cfg->mysql_socket,
-                          .user = cfg->mysql_user, .password = cfg->mysql_password,
-                          .database = cfg->target_database};
+    lf_mysql_options o;
+    lf_analytics_mysql_options(cfg, false, &o);
+    o.create_database = false;
+    o.read_timeout_s = o.write_timeout_s = 60;
     lf_mysql *db = NULL;
     lf_buf q = LF_BUF_INIT(1 << 16);
     c->status = 500;

@@ -24,19 +24,19 @@
 const char *const lf_analytics_builtin_jobs[] = {"daily_usage", "feature_usage", "errors", "retention",
                                                  NULL};
 
-static void mysql_opts(lf_mysql_options *o, const char *host, uint64_t port, const char *sock,
-                       const char *user, const char *pw, const char *database)
+void lf_analytics_mysql_options(const struct lf_analytics_config *cfg, bool source, lf_mysql_options *o)
 {
+    bool separate = source && (cfg->source_host || cfg->source_socket);
     memset(o, 0, sizeof *o);
-    o->host = sock ? NULL : host;
-    o->port = (unsigned)port;
-    o->socket = sock;
-    o->user = user;
-    o->password = pw;
-    o->database = database;
+    o->socket = separate ? cfg->source_socket : cfg->mysql_socket;
+    o->host = o->socket ? NULL : separate ? cfg->source_host : cfg->mysql_host;
+    o->port = (unsigned)(separate ? cfg->source_port : cfg->mysql_port);
+    o->user = source && cfg->source_user ? cfg->source_user : cfg->mysql_user;
+    o->password = source && cfg->source_password ? cfg->source_password : cfg->mysql_password;
+    o->database = source ? cfg->source_database : cfg->target_database;
     o->read_timeout_s = 3600;
     o->write_timeout_s = 3600;
-    o->create_database = true;
+    o->create_database = !source;
 }
 
 int lf_analytics_open(lf_analytics *a, const struct lf_analytics_config *cfg)
@@ -44,20 +44,13 @@ int lf_analytics_open(lf_analytics *a, const struct lf_analytics_config *cfg)
     lf_mysql_options o;
     memset(a, 0, sizeof *a);
     a->cfg = cfg;
-    mysql_opts(&o, cfg->mysql_host, cfg->mysql_port, cfg->mysql_socket, cfg->mysql_user,
-               cfg->mysql_password, cfg->target_database);
+    lf_analytics_mysql_options(cfg, false, &o);
     int rc = lf_mysql_connect(&o, &a->dst);
     if (rc < 0) {
         LF_ERROR("analytics", "connecting to the target database: %s", lf_strerror(rc));
         return rc;
     }
-    bool separate = cfg->source_host || cfg->source_socket;
-    mysql_opts(&o, separate ? cfg->source_host : cfg->mysql_host,
-               separate ? cfg->source_port : cfg->mysql_port,
-               separate ? cfg->source_socket : cfg->mysql_socket,
-               cfg->source_user ? cfg->source_user : cfg->mysql_user,
-               cfg->source_password ? cfg->source_password : cfg->mysql_password, cfg->source_database);
-    o.create_database = false;
+    lf_analytics_mysql_options(cfg, true, &o);
     rc = lf_mysql_connect(&o, &a->src);
     if (rc < 0) {
         LF_ERROR("analytics", "connecting to the source database: %s", lf_strerror(rc));

@@ -21,6 +21,10 @@ typedef struct lf_analytics {
 
 extern const char *const lf_analytics_builtin_jobs[]; /* NULL-terminated */
 
+/* The connection options of the target ([mysql], source false) or of the source ([source], falling
+ * back to [mysql] for what it leaves unset). Strings point into cfg. */
+void lf_analytics_mysql_options(const struct lf_analytics_config *cfg, bool source, lf_mysql_options *o);
+
 /* Connects both sides and applies the target's migrations. 0 or a negative code. */
 int lf_analytics_open(lf_analytics *a, const struct lf_analytics_config *cfg);
 void lf_analytics_close(lf_analytics *a);
