@@ -12,7 +12,7 @@ build_pkgs=(
 )
 run_pkgs=(
   mariadb-server mariadb-client sqlite3 curl zip unzip python3 iproute2 procps psmisc
-  nginx-light wrk e2fsprogs util-linux chromium openssl strace bash-completion man-db faketime
+  nginx-light wrk e2fsprogs util-linux chromium chromium-driver openssl strace bash-completion man-db faketime
 )
 
 missing=()
