@@ -31,9 +31,11 @@ static const lf_config_option analytics_options[] = {
     {"mysql", "user", LF_CFG_STRING, "logferry", F(mysql_user), .description = "MySQL user."},
     {"mysql", "password", LF_CFG_STRING, NULL, F(mysql_password), .flags = LF_CFG_SECRET,
      .description = "MySQL password."},
+    LF_MYSQL_TLS_OPTIONS("mysql", "", F(mysql_tls), 0),
     {"source", "host", LF_CFG_STRING, NULL, F(source_host),
      .description = "Server of the parsed tables when it is not the [mysql] one. Unset (and socket "
-                    "unset): the jobs read from the [mysql] server."},
+                    "unset): the jobs read from the [mysql] server, with its TLS settings ([source] ssl_* "
+                    "apply only to a server of its own)."},
     {"source", "port", LF_CFG_UINT, "3306", F(source_port), .min = 1, .max = 65535,
      .description = "Port of the source server."},
     {"source", "socket", LF_CFG_STRING, NULL, F(source_socket),
@@ -42,6 +44,7 @@ static const lf_config_option analytics_options[] = {
      .description = "User on the source server (default: [mysql] user)."},
     {"source", "password", LF_CFG_STRING, NULL, F(source_password), .flags = LF_CFG_SECRET,
      .description = "Password on the source server (default: [mysql] password)."},
+    LF_MYSQL_TLS_OPTIONS("source", "", F(source_tls), 0),
     {"analytics", "source_database", LF_CFG_STRING, "logferry", F(source_database),
      .description = "Database the parser loads events into, read by the jobs."},
     {"analytics", "target_database", LF_CFG_STRING, "logferry_analytics", F(target_database),

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "lf_config.h"
+#include "lf_mysql.h"
 #include "lf_service.h"
 
 /* [job.NAME]: an operator's SQL job (docs/analytics.md). */
@@ -22,12 +23,14 @@ struct lf_analytics_config {
     char *mysql_socket;
     char *mysql_user;
     char *mysql_password;
+    lf_mysql_tls mysql_tls;
     /* [source]: the parsed tables' server when it is not the target's ([mysql]); unset = same. */
     char *source_host;
     uint64_t source_port;
     char *source_socket;
     char *source_user;
     char *source_password;
+    lf_mysql_tls source_tls; /* used when [source] names its own server */
     char *source_database;
     char *target_database;
     char *schedule; /* cron expression of the built-in jobs */

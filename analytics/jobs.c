@@ -34,6 +34,7 @@ void lf_analytics_mysql_options(const struct lf_analytics_config *cfg, bool sour
     o->user = source && cfg->source_user ? cfg->source_user : cfg->mysql_user;
     o->password = source && cfg->source_password ? cfg->source_password : cfg->mysql_password;
     o->database = source ? cfg->source_database : cfg->target_database;
+    o->tls = separate ? cfg->source_tls : cfg->mysql_tls; /* the [mysql] server's with the [mysql] settings */
     o->read_timeout_s = 3600;
     o->write_timeout_s = 3600;
     o->create_database = !source;

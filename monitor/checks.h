@@ -35,6 +35,7 @@
 
 #include "alert_state.h"
 #include "lf_es.h"
+#include "lf_mysql.h"
 
 enum lf_check_kind {
     LF_CHECK_HEALTHZ = 0,
@@ -86,6 +87,7 @@ typedef struct lf_check_config {
     char *mysql_user;
     char *mysql_password; /* secret */
     char *mysql_database;
+    lf_mysql_tls mysql_tls;
     char *query;
     char **jobs;
     uint64_t max_age_ms;

@@ -3,6 +3,7 @@
 
 #include <assert.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "lf_error.h"
@@ -67,6 +68,7 @@ const lf_config_option lf_check_config_options[] = {
      .description = "mysql and analytics_freshness: password."},
     {SEC, "mysql_database", LF_CFG_STRING, NULL, F(mysql_database), .flags = R,
      .description = "mysql and analytics_freshness: database to select (optional)."},
+    LF_MYSQL_TLS_OPTIONS(SEC, "mysql_", F(mysql_tls), R),
     {SEC, "query", LF_CFG_STRING, LF_CHECK_DEFAULT_FRESHNESS_QUERY, F(query), .flags = R,
      .description = "analytics_freshness: query returning rows (job, seconds since its last successful run)."},
     {SEC, "jobs", LF_CFG_LIST, NULL, F(jobs), .flags = R,
@@ -191,6 +193,22 @@ int lf_check_config_validate(const lf_check_config *c, lf_buf *err)
         break;
     default:
         return fail(err, c, "kind", "unknown kind");
+    }
+    const lf_mysql_tls *t = &c->mysql_tls;
+    if (c->kind == LF_CHECK_MYSQL || c->kind == LF_CHECK_ANALYTICS_FRESHNESS) {
+        const char *key = NULL;
+        char name[32];
+        lf_buf why = LF_BUF_INIT(512);
+        int rc = lf_mysql_tls_check(t, &key, &why);
+        if (rc != 0) {
+            snprintf(name, sizeof name, "mysql_%s", key);
+            fail(err, c, name, lf_buf_cstr(&why));
+        }
+        lf_buf_free(&why);
+        if (rc != 0)
+            return rc;
+    } else if (t->ca || t->cert || t->key) {
+        return fail(err, c, "mysql_ssl_ca", "the MySQL TLS settings are for kinds mysql and analytics_freshness only");
     }
     const lf_es_auth *a = &c->es_auth;
     if (c->kind != LF_CHECK_ELASTICSEARCH &&

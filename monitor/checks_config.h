@@ -20,7 +20,7 @@
 
 /* The options of one [check.NAME] section (their section field, "check.NAME", is documentation). */
 extern const lf_config_option lf_check_config_options[];
-#define LF_CHECK_CONFIG_N_OPTIONS 44
+#define LF_CHECK_CONFIG_N_OPTIONS 48
 #define LF_CHECKS_MAX 256
 
 #define LF_CHECK_DEFAULT_METRIC "lf_parser_sessions_total"

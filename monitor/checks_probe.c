@@ -9,6 +9,7 @@
 
 #include "checks.h"
 #include "lf_error.h"
+#include "lf_mysql.h"
 
 void lf_check_probe_disk(const lf_check_config *c, lf_check_result *res)
 {
@@ -45,9 +46,20 @@ static MYSQL *connect_db(const lf_check_config *c, char *err, size_t cap)
     mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &timeout_s);
     mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
     const char *host = c->mysql_socket ? NULL : (c->mysql_host ? c->mysql_host : "127.0.0.1");
-    if (!mysql_real_connect(m, host, c->mysql_user, c->mysql_password, c->mysql_database,
-                            (unsigned)c->mysql_port, c->mysql_socket, 0)) {
-        snprintf(err, cap, "%s", mysql_error(m));
+    bool unix_socket = c->mysql_socket != NULL;
+    lf_buf why = LF_BUF_INIT(cap);
+    int rc = lf_mysql_tls_apply(m, &c->mysql_tls, unix_socket, &why);
+    if (rc == 0 && !mysql_real_connect(m, host, c->mysql_user, c->mysql_password, c->mysql_database,
+                                       (unsigned)c->mysql_port, c->mysql_socket, 0)) {
+        lf_mysql_tls_connect_error(m, &c->mysql_tls, unix_socket, err, cap);
+        rc = LF_EDB;
+    } else if (rc == 0) {
+        rc = lf_mysql_tls_confirm(m, &c->mysql_tls, unix_socket, &why); /* fail closed: never query in plaintext */
+    }
+    if (rc != 0 && why.len)
+        snprintf(err, cap, "%s", lf_buf_cstr(&why));
+    lf_buf_free(&why);
+    if (rc != 0) {
         mysql_close(m);
         return NULL;
     }

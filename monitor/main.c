@@ -356,7 +356,7 @@ static int run_test_alert(lf_service *svc, int argc, char **argv)
 }
 
 /* What start-up needs (lf_service_def.preflight): a state directory it can write, a webhook URL that
- * parses. */
+ * parses, the TLS files of the MySQL checks. */
 static void preflight(const void *config, lf_preflight *pf)
 {
     const struct lf_monitor_config *c = config;
@@ -364,6 +364,14 @@ static void preflight(const void *config, lf_preflight *pf)
     lf_preflight_url(pf, "slack", "webhook_url", c->slack_webhook_url);
     lf_preflight_url(pf, "slack", "dashboard_url", c->slack_dashboard_url);
     lf_preflight_url(pf, "monitor", "heartbeat_url", c->heartbeat_url);
+    for (size_t i = 0; i < c->n_checks; i++) {
+        const lf_check_config *k = &c->checks[i];
+        if (k->kind != LF_CHECK_MYSQL && k->kind != LF_CHECK_ANALYTICS_FRESHNESS)
+            continue;
+        char section[160];
+        snprintf(section, sizeof section, "check.%s", k->name ? k->name : "?");
+        lf_mysql_tls_preflight(pf, section, "mysql_", &k->mysql_tls);
+    }
 }
 
 static const lf_service_command monitor_commands[] = {

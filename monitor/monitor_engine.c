@@ -92,7 +92,7 @@ static int dup_str(char **dst, const char *src)
 #define CHECK_STRINGS(c)                                                                                       \
     {&(c)->name, &(c)->url, &(c)->token, &(c)->metrics_url, &(c)->metric, &(c)->mysql_host, &(c)->mysql_socket,  \
      &(c)->mysql_user, &(c)->mysql_password, &(c)->mysql_database, &(c)->query, &(c)->path, &(c)->runbook_url,   \
-     &(c)->webhook_url,                                                                                           \
+     &(c)->webhook_url, &(c)->mysql_tls.ca, &(c)->mysql_tls.cert, &(c)->mysql_tls.key,                            \
      &(c)->es_auth.user, &(c)->es_auth.password, &(c)->es_auth.password_file, &(c)->es_auth.api_key,            \
      &(c)->es_auth.api_key_file, &(c)->es_auth.ca_file}
 

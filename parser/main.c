@@ -86,7 +86,7 @@ static void stop(lf_service *svc)
 }
 
 /* What start-up needs (lf_service_def.preflight): a worker token, a keyring that loads, log types
- * that load. */
+ * that load, [mysql] TLS settings that go together and files it can read. */
 static void preflight(const void *config, lf_preflight *pf)
 {
     const struct lf_parser_config *c = config;
@@ -106,6 +106,7 @@ static void preflight(const void *config, lf_preflight *pf)
                               "from the receiver host, owner and mode kept)", c->keys_dir);
         lf_keyring_free(&kr);
     }
+    lf_mysql_tls_preflight(pf, "mysql", "", &c->mysql_tls);
     lf_logtypes types;
     memset(&types, 0, sizeof types);
     *err = '\0';

@@ -54,6 +54,7 @@ static const lf_config_option parser_options[] = {
      .description = "Its password."},
     {"mysql", "database", LF_CFG_STRING, "logferry", F(mysql_database),
      .description = "Database of the parsed events (created and migrated by `db migrate` and at start)."},
+    LF_MYSQL_TLS_OPTIONS("mysql", "", F(mysql_tls), 0),
     {"elasticsearch", "url", LF_CFG_STRING, NULL, F(es_url), .validate = lf_es_url_validate,
      .description = "When set, events are also indexed into Elasticsearch at this base URL (http:// or "
                     "https://, without credentials)."},

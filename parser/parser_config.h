@@ -8,6 +8,7 @@
 
 #include "lf_config.h"
 #include "lf_es.h"
+#include "lf_mysql.h"
 #include "lf_service.h"
 
 /* A [logtype.NAME] section as the configuration loader keeps it: its keys, checked one by one with
@@ -39,6 +40,7 @@ struct lf_parser_config {
     char *mysql_user;
     char *mysql_password;
     char *mysql_database;
+    lf_mysql_tls mysql_tls;
     char *es_url;
     char *es_index_prefix;
     uint64_t es_bulk_bytes;

@@ -77,6 +77,7 @@ void lf_parser_mysql_options(const struct lf_parser_config *cfg, lf_mysql_option
     o->password = cfg->mysql_password;
     o->database = cfg->mysql_database;
     o->create_database = true;
+    o->tls = cfg->mysql_tls;
 }
 
 static void sleep_ms(long ms)

@@ -258,7 +258,8 @@ static void receiver_stop(lf_service *svc)
 }
 
 /* What start-up needs (lf_service_def.preflight): the directories it writes and the keyring, which
- * must load when it exists (start-up makes the first key of an empty one). */
+ * must load when it exists (start-up makes the first key of an empty one), and the [mysql] TLS files
+ * of the read routes. */
 static void receiver_preflight(const void *config, lf_preflight *pf)
 {
     const struct lf_receiver_config *c = config;
@@ -271,6 +272,7 @@ static void receiver_preflight(const void *config, lf_preflight *pf)
     lf_preflight_file(pf, "auth", "sites_file", c->sites_file, true);
     lf_preflight_file(pf, "auth", "tokens_file", c->tokens_file, true);
     lf_preflight_file(pf, "auth", "token_key_file", c->token_key_file, true);
+    lf_mysql_tls_preflight(pf, "mysql", "", &c->mysql_tls);
     struct stat st;
     if (c->keys_dir && stat(c->keys_dir, &st) == 0) {
         lf_preflight_dir(pf, "store", "keys_dir", c->keys_dir, true, false);

@@ -22,8 +22,8 @@
 struct lf_read_routes {
     uv_loop_t *loop;
     lf_tokens *tokens;
-    lf_mysql_options my;
-    char *host, *socket, *user, *password, *database, *es_prefix;
+    lf_mysql_options my; /* owns its strings */
+    char *es_prefix;
     lf_es_conn es; /* es.url NULL: no search */
     pthread_mutex_t mu;
     lf_mysql *idle[POOL_MAX];
@@ -570,17 +570,12 @@ static void handle_search(lf_http_request *req)
     submit(j);
 }
 
-static char *dup_or_null(const char *s)
-{
-    return s ? lf_strdup(s) : NULL;
-}
-
 int lf_receiver_read_routes(lf_receiver *r)
 {
     const struct lf_receiver_config *cfg = r->cfg;
     lf_read_routes_opts ro = {
         .mysql = {.host = cfg->mysql_host, .port = (unsigned)cfg->mysql_port, .user = cfg->mysql_user,
-                  .password = cfg->mysql_password, .database = cfg->mysql_database},
+                  .password = cfg->mysql_password, .database = cfg->mysql_database, .tls = cfg->mysql_tls},
         .es_url = cfg->search_es_url,
         .es_auth = &cfg->search_es_auth,
         .es_index_prefix = cfg->search_index_prefix,
@@ -598,24 +593,12 @@ int lf_read_routes_register(lf_http_server *srv, uv_loop_t *loop, const lf_read_
         return -ENOMEM;
     rr->loop = loop;
     rr->tokens = o->tokens;
-    rr->my = o->mysql;
-    rr->host = dup_or_null(o->mysql.host);
-    rr->socket = dup_or_null(o->mysql.socket);
-    rr->user = dup_or_null(o->mysql.user);
-    rr->password = dup_or_null(o->mysql.password);
-    rr->database = dup_or_null(o->mysql.database);
-    rr->my.host = rr->host;
-    rr->my.socket = rr->socket;
-    rr->my.user = rr->user;
-    rr->my.password = rr->password;
-    rr->my.database = rr->database;
+    int rc = lf_mysql_options_copy(&rr->my, &o->mysql);
     rr->my.create_database = false;
     rr->es_prefix = lf_strdup(o->es_index_prefix ? o->es_index_prefix : "logferry-events-");
     rr->pool_size = o->pool_size ? (o->pool_size > POOL_MAX ? POOL_MAX : o->pool_size) : 4;
     pthread_mutex_init(&rr->mu, NULL);
-    int rc = 0;
-    if ((o->mysql.host && !rr->host) || (o->mysql.socket && !rr->socket) || (o->mysql.user && !rr->user) ||
-        (o->mysql.password && !rr->password) || (o->mysql.database && !rr->database) || !rr->es_prefix)
+    if (rc == 0 && !rr->es_prefix)
         rc = -ENOMEM;
     if (rc == 0 && o->es_url) {
         lf_buf why = LF_BUF_INIT(512);
@@ -645,11 +628,7 @@ void lf_read_routes_free(lf_read_routes *rr)
     for (size_t i = 0; i < rr->n_idle; i++)
         lf_mysql_close(rr->idle[i]);
     pthread_mutex_destroy(&rr->mu);
-    lf_free(rr->host);
-    lf_free(rr->socket);
-    lf_free(rr->user);
-    lf_free(rr->password);
-    lf_free(rr->database);
+    lf_mysql_options_free(&rr->my);
     lf_es_conn_free(&rr->es);
     lf_free(rr->es_prefix);
     lf_free(rr);

@@ -98,6 +98,7 @@ static const lf_config_option receiver_options[] = {
      .description = "The parsed-events database written by logferry-parser."},
     {"mysql", "pool_size", LF_CFG_UINT, "4", F(mysql_pool_size), .min = 1, .max = 64,
      .description = "Database connections the read routes keep at most."},
+    LF_MYSQL_TLS_OPTIONS("mysql", "", F(mysql_tls), 0),
     {"search", "es_url", LF_CFG_STRING, NULL, F(search_es_url), .validate = lf_es_url_validate,
      .description = "Elasticsearch base URL holding the parsed events (logferry-parser's "
                     "elasticsearch.url); unset: GET /v1/search answers 503."},

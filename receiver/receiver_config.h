@@ -6,6 +6,7 @@
 
 #include "lf_config.h"
 #include "lf_es.h"
+#include "lf_mysql.h"
 #include "lf_service.h"
 
 enum { LF_STORE_BACKEND_FILESYSTEM, LF_STORE_BACKEND_ELASTICSEARCH };
@@ -43,6 +44,7 @@ struct lf_receiver_config {
     char *mysql_password;
     char *mysql_database;
     uint64_t mysql_pool_size;
+    lf_mysql_tls mysql_tls;
     char *search_es_url;
     char *search_index_prefix;
     lf_es_auth search_es_auth;

@@ -159,13 +159,50 @@ def scratch_server(**kw):
     return MariaDB(os.path.join(base, "data"), **kw).start()
 
 
+def tls_files(d):
+    """Makes, with openssl, in directory d: a test CA (ca.pem), a server certificate it signs for
+    127.0.0.1 and localhost only (server.pem, server.key), a client certificate it signs
+    (client.pem, client.key) and another CA that signed none of them (other-ca.pem). Returns
+    {name: path} with keys ca, other_ca, server_cert, server_key, client_cert, client_key."""
+    def run(*args):
+        r = subprocess.run(["openssl", *args], cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if r.returncode != 0:
+            raise RuntimeError(f"openssl {' '.join(args)}: {r.stderr.decode()}")
+    new_key = ["-newkey", "rsa:2048", "-nodes"]
+    run("req", "-x509", *new_key, "-days", "2", "-subj", "/CN=logferry test CA", "-keyout", "ca.key", "-out", "ca.pem")
+    run("req", "-x509", *new_key, "-days", "2", "-subj", "/CN=another CA", "-keyout", "other-ca.key",
+        "-out", "other-ca.pem")
+    with open(os.path.join(d, "server.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n")
+    for name, subject, ext in (("server", "/CN=localhost", ["-extfile", "server.ext"]),
+                               ("client", "/CN=logferry client", [])):
+        run("req", *new_key, "-subj", subject, "-keyout", f"{name}.key", "-out", f"{name}.csr")
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+            *ext, "-out", f"{name}.pem")
+    names = {"ca": "ca.pem", "other_ca": "other-ca.pem", "server_cert": "server.pem", "server_key": "server.key",
+             "client_cert": "client.pem", "client_key": "client.key"}
+    return {k: os.path.join(d, v) for k, v in names.items()}
+
+
+def tls_required_args(files):
+    """mariadbd options for a server that accepts TLS connections only (its Unix socket aside), with
+    the certificate of tls_files(), listening on 127.0.0.1 (named in the certificate) and on
+    127.0.0.2 (not named: a host-name mismatch for verify_identity)."""
+    return [f"--ssl-ca={files['ca']}", f"--ssl-cert={files['server_cert']}", f"--ssl-key={files['server_key']}",
+            "--require-secure-transport=ON", "--bind-address=127.0.0.1,127.0.0.2"]
+
+
 def _serve(argv):
-    """`python3 lfmariadb.py serve --parent-pid PID`: starts a scratch server, prints
-    "PORT SOCKET\\n" on stdout, and stops it when the parent process is gone (C tests use this)."""
+    """`python3 lfmariadb.py serve --parent-pid PID [--tls-required DIR] [--arg=--OPTION=VALUE]...`:
+    starts a scratch server (requiring TLS with certificates made in DIR; each --arg given to
+    mariadbd after the defaults), prints "PORT SOCKET USER PASSWORD\\n" on stdout, and stops it when
+    the parent process is gone (C tests use this)."""
     import argparse
     ap = argparse.ArgumentParser()
     ap.add_argument("cmd")
     ap.add_argument("--parent-pid", type=int, required=True)
+    ap.add_argument("--arg", action="append", default=[])
+    ap.add_argument("--tls-required", metavar="DIR", help="tls_files(DIR) and tls_required_args")
     a = ap.parse_args(argv)
 
     # SIGTERM's default action would end this process without its `finally` (or atexit), leaving
@@ -176,7 +213,8 @@ def _serve(argv):
         signal.signal(sig, leave)
     m = None
     try:
-        m = scratch_server(buffer_pool="64M")
+        extra = tls_required_args(tls_files(a.tls_required)) if a.tls_required else []
+        m = scratch_server(buffer_pool="64M", extra_args=extra + a.arg)
         m.sql_root("CREATE DATABASE IF NOT EXISTS lftest")
         print(m.port, m.socket, m.user, m.password, flush=True)
         while True:

@@ -22,11 +22,8 @@ static struct lf_test_mariadb server;
 
 static lf_mysql *connect_db(void)
 {
-    lf_mysql_options o = lf_test_mariadb_options(&server, "lftest");
-    lf_mysql *db = NULL;
-    int rc = lf_mysql_connect(&o, &db);
-    if (rc)
-        fail_msg("connect: %s", lf_strerror(rc));
+    lf_mysql *db = lf_test_mariadb_connect(&server, "lftest");
+    assert_non_null(db);
     return db;
 }
 
