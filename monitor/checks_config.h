@@ -26,7 +26,7 @@ extern const lf_config_option lf_check_config_options[];
 #define LF_CHECK_DEFAULT_METRIC "lf_parser_sessions_total"
 #define LF_CHECK_DEFAULT_FRESHNESS_QUERY                                                                    \
     "SELECT job, TIMESTAMPDIFF(SECOND, MAX(finished_at), UTC_TIMESTAMP()) FROM logferry_analytics.job_runs " \
-    "WHERE status = 'success' GROUP BY job"
+    "WHERE status = 'ok' GROUP BY job"
 
 #define LF_CHECKS_SECTION_TABLE(target_type, array_field, count_field)                                      \
     {                                                                                                       \

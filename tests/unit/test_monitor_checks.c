@@ -679,9 +679,9 @@ static void test_mysql_probes_real_server(void **st)
     assert_true(lf_mysql_exec(db, "CREATE TABLE job_runs (job VARCHAR(64) NOT NULL, finished_at DATETIME NOT NULL, "
                                   "status VARCHAR(16) NOT NULL)") >= 0);
     assert_true(lf_mysql_exec(db, "INSERT INTO job_runs VALUES "
-                                  "('daily_usage', UTC_TIMESTAMP() - INTERVAL 2 HOUR, 'success'),"
-                                  "('daily_usage', UTC_TIMESTAMP() - INTERVAL 30 HOUR, 'success'),"
-                                  "('errors', UTC_TIMESTAMP() - INTERVAL 30 HOUR, 'success'),"
+                                  "('daily_usage', UTC_TIMESTAMP() - INTERVAL 2 HOUR, 'ok'),"
+                                  "('daily_usage', UTC_TIMESTAMP() - INTERVAL 30 HOUR, 'ok'),"
+                                  "('errors', UTC_TIMESTAMP() - INTERVAL 30 HOUR, 'ok'),"
                                   "('errors', UTC_TIMESTAMP() - INTERVAL 1 HOUR, 'failed')") >= 0);
     lf_mysql_close(db);
 
@@ -707,7 +707,7 @@ static void test_mysql_probes_real_server(void **st)
 
     c.kind = LF_CHECK_ANALYTICS_FRESHNESS;
     c.query = "SELECT job, TIMESTAMPDIFF(SECOND, MAX(finished_at), UTC_TIMESTAMP()) FROM job_runs "
-              "WHERE status = 'success' GROUP BY job";
+              "WHERE status = 'ok' GROUP BY job";
     c.max_age_ms = 26 * 3600 * 1000LL;
     char *fresh[] = {"daily_usage", NULL};
     c.jobs = fresh;
