@@ -4,8 +4,11 @@
 #include <stddef.h>
 
 #include "cron.h"
+#include "lf_http_client.h"
 
 #define F(field) offsetof(struct lf_analytics_config, field)
+
+const char *const lf_analytics_cookie_secure_values[] = {"auto", "always", "never", NULL};
 
 static int check_schedule(const void *field, lf_buf *err)
 {
@@ -56,6 +59,32 @@ static const lf_config_option analytics_options[] = {
     {"analytics", "timezone", LF_CFG_STRING, "UTC", F(timezone),
      .description = "Time zone (TZ database name, e.g. Europe/Paris) the schedules are read in. Days "
                     "of the analytics tables are UTC days whatever this is."},
+    {"dashboard", "users_file", LF_CFG_STRING, "/var/lib/logferry/analytics/dashboard-users",
+     F(dashboard_users_file),
+     .description = "Who may sign in to the dashboard (NAME ROLE HASH lines, roles read and admin), kept "
+                    "with `logferry-analytics users add|remove|list`; re-read when it changes."},
+    {"dashboard", "anonymous", LF_CFG_BOOL, "false", F(dashboard_anonymous),
+     .description = "true: the dashboard and its API are readable without signing in (re-running jobs "
+                    "and redriving still need an admin). Only for a dashboard no one else can reach."},
+    {"dashboard", "session_lifetime", LF_CFG_DURATION, "12h", F(dashboard_session_lifetime), .min = 60000,
+     .max = 30ull * 86400000,
+     .description = "How long a sign-in lasts. Sessions live in the daemon's memory: a restart signs "
+                    "everyone out."},
+    {"dashboard", "cookie_secure", LF_CFG_ENUM, "auto", F(dashboard_cookie_secure),
+     .enum_values = lf_analytics_cookie_secure_values,
+     .description = "Secure flag of the session cookie: auto (when the proxy says the request came over "
+                    "TLS with X-Forwarded-Proto: https), always, or never."},
+    {"pipeline", "receiver_url", LF_CFG_STRING, NULL, F(pipeline_receiver_url), .validate = lf_http_url_validate,
+     .description = "The receiver whose uploads per site, queue and dead letters the pipeline page shows "
+                    "(unset: the page shows the parser and analytics stages only)."},
+    {"pipeline", "receiver_token_file", LF_CFG_STRING, NULL, F(pipeline_receiver_token_file),
+     .description = "File holding a receiver token: scope read for the figures, admin to redrive dead "
+                    "letters from the page."},
+    {"pipeline", "receiver_ca_file", LF_CFG_STRING, NULL, F(pipeline_receiver_ca_file),
+     .description = "CA certificates the receiver's TLS certificate is checked against (default: the "
+                    "system's)."},
+    {"pipeline", "queue", LF_CFG_STRING, "sessions", F(pipeline_queue),
+     .description = "The receiver's sessions queue (its [queue] sessions_queue)."},
 };
 
 static const lf_config_option job_options[] = {

@@ -2,6 +2,7 @@
 #ifndef LF_ANALYTICS_CONFIG_H
 #define LF_ANALYTICS_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,7 +38,19 @@ struct lf_analytics_config {
     char *timezone; /* TZ database name the schedules are read in */
     struct lf_analytics_job_section *jobs;
     size_t n_jobs;
+    /* [dashboard] */
+    char *dashboard_users_file;
+    bool dashboard_anonymous;
+    uint64_t dashboard_session_lifetime; /* ms */
+    int dashboard_cookie_secure;         /* index into lf_analytics_cookie_secure_values */
+    /* [pipeline] */
+    char *pipeline_receiver_url;
+    char *pipeline_receiver_token_file;
+    char *pipeline_receiver_ca_file;
+    char *pipeline_queue;
 };
+
+extern const char *const lf_analytics_cookie_secure_values[]; /* auto, always, never */
 
 extern const lf_config_table lf_analytics_config_table;
 

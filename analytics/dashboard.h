@@ -1,11 +1,16 @@
 /* The BI dashboard: GET /dashboard (one page, inline JS drawing SVG charts, nothing fetched from
- * elsewhere) and GET /dashboard/api/{usage,features,errors,retention} (JSON: {"columns", "rows"}),
- * filtered by product, version, site, from and to (query parameters). */
+ * elsewhere), GET /dashboard/pipeline (every stage's figures, re-run and redrive for admins) and
+ * their JSON API under /dashboard/api (docs/analytics.md), behind the sign-in of dashboard_auth.h. */
 #ifndef LF_ANALYTICS_DASHBOARD_H
 #define LF_ANALYTICS_DASHBOARD_H
 
 #include "lf_service.h"
 
-int lf_analytics_dashboard_routes(lf_service *svc);
+typedef struct lf_dashboard lf_dashboard;
+
+/* Registers the routes; *out lives until lf_analytics_dashboard_free (after the HTTP server has
+ * drained: requests in progress use it). */
+int lf_analytics_dashboard_start(lf_service *svc, lf_dashboard **out);
+void lf_analytics_dashboard_free(lf_dashboard *d);
 
 #endif

@@ -350,21 +350,23 @@ static const day_job day_jobs[] = {
      "day, product, product_version, site, sessions, users, hosts, duration_p50_ms, duration_p90_ms, "
      "duration_p99_ms, crashed",
      NULL},
-    {"feature_usage", "feature_usage", "day, product, product_version, template_id, template, events, sessions",
+    {"feature_usage", "feature_usage",
+     "day, product, product_version, site, template_id, template, events, sessions",
      /* Grouped first, the TEXT joined after: a TEXT column in the grouping would force an on-disk
       * temporary table. */
-     "SELECT '{D}', x.product, x.product_version, x.template_id, t.template, x.events, x.sessions FROM "
-     "(SELECT s.product, s.product_version, " RESOLVED_ID("st") " AS template_id, SUM(st.occurrences) AS events, "
+     "SELECT '{D}', x.product, x.product_version, x.site, x.template_id, t.template, x.events, x.sessions FROM "
+     "(SELECT s.product, s.product_version, s.site, " RESOLVED_ID("st") " AS template_id, "
+     "SUM(st.occurrences) AS events, "
      "COUNT(DISTINCT s.session_id) AS sessions FROM sessions s JOIN session_templates st ON st.session_id = "
      "s.session_id LEFT JOIN templates m ON m.template_id = st.template_id "
      "WHERE s.started_at >= '{D}' AND s.started_at < '{D}' + INTERVAL 1 DAY "
-     "GROUP BY s.product, s.product_version, " RESOLVED_ID("st") ") x "
+     "GROUP BY s.product, s.product_version, s.site, " RESOLVED_ID("st") ") x "
      "LEFT JOIN templates t ON t.template_id = x.template_id"},
-    {"errors", "errors_daily", "day, product, product_version, session_id, errors, fatals",
-     "SELECT '{D}', s.product, s.product_version, s.session_id, SUM(LOWER(e.level) = 'error'), "
+    {"errors", "errors_daily", "day, product, product_version, site, session_id, errors, fatals",
+     "SELECT '{D}', s.product, s.product_version, s.site, s.session_id, SUM(LOWER(e.level) = 'error'), "
      "SUM(LOWER(e.level) = 'fatal') FROM sessions s JOIN events e ON e.session_id = s.session_id "
      "WHERE s.started_at >= '{D}' AND s.started_at < '{D}' + INTERVAL 1 DAY "
-     "AND LOWER(e.level) IN ('error', 'fatal') GROUP BY s.session_id, s.product, s.product_version"},
+     "AND LOWER(e.level) IN ('error', 'fatal') GROUP BY s.session_id, s.product, s.product_version, s.site"},
 };
 
 static const day_job *find_day_job(const char *name)
@@ -486,7 +488,8 @@ out:
 
 /* ---- retention: incremental by week ---------------------------------------------------------
  * A (product, user)'s cohort is its first active week. retention_activity keeps each week's
- * distinct active (product, user), reloaded per changed week from that week's sessions;
+ * distinct active (product, user, version, site), reloaded per changed week from that week's
+ * sessions (the dashboard filters retention by version and site from it);
  * retention_cohort keeps each user's first week. A changed week W can change only
  *   (a) the cohorts of the users active in W (before or after the reload): the rows of every
  *       cohort that gained or lost a user are rebuilt whole, and
@@ -521,7 +524,7 @@ static const char *const retention_cohort_sql[] = {
     "DELETE rw FROM retention_weekly rw JOIN lf_ret_cohorts x ON rw.cohort_week = x.cohort_week AND "
     "rw.product = x.product",
     "INSERT INTO retention_weekly (cohort_week, product, week_offset, users, cohort_users) SELECT rc.cohort_week, "
-    "rc.product, DATEDIFF(a.week, rc.cohort_week) DIV 7, COUNT(*), 0 FROM lf_ret_cohorts x JOIN retention_cohort rc "
+    "rc.product, DATEDIFF(a.week, rc.cohort_week) DIV 7, COUNT(DISTINCT a.user_name), 0 FROM lf_ret_cohorts x JOIN retention_cohort rc "
     "ON rc.cohort_week = x.cohort_week AND rc.product = x.product JOIN retention_activity a ON "
     "a.product = rc.product AND a.user_name = rc.user_name GROUP BY rc.cohort_week, rc.product, "
     "DATEDIFF(a.week, rc.cohort_week) DIV 7",
@@ -533,7 +536,7 @@ static const char retention_column_delete[] =
     "x.product = rw.product WHERE x.product IS NULL AND rw.cohort_week + INTERVAL rw.week_offset WEEK = '%s'";
 static const char retention_column_insert[] =
     "INSERT INTO retention_weekly (cohort_week, product, week_offset, users, cohort_users) SELECT rc.cohort_week, "
-    "a.product, DATEDIFF('%s', rc.cohort_week) DIV 7, COUNT(*), 0 FROM retention_activity a JOIN retention_cohort rc "
+    "a.product, DATEDIFF('%s', rc.cohort_week) DIV 7, COUNT(DISTINCT a.user_name), 0 FROM retention_activity a JOIN retention_cohort rc "
     "ON rc.product = a.product AND rc.user_name = a.user_name LEFT JOIN lf_ret_cohorts x ON "
     "x.cohort_week = rc.cohort_week AND x.product = rc.product WHERE a.week = '%s' AND x.product IS NULL "
     "GROUP BY rc.cohort_week, a.product";
@@ -573,9 +576,9 @@ static int retention_week(lf_analytics *a, const char *w, tsv *t, long long *row
     t->rows = 0;
     lf_buf_reset(&t->buf);
     snprintf(sql, sizeof sql,
-             "SELECT DISTINCT product, user_name FROM sessions WHERE user_name IS NOT NULL AND started_at >= '%s' "
-             "AND started_at < '%s' + INTERVAL 7 DAY",
-             w, w);
+             "SELECT DISTINCT product, user_name, '%s', product_version, site FROM sessions WHERE user_name IS "
+             "NOT NULL AND started_at >= '%s' AND started_at < '%s' + INTERVAL 7 DAY",
+             w, w, w);
     int rc = lf_mysql_query(a->src, sql, tsv_row, t);
     if (rc < 0)
         return db_err(a->src, "retention: reading sessions", rc, err);
@@ -583,9 +586,8 @@ static int retention_week(lf_analytics *a, const char *w, tsv *t, long long *row
         (rc = (int)lf_mysql_execf(a->dst, "DELETE FROM retention_activity WHERE week = '%s'", w)) < 0)
         return db_err(a->dst, "retention: activity", rc, err);
     if (t->rows > 0) {
-        char tail[128];
-        snprintf(tail, sizeof tail, "retention_activity (product, user_name) SET week = '%s'", w);
-        if ((rc = (int)lf_mysql_load_data(a->dst, tail, t->buf.data, t->buf.len)) < 0)
+        if ((rc = (int)lf_mysql_load_data(a->dst, "retention_activity (product, user_name, week, product_version, site)",
+                                          t->buf.data, t->buf.len)) < 0)
             return db_err(a->dst, "retention: activity", rc, err);
     }
     if ((rc = (int)lf_mysql_execf(a->dst, retention_touched, w)) < 0)

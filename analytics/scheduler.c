@@ -124,7 +124,7 @@ static void on_tick(uv_timer_t *t)
     pick(t->data);
 }
 
-int lf_analytics_scheduler_start(lf_service *svc)
+int lf_analytics_scheduler_start(lf_service *svc, lf_analytics_scheduler **out)
 {
     const struct lf_analytics_config *cfg = lf_service_config_data(svc);
     scheduler *s = lf_calloc(1, sizeof *s);
@@ -157,18 +157,16 @@ int lf_analytics_scheduler_start(lf_service *svc)
     uv_timer_init(lf_service_loop(svc), &s->timer);
     s->timer.data = s;
     uv_timer_start(&s->timer, on_tick, 0, 1000);
-    lf_service_set_user(svc, s);
+    *out = s;
     LF_INFO("analytics", "scheduler: %zu job(s), time zone %s", s->n, cfg->timezone);
     return 0;
 }
 
-void lf_analytics_scheduler_stop(lf_service *svc)
+void lf_analytics_scheduler_stop(lf_analytics_scheduler *s)
 {
-    scheduler *s = lf_service_user(svc);
     if (!s)
         return;
     s->stopping = true;
-    lf_service_set_user(svc, NULL);
     /* A run in progress finishes on its thread (its partition commits or not as a whole); the loop
      * waits for its work_done before exiting. work_done reads s, so then it closes the timer. */
     uv_timer_stop(&s->timer);

@@ -7,7 +7,11 @@
 
 #include "lf_service.h"
 
-int lf_analytics_scheduler_start(lf_service *svc);
-void lf_analytics_scheduler_stop(lf_service *svc);
+typedef struct scheduler lf_analytics_scheduler;
+
+/* Starts the timer; *out until lf_analytics_scheduler_stop, which frees it once a run in progress
+ * has finished. */
+int lf_analytics_scheduler_start(lf_service *svc, lf_analytics_scheduler **out);
+void lf_analytics_scheduler_stop(lf_analytics_scheduler *s);
 
 #endif

@@ -90,6 +90,22 @@ const lf_mysql_migration lf_analytics_migrations[] = {
      "  KEY retention_cohort_week (cohort_week, product)\n"
      ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;\n"
      "DELETE FROM job_watermarks WHERE job = 'retention';\n"},
+    /* Every chart of the dashboard filters by site (and retention by version): the tables that lacked
+     * the columns gain them. Their rows cannot be filled in place (the source may be another server),
+     * so they are cleared with their jobs' watermarks and the next run recomputes every day. */
+    {3, "site in every analytics table",
+     "ALTER TABLE feature_usage ADD COLUMN site VARCHAR(64) NOT NULL DEFAULT '' AFTER product_version, "
+     "DROP PRIMARY KEY, ADD PRIMARY KEY (day, product, product_version, site, template_id);\n"
+     "ALTER TABLE errors_daily ADD COLUMN site VARCHAR(64) NOT NULL DEFAULT '' AFTER product_version;\n"
+     "ALTER TABLE retention_activity ADD COLUMN product_version VARCHAR(128) NOT NULL DEFAULT '', "
+     "ADD COLUMN site VARCHAR(64) NOT NULL DEFAULT '', DROP PRIMARY KEY, "
+     "ADD PRIMARY KEY (product, user_name, week, product_version, site);\n"
+     "DELETE FROM feature_usage;\n"
+     "DELETE FROM errors_daily;\n"
+     "DELETE FROM retention_activity;\n"
+     "DELETE FROM retention_cohort;\n"
+     "DELETE FROM retention_weekly;\n"
+     "DELETE FROM job_watermarks WHERE job IN ('feature_usage', 'errors', 'retention');\n"},
 };
 
 const size_t lf_analytics_migrations_count = sizeof lf_analytics_migrations / sizeof lf_analytics_migrations[0];

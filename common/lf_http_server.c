@@ -1423,12 +1423,17 @@ static long pct_decoded_len(const char *v, size_t n)
 
 int lf_http_request_query_param(const lf_http_request *req, const char *name, char *buf, size_t size)
 {
-    const char *q = req->query;
+    return lf_http_form_param(req->query, req->query ? strlen(req->query) : 0, name, buf, size);
+}
+
+int lf_http_form_param(const char *form, size_t form_len, const char *name, char *buf, size_t size)
+{
+    const char *q = form, *end = form + form_len;
     size_t name_len = strlen(name);
     int found = -ENOENT;
-    while (q && *q) {
-        const char *amp = strchr(q, '&');
-        size_t len = amp ? (size_t)(amp - q) : strlen(q);
+    while (q && q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        size_t len = amp ? (size_t)(amp - q) : (size_t)(end - q);
         const char *eq = memchr(q, '=', len);
         size_t klen = eq ? (size_t)(eq - q) : len;
         char key[256];

@@ -136,6 +136,8 @@ const char *lf_http_request_header(const lf_http_request *req, const char *name)
  * (lf_http_query_problem says why in words). */
 LF_MUST_CHECK int lf_http_request_query_param(const lf_http_request *req, const char *name, char *buf, size_t size)
     __attribute__((warn_unused_result));
+/* The same over any application/x-www-form-urlencoded text (a query, or a form's body). */
+LF_MUST_CHECK int lf_http_form_param(const char *form, size_t form_len, const char *name, char *buf, size_t size);
 /* "is too long", "is not valid percent-encoding ...", "is given more than once": after the name. */
 const char *lf_http_query_problem(int rc);
 

@@ -49,17 +49,17 @@ def expected(db, src, templates):
     feat = {}
     for sid, tid, n in sts:
         s = by_id[sid]
-        g = feat.setdefault((s[6], s[2], s[3], tid), [0, set()])
+        g = feat.setdefault((s[6], s[2], s[3], s[1], tid), [0, set()])
         g[0] += int(n)
         g[1].add(sid)
-    feature = [list(k[:3]) + [k[3], templates[int(k[3])], str(v[0]), str(len(v[1]))] for k, v in feat.items()]
+    feature = [list(k[:4]) + [k[4], templates[int(k[4])], str(v[0]), str(len(v[1]))] for k, v in feat.items()]
     errs, first = {}, {}
     for sid, level, tid in evs:
         lv = (level or "").lower()
         if lv not in ("error", "fatal"):
             continue
         s = by_id[sid]
-        g = errs.setdefault((s[6], s[2], s[3], sid), [0, 0])
+        g = errs.setdefault((s[6], s[2], s[3], s[1], sid), [0, 0])
         g[0 if lv == "error" else 1] += 1
         cand = (s[6], s[2], s[3])
         if tid not in first or cand < first[tid]:
