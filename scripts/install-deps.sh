@@ -8,11 +8,12 @@ build_pkgs=(
   debhelper devscripts fakeroot lintian debootstrap systemd-container
   libuv1-dev libhttp-parser-dev libcurl4-openssl-dev libarchive-dev libsodium-dev
   libmariadb-dev libjansson-dev libinih-dev libsqlite3-dev libpcre2-dev
-  libcmocka-dev zlib1g-dev
+  libcmocka-dev zlib1g-dev libnats-dev
 )
 run_pkgs=(
   mariadb-server mariadb-client sqlite3 curl zip unzip python3 iproute2 procps psmisc
   nginx-light wrk e2fsprogs util-linux chromium chromium-driver openssl strace bash-completion man-db faketime
+  nats-server
 )
 
 missing=()
