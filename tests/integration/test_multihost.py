@@ -26,7 +26,6 @@ received exactly the FIRING/RESOLVED pairs above, each check's in order, and not
 """
 import os
 import random
-import re
 import shutil
 import signal
 import subprocess
@@ -37,11 +36,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import lfanalytics  # noqa: E402
 import lfharness as H  # noqa: E402
 import lfmariadb  # noqa: E402
+import lfnetns  # noqa: E402
 import lfsessions  # noqa: E402
 
 SESSIONS = int(os.environ.get("LF_MULTIHOST_SESSIONS", "2000"))
 BATCHES = "ABCDE"
-TAG = f"lfmh{os.getpid()}"
 INTERNAL, PUBLIC = "10.231.0.", "10.231.1."
 HOSTS = {  # host: [(bridge, address)]
     "receiver": [("br0", INTERNAL + "2"), ("br1", PUBLIC + "2")],
@@ -78,60 +77,15 @@ def wait_for(cond, timeout, what, step=0.5):
 
 # -- the network -------------------------------------------------------------------------------
 
-def ip(*args):
-    p = subprocess.run(["ip", *args], capture_output=True, text=True)
-    if p.returncode != 0:
-        raise RuntimeError(f"ip {' '.join(args)}: {p.stderr.strip()}")
-    return p.stdout
-
-
-def ns(host):
-    return f"{TAG}-{host}"
-
-
-def in_ns(host, args):
-    return ["ip", "netns", "exec", ns(host)] + list(args)
-
-
-def remove_stale_namespaces():
-    """Namespaces left by an earlier run that was killed before it could clean up."""
-    for line in ip("netns", "list").splitlines():
-        m = re.match(r"^(lfmh(\d+)-\S+)", line)
-        if m and not os.path.exists(f"/proc/{m.group(2)}"):
-            subprocess.run(["ip", "netns", "delete", m.group(1)], capture_output=True)
-
-
-def network_up():
-    remove_stale_namespaces()
-    import atexit
-    atexit.register(network_down)
-    sw = ns("switch")
-    ip("netns", "add", sw)
-    for br in ("br0", "br1"):
-        ip("-n", sw, "link", "add", br, "type", "bridge")
-        ip("-n", sw, "link", "set", br, "up")
-    for i, (host, links) in enumerate(HOSTS.items()):
-        ip("netns", "add", ns(host))
-        ip("-n", ns(host), "link", "set", "lo", "up")
-        for k, (br, addr) in enumerate(links):
-            peer = f"h{i}e{k}"
-            ip("-n", ns(host), "link", "add", f"eth{k}", "type", "veth", "peer", "name", peer, "netns", sw)
-            ip("-n", sw, "link", "set", peer, "master", br, "up")
-            ip("-n", ns(host), "addr", "add", addr + "/24", "dev", f"eth{k}")
-            ip("-n", ns(host), "link", "set", f"eth{k}", "up")
-
-
-def network_down():
-    for host in list(HOSTS) + ["switch"]:
-        subprocess.run(["ip", "netns", "delete", ns(host)], capture_output=True)
+NET = lfnetns.Network("lfmh", HOSTS)
+in_ns = NET.in_ns
 
 
 def cut_receiver_from_parsers(cut):
     """Blackhole routes both ways: packets vanish, as on a broken link (no quick error)."""
-    verb = "add" if cut else "del"
     for host, addr in PARSER_IPS.items():
-        ip("-n", ns(host), "route", verb, "blackhole", RX_IP + "/32")
-        ip("-n", ns("receiver"), "route", verb, "blackhole", addr + "/32")
+        NET.blackhole(host, RX_IP, cut)
+        NET.blackhole("receiver", addr, cut)
 
 
 def ns_http(host, method, url, token=None, timeout=5, cacert=None):
@@ -438,7 +392,7 @@ def wait_loaded(n, timeout=600):
 
 def setup():
     E.dir = H.scratch_dir("lfmultihost-")
-    network_up()
+    NET.up()
     E.gen_dir = os.path.join(E.dir, "generated")
     E.sites_dir = os.path.join(E.dir, "sites")
     run_ok([H.binary("logferry-sessiongen"), "--out", E.gen_dir, "--seed", "2026", "--sessions", str(SESSIONS),
