@@ -159,11 +159,12 @@ def scratch_server(**kw):
     return MariaDB(os.path.join(base, "data"), **kw).start()
 
 
-def tls_files(d):
+def tls_files(d, san="IP:127.0.0.1,DNS:localhost"):
     """Makes, with openssl, in directory d: a test CA (ca.pem), a server certificate it signs for
-    127.0.0.1 and localhost only (server.pem, server.key), a client certificate it signs
-    (client.pem, client.key) and another CA that signed none of them (other-ca.pem). Returns
-    {name: path} with keys ca, other_ca, server_cert, server_key, client_cert, client_key."""
+    127.0.0.1 and localhost only (server.pem, server.key; san, an openssl subjectAltName value, names
+    others), a client certificate it signs (client.pem, client.key) and another CA that signed none
+    of them (other-ca.pem). Returns {name: path} with keys ca, other_ca, server_cert, server_key,
+    client_cert, client_key."""
     def run(*args):
         r = subprocess.run(["openssl", *args], cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         if r.returncode != 0:
@@ -173,7 +174,7 @@ def tls_files(d):
     run("req", "-x509", *new_key, "-days", "2", "-subj", "/CN=another CA", "-keyout", "other-ca.key",
         "-out", "other-ca.pem")
     with open(os.path.join(d, "server.ext"), "w") as f:
-        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n")
+        f.write(f"subjectAltName={san}\nbasicConstraints=CA:FALSE\n")
     for name, subject, ext in (("server", "/CN=localhost", ["-extfile", "server.ext"]),
                                ("client", "/CN=logferry client", [])):
         run("req", *new_key, "-subj", subject, "-keyout", f"{name}.key", "-out", f"{name}.csr")
