@@ -26,6 +26,17 @@ struct lf_parser_config {
     char *queue_name;
     uint64_t queue_wait_ms;
     uint64_t visibility_ms;
+    int queue_backend; /* index into lf_parser_queue_backends */
+    char **nats_servers;
+    char *nats_user;
+    char *nats_password;
+    char *nats_nkey;
+    char *nats_nkey_seed_file;
+    char *nats_ca_file;
+    uint64_t nats_connect_timeout_ms;
+    uint64_t queue_replicas;
+    uint64_t queue_dedup_window_ms;
+    uint64_t queue_max_receives;
     uint64_t workers;
     char *keys_dir;
     int load_method; /* index into lf_parser_load_methods == lf_load_method */
@@ -51,5 +62,7 @@ struct lf_parser_config {
 
 extern const lf_config_table lf_parser_config_table;
 extern const char *const lf_parser_load_methods[]; /* "infile", "insert", NULL */
+extern const char *const lf_parser_queue_backends[]; /* "embedded", "jetstream", NULL */
+enum { LF_PARSER_QUEUE_EMBEDDED, LF_PARSER_QUEUE_JETSTREAM };
 
 #endif

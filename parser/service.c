@@ -20,12 +20,12 @@
 #include "lf_log.h"
 #include "lf_metrics.h"
 #include "lf_mysql.h"
-#include "lf_queue_client.h"
 #include "loader_es.h"
 #include "loader_mysql.h"
 #include "logtype.h"
 #include "parsed_session.h"
 #include "template_share.h"
+#include "work_queue.h"
 
 #ifndef LF_VERSION
 #define LF_VERSION "dev"
@@ -55,7 +55,7 @@ struct lf_parser_service {
     struct lf_parser_config *cfg;
     lf_logtypes types;
     lf_keyring keys;
-    lf_queue_client *qc;
+    lf_work_queue *wq;
     lf_loader_mysql_opts load;
     lf_mysql_options my;
     char host[256];
@@ -137,9 +137,9 @@ static void record_failure(worker *w, const char *id, unsigned attempt, const ch
     }
 }
 
-static void hand_back(worker *w, const lf_queue_client_msg *m, uint64_t delay_ms)
+static void hand_back(worker *w, const lf_work_msg *m, uint64_t delay_ms)
 {
-    int rc = lf_queue_client_nack(w->svc->qc, m->receipt, (unsigned)((delay_ms + 999) / 1000));
+    int rc = lf_work_queue_nack(w->svc->wq, m->receipt, delay_ms);
     if (rc < 0 && rc != LF_ECLOSED)
         LF_WARN("parser", "nack %s: %s (it comes back after its visibility timeout)", m->receipt, lf_strerror(rc));
 }
@@ -275,7 +275,7 @@ static int sync_templates(worker *w, int slot, const char *id)
     }
 }
 
-static void process(worker *w, const lf_queue_client_msg *m)
+static void process(worker *w, const lf_work_msg *m)
 {
     lf_parser_service *s = w->svc;
     const struct lf_parser_config *cfg = s->cfg;
@@ -287,7 +287,7 @@ static void process(worker *w, const lf_queue_client_msg *m)
         return;
     }
     memcpy(id, m->body, LF_SESSION_ID_LEN + 1);
-    int trc = lf_queue_client_track(s->qc, m->receipt);
+    int trc = lf_work_queue_track(s->wq, m->receipt);
     if (trc != 0) { /* untracked, its visibility would lapse during a long parse */
         LF_ERROR("parser", "session %s: cannot keep the message invisible (%s); handing it back", id,
                  lf_strerror(trc));
@@ -399,10 +399,10 @@ static void process(worker *w, const lf_queue_client_msg *m)
     lf_counter_inc(s->c_parsed);
     lf_counter_add(s->c_events, ps.n_events);
     LF_DEBUG("parser", "session %s: %zu events loaded", id, ps.n_events);
-    if ((rc = lf_queue_client_ack(s->qc, m->receipt)) < 0)
+    if ((rc = lf_work_queue_ack(s->wq, m->receipt)) < 0)
         LF_WARN("parser", "ack %s: %s (the session will be loaded again, idempotently)", id, lf_strerror(rc));
 out:
-    lf_queue_client_untrack(s->qc, m->receipt);
+    lf_work_queue_untrack(s->wq, m->receipt);
     lf_psession_free(&ps);
     close(fd);
 }
@@ -413,9 +413,9 @@ static void *worker_main(void *arg)
     lf_parser_service *s = w->svc;
     int backoff = 0;
     while (!atomic_load(&s->stopping)) {
-        lf_queue_client_msg *msgs = NULL;
+        lf_work_msg *msgs = NULL;
         size_t n = 0;
-        int rc = lf_queue_client_receive(s->qc, 1, &msgs, &n);
+        int rc = lf_work_queue_receive(s->wq, 1, &msgs, &n);
         if (rc == LF_ECLOSED)
             break;
         if (rc < 0) {
@@ -428,7 +428,7 @@ static void *worker_main(void *arg)
         backoff = 0;
         for (size_t i = 0; i < n; i++)
             process(w, &msgs[i]);
-        lf_queue_client_msgs_free(msgs, n);
+        lf_work_queue_msgs_free(msgs, n);
     }
     return NULL;
 }
@@ -491,14 +491,13 @@ int lf_parser_service_start(lf_service *svc, lf_parser_service **out)
         /* not fatal: workers connect when MySQL is back (and migrate then via the next start) */
         LF_WARN("parser", "MySQL not reachable at start (%s); sessions wait in the queue", lf_strerror(rc));
     }
-    lf_queue_client_opts qo;
-    lf_queue_client_opts_default(&qo);
-    qo.base_url = cfg->receiver_url;
-    qo.token = cfg->receiver_token;
-    qo.queue = cfg->queue_name;
-    qo.wait_s = (unsigned)(cfg->queue_wait_ms / 1000);
-    qo.visibility_s = (unsigned)(cfg->visibility_ms / 1000);
-    if ((rc = lf_queue_client_new(&qo, &s->qc)) < 0)
+    lf_buf qwhy = LF_BUF_INIT(1024);
+    rc = lf_work_queue_open(cfg, &s->wq, &qwhy);
+    if (rc < 0)
+        LF_ERROR("parser", "queue (%s backend): %s", lf_parser_queue_backends[cfg->queue_backend],
+                 qwhy.data ? qwhy.data : lf_strerror(rc));
+    lf_buf_free(&qwhy);
+    if (rc < 0)
         goto fail;
     lf_metrics *reg = s->reg = lf_service_metrics(svc);
     if (cfg->es_url) {
@@ -535,7 +534,7 @@ int lf_parser_service_start(lf_service *svc, lf_parser_service **out)
             goto fail;
         w->started = true;
     }
-    LF_INFO("parser", "%zu workers on queue %s at %s (%s loading%s)", s->n_workers, cfg->queue_name, cfg->receiver_url,
+    LF_INFO("parser", "%zu workers on queue %s at %s (%s loading%s)", s->n_workers, cfg->queue_name, lf_work_queue_where(s->wq),
             lf_parser_load_methods[cfg->load_method], cfg->es_url ? ", Elasticsearch indexing" : "");
     *out = s;
     return 0;
@@ -549,8 +548,8 @@ void lf_parser_service_stop(lf_parser_service *s)
     if (!s)
         return;
     atomic_store(&s->stopping, true);
-    if (s->qc)
-        lf_queue_client_stop(s->qc);
+    if (s->wq)
+        lf_work_queue_stop(s->wq);
     for (size_t i = 0; i < s->n_workers; i++) {
         if (s->workers[i].started)
             pthread_join(s->workers[i].thread, NULL);
@@ -558,8 +557,7 @@ void lf_parser_service_stop(lf_parser_service *s)
             worker_free(&s->workers[i]);
     }
     lf_free(s->workers);
-    if (s->qc)
-        lf_queue_client_close(s->qc, 5000);
+    lf_work_queue_close(s->wq, 5000);
     lf_logtypes_free(&s->types);
     lf_keyring_free(&s->keys);
     lf_es_conn_free(&s->es_conn);

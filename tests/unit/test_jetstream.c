@@ -17,6 +17,7 @@
 
 #include "lf_error.h"
 #include "lf_jetstream.h"
+#include "lf_jsconsumer.h"
 #include "lf_jsqueue.h"
 #include "lf_test_nats.h"
 
@@ -266,6 +267,38 @@ static void dead_letters_and_redrive(void **state)
     lf_jsqueue_close(q);
 }
 
+/* The parser's consumer: a tracked message stays with its worker past the ack wait (extended in the
+ * background), ack removes it, nack hands it back, stop ends receiving. */
+static void consumer_tracks_acks_and_stops(void **state)
+{
+    lf_jsqueue *q = open_queue(*state, "consumer", 1000, 5);
+    lf_jsqueue *other = open_queue(*state, "consumer", 1000, 5); /* another parser */
+    lf_jsconsumer *c = NULL;
+    assert_int_equal(lf_jsconsumer_new(q, 1000, 5000, &c), 0);
+    publish(other, "s-long", false);
+    lf_jsqueue_msg *m = NULL;
+    size_t n = 0;
+    assert_int_equal(lf_jsconsumer_receive(c, 1, &m, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(lf_jsconsumer_track(c, m->receipt), 0);
+    int64_t start = lf_test_nats_now_ms();
+    while (lf_test_nats_now_ms() - start < 3000) /* three ack waits, in polls that end if it came back */
+        expect_nothing(other, 500);
+    assert_false(lf_jsconsumer_lost(c, m->receipt));
+    assert_int_equal(lf_jsconsumer_nack(c, m->receipt, 0), 0);
+    lf_jsqueue_msgs_free(m, n);
+    assert_int_equal(lf_jsconsumer_receive(c, 1, &m, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(m->receive_count, 2);
+    assert_int_equal(lf_jsconsumer_ack(c, m->receipt), 0);
+    lf_jsqueue_msgs_free(m, n);
+    expect_nothing(other, 1500);
+    lf_jsconsumer_stop(c);
+    assert_int_equal(lf_jsconsumer_receive(c, 1, &m, &n), LF_ECLOSED);
+    lf_jsconsumer_close(c); /* closes q */
+    lf_jsqueue_close(other);
+}
+
 static void statistics(void **state)
 {
     lf_jsqueue *q = open_queue(*state, "stats", 30000, 5);
@@ -470,6 +503,7 @@ int main(void)
         cmocka_unit_test(extend_keeps_it_invisible),
         cmocka_unit_test(nack_with_delay),
         cmocka_unit_test(dead_letters_and_redrive),
+        cmocka_unit_test(consumer_tracks_acks_and_stops),
         cmocka_unit_test(statistics),
         cmocka_unit_test(message_survives_server_kill),
         cmocka_unit_test(wrong_password_is_refused),
