@@ -9,22 +9,14 @@ The test speaks the NATS text protocol itself (CONNECT, HPUB with a reply inbox,
 subjects): the Python standard library has no NATS client, and nothing but nats-server is needed."""
 import base64
 import json
-import os
 import random
 import socket
 
 import lfharness as H
 import lfmariadb
+import lfnats
 import lfparser as P
 import lfupload as U
-
-
-def nats_server_binary():
-    for p in ("/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"):
-        if os.access(p, os.X_OK):
-            return p
-    # installed by scripts/install-deps.sh: missing is a broken machine, not a skip
-    raise H.TestFailure("nats-server is not installed (scripts/install-deps.sh installs it)")
 
 
 class Nats:
@@ -90,15 +82,14 @@ class Nats:
 
 
 def test_parser_consumes_from_jetstream():
-    port = H.free_port()
-    ndir = H.scratch_dir("lfnats-")
-    nats = H.start([nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", os.path.join(ndir, "js")],
-                   log_path=os.path.join(ndir, "server.log"))
-    H.wait_port(port, proc=nats)
+    # installed by scripts/install-deps.sh: missing is a broken machine, not a skip
+    H.check(not lfnats.missing(), f"nats-server: {lfnats.missing()}")
+    server = lfnats.NatsServer().start().wait_healthy()
+    port = server.port
 
     db = lfmariadb.scratch_server()
     rx = U.Receiver()
-    parser = P.Parser(rx, db, workers=2, extra=(f"[queue]\nbackend = jetstream\nservers = nats://127.0.0.1:{port}\n"
+    parser = P.Parser(rx, db, workers=2, extra=(f"[queue]\nbackend = jetstream\nservers = {server.url()}\n"
                                                  "max_receives = 2\n"))
     rng = random.Random(11)
     log = P.make_log(rng, 120)
