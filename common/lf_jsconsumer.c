@@ -21,6 +21,7 @@ struct lf_jsconsumer {
     uint64_t visibility_ms, wait_ms;
     atomic_bool stopped;
     pthread_mutex_t lock;
+    pthread_mutex_t receiving; /* one long poll at a time (lf_jsqueue serialises them anyway) */
     pthread_cond_t wake;
     bool closing;
     tracked *list;
@@ -111,8 +112,14 @@ int lf_jsconsumer_new(lf_jsqueue *q, uint64_t visibility_ms, uint64_t wait_ms, l
         free(c);
         return -ENOMEM;
     }
+    if (pthread_mutex_init(&c->receiving, NULL)) {
+        pthread_mutex_destroy(&c->lock);
+        free(c);
+        return -ENOMEM;
+    }
     if (pthread_create(&c->thread, NULL, extender, c)) {
         pthread_cond_destroy(&c->wake);
+        pthread_mutex_destroy(&c->receiving);
         pthread_mutex_destroy(&c->lock);
         free(c);
         return -EAGAIN;
@@ -141,6 +148,7 @@ void lf_jsconsumer_close(lf_jsconsumer *c)
         free(t);
     }
     pthread_cond_destroy(&c->wake);
+    pthread_mutex_destroy(&c->receiving);
     pthread_mutex_destroy(&c->lock);
     lf_jsqueue_close(c->q);
     free(c);
@@ -150,12 +158,18 @@ int lf_jsconsumer_receive(lf_jsconsumer *c, unsigned max, lf_jsqueue_msg **msgs,
 {
     *msgs = NULL;
     *n = 0;
-    if (atomic_load(&c->stopped))
+    /* checked again once the previous poll ended: with many workers waiting their turn, a stop must
+     * not wait for one more poll per worker */
+    pthread_mutex_lock(&c->receiving);
+    if (atomic_load(&c->stopped)) {
+        pthread_mutex_unlock(&c->receiving);
         return LF_ECLOSED;
+    }
     lf_buf err = LF_BUF_INIT(1024);
     int rc = lf_jsqueue_receive(c->q, max, c->wait_ms, msgs, n, &err);
+    pthread_mutex_unlock(&c->receiving);
     if (rc)
-        LF_DEBUG("jsqueue", "receive: %s", err.data ? err.data : lf_strerror(rc));
+        LF_WARN("jsqueue", "receive: %s", err.data ? err.data : lf_strerror(rc));
     lf_buf_free(&err);
     return rc;
 }

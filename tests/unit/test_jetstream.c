@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 
 #include "lf_error.h"
 #include "lf_jetstream.h"
@@ -408,6 +409,94 @@ static void wrong_password_is_refused(void **state)
     lf_test_nats_stop(&n);
 }
 
+/* An nkey pair as the nk tool writes it: base32 of a prefix, the key and a CRC-16 (XMODEM, little
+ * endian); "U..." the user's public key, "SU..." its seed. */
+static void nkey_encode(const uint8_t *prefix, size_t np, const uint8_t key[32], char *out)
+{
+    uint8_t raw[36];
+    memcpy(raw, prefix, np);
+    memcpy(raw + np, key, 32);
+    size_t n = np + 32;
+    uint16_t crc = 0;
+    for (size_t i = 0; i < n; i++) {
+        crc ^= (uint16_t)(raw[i] << 8);
+        for (int b = 0; b < 8; b++)
+            crc = (uint16_t)(crc & 0x8000 ? (crc << 1) ^ 0x1021 : crc << 1);
+    }
+    raw[n++] = (uint8_t)(crc & 0xff);
+    raw[n++] = (uint8_t)(crc >> 8);
+    static const char b32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    unsigned acc = 0;
+    int bits = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        acc = (acc << 8) | raw[i];
+        bits += 8;
+        while (bits >= 5) {
+            out[k++] = b32[(acc >> (bits - 5)) & 31];
+            bits -= 5;
+        }
+    }
+    if (bits > 0)
+        out[k++] = b32[(acc << (5 - bits)) & 31];
+    out[k] = '\0';
+}
+
+static void nkey_is_accepted(void **state)
+{
+    assert_true(sodium_init() >= 0);
+    uint8_t seed[32], pk[32], sk[64];
+    randombytes_buf(seed, sizeof seed);
+    assert_int_equal(crypto_sign_seed_keypair(pk, sk, seed), 0);
+    const uint8_t user = 20 << 3, seed_prefix = 18 << 3;
+    const uint8_t pub_prefix[1] = {user};
+    const uint8_t seed_prefixes[2] = {(uint8_t)(seed_prefix | (user >> 5)), (uint8_t)((user & 31) << 3)};
+    char pub[64], sd[64];
+    nkey_encode(pub_prefix, 1, pk, pub);
+    nkey_encode(seed_prefixes, 2, seed, sd);
+    assert_int_equal(pub[0], 'U');
+    assert_true(sd[0] == 'S' && sd[1] == 'U');
+
+    struct lf_test_nats n = {0};
+    char dir[] = "/tmp/lf-nats-nkey-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char conf[300], seedfile[300];
+    snprintf(conf, sizeof conf, "%s/server.conf", dir);
+    snprintf(seedfile, sizeof seedfile, "%s/user.nk", dir);
+    FILE *f = fopen(conf, "w");
+    assert_non_null(f);
+    fprintf(f, "authorization { users = [ { nkey: %s } ] }\n", pub);
+    fclose(f);
+    f = fopen(seedfile, "w");
+    assert_non_null(f);
+    fprintf(f, "%s\n", sd);
+    fclose(f);
+    snprintf(n.extra[0], sizeof n.extra[0], "-c");
+    snprintf(n.extra[1], sizeof n.extra[1], "%s", conf);
+    n.nextra = 2;
+    assert_int_equal(lf_test_nats_start(&n), 0);
+
+    lf_jetstream_options o;
+    lf_jetstream_options_init(&o);
+    o.nkey_public = pub;
+    o.nkey_seed_file = seedfile;
+    lf_jetstream *js = NULL;
+    assert_int_equal(lf_test_nats_connect(&n, &o, 20000, &js), 0);
+    lf_jetstream_close(js);
+    /* the seed of another key does not sign for this one */
+    randombytes_buf(seed, sizeof seed);
+    nkey_encode(seed_prefixes, 2, seed, sd);
+    f = fopen(seedfile, "w");
+    assert_non_null(f);
+    fprintf(f, "%s\n", sd);
+    fclose(f);
+    assert_int_equal(lf_jetstream_connect(&o, &js, NULL), LF_EAUTH);
+    lf_test_nats_stop(&n);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* A CA, a certificate for 127.0.0.1 signed by it, and another CA that signed nothing. */
 static int make_certs(const char *dir)
 {
@@ -507,6 +596,7 @@ int main(void)
         cmocka_unit_test(statistics),
         cmocka_unit_test(message_survives_server_kill),
         cmocka_unit_test(wrong_password_is_refused),
+        cmocka_unit_test(nkey_is_accepted),
         cmocka_unit_test(tls_with_the_right_ca_only),
         cmocka_unit_test(bad_options),
     };
