@@ -27,7 +27,8 @@ static const lf_config_option parser_options[] = {
      .description = "Where the queue is: `embedded` takes sessions through the receiver's queue API ([receiver]); "
                     "`jetstream` pulls them straight from NATS JetStream, shared by any number of receivers and "
                     "parsers (the queue name, wait and visibility of [receiver] still apply; visibility is the "
-                    "consumer's ack wait)."},
+                    "consumer's ack wait). Only receivers that publish to JetStream too fill it: the receiver's "
+                    "side of this backend is not there yet."},
     {"queue", "servers", LF_CFG_LIST, "nats://127.0.0.1:4222", F(nats_servers),
      .description = "jetstream: NATS server URLs, comma-separated, tried in this order (`tls://` or a ca_file for TLS)."},
     {"queue", "user", LF_CFG_STRING, NULL, F(nats_user),
