@@ -86,7 +86,7 @@ static void stop(lf_service *svc)
 }
 
 /* What start-up needs (lf_service_def.preflight): a worker token, a keyring that loads, log types
- * that load, [mysql] TLS settings that go together and files it can read. */
+ * that load, [mysql] TLS settings that go together and files it can read, [queue] JetStream files. */
 static void preflight(const void *config, lf_preflight *pf)
 {
     const struct lf_parser_config *c = config;
@@ -107,6 +107,7 @@ static void preflight(const void *config, lf_preflight *pf)
         lf_keyring_free(&kr);
     }
     lf_mysql_tls_preflight(pf, "mysql", "", &c->mysql_tls);
+    lf_jsconfig_preflight(pf, &c->js);
     lf_logtypes types;
     memset(&types, 0, sizeof types);
     *err = '\0';

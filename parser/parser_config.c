@@ -23,32 +23,12 @@ static const lf_config_option parser_options[] = {
     {"receiver", "visibility", LF_CFG_DURATION, "60s", F(visibility_ms), .min = 2000, .max = 43200000,
      .description = "How long a received session stays invisible to other parsers; extended every half of "
                     "it while the session is being parsed and loaded."},
-    {"queue", "backend", LF_CFG_ENUM, "embedded", F(queue_backend), .enum_values = lf_parser_queue_backends,
-     .description = "Where the queue is: `embedded` takes sessions through the receiver's queue API ([receiver]); "
-                    "`jetstream` pulls them straight from NATS JetStream, shared by any number of receivers and "
-                    "parsers (the queue name, wait and visibility of [receiver] still apply; visibility is the "
-                    "consumer's ack wait). Only receivers that publish to JetStream too fill it: the receiver's "
-                    "side of this backend is not there yet."},
-    {"queue", "servers", LF_CFG_LIST, "nats://127.0.0.1:4222", F(nats_servers),
-     .description = "jetstream: NATS server URLs, comma-separated, tried in this order (`tls://` or a ca_file for TLS)."},
-    {"queue", "user", LF_CFG_STRING, NULL, F(nats_user),
-     .description = "jetstream: NATS user name (with password), or leave unset."},
-    {"queue", "password", LF_CFG_STRING, NULL, F(nats_password), .flags = LF_CFG_SECRET,
-     .description = "jetstream: the NATS user's password."},
-    {"queue", "nkey", LF_CFG_STRING, NULL, F(nats_nkey),
-     .description = "jetstream: the user's public nkey (`U...`), instead of user and password; needs nkey_seed_file."},
-    {"queue", "nkey_seed_file", LF_CFG_STRING, NULL, F(nats_nkey_seed_file),
-     .description = "jetstream: file holding the nkey's seed (readable by the service user only)."},
-    {"queue", "ca_file", LF_CFG_STRING, NULL, F(nats_ca_file),
-     .description = "jetstream: PEM CA bundle; when set the connection is TLS and the server's certificate must "
-                    "chain to it."},
-    {"queue", "connect_timeout", LF_CFG_DURATION, "2s", F(nats_connect_timeout_ms), .min = 100, .max = 60000,
-     .description = "jetstream: how long to try each server when connecting."},
-    {"queue", "replicas", LF_CFG_UINT, "1", F(queue_replicas), .min = 1, .max = 5,
-     .description = "jetstream: replicas of the queue's streams and consumer (3 on a three-node cluster). Receivers "
-                    "and parsers must agree: each makes the streams match its own setting."},
-    {"queue", "dedup_window", LF_CFG_DURATION, "5m", F(queue_dedup_window_ms), .min = 1000, .max = 604800000,
-     .description = "jetstream: how long the stream remembers a session id, so that a re-publish is dropped."},
+    LF_JSCONFIG_OPTIONS(F(js),
+                        "Where the queue is: `embedded` takes sessions through the receiver's queue API ([receiver]); "
+                        "`jetstream` pulls them straight from NATS JetStream, shared by any number of receivers and "
+                        "parsers (the queue name, wait and visibility of [receiver] still apply; visibility is the "
+                        "consumer's ack wait). Only receivers that publish to JetStream too fill it: the "
+                        "receiver's side of this backend is not there yet."),
     {"queue", "max_receives", LF_CFG_UINT, "5", F(queue_max_receives), .min = 0, .max = 1000,
      .description = "jetstream: deliveries of a session before it is moved to the dead-letter stream with its "
                     "reason (0: never)."},
@@ -99,7 +79,6 @@ static const lf_config_option parser_options[] = {
 };
 
 const char *const lf_parser_load_methods[] = {"infile", "insert", NULL};
-const char *const lf_parser_queue_backends[] = {"embedded", "jetstream", NULL};
 
 /* Each key of a [logtype.NAME] section must be one lf_logtype_set() accepts. */
 static int check_logtype_key(const void *field, lf_buf *err)

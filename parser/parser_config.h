@@ -8,6 +8,7 @@
 
 #include "lf_config.h"
 #include "lf_es.h"
+#include "lf_jsconfig.h"
 #include "lf_mysql.h"
 #include "lf_service.h"
 
@@ -26,16 +27,7 @@ struct lf_parser_config {
     char *queue_name;
     uint64_t queue_wait_ms;
     uint64_t visibility_ms;
-    int queue_backend; /* index into lf_parser_queue_backends */
-    char **nats_servers;
-    char *nats_user;
-    char *nats_password;
-    char *nats_nkey;
-    char *nats_nkey_seed_file;
-    char *nats_ca_file;
-    uint64_t nats_connect_timeout_ms;
-    uint64_t queue_replicas;
-    uint64_t queue_dedup_window_ms;
+    lf_jsconfig js; /* [queue]: backend and JetStream connection */
     uint64_t queue_max_receives;
     uint64_t workers;
     char *keys_dir;
@@ -62,7 +54,5 @@ struct lf_parser_config {
 
 extern const lf_config_table lf_parser_config_table;
 extern const char *const lf_parser_load_methods[]; /* "infile", "insert", NULL */
-extern const char *const lf_parser_queue_backends[]; /* "embedded", "jetstream", NULL */
-enum { LF_PARSER_QUEUE_EMBEDDED, LF_PARSER_QUEUE_JETSTREAM };
 
 #endif

@@ -494,7 +494,7 @@ int lf_parser_service_start(lf_service *svc, lf_parser_service **out)
     lf_buf qwhy = LF_BUF_INIT(1024);
     rc = lf_work_queue_open(cfg, &s->wq, &qwhy);
     if (rc < 0)
-        LF_ERROR("parser", "queue (%s backend): %s", lf_parser_queue_backends[cfg->queue_backend],
+        LF_ERROR("parser", "queue (%s backend): %s", lf_queue_backends[cfg->js.backend],
                  qwhy.data ? qwhy.data : lf_strerror(rc));
     lf_buf_free(&qwhy);
     if (rc < 0)

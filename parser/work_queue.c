@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lf_jetstream.h"
+#include "lf_jsconfig.h"
 #include "lf_jsconsumer.h"
 #include "lf_queue_client.h"
 
@@ -33,25 +34,13 @@ static int open_jetstream(const struct lf_parser_config *cfg, lf_work_queue *wq,
 {
     wq->nats = true;
     lf_jetstream_options o;
-    lf_jetstream_options_init(&o);
-    for (size_t i = 0; cfg->nats_servers && cfg->nats_servers[i] && i < LF_JETSTREAM_SERVERS_MAX; i++)
-        o.servers[o.nservers++] = cfg->nats_servers[i];
-    o.user = cfg->nats_user;
-    o.password = cfg->nats_password;
-    o.nkey_public = cfg->nats_nkey;
-    o.nkey_seed_file = cfg->nats_nkey_seed_file;
-    o.ca_file = cfg->nats_ca_file;
-    o.name = "logferry-parser";
-    o.connect_timeout_ms = (int64_t)cfg->nats_connect_timeout_ms;
+    lf_jsconfig_connection(&cfg->js, "logferry-parser", &o);
     wq->where = o.nservers ? o.servers[0] : "";
     int rc = lf_jetstream_connect(&o, &wq->js, err);
     if (rc)
         return rc;
     lf_jsqueue_options qo;
-    lf_jsqueue_options_init(&qo);
-    qo.queue = cfg->queue_name;
-    qo.replicas = (int)cfg->queue_replicas;
-    qo.dedup_window_ms = cfg->queue_dedup_window_ms;
+    lf_jsconfig_queue(&cfg->js, cfg->queue_name, &qo);
     qo.visibility_ms = cfg->visibility_ms;
     qo.max_receives = (uint32_t)cfg->queue_max_receives;
     lf_jsqueue *q = NULL;
@@ -70,7 +59,7 @@ int lf_work_queue_open(const struct lf_parser_config *cfg, lf_work_queue **out, 
     lf_work_queue *wq = calloc(1, sizeof *wq);
     if (!wq)
         return -ENOMEM;
-    int rc = cfg->queue_backend == LF_PARSER_QUEUE_JETSTREAM ? open_jetstream(cfg, wq, err) : open_http(cfg, wq);
+    int rc = cfg->js.backend == LF_QUEUE_BACKEND_JETSTREAM ? open_jetstream(cfg, wq, err) : open_http(cfg, wq);
     if (rc) {
         lf_work_queue_close(wq, 0);
         return rc;
