@@ -251,6 +251,7 @@ def test_two_browsers_then_nothing_left():
 
 
 if __name__ == "__main__":
+    H.skip_in_sanitizer_build("the browser library's self-test")
     reason = B.available()
     if reason:
         print(f"SKIP: {reason}")

@@ -261,6 +261,7 @@ def stop_nginx():
 
 
 if __name__ == "__main__":
+    H.skip_in_sanitizer_build("the nginx example's test")
     missing = [p for p in ("nginx", "openssl") if not shutil.which(p)]
     if missing:
         print(f"SKIP: {', '.join(missing)} not installed (scripts/install-deps.sh)")

@@ -134,6 +134,20 @@ class TestFailure(AssertionError):
     pass
 
 
+def sanitizer_build():
+    """True when LF_BUILD_DIR is the AddressSanitizer build (the suite's second run)."""
+    cache = os.path.join(BUILD_DIR, "CMakeCache.txt")
+    return os.path.exists(cache) and "LF_SANITIZE:BOOL=ON" in open(cache).read()
+
+
+def skip_in_sanitizer_build(what):
+    """For tests of test tooling or shipped config files, which run no C code of ours: the gcc suite
+    runs them, the sanitizer suite would only spend the time again. Exits 77 (ctest: skipped)."""
+    if sanitizer_build():
+        print(f"SKIP: {what} runs no program of ours; the gcc suite runs this test")
+        sys.exit(77)
+
+
 def check(cond, msg):
     if not cond:
         raise TestFailure(msg)
