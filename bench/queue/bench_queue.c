@@ -5,7 +5,8 @@
  *   bench-queue [--dir DIR] [--seconds S] [--body BYTES] [--consumers N] [--batch N]
  *               [--http-port P --pool FILE --sk SKFILE --site NAME --token TOKEN]
  * With --http-port, the HTTP part (bench_queue_http.h) runs after the in-process one against that
- * receiver, and both are summarised side by side.
+ * receiver; with --nats URLS, the same two phases run on the JetStream backend (bench_queue_js.h)
+ * against those servers; all are summarised side by side.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 #include <uv.h>
 
 #include "bench_queue_http.h"
+#include "bench_queue_js.h"
 #include "lf_error.h"
 #include "lf_log.h"
 #include "lf_queue.h"
@@ -250,6 +252,7 @@ static void bench_consume(const lf_queue_options *opt)
 int main(int argc, char **argv)
 {
     bench_http_cfg hc = {0};
+    bench_js_cfg jc = {.replicas = 1};
     bool http_only = false; /* skip the in-process phases (profiling the receiver) */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--dir") && i + 1 < argc)
@@ -274,9 +277,14 @@ int main(int argc, char **argv)
             hc.site = argv[++i];
         else if (!strcmp(argv[i], "--token") && i + 1 < argc)
             hc.token = argv[++i];
+        else if (!strcmp(argv[i], "--nats") && i + 1 < argc)
+            jc.urls = argv[++i];
+        else if (!strcmp(argv[i], "--nats-replicas") && i + 1 < argc)
+            jc.replicas = atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: %s [--dir DIR] [--seconds S] [--body BYTES] [--consumers N]"
-                    " [--batch N] [--http-only] [--http-port P --pool FILE --sk SKFILE --site NAME --token TOKEN]\n", argv[0]);
+                    " [--batch N] [--http-only] [--http-port P --pool FILE --sk SKFILE --site NAME --token TOKEN]"
+                    " [--nats URL[,URL...] [--nats-replicas N]]\n", argv[0]);
             return 2;
         }
     }
@@ -299,23 +307,50 @@ int main(int argc, char **argv)
     char path[4096];
     snprintf(path, sizeof path, "%s/bench-queue.db", dir);
     remove_store(path);
-    if (!hc.port)
-        return 0;
-    if (!hc.pool || !hc.sk || !hc.site || !hc.token) {
-        fprintf(stderr, "--http-port needs --pool, --sk, --site and --token\n");
-        return 2;
+    bench_js_result jr = {{-1, -1, -1}, -1};
+    int jrc = 0;
+    if (jc.urls) {
+        jc.seconds = seconds;
+        jc.consumers = consumers;
+        jc.batch = recv_batch;
+        jc.body_len = body_len;
+        jrc = bench_js_run(&jc, &jr);
     }
-    hc.seconds = seconds;
-    hc.consumers = consumers;
-    hc.batch = recv_batch;
-    bench_http_result hr;
-    int hrc = bench_http_run(&hc, &hr);
-    printf("\nsummary          %12s %12s %14s\n", "in-process", "HTTP", "HTTP/fsync");
-    for (size_t i = 0; i < 3; i++)
-        printf("sends/s, %2d prod %12.0f %12.0f %14.1f\n", prods[i], inproc_sends[i], hr.sends_per_s[i],
-               hr.sends_per_s[i] / f);
-    printf("receive+ack/s    %12.0f %12.0f %14.1f\n", inproc_recv_ack, hr.recv_ack_per_s, hr.recv_ack_per_s / f);
+    bench_http_result hr = {{-1, -1, -1}, -1};
+    int hrc = 0;
+    if (hc.port) {
+        if (!hc.pool || !hc.sk || !hc.site || !hc.token) {
+            fprintf(stderr, "--http-port needs --pool, --sk, --site and --token\n");
+            return 2;
+        }
+        hc.seconds = seconds;
+        hc.consumers = consumers;
+        hc.batch = recv_batch;
+        hrc = bench_http_run(&hc, &hr);
+    }
+    if (!hc.port && !jc.urls)
+        return 0;
+    printf("\nsummary          %12s %12s %14s %12s\n", "embedded", "HTTP", "HTTP/fsync", "JetStream");
+    for (size_t i = 0; i < 4; i++) {
+        double e = i < 3 ? inproc_sends[i] : inproc_recv_ack, h = i < 3 ? hr.sends_per_s[i] : hr.recv_ack_per_s;
+        double j = i < 3 ? jr.sends_per_s[i] : jr.recv_ack_per_s;
+        char row[32], hs[32] = "-", hf[32] = "-", js[32] = "-";
+        if (i < 3)
+            snprintf(row, sizeof row, "sends/s, %2d prod", prods[i]);
+        else
+            snprintf(row, sizeof row, "receive+ack/s");
+        if (h >= 0) { /* < 0: not measured */
+            snprintf(hs, sizeof hs, "%.0f", h);
+            snprintf(hf, sizeof hf, "%.1f", h / f);
+        }
+        if (j >= 0)
+            snprintf(js, sizeof js, "%.0f", j);
+        printf("%-16s %12.0f %12s %14s %12s\n", row, e, hs, hf, js);
+    }
     printf("raw fsyncs/s     %12.0f   (HTTP/fsync: durable operations per raw fsync time; > 1 means the\n"
            "                                 receiver batches several uploads or acks into one commit)\n", f);
-    return hrc == 0 ? 0 : 1;
+    if (jc.urls)
+        printf("JetStream: replicas %d; a publish counts once its PubAck arrived (nats-server 2.9 syncs to disk\n"
+               "           every 2 min, so this is not fsync-durable: see lf_jsqueue.h)\n", jc.replicas);
+    return hrc == 0 && jrc == 0 ? 0 : 1;
 }

@@ -6,7 +6,8 @@
 # Usage: bench/queue/run.sh [seconds per phase]   (LF_BUILD_DIR defaults to build/bench;
 #        LF_BENCH_DIR picks the disk to measure, default a scratch dir under the build dir;
 #        LF_BENCH_HTTP=0 skips the HTTP part; LF_BENCH_POOL sessions pre-built, default 60000;
-#        LF_BENCH_ARGS more bench-queue options, e.g. --http-only)
+#        LF_BENCH_ARGS more bench-queue options, e.g. --http-only; LF_BENCH_NATS=0 skips the JetStream
+#        part, LF_BENCH_NATS_NODES=3 runs it on a 3-node cluster on loopback with 3 replicas)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -17,7 +18,13 @@ dir=${LF_BENCH_DIR:-$build/bench-queue-scratch}
 secs=${1:-3}
 mkdir -p "$dir"
 rxpid=
-cleanup() { [ -n "$rxpid" ] && kill "$rxpid" 2>/dev/null; wait 2>/dev/null; [ -n "${LF_BENCH_KEEP:-}" ] || rm -rf "$dir"; }
+natspid=
+cleanup() {
+    [ -n "$rxpid" ] && kill "$rxpid" 2>/dev/null
+    [ -n "$natspid" ] && kill "$natspid" 2>/dev/null
+    wait 2>/dev/null
+    [ -n "${LF_BENCH_KEEP:-}" ] || rm -rf "$dir"
+}
 trap cleanup EXIT INT TERM
 if [ "${LF_BENCH_HTTP:-1}" = 0 ]; then
     exec_args=""
@@ -59,6 +66,15 @@ CONF
     while [ ! -s "$rx/port" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
     [ -s "$rx/port" ] || { echo "receiver did not start:" >&2; cat "$rx/receiver.log" >&2; exit 1; }
     exec_args="--http-port $(cat "$rx/port") --pool $rx/pool --sk $rx/site.sk --site bench-site --token $token"
+fi
+if [ "${LF_BENCH_NATS:-1}" != 0 ]; then
+    nodes=${LF_BENCH_NATS_NODES:-1}
+    python3 "$root/tests/lib/lfnats.py" serve --nodes "$nodes" --parent-pid $$ --dir "$dir/nats" > "$dir/nats.urls" &
+    natspid=$!
+    i=0
+    while [ ! -s "$dir/nats.urls" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+    [ -s "$dir/nats.urls" ] || { echo "nats-server did not start (LF_BENCH_NATS=0 skips it)" >&2; exit 1; }
+    exec_args="$exec_args --nats $(head -1 "$dir/nats.urls") --nats-replicas $nodes"
 fi
 # shellcheck disable=SC2086
 "$bin" --dir "$dir" --seconds "$secs" --consumers 16 --batch 10 ${LF_BENCH_ARGS:-} $exec_args
