@@ -45,7 +45,7 @@ uint64_t lf_fail_calls(enum lf_fail_kind kind)
 
 void lf_fail_from_env(void)
 {
-    static const char *names[LF_FAIL_KINDS] = {"LF_FAIL_ALLOC", "LF_FAIL_WRITE", "LF_FAIL_FSYNC"};
+    static const char *names[LF_FAIL_KINDS] = {"LF_FAIL_ALLOC", "LF_FAIL_WRITE", "LF_FAIL_FSYNC", "LF_FAIL_PUBLISH"};
     for (int k = 0; k < LF_FAIL_KINDS; k++) {
         const char *v = getenv(names[k]);
         if (!v || !*v)

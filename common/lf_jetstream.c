@@ -163,6 +163,11 @@ int lf_jetstream_ping(lf_jetstream *js, lf_buf *err)
     return s == NATS_OK ? 0 : lf_jetstream_error(s, jerr, "JetStream account information", err);
 }
 
+bool lf_jetstream_connected(lf_jetstream *js)
+{
+    return js && js->nc && natsConnection_Status(js->nc) == NATS_CONN_STATUS_CONNECTED;
+}
+
 void *lf_jetstream_nats(lf_jetstream *js) { return js->nc; }
 void *lf_jetstream_ctx(lf_jetstream *js) { return js->js; }
 int64_t lf_jetstream_timeout_ms(const lf_jetstream *js) { return js->timeout_ms; }

@@ -60,6 +60,10 @@ void lf_jetstream_shutdown(void);
  * after a restart), for health checks and for waiting on a server that is starting. */
 LF_MUST_CHECK int lf_jetstream_ping(lf_jetstream *js, lf_buf *err);
 
+/* true while the connection is up (not reconnecting or closed). Does not block: a libuv loop may
+ * call it, to refuse work that would wait for a timeout. */
+bool lf_jetstream_connected(lf_jetstream *js);
+
 /* The libnats handles, for lf_jsqueue and the key-value code (natsConnection *, jsCtx *). */
 void *lf_jetstream_nats(lf_jetstream *js);
 void *lf_jetstream_ctx(lf_jetstream *js);

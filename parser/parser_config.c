@@ -25,10 +25,10 @@ static const lf_config_option parser_options[] = {
                     "it while the session is being parsed and loaded."},
     LF_JSCONFIG_OPTIONS(F(js),
                         "Where the queue is: `embedded` takes sessions through the receiver's queue API ([receiver]); "
-                        "`jetstream` pulls them straight from NATS JetStream, shared by any number of receivers and "
-                        "parsers (the queue name, wait and visibility of [receiver] still apply; visibility is the "
-                        "consumer's ack wait). Only receivers that publish to JetStream too fill it: the "
-                        "receiver's side of this backend is not there yet."),
+                        "`jetstream` pulls them straight from NATS JetStream, filled by receivers with the same backend "
+                        "and shared by any number of receivers and parsers (the queue name, wait and visibility of "
+                        "[receiver] still apply; visibility is the consumer's ack wait, which the receivers' "
+                        "[queue] visibility must equal)."),
     {"queue", "max_receives", LF_CFG_UINT, "5", F(queue_max_receives), .min = 0, .max = 1000,
      .description = "jetstream: deliveries of a session before it is moved to the dead-letter stream with its "
                     "reason (0: never)."},

@@ -26,8 +26,8 @@
 #include "sites.h"
 #include "store.h"
 
-#define EXIT_RUNTIME 1
-#define EXIT_USAGE 2
+#define EXIT_RUNTIME LF_RECEIVER_EXIT_RUNTIME
+#define EXIT_USAGE LF_RECEIVER_EXIT_USAGE
 
 static const struct lf_receiver_config *cfg_of(lf_service *svc)
 {
@@ -366,7 +366,7 @@ done:
 
 /* ---- queue ---- */
 
-static void print_stats(const char *q, const lf_queue_statistics *s)
+void lf_receiver_print_queue_stats(const char *q, const lf_queue_statistics *s)
 {
     printf("queue %s: depth %" PRIu64 ", in flight %" PRIu64 ", delayed %" PRIu64 ", oldest %" PRIu64
            " ms, dead letters %" PRIu64 " (purged %" PRIu64 "); sent %" PRIu64 ", received %" PRIu64
@@ -384,6 +384,14 @@ static int cmd_queue(lf_service *svc, int argc, char **argv)
     const char *q = argc >= 3 ? argv[2] : cfg->queue_name;
     if (!lf_queue_name_valid(q))
         return usage("queue names are 1-120 characters of [A-Za-z0-9._-]");
+    if (cfg->js.backend == LF_QUEUE_BACKEND_JETSTREAM) {
+        bool known = (strcmp(argv[1], "stats") == 0 && argc <= 3) || strcmp(argv[1], "peek") == 0 ||
+                     (strcmp(argv[1], "redrive") == 0 && argc <= 3) || (strcmp(argv[1], "check") == 0 && argc == 2);
+        if (!known)
+            return usage(u);
+        unsigned long n = argc == 4 ? strtoul(argv[3], NULL, 10) : 10;
+        return lf_receiver_queue_command_js(cfg, argv[1], q, n < 1 || n > LF_QUEUE_RECEIVE_MAX ? 10 : n);
+    }
     lf_queue_options opt;
     lf_queue_options_init(&opt);
     opt.max_receives = (uint32_t)cfg->max_receives;
@@ -397,7 +405,7 @@ static int cmd_queue(lf_service *svc, int argc, char **argv)
     if (strcmp(argv[1], "stats") == 0 && argc <= 3) {
         lf_queue_statistics s;
         if ((rc = lf_queue_db_stats(db, q, &s)) == 0)
-            print_stats(q, &s);
+            lf_receiver_print_queue_stats(q, &s);
     } else if (strcmp(argv[1], "peek") == 0) {
         unsigned long n = argc == 4 ? strtoul(argv[3], NULL, 10) : 10;
         if (n < 1 || n > LF_QUEUE_RECEIVE_MAX)

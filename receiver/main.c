@@ -102,6 +102,7 @@ static void release(lf_receiver *r)
     lf_receiver_keys_close(&r->keys);
     lf_sites_close(&r->sites);
     lf_tokens_close(&r->tokens);
+    lf_receiver_js_close(r);
     lf_free(r);
 }
 
@@ -132,13 +133,46 @@ static int register_metrics(lf_receiver *r)
                                           "bad_signature", "busy", "queue_full", "disk_low", "bad_zip",
                                           "zip_limit", "bad_manifest", "content_mismatch", "id_mismatch",
                                           "site_mismatch", "conflict", "in_progress", "storage_full",
-                                          "storage_error"};
+                                          "storage_error", "queue_unavailable"};
     for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {
         char labels[96];
         snprintf(labels, sizeof labels, "reason=\"%s\"", reasons[i]);
         lf_metrics_counter(m, "lf_receiver_rejections_total", "Requests refused, by reason", labels);
     }
     return rc;
+}
+
+/* After the queue is open (either backend): metrics, routes, health check, timers. Releases r when
+ * it fails. */
+static int start_serving(lf_receiver *r)
+{
+    const struct lf_receiver_config *cfg = r->cfg;
+    int rc = register_metrics(r);
+    if (rc != 0)
+        LF_ERROR("receiver", "cannot register the metrics: %s", lf_strerror(rc));
+    for (size_t i = 0; rc == 0 && i < sizeof route_files / sizeof route_files[0]; i++)
+        if ((rc = route_files[i](r)) != 0)
+            LF_ERROR("receiver", "cannot register routes: %s", lf_strerror(rc));
+    if (rc == 0 && (rc = lf_service_add_check(r->svc, "store", health_store, r)) != 0)
+        LF_ERROR("receiver", "cannot add the store's health check: %s", lf_strerror(rc));
+    if (rc != 0) {
+        if (r->queue)
+            lf_queue_close(r->queue, NULL);
+        r->queue = NULL;
+        release(r);
+        return rc;
+    }
+    uv_timer_init(r->loop, &r->pressure_timer);
+    r->pressure_timer.data = r;
+    uv_timer_start(&r->pressure_timer, on_pressure_timer, 1000, 1000);
+    r->pressure_timer_on = true;
+    refresh_pressure(r);
+    if (r->jsq)
+        lf_receiver_js_start_sweep(r);
+    lf_service_set_user(r->svc, r);
+    LF_INFO("receiver", "store %s (%s), queue %s", cfg->store_dir, r->store->ops->name,
+            r->jsq ? "on JetStream" : cfg->queue_path);
+    return 0;
 }
 
 static int receiver_start(lf_service *svc)
@@ -185,8 +219,13 @@ static int receiver_start(lf_service *svc)
         goto fail;
     }
     lf_buf_free(&why);
-    if ((rc = lf_receiver_recover(cfg, r->store, r->index, &r->keys)) != 0)
+    bool jetstream = cfg->js.backend == LF_QUEUE_BACKEND_JETSTREAM;
+    if (jetstream && (rc = lf_receiver_js_open(r)) != 0)
         goto fail;
+    if ((rc = lf_receiver_recover(cfg, r->store, r->index, &r->keys, r->jsq)) != 0)
+        goto fail;
+    if (jetstream)
+        return start_serving(r);
     lf_queue_options opt;
     lf_queue_options_init(&opt);
     opt.max_receives = (uint32_t)cfg->max_receives;
@@ -195,34 +234,7 @@ static int receiver_start(lf_service *svc)
         goto fail;
     }
     lf_queue_set_data(r->queue, r);
-    if ((rc = register_metrics(r)) != 0) {
-        LF_ERROR("receiver", "cannot register the metrics: %s", lf_strerror(rc));
-        lf_queue_close(r->queue, NULL);
-        r->queue = NULL;
-        goto fail;
-    }
-    for (size_t i = 0; i < sizeof route_files / sizeof route_files[0]; i++) {
-        if ((rc = route_files[i](r)) != 0) {
-            LF_ERROR("receiver", "cannot register routes: %s", lf_strerror(rc));
-            lf_queue_close(r->queue, NULL);
-            r->queue = NULL;
-            goto fail;
-        }
-    }
-    if ((rc = lf_service_add_check(svc, "store", health_store, r)) != 0) {
-        LF_ERROR("receiver", "cannot add the store's health check: %s", lf_strerror(rc));
-        lf_queue_close(r->queue, NULL);
-        r->queue = NULL;
-        goto fail;
-    }
-    uv_timer_init(r->loop, &r->pressure_timer);
-    r->pressure_timer.data = r;
-    uv_timer_start(&r->pressure_timer, on_pressure_timer, 1000, 1000);
-    r->pressure_timer_on = true;
-    refresh_pressure(r);
-    lf_service_set_user(svc, r);
-    LF_INFO("receiver", "store %s (%s), queue %s", cfg->store_dir, r->store->ops->name, cfg->queue_path);
-    return 0;
+    return start_serving(r);
 fail:
     release(r);
     return rc;
@@ -249,17 +261,20 @@ static void receiver_stop(lf_service *svc)
         uv_close((uv_handle_t *)&r->pressure_timer, NULL);
         r->pressure_timer_on = false;
     }
+    lf_receiver_js_stop_sweep(r);
     lf_queue *q = r->queue;
     r->queue = NULL;
-    if (q)
+    if (q) {
         lf_queue_close(q, on_queue_closed);
-    else
-        release(r);
+    } else {
+        r->release_pending = true; /* now, or when the running mark or sweep job ends */
+        lf_receiver_job_done(r);
+    }
 }
 
 /* What start-up needs (lf_service_def.preflight): the directories it writes and the keyring, which
  * must load when it exists (start-up makes the first key of an empty one), and the [mysql] TLS files
- * of the read routes. */
+ * of the read routes, and the JetStream files with backend = jetstream. */
 static void receiver_preflight(const void *config, lf_preflight *pf)
 {
     const struct lf_receiver_config *c = config;
@@ -268,7 +283,9 @@ static void receiver_preflight(const void *config, lf_preflight *pf)
     else
         lf_preflight_url(pf, "store", "es_url", c->es_url);
     lf_preflight_file(pf, "store", "index_path", c->index_path, true);
-    lf_preflight_file(pf, "queue", "path", c->queue_path, true);
+    if (c->js.backend == LF_QUEUE_BACKEND_EMBEDDED)
+        lf_preflight_file(pf, "queue", "path", c->queue_path, true);
+    lf_jsconfig_preflight(pf, &c->js);
     lf_preflight_file(pf, "auth", "sites_file", c->sites_file, true);
     lf_preflight_file(pf, "auth", "tokens_file", c->tokens_file, true);
     lf_preflight_file(pf, "auth", "token_key_file", c->token_key_file, true);

@@ -5,7 +5,10 @@
  *   POST /v1/queues/{q}/extend   {"receipt":R,"visibility_s":V}
  *   POST /v1/queues/{q}/nack     {"receipt":R,"delay_s":D}
  *   GET  /v1/queues/{q}          statistics
- *   POST /v1/queues/{q}/redrive  {"max":N} (optional body; 0 or absent = all) */
+ *   POST /v1/queues/{q}/redrive  {"max":N} (optional body; 0 or absent = all)
+ * With backend = jetstream, statistics and redrive come from JetStream (lf_jsqueue.h, blocking, so
+ * on the libuv pool) in the same JSON; receive, ack, extend and nack answer 409, since parsers on
+ * that backend pull from JetStream themselves. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -78,7 +81,7 @@ static qop *begin(lf_http_request *req, const char *scope)
         lf_http_respond_error(req, 400, "bad_queue", "queue names are 1-120 characters of [A-Za-z0-9._-]", NULL);
         return NULL;
     }
-    if (!r->queue) {
+    if (!r->queue && !r->jsq) {
         lf_receiver_respond_error(r, req, 503, "queue_unavailable", "the queue is closed");
         return NULL;
     }
@@ -120,6 +123,19 @@ static qop *begin(lf_http_request *req, const char *scope)
     return o;
 }
 
+/* receive, ack, extend, nack: only the embedded queue hands out messages here. Frees o. */
+static bool refused_on_jetstream(qop *o)
+{
+    if (!o->r->jsq)
+        return false;
+    lf_http_respond_error(o->req, 409, "wrong_backend",
+                          "this receiver's queue is on JetStream ([queue] backend = jetstream): parsers take "
+                          "sessions from JetStream directly",
+                          NULL);
+    qop_free(o);
+    return true;
+}
+
 static bool get_u64(qop *o, const char *key, uint64_t def, uint64_t lo, uint64_t hi, uint64_t *out)
 {
     uint64_t v = def;
@@ -143,6 +159,19 @@ static const char *get_receipt(qop *o)
         return NULL;
     }
     return s;
+}
+
+/* The statistics as GET /v1/queues/{q} answers them, for either backend. */
+static json_t *stats_json(const char *queue, const lf_queue_statistics *s)
+{
+    return json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "queue",
+                          queue, "exists", s->exists, "depth", (json_int_t)s->depth, "in_flight",
+                          (json_int_t)s->in_flight, "delayed", (json_int_t)s->delayed, "oldest_age_ms",
+                          (json_int_t)s->oldest_age_ms, "dlq_depth", (json_int_t)s->dlq_depth, "dlq_purged",
+                          (json_int_t)s->dlq_purged, "totals", "sent", (json_int_t)s->sent, "received",
+                          (json_int_t)s->received, "acked", (json_int_t)s->acked, "nacked", (json_int_t)s->nacked,
+                          "dead_lettered", (json_int_t)s->dead_lettered, "redriven", (json_int_t)s->redriven,
+                          "expired_redeliveries", (json_int_t)s->expired_redeliveries);
 }
 
 /* ---- receive ---- */
@@ -186,7 +215,7 @@ static void handle_receive(lf_http_request *req)
 {
     qop *o = begin(req, "worker");
     uint64_t max, wait_s, vis;
-    if (!o || !get_u64(o, "max", RECEIVE_DEFAULT_MAX, 1, LF_QUEUE_RECEIVE_MAX, &max) ||
+    if (!o || refused_on_jetstream(o) || !get_u64(o, "max", RECEIVE_DEFAULT_MAX, 1, LF_QUEUE_RECEIVE_MAX, &max) ||
         !get_u64(o, "wait_s", 0, 0, RECEIVE_WAIT_MAX_S, &wait_s) ||
         !get_u64(o, "visibility_s", VISIBILITY_DEFAULT_S, 1, LF_QUEUE_VISIBILITY_MAX / 1000, &vis))
         return;
@@ -219,7 +248,7 @@ static void on_acked(lf_queue_ack_req *ar, int status)
 static void handle_ack(lf_http_request *req)
 {
     qop *o = begin(req, "worker");
-    if (!o)
+    if (!o || refused_on_jetstream(o))
         return;
     json_t *arr = NULL;
     size_t n = 0;
@@ -268,7 +297,7 @@ static void handle_extend(lf_http_request *req)
     qop *o = begin(req, "worker");
     const char *rc_s;
     uint64_t vis;
-    if (!o || !(rc_s = get_receipt(o)) ||
+    if (!o || refused_on_jetstream(o) || !(rc_s = get_receipt(o)) ||
         !get_u64(o, "visibility_s", VISIBILITY_DEFAULT_S, 0, LF_QUEUE_VISIBILITY_MAX / 1000, &vis))
         return;
     o->u.op.data = o;
@@ -284,7 +313,7 @@ static void handle_nack(lf_http_request *req)
     qop *o = begin(req, "worker");
     const char *rc_s;
     uint64_t delay;
-    if (!o || !(rc_s = get_receipt(o)) || !get_u64(o, "delay_s", 0, 0, LF_QUEUE_DELAY_MAX / 1000, &delay))
+    if (!o || refused_on_jetstream(o) || !(rc_s = get_receipt(o)) || !get_u64(o, "delay_s", 0, 0, LF_QUEUE_DELAY_MAX / 1000, &delay))
         return;
     o->u.op.data = o;
     int rc = lf_queue_nack(o->r->queue, &o->u.op, req->params[0], rc_s, delay * 1000, on_simple);
@@ -304,12 +333,84 @@ static void on_redriven(lf_queue_op_req *op, int status)
     qop_free(o);
 }
 
+/* ---- jetstream: stats and redrive on the pool ---- */
+
+typedef struct js_op {
+    uv_work_t work;
+    qop *o;
+    bool redrive;
+    uint64_t max, moved;
+    lf_queue_statistics stats;
+    int rc;
+    char err[256];
+} js_op;
+
+static void work_js(uv_work_t *w)
+{
+    js_op *j = w->data;
+    lf_buf err = LF_BUF_INIT(sizeof j->err);
+    j->rc = j->redrive ? lf_jsqueue_redrive(j->o->r->jsq, j->max, &j->moved, &err)
+                       : lf_jsqueue_stats(j->o->r->jsq, &j->stats, &err);
+    snprintf(j->err, sizeof j->err, "%s", lf_buf_cstr(&err));
+    lf_buf_free(&err);
+}
+
+static void after_js(uv_work_t *w, int status)
+{
+    js_op *j = w->data;
+    qop *o = j->o;
+    if (status != 0 && j->rc == 0)
+        j->rc = -ECANCELED;
+    if (j->rc != 0) {
+        LF_WARN("queue", "%s on JetStream: %s", j->redrive ? "redrive" : "statistics", j->err);
+        lf_receiver_respond_error(o->r, o->req, 503, "queue_unavailable", j->err[0] ? j->err : lf_strerror(j->rc));
+    } else if (j->redrive) {
+        respond_json(o->req, 200, json_pack("{s:I}", "moved", (json_int_t)j->moved));
+    } else {
+        respond_json(o->req, 200, stats_json(o->req->params[0], &j->stats));
+    }
+    qop_free(o);
+    lf_free(j);
+}
+
+/* Runs the JetStream call for o; the queue is the configured one, any other does not exist there. */
+static void start_js(qop *o, bool redrive, uint64_t max)
+{
+    if (strcmp(o->req->params[0], o->r->cfg->queue_name) != 0) {
+        lf_queue_statistics none;
+        memset(&none, 0, sizeof none);
+        respond_json(o->req, 200, redrive ? json_pack("{s:I}", "moved", (json_int_t)0)
+                                          : stats_json(o->req->params[0], &none));
+        qop_free(o);
+        return;
+    }
+    js_op *j = lf_calloc(1, sizeof *j);
+    if (!j) {
+        lf_receiver_respond_error(o->r, o->req, 503, "no_memory", "out of memory");
+        qop_free(o);
+        return;
+    }
+    j->o = o;
+    j->redrive = redrive;
+    j->max = max;
+    j->work.data = j;
+    if (uv_queue_work(o->r->loop, &j->work, work_js, after_js) != 0) {
+        lf_receiver_respond_error(o->r, o->req, 503, "busy", "cannot schedule the request");
+        qop_free(o);
+        lf_free(j);
+    }
+}
+
 static void handle_redrive(lf_http_request *req)
 {
     qop *o = begin(req, "admin");
     uint64_t max;
     if (!o || !get_u64(o, "max", 0, 0, UINT32_MAX, &max))
         return;
+    if (o->r->jsq) {
+        start_js(o, true, max);
+        return;
+    }
     o->u.op.data = o;
     int rc = lf_queue_redrive(o->r->queue, &o->u.op, req->params[0], max, on_redriven);
     if (rc != 0) {
@@ -326,16 +427,7 @@ static void on_stats(lf_queue_op_req *op, int status)
         qop_free(o);
         return;
     }
-    const lf_queue_statistics *s = &op->stats;
-    json_t *v = json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "queue",
-                          o->req->params[0], "exists", s->exists, "depth", (json_int_t)s->depth, "in_flight",
-                          (json_int_t)s->in_flight, "delayed", (json_int_t)s->delayed, "oldest_age_ms",
-                          (json_int_t)s->oldest_age_ms, "dlq_depth", (json_int_t)s->dlq_depth, "dlq_purged",
-                          (json_int_t)s->dlq_purged, "totals", "sent", (json_int_t)s->sent, "received",
-                          (json_int_t)s->received, "acked", (json_int_t)s->acked, "nacked", (json_int_t)s->nacked,
-                          "dead_lettered", (json_int_t)s->dead_lettered, "redriven", (json_int_t)s->redriven,
-                          "expired_redeliveries", (json_int_t)s->expired_redeliveries);
-    respond_json(o->req, 200, v);
+    respond_json(o->req, 200, stats_json(o->req->params[0], &op->stats));
     qop_free(o);
 }
 
@@ -344,6 +436,10 @@ static void handle_stats(lf_http_request *req)
     qop *o = begin(req, "worker,read"); /* monitoring needs no power over the messages */
     if (!o)
         return;
+    if (o->r->jsq) {
+        start_js(o, false, 0);
+        return;
+    }
     o->u.op.data = o;
     int rc = lf_queue_stats(o->r->queue, &o->u.op, req->params[0], on_stats);
     if (rc != 0) {

@@ -49,3 +49,9 @@ int lf_receiver_store_open(const struct lf_receiver_config *cfg, bool clean_tmp,
     }
     return lf_store_fs_open(cfg->store_dir, clean_tmp, out, err, errsz);
 }
+
+void lf_receiver_job_done(lf_receiver *r)
+{
+    if (r->release_pending && !r->mark_running && !r->sweep_running)
+        r->release_cb(r);
+}

@@ -12,6 +12,7 @@
 #include "auth.h"
 #include "index.h"
 #include "keys.h"
+#include "lf_jsqueue.h"
 #include "lf_metrics.h"
 #include "lf_queue.h"
 #include "lf_service.h"
@@ -31,7 +32,13 @@ struct lf_receiver {
     lf_receiver_keys keys;
     lf_sites sites;
     lf_tokens tokens; /* bearer tokens of every route but uploads */
-    lf_queue *queue;  /* its data is this receiver */
+    lf_queue *queue;  /* embedded backend; its data is this receiver */
+    lf_jetstream *js; /* jetstream backend (publish.c): the connection and the queue */
+    lf_jsqueue *jsq;
+    unsigned js_publishing; /* publishes waiting for their PubAck (loop thread) */
+    uv_timer_t sweep_timer; /* re-publishes rows still "stored" */
+    bool sweep_timer_on, sweep_running;
+    uv_work_t sweep_work;
     struct lf_read_routes *read_routes; /* list, events, search (receiver/read_routes.c) */
     struct lf_site_figures *figures;    /* per-site counts, metrics and refusal log (site_figures.h) */
 
@@ -51,7 +58,7 @@ struct lf_receiver {
     size_t mark_batch_count, mark_batch_cap;
     bool mark_running;
     uv_work_t mark_work;
-    bool release_pending;               /* stop: release once the running mark job ends */
+    bool release_pending;               /* stop: release once the running mark and sweep jobs end */
     void (*release_cb)(lf_receiver *r);
 
     lf_counter *up_stored, *up_duplicate, *up_conflict, *up_rejected, *up_failed;
@@ -73,6 +80,33 @@ const char *lf_receiver_session_status(lf_receiver *r, const lf_index_row *row);
 /* Writes pending marks synchronously (stop). */
 void lf_receiver_flush_marks(lf_receiver *r);
 
+/* A mark or sweep job ended: releases the receiver when stop is waiting for it (release_pending). */
+void lf_receiver_job_done(lf_receiver *r);
+
+/* backend = jetstream (publish.c). One publish of a session id, answered by cb on the loop with 0
+ * once JetStream acknowledged it (the text of a failure in err). */
+typedef struct lf_publish_req {
+    uv_work_t work;
+    lf_receiver *r;
+    char id[LF_SESSION_ID_LEN + 1];
+    int status;
+    char err[256];
+    void *data;
+    void (*cb)(struct lf_publish_req *p, int status);
+} lf_publish_req;
+/* Connects and opens (creates or updates) the queue's streams. */
+LF_MUST_CHECK int lf_receiver_js_open(lf_receiver *r);
+void lf_receiver_js_close(lf_receiver *r);
+/* NULL when a publish may start now, else the 503's error code ("queue_unavailable", "busy"). */
+const char *lf_receiver_js_busy(lf_receiver *r);
+/* -ENOTCONN or -EBUSY as lf_receiver_js_busy, or a libuv error; a failed call never calls cb. */
+LF_MUST_CHECK int lf_receiver_js_publish(lf_receiver *r, lf_publish_req *p, const char *id,
+                                         void (*cb)(lf_publish_req *p, int status));
+/* The blocking publish (worker threads, recovery): the id as body and as Nats-Msg-Id. */
+LF_MUST_CHECK int lf_receiver_js_publish_id(lf_jsqueue *q, const char *id, lf_buf *err);
+void lf_receiver_js_start_sweep(lf_receiver *r);
+void lf_receiver_js_stop_sweep(lf_receiver *r);
+
 /* Route registration, one function per route file. */
 int lf_receiver_upload_routes(lf_receiver *r);
 int lf_receiver_session_routes(lf_receiver *r);
@@ -81,8 +115,9 @@ int lf_receiver_read_routes(lf_receiver *r); /* read_routes.c */
 int lf_receiver_site_routes(lf_receiver *r); /* site_routes.c */
 int lf_receiver_probe_routes(lf_receiver *r); /* probe_routes.c */
 
-/* Start-up recovery (recovery.c): completes half-done uploads before the daemon listens. */
+/* Start-up recovery (recovery.c): completes half-done uploads before the daemon listens; with jsq
+ * (backend = jetstream) unqueued sessions are published there instead of the embedded queue. */
 int lf_receiver_recover(const struct lf_receiver_config *cfg, lf_store *store, lf_index *index,
-                        const lf_receiver_keys *keys);
+                        const lf_receiver_keys *keys, lf_jsqueue *jsq);
 
 #endif

@@ -48,6 +48,22 @@ static const lf_config_option receiver_options[] = {
      .description = "Queue on which the ids of stored sessions are sent for the parsers."},
     {"queue", "max_receives", LF_CFG_UINT, "5", F(max_receives), .min = 1, .max = 1000,
      .description = "A message received more often than this moves to the dead-letter queue."},
+    LF_JSCONFIG_OPTIONS(F(js),
+                        "Where session ids are queued for the parsers: `embedded` (the SQLite queue in queue.path, "
+                        "served to parsers by this receiver's queue API) or `jetstream` (published to NATS "
+                        "JetStream, from which parsers with the same backend pull directly; an upload is answered "
+                        "2xx only after JetStream acknowledged the publish)."),
+    {"queue", "visibility", LF_CFG_DURATION, "60s", F(js_visibility_ms), .min = 2000, .max = 43200000,
+     .description = "jetstream: the consumer's ack wait. Must equal the parsers' [receiver] visibility: every "
+                    "process that opens the queue sets the consumer to its own value."},
+    {"queue", "max_publishes", LF_CFG_UINT, "64", F(max_publishes), .min = 1, .max = 100000,
+     .description = "jetstream: publishes waiting for JetStream's acknowledgement at once; past it, and while "
+                    "JetStream is unreachable, uploads get 503 with Retry-After (a session already stored is "
+                    "published again when its uploader retries)."},
+    {"queue", "republish_interval", LF_CFG_DURATION, "30s", F(republish_interval_ms), .min = 1000,
+     .max = 86400000,
+     .description = "jetstream: how often sessions stored but never acknowledged by JetStream (a crash or a "
+                    "failed publish between store and answer) are published again."},
     {"auth", "signature_window", LF_CFG_DURATION, "5m", F(signature_window_ms), .min = 1000, .max = 86400000,
      .flags = LF_CFG_RELOADABLE,
      .description = "Upload signatures whose timestamp differs from the receiver's clock by more than this "

@@ -6,6 +6,7 @@
 
 #include "lf_config.h"
 #include "lf_es.h"
+#include "lf_jsconfig.h"
 #include "lf_mysql.h"
 #include "lf_service.h"
 
@@ -25,6 +26,10 @@ struct lf_receiver_config {
     char *queue_path;
     char *queue_name;
     uint64_t max_receives;
+    lf_jsconfig js;             /* [queue] backend and JetStream connection */
+    uint64_t js_visibility_ms;  /* jetstream: the consumer's ack wait, as the parsers' */
+    uint64_t max_publishes;     /* jetstream: publishes waiting for their PubAck at once */
+    uint64_t republish_interval_ms; /* jetstream: sweep of sessions stored but not acknowledged */
     uint64_t signature_window_ms;
     char *sites_file;
     char *tokens_file;

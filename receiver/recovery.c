@@ -4,7 +4,9 @@
  *     again like an upload (lf_manifest_check_archive gives its site), index it;
  *   - an index row still "stored" (died before or during the send): send it with the session id
  *     as dedup id (a send that did commit is not duplicated within the dedup window; beyond it the
- *     parser's idempotent load absorbs the copy), then mark it queued.
+ *     parser's idempotent load absorbs the copy), then mark it queued. With backend = jetstream the
+ *     send is a publish (publish.c) and "queued" means JetStream acknowledged it; a publish that
+ *     fails now is left to the periodic sweep.
  * Temporaries of unfinished stores are removed by the store at open. */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +29,7 @@ typedef struct recover_ctx {
     lf_index *index;
     const lf_keyring *kr;
     lf_queue_db *qdb;
+    lf_jsqueue *jsq;
     unsigned indexed, queued, failed, deferred;
     int error;
 } recover_ctx;
@@ -121,7 +124,20 @@ static int on_unqueued(void *arg, const lf_index_row *row)
     recover_ctx *c = arg;
     uint64_t mid = 0;
     bool dup = false;
-    int rc = lf_queue_db_send(c->qdb, c->cfg->queue_name, row->id, strlen(row->id), row->id, 0, &mid, &dup);
+    int rc;
+    if (c->jsq) {
+        lf_buf err = LF_BUF_INIT(256);
+        rc = lf_receiver_js_publish_id(c->jsq, row->id, &err);
+        if (rc != 0) {
+            LF_WARN("recovery", "cannot publish %s now: %s (the sweep publishes it)", row->id, lf_buf_cstr(&err));
+            lf_buf_free(&err);
+            c->deferred++;
+            return 1; /* the connection is away: the rest waits for the sweep too */
+        }
+        lf_buf_free(&err);
+    } else {
+        rc = lf_queue_db_send(c->qdb, c->cfg->queue_name, row->id, strlen(row->id), row->id, 0, &mid, &dup);
+    }
     if (rc == 0)
         rc = lf_index_set_status(c->index, row->id, "queued");
     if (rc == -ENOSPC || rc == -EIO || rc == -EBUSY) {
@@ -143,9 +159,9 @@ static int on_unqueued(void *arg, const lf_index_row *row)
 }
 
 int lf_receiver_recover(const struct lf_receiver_config *cfg, lf_store *store, lf_index *index,
-                        const lf_receiver_keys *keys)
+                        const lf_receiver_keys *keys, lf_jsqueue *jsq)
 {
-    recover_ctx c = {.cfg = cfg, .store = store, .index = index, .kr = keys->current};
+    recover_ctx c = {.cfg = cfg, .store = store, .index = index, .kr = keys->current, .jsq = jsq};
     int rc = store->ops->scan(store, on_object, &c);
     if (rc == 0)
         rc = c.error;
@@ -156,7 +172,7 @@ int lf_receiver_recover(const struct lf_receiver_config *cfg, lf_store *store, l
     lf_queue_options opt;
     lf_queue_options_init(&opt);
     opt.max_receives = (uint32_t)cfg->max_receives;
-    rc = lf_queue_db_open(cfg->queue_path, &opt, &c.qdb);
+    rc = jsq ? 0 : lf_queue_db_open(cfg->queue_path, &opt, &c.qdb);
     if (rc != 0) {
         LF_ERROR("recovery", "cannot open the queue store %s: %s%s", cfg->queue_path, lf_strerror(rc),
                  rc == LF_ECORRUPT || rc == LF_EFORMAT
@@ -175,7 +191,8 @@ int lf_receiver_recover(const struct lf_receiver_config *cfg, lf_store *store, l
         if (rc != 0 || c.queued == before)
             break;
     }
-    lf_queue_db_close(c.qdb);
+    if (c.qdb)
+        lf_queue_db_close(c.qdb);
     if (rc == 0 && (c.indexed || c.queued || c.failed || c.deferred))
         LF_INFO("recovery", "%u sessions indexed, %u queued, %u unreadable, %u left unqueued for now", c.indexed,
                 c.queued, c.failed, c.deferred);

