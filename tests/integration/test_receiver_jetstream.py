@@ -8,8 +8,14 @@ receiver and parser, a real MariaDB.
    the session stored but not acknowledged, and its restart (recovery.c) publishes it.
 3. nats-server SIGKILLed and restarted while uploads run: every upload is retried until 2xx, and
    every session ends in MySQL exactly once.
-4. A dead letter is redriven through POST /v1/queues/{q}/redrive."""
+4. The monitor's queue check on the receiver's statistics is ok, then fires on a dead letter; the
+   dead letter shows in `queue peek`, and is redriven through POST /v1/queues/{q}/redrive and
+   `queue redrive`; `queue check` reports the streams healthy.
+5. --check-config checks the CA and nkey seed files of [queue]."""
+import os
 import random
+import re
+import subprocess
 import threading
 import time
 
@@ -179,5 +185,90 @@ def test_nats_killed_during_uploads():
     server.stop()
 
 
+class Monitor:
+    """logferry-monitor with one queue check on the receiver's GET /v1/queues/sessions."""
+
+    def __init__(self, rx):
+        self.dir = H.scratch_dir("lfmon-")
+        self.conf = os.path.join(self.dir, "monitor.conf")
+        with open(self.conf, "w") as f:
+            f.write(f"""[log]
+level = debug
+[http]
+listen = 127.0.0.1:0
+port_file = {self.dir}/monitor.port
+[slack]
+webhook_url = http://127.0.0.1:9/services/T0TEST/B0TEST/unused
+[monitor]
+state_dir = {self.dir}/state
+host = js-test
+group_window = 0
+[check.receiver_queue]
+kind = queue
+url = http://127.0.0.1:{rx.port}/v1/queues/sessions
+token = {rx.read_token}
+max_depth = 1000
+max_dlq_depth = 0
+interval = 1s
+timeout = 800ms
+pending_count = 1
+reminder_every = 1h
+flap_changes = 0
+""")
+        self.proc = H.start([H.binary("logferry-monitor"), "--config", self.conf],
+                            log_path=os.path.join(self.dir, "monitor.log"))
+
+    def status(self):
+        p = subprocess.run([H.binary("logferry-monitor"), "--config", self.conf, "status"], capture_output=True,
+                           timeout=30)
+        return p.stdout.decode() + p.stderr.decode()
+
+    def stop(self):
+        return H.stop(self.proc)
+
+
+def test_dead_letters_through_the_receiver():
+    from test_parser_jetstream import Nats  # the test's own NATS protocol client
+    server, db, rx, parser = setup()
+    mon = Monitor(rx)
+    H.wait_for(lambda: re.search(r"receiver_queue +ok", mon.status()), "the monitor's queue check ok", timeout=30)
+    client = Nats(server.port)
+    H.check(client.publish_session("not-a-session-id") is not None, "poison published")
+    parser.start()
+    H.wait_for(lambda: stats(rx)["dlq_depth"] == 1, "the poison message dead-lettered", timeout=60)
+    H.wait_for(lambda: re.search(r"receiver_queue +firing", mon.status()),
+               "the monitor's queue check to fire on the dead letter", timeout=30)
+    mon.stop()
+    peek = rx.cli("queue", "peek")
+    H.check("not-a-session-id" in peek and "max_receives" in peek, f"queue peek: {peek}")
+    check = rx.cli("queue", "check")
+    H.check(check.strip() == "ok", f"queue check: {check}")
+    status, body = rx.post("/v1/queues/sessions/redrive", {}, rx.worker_token)
+    H.check(status == 403, f"redrive needs the admin scope: {status} {body}")
+    status, body = rx.post("/v1/queues/sessions/redrive", {}, rx.admin_token)
+    H.check(status == 200 and body == {"moved": 1}, f"redrive: {status} {body}")
+    # delivered again, it fails again and comes back
+    H.wait_for(lambda: stats(rx)["dlq_depth"] == 1, "dead-lettered again",
+               timeout=60)
+    out = rx.cli("queue", "redrive")
+    H.check("moved 1 " in out, f"queue redrive: {out}")
+    H.check(parser.stop() == 0, parser.log_text()[-2000:])
+    H.check(rx.stop() == 0, rx.log_text()[-2000:])
+    server.stop()
+
+
+def test_check_config_reads_the_jetstream_files():
+    conf = ("[queue]\nbackend = jetstream\nservers = nats://127.0.0.1:4222\nca_file = /nonexistent/ca.pem\n"
+            "nkey = UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4\nnkey_seed_file = /nonexistent/seed\n")
+    rx = U.Receiver(extra_config=conf, start=False)
+    p = rx.cli_run("--check-config")
+    err = p.stderr.decode()
+    H.check(p.returncode != 0 and "ca_file" in err and "nkey_seed_file" in err, f"--check-config: {p.returncode} {err}")
+    ok = U.Receiver(extra_config="[queue]\nbackend = jetstream\nservers = nats://127.0.0.1:4222\n", start=False)
+    p = ok.cli_run("--check-config")
+    H.check(p.returncode == 0, f"--check-config without files: {p.returncode} {p.stderr.decode()}")
+
+
 if __name__ == "__main__":
-    H.run_tests([test_uploads_parsed_once, test_failed_publish_repaired_at_restart, test_nats_killed_during_uploads])
+    H.run_tests([test_uploads_parsed_once, test_failed_publish_repaired_at_restart, test_nats_killed_during_uploads,
+                 test_dead_letters_through_the_receiver, test_check_config_reads_the_jetstream_files])
