@@ -39,10 +39,12 @@ class MariaDB:
         if os.path.isdir(os.path.join(self.datadir, "mysql")):
             return
         os.makedirs(self.datadir, exist_ok=True)
-        subprocess.run(
+        r = subprocess.run(
             ["mariadb-install-db", "--no-defaults", f"--datadir={self.datadir}", f"--user={_user()}",
              "--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve"],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+        if r.returncode != 0:  # say why: its output is the only account of a failed bootstrap
+            raise RuntimeError(f"mariadb-install-db exited with {r.returncode}:\n{r.stdout[-3000:]}")
         self._fresh = True
 
     def start(self, timeout=60.0):
