@@ -41,6 +41,8 @@ static void refresh_pressure(lf_receiver *r)
 {
     int64_t free_b = lf_store_fs_free_bytes(r->cfg->store_dir);
     r->free_disk = free_b >= 0 ? (uint64_t)free_b : 0;
+    if (r->jsq)
+        lf_receiver_js_refresh_depth(r);
     if (r->queue && !r->stats_in_flight) {
         lf_queue_op_req *op = lf_calloc(1, sizeof *op);
         if (op) {
@@ -85,6 +87,10 @@ static enum lf_health health_store(lf_service *svc, void *arg, lf_buf *detail)
     if (r->queue_depth >= r->cfg->max_queue_depth) {
         lf_buf_msgf(detail, "sessions queue depth %llu at limits.max_queue_depth",
                        (unsigned long long)r->queue_depth);
+        return LF_HEALTH_DEGRADED;
+    }
+    if (r->jsq && !lf_jetstream_connected(r->js)) {
+        lf_buf_msgf(detail, "JetStream unreachable: uploads get 503");
         return LF_HEALTH_DEGRADED;
     }
     lf_buf_msgf(detail, "ok");

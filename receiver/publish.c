@@ -113,6 +113,49 @@ int lf_receiver_js_publish(lf_receiver *r, lf_publish_req *p, const char *id, vo
     return 0;
 }
 
+/* ---- the queue's depth, for backpressure (limits.max_queue_depth), the gauge and /healthz ---- */
+
+typedef struct depth_job {
+    uv_work_t work;
+    lf_receiver *r;
+    lf_queue_statistics stats;
+    int rc;
+} depth_job;
+
+static void work_depth(uv_work_t *w)
+{
+    depth_job *j = w->data;
+    lf_buf err = LF_BUF_INIT(256);
+    j->rc = lf_jsqueue_stats(j->r->jsq, &j->stats, &err);
+    lf_buf_free(&err);
+}
+
+static void after_depth(uv_work_t *w, int status)
+{
+    depth_job *j = w->data;
+    lf_receiver *r = j->r;
+    r->stats_in_flight = false;
+    if (status == 0 && j->rc == 0)
+        r->queue_depth = j->stats.depth;
+    lf_free(j);
+    lf_receiver_job_done(r);
+}
+
+void lf_receiver_js_refresh_depth(lf_receiver *r)
+{
+    if (r->stats_in_flight || r->stopping || !lf_jetstream_connected(r->js))
+        return;
+    depth_job *j = lf_calloc(1, sizeof *j);
+    if (!j)
+        return;
+    j->r = r;
+    j->work.data = j;
+    if (uv_queue_work(r->loop, &j->work, work_depth, after_depth) == 0)
+        r->stats_in_flight = true;
+    else
+        lf_free(j);
+}
+
 /* ---- the sweep ---- */
 
 typedef struct sweep_ctx {

@@ -58,7 +58,7 @@ struct lf_receiver {
     size_t mark_batch_count, mark_batch_cap;
     bool mark_running;
     uv_work_t mark_work;
-    bool release_pending;               /* stop: release once the running mark and sweep jobs end */
+    bool release_pending;               /* stop: release once the running mark, sweep and depth jobs end */
     void (*release_cb)(lf_receiver *r);
 
     lf_counter *up_stored, *up_duplicate, *up_conflict, *up_rejected, *up_failed;
@@ -80,7 +80,8 @@ const char *lf_receiver_session_status(lf_receiver *r, const lf_index_row *row);
 /* Writes pending marks synchronously (stop). */
 void lf_receiver_flush_marks(lf_receiver *r);
 
-/* A mark or sweep job ended: releases the receiver when stop is waiting for it (release_pending). */
+/* A mark, sweep or JetStream depth job ended: releases the receiver when stop is waiting for it
+ * (release_pending). */
 void lf_receiver_job_done(lf_receiver *r);
 
 /* backend = jetstream (publish.c). One publish of a session id, answered by cb on the loop with 0
@@ -105,6 +106,8 @@ LF_MUST_CHECK int lf_receiver_js_publish(lf_receiver *r, lf_publish_req *p, cons
 /* The blocking publish (worker threads, recovery): the id as body and as Nats-Msg-Id. */
 LF_MUST_CHECK int lf_receiver_js_publish_id(lf_jsqueue *q, const char *id, lf_buf *err);
 void lf_receiver_js_start_sweep(lf_receiver *r);
+/* Asks JetStream for the queue's depth on the pool (queue_depth; stats_in_flight meanwhile). */
+void lf_receiver_js_refresh_depth(lf_receiver *r);
 void lf_receiver_js_stop_sweep(lf_receiver *r);
 
 /* Route registration, one function per route file. */

@@ -6,8 +6,9 @@ receiver and parser, a real MariaDB.
    from JetStream through GET /v1/queues/{q} and `queue stats`; receive answers 409.
 2. A publish that fails (LF_FAIL_PUBLISH) answers 503, never 2xx; the receiver is then SIGKILLed with
    the session stored but not acknowledged, and its restart (recovery.c) publishes it.
-3. nats-server SIGKILLed and restarted while uploads run: every upload is retried until 2xx, and
-   every session ends in MySQL exactly once.
+   Without a restart, the periodic sweep publishes it.
+3. nats-server SIGKILLed and restarted while uploads run: /healthz is degraded, every upload is
+   retried until 2xx, and every session ends in MySQL exactly once.
 4. The monitor's queue check on the receiver's statistics is ok, then fires on a dead letter; the
    dead letter shows in `queue peek`, and is redriven through POST /v1/queues/{q}/redrive and
    `queue redrive`; `queue check` reports the streams healthy.
@@ -142,6 +143,21 @@ def test_failed_publish_repaired_at_restart():
     server.stop()
 
 
+def test_sweep_publishes_what_was_never_acknowledged():
+    server, db, rx, parser = setup(rx_extra="republish_interval = 1s\n", rx_env={"LF_FAIL_PUBLISH": "1"})
+    s = U.make_session(rx.site, P.make_log(random.Random(24), 30), identity="js-sweep")
+    status, body, _ = rx.upload(s)
+    H.check(status == 503, f"failed publish: {status} {body}")
+    H.wait_for(lambda: {r[0]: r[1] for r in rx.index_rows()}[s.id] == "queued", "the sweep to publish it", timeout=20)
+    H.check(stats(rx)["depth"] == 1, "on JetStream once")
+    H.wait_for(lambda: rx.metric("lf_receiver_sessions_queue_depth") == 1, "the depth gauge", timeout=10)
+    parser.start()
+    wait_all_loaded(db, [s.id], parser, rx)
+    H.check(parser.stop() == 0, parser.log_text()[-2000:])
+    H.check(rx.stop() == 0, rx.log_text()[-2000:])
+    server.stop()
+
+
 def test_nats_killed_during_uploads():
     server, db, rx, parser = setup()
     parser.start()
@@ -168,6 +184,8 @@ def test_nats_killed_during_uploads():
         t.start()
     H.wait_for(lambda: len(results) >= 10, "some uploads through", timeout=60)
     server.kill()
+    H.wait_for(lambda: b"JetStream unreachable" in H.http("GET", rx.port, "/healthz")[2], "/healthz degraded",
+               timeout=30)
     # until it is back, uploads get 503 (the receiver answers no 2xx without a PubAck) and are retried
     H.wait_for(lambda: rx.metric('lf_receiver_rejections_total{reason="queue_unavailable"}') or
                rx.metric('lf_receiver_uploads_total{outcome="failed"}'), "an upload refused while it is down",
@@ -270,5 +288,6 @@ def test_check_config_reads_the_jetstream_files():
 
 
 if __name__ == "__main__":
-    H.run_tests([test_uploads_parsed_once, test_failed_publish_repaired_at_restart, test_nats_killed_during_uploads,
+    H.run_tests([test_uploads_parsed_once, test_failed_publish_repaired_at_restart,
+                 test_sweep_publishes_what_was_never_acknowledged, test_nats_killed_during_uploads,
                  test_dead_letters_through_the_receiver, test_check_config_reads_the_jetstream_files])
