@@ -56,10 +56,11 @@ static const lf_config_option receiver_options[] = {
     {"queue", "visibility", LF_CFG_DURATION, "60s", F(js_visibility_ms), .min = 2000, .max = 43200000,
      .description = "jetstream: the consumer's ack wait. Must equal the parsers' [receiver] visibility: every "
                     "process that opens the queue sets the consumer to its own value."},
-    {"queue", "max_publishes", LF_CFG_UINT, "64", F(max_publishes), .min = 1, .max = 100000,
-     .description = "jetstream: publishes waiting for JetStream's acknowledgement at once; past it, and while "
-                    "JetStream is unreachable, uploads get 503 with Retry-After (a session already stored is "
-                    "published again when its uploader retries)."},
+    {"queue", "max_publishes", LF_CFG_UINT, "8", F(max_publishes), .min = 1, .max = 128,
+     .description = "jetstream: publishes waiting for JetStream's acknowledgement at once, each holding one of "
+                    "limits.upload_threads (keep it below that, so that a slow JetStream does not stall the "
+                    "stores); past it, and while JetStream is unreachable, uploads get 503 with Retry-After (a "
+                    "session already stored is published again when its uploader retries)."},
     {"queue", "republish_interval", LF_CFG_DURATION, "30s", F(republish_interval_ms), .min = 1000,
      .max = 86400000,
      .description = "jetstream: how often sessions stored but never acknowledged by JetStream (a crash or a "
