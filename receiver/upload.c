@@ -473,7 +473,9 @@ static void respond_failure(upload *u)
         reject(r, u->req, &u->auth, u->status, u->reason, u->code, u->msg);
     } else {
         lf_counter_inc(r->up_failed);
-        lf_receiver_count_rejection(r, u->status == 507 ? "storage_full" : "storage_error");
+        /* a session stored but not queued (JetStream away) is the queue's failure, not the store's */
+        bool unqueued = u->code && strcmp(u->code, "queue_unavailable") == 0;
+        lf_receiver_count_rejection(r, u->status == 507 ? "storage_full" : unqueued ? "queue_unavailable" : "storage_error");
         lf_receiver_respond_error(r, u->req, u->status, u->code, u->msg);
     }
     finish(u);

@@ -125,6 +125,9 @@ def test_failed_publish_repaired_at_restart():
     s = U.make_session(rx.site, P.make_log(rng, 30), identity="js-crash")
     status, body, hdrs = rx.upload(s)
     H.check(status == 503 and body["error"] == "queue_unavailable", f"failed publish: {status} {body}")
+    H.check(rx.metric('lf_receiver_rejections_total{reason="queue_unavailable"}') == 1 and
+            rx.metric('lf_receiver_rejections_total{reason="storage_error"}') == 0,
+            "a failed publish is counted as the queue's failure, not the store's")
     rows = {r[0]: r[1] for r in rx.index_rows()}
     H.check(rows[s.id] == "stored", f"stored, not queued: {rows}")
     H.check(stats(rx)["depth"] == 0, "nothing reached JetStream")
