@@ -65,6 +65,11 @@ static const lf_config_option receiver_options[] = {
      .max = 86400000,
      .description = "jetstream: how often sessions stored but never acknowledged by JetStream (a crash or a "
                     "failed publish between store and answer) are published again."},
+    {"queue", "advertise_url", LF_CFG_STRING, NULL, F(advertise_url),
+     .description = "jetstream: this receiver's base URL as the parsers reach it (for example "
+                    "`https://recv-2.example:8440`), named in every message it publishes so that a parser "
+                    "fetches the session from the receiver that stores it. Unset: parsers fetch from their own "
+                    "[receiver] url (one receiver, or a store every receiver reads, such as Elasticsearch)."},
     {"auth", "signature_window", LF_CFG_DURATION, "5m", F(signature_window_ms), .min = 1000, .max = 86400000,
      .flags = LF_CFG_RELOADABLE,
      .description = "Upload signatures whose timestamp differs from the receiver's clock by more than this "

@@ -30,6 +30,7 @@ struct lf_receiver_config {
     uint64_t js_visibility_ms;  /* jetstream: the consumer's ack wait, as the parsers' */
     uint64_t max_publishes;     /* jetstream: publishes waiting for their PubAck at once */
     uint64_t republish_interval_ms; /* jetstream: sweep of sessions stored but not acknowledged */
+    char *advertise_url;        /* jetstream: named in each message (header Lf-Receiver) */
     uint64_t signature_window_ms;
     char *sites_file;
     char *tokens_file;
