@@ -378,7 +378,7 @@ void lf_receiver_print_queue_stats(const char *q, const lf_queue_statistics *s)
 static int cmd_queue(lf_service *svc, int argc, char **argv)
 {
     const struct lf_receiver_config *cfg = cfg_of(svc);
-    const char *u = "queue stats [QUEUE] | peek [QUEUE [N]] | redrive [QUEUE] | check";
+    const char *u = "queue stats [QUEUE] | peek [QUEUE [N]] | redrive [QUEUE] | check | migrate";
     if (argc < 2 || argc > 4)
         return usage(u);
     const char *q = argc >= 3 ? argv[2] : cfg->queue_name;
@@ -386,7 +386,8 @@ static int cmd_queue(lf_service *svc, int argc, char **argv)
         return usage("queue names are 1-120 characters of [A-Za-z0-9._-]");
     if (cfg->js.backend == LF_QUEUE_BACKEND_JETSTREAM) {
         bool known = (strcmp(argv[1], "stats") == 0 && argc <= 3) || strcmp(argv[1], "peek") == 0 ||
-                     (strcmp(argv[1], "redrive") == 0 && argc <= 3) || (strcmp(argv[1], "check") == 0 && argc == 2);
+                     (strcmp(argv[1], "redrive") == 0 && argc <= 3) || (strcmp(argv[1], "check") == 0 && argc == 2) ||
+                     (strcmp(argv[1], "migrate") == 0 && argc == 2);
         if (!known)
             return usage(u);
         unsigned long n = argc == 4 ? strtoul(argv[3], NULL, 10) : 10;

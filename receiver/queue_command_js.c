@@ -1,6 +1,7 @@
 /* `logferry-receiver queue ...` with backend = jetstream: the same subcommands answered by JetStream
  * (lf_jsqueue.h). peek shows the dead letters with their reasons (JetStream has no peek of the
  * queue itself: its messages are the consumer's); the figures are printed as for the embedded queue. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,11 +48,14 @@ int lf_receiver_queue_command_js(const struct lf_receiver_config *cfg, const cha
         uint64_t moved = 0;
         if ((rc = lf_jsqueue_redrive(jq, 0, &moved, &err)) == 0)
             printf("moved %" PRIu64 " messages from the dead letters of %s to %s\n", moved, q, q);
-    } else if (rc == 0) { /* check */
+    } else if (rc == 0 && strcmp(cmd, "check") == 0) {
         lf_buf report = LF_BUF_INIT(64 * 1024);
         rc = lf_jsqueue_check(jq, &report);
         printf("%s\n", report.len ? lf_buf_cstr(&report) : lf_strerror(rc));
         lf_buf_free(&report);
+    } else if (rc == 0) {
+        rc = -ENOSYS;
+        lf_buf_msgf(&err, "queue migrate is not built yet");
     }
     int ret = 0;
     if (rc != 0) {
