@@ -68,13 +68,10 @@ CONF
     exec_args="--http-port $(cat "$rx/port") --pool $rx/pool --sk $rx/site.sk --site bench-site --token $token"
 fi
 if [ "${LF_BENCH_NATS:-1}" != 0 ]; then
-    nodes=${LF_BENCH_NATS_NODES:-1}
-    python3 "$root/tests/lib/lfnats.py" serve --nodes "$nodes" --parent-pid $$ --dir "$dir/nats" > "$dir/nats.urls" &
-    natspid=$!
-    i=0
-    while [ ! -s "$dir/nats.urls" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
-    [ -s "$dir/nats.urls" ] || { echo "nats-server did not start (LF_BENCH_NATS=0 skips it)" >&2; exit 1; }
-    exec_args="$exec_args --nats $(head -1 "$dir/nats.urls") --nats-replicas $nodes"
+    . "$root/bench/nats.sh"
+    lf_bench_nats_start "$root" "$dir" || { echo "(LF_BENCH_NATS=0 skips it)" >&2; exit 1; }
+    natspid=$lf_nats_pid
+    exec_args="$exec_args --nats $lf_nats_urls --nats-replicas $lf_nats_nodes"
 fi
 # shellcheck disable=SC2086
 "$bin" --dir "$dir" --seconds "$secs" --consumers 16 --batch 10 ${LF_BENCH_ARGS:-} $exec_args

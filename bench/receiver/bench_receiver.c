@@ -2,6 +2,7 @@
  * sessions of one size over keep-alive connections and report uploads/s and MB/s.
  * --mode disk measures the limit instead: the same bytes written to new files in --dir with
  * fsync, rename and directory fsync, by the same number of threads, with no other processing.
+ * Both modes also report the median and 99th percentile of one upload's (one file's) latency.
  *
  *   bench-receiver --mode http --port P --sk FILE --site NAME --size BYTES --count N --clients C
  *   bench-receiver --mode disk --dir D --size BYTES --count N --clients C */
@@ -38,6 +39,7 @@ static session *g_sessions;
 static size_t g_count;
 static atomic_size_t g_next;
 static atomic_size_t g_ok, g_fail;
+static double *g_latency_ms; /* per upload, by index */
 static int g_port;
 static uint8_t g_sk[LF_SIGN_SK_BYTES];
 static const char *g_site = "bench";
@@ -171,15 +173,30 @@ static int put(int fd, const session *s)
     return status;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The q-quantile (0..1) of the sorted v[0..n), nearest rank. */
+static double quantile(const double *v, size_t n, double q)
+{
+    size_t k = (size_t)(q * (double)n + 0.999999);
+    return v[k ? k - 1 : 0];
+}
+
 static void *http_client(void *arg)
 {
     (void)arg;
     int fd = connect_rx();
     size_t i;
     while ((i = atomic_fetch_add(&g_next, 1)) < g_count) {
+        double t0 = now_s();
         if (fd < 0)
             fd = connect_rx();
         int st = fd >= 0 ? put(fd, &g_sessions[i]) : -1;
+        g_latency_ms[i] = (now_s() - t0) * 1e3;
         if (st == 201 || st == 200 || st == -201 || st == -200)
             atomic_fetch_add(&g_ok, 1);
         else {
@@ -203,6 +220,7 @@ static void *disk_client(void *arg)
     (void)arg;
     size_t i;
     while ((i = atomic_fetch_add(&g_next, 1)) < g_count) {
+        double t0 = now_s();
         char tmp[4096], fin[4096];
         snprintf(tmp, sizeof tmp, "%s/%s.tmp", g_dir, g_sessions[i].id);
         snprintf(fin, sizeof fin, "%s/%s.lfz", g_dir, g_sessions[i].id);
@@ -216,6 +234,7 @@ static void *disk_client(void *arg)
             rc = rename(tmp, fin);
         if (rc == 0)
             rc = lf_fsync_dir(g_dir);
+        g_latency_ms[i] = (now_s() - t0) * 1e3;
         atomic_fetch_add(rc == 0 ? &g_ok : &g_fail, 1);
     }
     return NULL;
@@ -246,6 +265,9 @@ int main(int argc, char **argv)
         }
     }
     g_sessions = calloc(g_count, sizeof *g_sessions);
+    g_latency_ms = calloc(g_count, sizeof *g_latency_ms);
+    if (!g_sessions || !g_latency_ms)
+        return 1;
     uint8_t salt[4];
     randombytes_buf(salt, sizeof salt); /* fresh ids on every run */
     for (size_t i = 0; i < g_count; i++)
@@ -261,12 +283,15 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < clients; i++)
         pthread_join(th[i], NULL);
     double dt = now_s() - t0;
-    printf("mode=%s size=%zu count=%zu clients=%zu ok=%zu failed=%zu seconds=%.3f uploads_per_s=%.1f mb_per_s=%.2f\n",
+    qsort(g_latency_ms, g_count, sizeof *g_latency_ms, cmp_double);
+    printf("mode=%s size=%zu count=%zu clients=%zu ok=%zu failed=%zu seconds=%.3f uploads_per_s=%.1f mb_per_s=%.2f "
+           "p50_ms=%.1f p99_ms=%.1f\n",
            mode, size, g_count, clients, atomic_load(&g_ok), atomic_load(&g_fail), dt, (double)g_count / dt,
-           (double)bytes / dt / 1e6);
+           (double)bytes / dt / 1e6, quantile(g_latency_ms, g_count, 0.50), quantile(g_latency_ms, g_count, 0.99));
     for (size_t i = 0; i < g_count; i++)
         free(g_sessions[i].zip);
     free(g_sessions);
+    free(g_latency_ms);
     free(th);
     return atomic_load(&g_fail) ? 1 : 0;
 }
