@@ -21,4 +21,12 @@ void lf_receiver_print_queue_stats(const char *q, const lf_queue_statistics *s);
 int lf_receiver_queue_command_js(const struct lf_receiver_config *cfg, const char *cmd, const char *q,
                                  unsigned long n);
 
+/* `queue migrate` (queue_migrate.c): moves the embedded queue at [queue] path, its dead letters
+ * included, onto the JetStream queue jq; refused while the receiver runs. 0, or a code with err
+ * filled. */
+struct lf_jsqueue;
+struct lf_jetstream;
+LF_MUST_CHECK int lf_receiver_queue_migrate(const struct lf_receiver_config *cfg, struct lf_jetstream *js,
+                                            struct lf_jsqueue *jq, struct lf_buf *err);
+
 #endif

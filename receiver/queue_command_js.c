@@ -1,6 +1,7 @@
 /* `logferry-receiver queue ...` with backend = jetstream: the same subcommands answered by JetStream
  * (lf_jsqueue.h). peek shows the dead letters with their reasons (JetStream has no peek of the
- * queue itself: its messages are the consumer's); the figures are printed as for the embedded queue. */
+ * queue itself: its messages are the consumer's); the figures are printed as for the embedded queue.
+ * migrate moves the embedded queue onto JetStream (queue_migrate.c). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -53,9 +54,11 @@ int lf_receiver_queue_command_js(const struct lf_receiver_config *cfg, const cha
         rc = lf_jsqueue_check(jq, &report);
         printf("%s\n", report.len ? lf_buf_cstr(&report) : lf_strerror(rc));
         lf_buf_free(&report);
+    } else if (rc == 0 && strcmp(cmd, "migrate") == 0) {
+        rc = lf_receiver_queue_migrate(cfg, js, jq, &err);
     } else if (rc == 0) {
-        rc = -ENOSYS;
-        lf_buf_msgf(&err, "queue migrate is not built yet");
+        rc = -EINVAL;
+        lf_buf_msgf(&err, "unknown queue command");
     }
     int ret = 0;
     if (rc != 0) {
