@@ -226,3 +226,15 @@ int lf_jsconsumer_nack(lf_jsconsumer *c, const char *receipt, uint64_t delay_ms)
     lf_jsconsumer_untrack(c, receipt);
     return lf_jsqueue_nack(c->q, receipt, delay_ms, NULL);
 }
+
+int lf_jsconsumer_dead_letter(lf_jsconsumer *c, const lf_jsqueue_msg *m, const char *reason)
+{
+    lf_jsconsumer_untrack(c, m->receipt);
+    lf_buf err = LF_BUF_INIT(512);
+    int rc = lf_jsqueue_dead_letter(c->q, m, reason, &err);
+    if (rc) /* left unacknowledged: it comes back after the ack wait and is tried again */
+        LF_WARN("jsqueue", "dead-lettering message %llu: %s", (unsigned long long)m->seq,
+                err.data ? err.data : lf_strerror(rc));
+    lf_buf_free(&err);
+    return rc;
+}

@@ -40,5 +40,8 @@ bool lf_jsconsumer_lost(lf_jsconsumer *c, const char *receipt);
 LF_MUST_CHECK int lf_jsconsumer_ack(lf_jsconsumer *c, const char *receipt);
 /* Untracks and hands the message back, deliverable again after delay_ms. */
 LF_MUST_CHECK int lf_jsconsumer_nack(lf_jsconsumer *c, const char *receipt, uint64_t delay_ms);
+/* Untracks m (as received) and moves it to the dead letters with reason (lf_jsqueue_dead_letter);
+ * a failure is logged, and the message comes back after the ack wait. */
+LF_MUST_CHECK int lf_jsconsumer_dead_letter(lf_jsconsumer *c, const lf_jsqueue_msg *m, const char *reason);
 
 #endif

@@ -17,6 +17,7 @@
 #define HDR_REASON "Lf-Dead-Letter-Reason"
 #define HDR_MSG_ID "Lf-Msg-Id"
 #define HDR_SESSION "Lf-Session-Id"
+#define HDR_ORIGIN "Lf-Receiver"
 
 struct lf_jsqueue {
     lf_jetstream *conn;
@@ -27,6 +28,7 @@ struct lf_jsqueue {
     char stream[LF_JSQUEUE_NAME_MAX + 16], dlq_stream[LF_JSQUEUE_NAME_MAX + 16];
     char subject[LF_JSQUEUE_NAME_MAX + 16], dlq_subject[LF_JSQUEUE_NAME_MAX + 16];
     char ack_prefix[2 * LF_JSQUEUE_NAME_MAX + 32]; /* "$JS.ACK.<stream>.<durable>." */
+    char origin[LF_JSQUEUE_ORIGIN_MAX];            /* "" when options.origin is NULL */
     natsSubscription *sub;
     pthread_mutex_t fetch_lock; /* one Fetch at a time on the shared pull subscription */
 };
@@ -53,6 +55,25 @@ bool lf_jsqueue_name_valid(const char *name)
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
             return false;
     }
+    return true;
+}
+
+bool lf_jsqueue_origin_valid(const char *url)
+{
+    size_t n = url ? strlen(url) : 0, skip;
+    if (n >= LF_JSQUEUE_ORIGIN_MAX)
+        return false;
+    if (n > 7 && strncmp(url, "http://", 7) == 0)
+        skip = 7;
+    else if (n > 8 && strncmp(url, "https://", 8) == 0)
+        skip = 8;
+    else
+        return false;
+    if (url[skip] == '/')
+        return false; /* no host */
+    for (size_t i = 0; i < n; i++)
+        if (url[i] <= ' ' || url[i] > '~')
+            return false;
     return true;
 }
 
@@ -159,6 +180,11 @@ int lf_jsqueue_open(lf_jetstream *js, const lf_jsqueue_options *o, lf_jsqueue **
         lf_buf_msgf(err, "JetStream queue options: invalid queue name, replicas (1..5) or limits");
         return -EINVAL;
     }
+    if (o->origin && !lf_jsqueue_origin_valid(o->origin)) {
+        lf_buf_msgf(err, "the origin URL (advertise_url) must be http:// or https://, a host, no spaces, at most %d "
+                    "characters", LF_JSQUEUE_ORIGIN_MAX - 1);
+        return -EINVAL;
+    }
     lf_jsqueue *q = calloc(1, sizeof *q);
     if (!q)
         return -ENOMEM;
@@ -168,6 +194,8 @@ int lf_jsqueue_open(lf_jetstream *js, const lf_jsqueue_options *o, lf_jsqueue **
     q->o = *o;
     snprintf(q->name, sizeof q->name, "%s", o->queue);
     q->o.queue = q->name;
+    snprintf(q->origin, sizeof q->origin, "%s", o->origin ? o->origin : "");
+    q->o.origin = o->origin ? q->origin : NULL;
     snprintf(q->stream, sizeof q->stream, "LF_Q_%s", o->queue);
     snprintf(q->dlq_stream, sizeof q->dlq_stream, "LF_DLQ_%s", o->queue);
     snprintf(q->subject, sizeof q->subject, "logferry.q.%s", o->queue);
@@ -251,10 +279,12 @@ int lf_jsqueue_publish(lf_jsqueue *q, const void *body, size_t len, const char *
         return LF_ELIMIT;
     if (msg_id && (!*msg_id || strlen(msg_id) >= LF_QUEUE_DEDUP_MAX))
         return -EINVAL;
-    return publish(q, q->subject, body, len, msg_id, NULL, duplicate, seq, err);
+    const char *headers[] = {HDR_ORIGIN, q->origin, NULL};
+    return publish(q, q->subject, body, len, msg_id, q->origin[0] ? headers : NULL, duplicate, seq, err);
 }
 
-/* Fills m from a stored or delivered message: body, ids, reason. */
+/* Fills m from a stored or delivered message: body, ids, reason, origin. LF_EFORMAT (m filled but for
+ * origin) when its origin header is not one (lf_jsqueue_origin_valid). */
 static int fill_msg(lf_jsqueue_msg *m, natsMsg *nm)
 {
     const char *v = NULL;
@@ -281,6 +311,12 @@ static int fill_msg(lf_jsqueue_msg *m, natsMsg *nm)
     if (m->len)
         memcpy(m->body, natsMsg_GetData(nm), m->len);
     ((char *)m->body)[m->len] = '\0';
+    v = NULL;
+    if (natsMsgHeader_Get(nm, HDR_ORIGIN, &v) == NATS_OK) {
+        if (!lf_jsqueue_origin_valid(v))
+            return LF_EFORMAT; /* refused whole: a cut URL could name another host */
+        snprintf(m->origin, sizeof m->origin, "%s", v);
+    }
     return 0;
 }
 
@@ -342,7 +378,8 @@ static int dead_letter(lf_jsqueue *q, const lf_jsqueue_msg *m, const char *reaso
 {
     char id[LF_JSQUEUE_NAME_MAX + 32];
     snprintf(id, sizeof id, "%s.%" PRIu64, q->name, m->seq);
-    const char *headers[] = {HDR_REASON, reason, HDR_MSG_ID, m->msg_id, HDR_SESSION, m->session_id, NULL};
+    const char *headers[] = {HDR_REASON, reason, HDR_MSG_ID, m->msg_id, HDR_SESSION, m->session_id,
+                             m->origin[0] ? HDR_ORIGIN : NULL, m->origin, NULL};
     int rc = publish(q, q->dlq_subject, m->body, m->len, id, headers, NULL, NULL, err);
     /* only once the dead letter is stored: a crash before this point redelivers the message, and the
      * repeated publish above is deduplicated by its id */
@@ -374,12 +411,20 @@ static int take_delivery(lf_jsqueue *q, natsMsg *nm, lf_jsqueue_msg *m, lf_buf *
     jsMsgMetaData_Destroy(meta);
     int rc = copy_str(m->receipt, sizeof m->receipt, natsMsg_GetReply(nm));
     rc = rc ? -EINVAL : fill_msg(m, nm);
-    if (rc)
+    bool bad_origin = rc == LF_EFORMAT;
+    if (rc && !bad_origin) {
+        free(m->body);
+        m->body = NULL;
         return rc;
-    if (q->o.max_receives && m->receive_count > q->o.max_receives) {
+    }
+    if (bad_origin || (q->o.max_receives && m->receive_count > q->o.max_receives)) {
         char reason[LF_JSQUEUE_REASON_MAX];
-        snprintf(reason, sizeof reason, "received %" PRIu32 " times, more than max_receives (%" PRIu32 ")",
-                 m->receive_count, q->o.max_receives);
+        if (bad_origin)
+            snprintf(reason, sizeof reason, "header " HDR_ORIGIN " is not an http(s) URL of at most %d characters",
+                     LF_JSQUEUE_ORIGIN_MAX - 1);
+        else
+            snprintf(reason, sizeof reason, "received %" PRIu32 " times, more than max_receives (%" PRIu32 ")",
+                     m->receive_count, q->o.max_receives);
         rc = dead_letter(q, m, reason, err);
         free(m->body);
         m->body = NULL;
@@ -556,8 +601,14 @@ static int redrive_one(lf_jsqueue *q, lf_jsqueue_msg *m, void *arg, lf_buf *err)
     char id[LF_QUEUE_DEDUP_MAX + 32];
     const char *sid = m->session_id[0] ? m->session_id : q->name;
     snprintf(id, sizeof id, "%.*s.r%" PRIu64, LF_QUEUE_DEDUP_MAX - 1, sid, m->seq);
-    const char *headers[] = {HDR_SESSION, m->session_id, NULL};
-    int rc = publish(q, q->subject, m->body, m->len, id, m->session_id[0] ? headers : NULL, NULL, NULL, err);
+    /* the origin stays: the session is still where it was stored */
+    const char *headers[5] = {NULL};
+    size_t h = 0;
+    if (m->session_id[0])
+        headers[h++] = HDR_SESSION, headers[h++] = m->session_id;
+    if (m->origin[0])
+        headers[h++] = HDR_ORIGIN, headers[h++] = m->origin;
+    int rc = publish(q, q->subject, m->body, m->len, id, h ? headers : NULL, NULL, NULL, err);
     if (rc)
         return rc;
     jsErrCode jerr = 0;

@@ -38,8 +38,14 @@
  *    found unprocessable.
  *  - redrive publishes each dead letter to the queue again under a fresh msg id
  *    "<session id>.r<dead-letter sequence>" (the original id may still be in the dedup window, which
- *    would drop it), the session id kept in "Lf-Session-Id", then deletes it from the dead-letter
- *    stream; a repeat after a crash is deduplicated the same way.
+ *    would drop it), the session id kept in "Lf-Session-Id" and its origin in "Lf-Receiver", then
+ *    deletes it from the dead-letter stream; a repeat after a crash is deduplicated the same way.
+ *  - origin: a queue opened with options.origin (a receiver's [queue] advertise_url) publishes
+ *    every message with header "Lf-Receiver: <origin>", the receiver that stores the session, so a
+ *    parser fetches the blob from there; receive, peek and dead letters hand it back in
+ *    lf_jsqueue_msg.origin (dead letters and redrives keep it). A delivery whose "Lf-Receiver" is not
+ *    an http(s) URL of at most LF_JSQUEUE_ORIGIN_MAX - 1 printable characters is not returned: it is
+ *    dead-lettered with that reason (never truncated, which could name another host).
  *
  * What differs from the embedded queue (lf_queue.h):
  *  - the visibility timeout is the consumer's ack wait, one value per queue, not per receive;
@@ -71,6 +77,8 @@
 #define LF_JSQUEUE_NAME_MAX 64
 #define LF_JSQUEUE_RECEIPT_MAX 192   /* "$JS.ACK.<stream>.<consumer>.<9 numbers>" and a NUL */
 #define LF_JSQUEUE_REASON_MAX 256
+/* an origin URL and a NUL; small enough that a reason naming it fits LF_JSQUEUE_REASON_MAX */
+#define LF_JSQUEUE_ORIGIN_MAX 201
 
 typedef struct lf_jsqueue_options {
     const char *queue;          /* "sessions" */
@@ -81,6 +89,7 @@ typedef struct lf_jsqueue_options {
     int64_t max_ack_pending;    /* default 10000 */
     uint64_t dlq_max_age_ms;    /* default 14 days; 0 = keep */
     size_t max_body;            /* default 256 KiB */
+    const char *origin;         /* NULL, or the URL published as header "Lf-Receiver" (see above) */
 } lf_jsqueue_options;
 
 void lf_jsqueue_options_init(lf_jsqueue_options *o);
@@ -93,6 +102,7 @@ typedef struct lf_jsqueue_msg {
     char msg_id[LF_QUEUE_DEDUP_MAX];     /* its Nats-Msg-Id ("" when published without) */
     char session_id[LF_QUEUE_DEDUP_MAX]; /* "Lf-Session-Id", else the msg id */
     char reason[LF_JSQUEUE_REASON_MAX];  /* dead letters: why */
+    char origin[LF_JSQUEUE_ORIGIN_MAX];  /* "Lf-Receiver": the receiver that stores it, or "" */
     size_t len;
     void *body;                 /* len bytes plus a NUL */
 } lf_jsqueue_msg;
@@ -103,7 +113,7 @@ typedef struct lf_jsqueue lf_jsqueue;
 LF_MUST_CHECK int lf_jsqueue_open(lf_jetstream *js, const lf_jsqueue_options *o, lf_jsqueue **out, lf_buf *err);
 void lf_jsqueue_close(lf_jsqueue *q);
 
-/* msg_id may be NULL (no deduplication); duplicate and seq may be NULL. */
+/* msg_id may be NULL (no deduplication); duplicate and seq may be NULL. Adds the queue's origin. */
 LF_MUST_CHECK int lf_jsqueue_publish(lf_jsqueue *q, const void *body, size_t len, const char *msg_id,
                                      bool *duplicate, uint64_t *seq, lf_buf *err);
 /* max 1..LF_QUEUE_RECEIVE_MAX, wait_ms <= LF_QUEUE_WAIT_MAX. *msgs (lf_jsqueue_msgs_free) and *n,
@@ -131,5 +141,8 @@ LF_MUST_CHECK int lf_jsqueue_check(lf_jsqueue *q, lf_buf *report);
 void lf_jsqueue_msgs_free(lf_jsqueue_msg *msgs, size_t n);
 
 bool lf_jsqueue_name_valid(const char *name);
+/* An origin as above: "http://" or "https://", a host, printable ASCII without spaces, shorter than
+ * LF_JSQUEUE_ORIGIN_MAX. */
+bool lf_jsqueue_origin_valid(const char *url);
 
 #endif

@@ -7,7 +7,8 @@
  * "stored" (a failed publish answered 503, a crash between store and PubAck) are published again
  * by start-up recovery and by a sweep every queue.republish_interval, with the session id as
  * Nats-Msg-Id: a copy that did get through is dropped by the stream's dedup window, one past it by
- * the parser's idempotent load. */
+ * the parser's idempotent load. With [queue] advertise_url set, every message carries it as header
+ * Lf-Receiver (lf_jsqueue_options.origin), so parsers fetch the blob from this receiver. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,6 +34,8 @@ int lf_receiver_js_open(lf_receiver *r)
         lf_jsconfig_queue(&cfg->js, cfg->queue_name, &qo);
         qo.visibility_ms = cfg->js_visibility_ms;
         qo.max_receives = (uint32_t)cfg->max_receives;
+        /* every publish names this receiver, the holder of the blob, for the parsers to fetch it from */
+        qo.origin = cfg->advertise_url;
         rc = lf_jsqueue_open(r->js, &qo, &r->jsq, &err);
     }
     if (rc != 0)

@@ -30,6 +30,7 @@ int lf_receiver_queue_command_js(const struct lf_receiver_config *cfg, const cha
         lf_jsconfig_queue(&cfg->js, q, &qo);
         qo.visibility_ms = cfg->js_visibility_ms;
         qo.max_receives = (uint32_t)cfg->max_receives;
+        qo.origin = cfg->advertise_url; /* what this command publishes is stored here */
         rc = lf_jsqueue_open(js, &qo, &jq, &err);
     }
     if (rc == 0 && strcmp(cmd, "stats") == 0) {
@@ -41,8 +42,8 @@ int lf_receiver_queue_command_js(const struct lf_receiver_config *cfg, const cha
         size_t cnt = 0;
         if ((rc = lf_jsqueue_peek_dead(jq, (uint32_t)n, &msgs, &cnt, &err)) == 0) {
             for (size_t i = 0; i < cnt; i++)
-                printf("%" PRIu64 " dead sent_ms=%" PRIu64 " %s reason=\"%s\"\n", msgs[i].seq, msgs[i].sent_ms,
-                       msgs[i].session_id, msgs[i].reason);
+                printf("%" PRIu64 " dead sent_ms=%" PRIu64 " %s reason=\"%s\"%s%s\n", msgs[i].seq, msgs[i].sent_ms,
+                       msgs[i].session_id, msgs[i].reason, msgs[i].origin[0] ? " receiver=" : "", msgs[i].origin);
             lf_jsqueue_msgs_free(msgs, cnt);
         }
     } else if (rc == 0 && strcmp(cmd, "redrive") == 0) {

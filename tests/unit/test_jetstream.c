@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <nats/nats.h>
 #include <sodium.h>
 
 #include "lf_error.h"
@@ -266,6 +267,109 @@ static void dead_letters_and_redrive(void **state)
     assert_string_equal(d[0].session_id, "s-dead");
     lf_jsqueue_msgs_free(d, n);
     lf_jsqueue_close(q);
+}
+
+/* Publishes body to queue q's subject with header Lf-Receiver = origin, as no lf_jsqueue would. */
+static void publish_raw_origin(fixture *f, const char *q, const char *body, const char *origin)
+{
+    char subject[128];
+    snprintf(subject, sizeof subject, "logferry.q.%s", q);
+    natsMsg *m = NULL;
+    assert_int_equal(natsMsg_Create(&m, subject, NULL, body, (int)strlen(body)), NATS_OK);
+    assert_int_equal(natsMsgHeader_Set(m, "Lf-Receiver", origin), NATS_OK);
+    jsPubAck *pa = NULL;
+    jsErrCode jerr = 0;
+    assert_int_equal(js_PublishMsg(&pa, lf_jetstream_ctx(f->js), m, NULL, &jerr), NATS_OK);
+    jsPubAck_Destroy(pa);
+    natsMsg_Destroy(m);
+}
+
+/* The origin (the receiver storing the session): published as a header by a queue opened with it,
+ * handed back by receive, kept by a dead letter and by its redrive; absent without it; a header that
+ * is not a URL, or too long to keep whole, is dead-lettered at receive instead of returned. */
+static void origin_round_trip(void **state)
+{
+    fixture *f = *state;
+    lf_jsqueue_options o;
+    lf_jsqueue_options_init(&o);
+    o.queue = "origin";
+    o.max_receives = 5;
+    o.origin = "http://10.1.2.3:8440";
+    lf_jsqueue *q = NULL;
+    assert_int_equal(lf_jsqueue_open(f->js, &o, &q, NULL), 0);
+    publish(q, "s-origin", false);
+    lf_jsqueue_msg *m = receive_one(q, 10000);
+    assert_non_null(m);
+    assert_string_equal(m->origin, "http://10.1.2.3:8440");
+    assert_int_equal(lf_jsqueue_dead_letter(q, m, "testing", NULL), 0);
+    lf_jsqueue_msgs_free(m, 1);
+    lf_jsqueue_msg *d = NULL;
+    size_t n = 0;
+    assert_int_equal(lf_jsqueue_peek_dead(q, 10, &d, &n, NULL), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(d[0].origin, "http://10.1.2.3:8440");
+    lf_jsqueue_msgs_free(d, n);
+    lf_jsqueue_close(q);
+
+    /* the redrive is made by a process of another receiver (its own origin): the message still
+     * names the one that stores it */
+    o.origin = "https://other.example:8440";
+    assert_int_equal(lf_jsqueue_open(f->js, &o, &q, NULL), 0);
+    uint64_t moved = 0;
+    assert_int_equal(lf_jsqueue_redrive(q, 0, &moved, NULL), 0);
+    assert_int_equal(moved, 1);
+    m = receive_one(q, 10000);
+    assert_non_null(m);
+    assert_string_equal(m->body, "s-origin");
+    assert_string_equal(m->session_id, "s-origin");
+    assert_string_equal(m->origin, "http://10.1.2.3:8440");
+    assert_int_equal(lf_jsqueue_ack(q, m->receipt, NULL), 0);
+    lf_jsqueue_msgs_free(m, 1);
+    lf_jsqueue_close(q);
+
+    o.origin = NULL;
+    q = open_queue(f, "origin", 60000, 5);
+    publish(q, "s-none", false);
+    m = receive_one(q, 10000);
+    assert_non_null(m);
+    assert_string_equal(m->origin, "");
+    assert_int_equal(lf_jsqueue_ack(q, m->receipt, NULL), 0);
+    lf_jsqueue_msgs_free(m, 1);
+
+    char longest[LF_JSQUEUE_ORIGIN_MAX + 1];
+    memset(longest, 'a', sizeof longest);
+    memcpy(longest, "http://", 7);
+    longest[LF_JSQUEUE_ORIGIN_MAX - 1] = '\0'; /* as long as can be kept */
+    publish_raw_origin(f, "origin", "s-longest", longest);
+    m = receive_one(q, 10000);
+    assert_non_null(m);
+    assert_string_equal(m->origin, longest);
+    assert_int_equal(lf_jsqueue_ack(q, m->receipt, NULL), 0);
+    lf_jsqueue_msgs_free(m, 1);
+
+    longest[LF_JSQUEUE_ORIGIN_MAX - 1] = 'a';
+    longest[LF_JSQUEUE_ORIGIN_MAX] = '\0'; /* one more: refused, not cut */
+    publish_raw_origin(f, "origin", "s-too-long", longest);
+    publish_raw_origin(f, "origin", "s-not-url", "ftp://host/");
+    publish_raw_origin(f, "origin", "s-space", "http://a b");
+    for (int i = 0; i < 3; i++) /* one delivery per poll, each dead-lettered */
+        expect_nothing(q, 2000);
+    assert_int_equal(lf_jsqueue_peek_dead(q, 10, &d, &n, NULL), 0);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        assert_non_null(strstr(d[i].reason, "Lf-Receiver"));
+        assert_string_equal(d[i].origin, "");
+    }
+    assert_string_equal(d[0].body, "s-too-long");
+    lf_jsqueue_msgs_free(d, n);
+    lf_jsqueue_close(q);
+
+    o.origin = "recv-2:8440"; /* no scheme: a receiver with it must not start */
+    assert_int_equal(lf_jsqueue_open(f->js, &o, &q, NULL), -EINVAL);
+    assert_true(lf_jsqueue_origin_valid("https://recv-2.example:8440/"));
+    assert_false(lf_jsqueue_origin_valid("http://"));
+    assert_false(lf_jsqueue_origin_valid("http:///x"));
+    assert_false(lf_jsqueue_origin_valid(""));
 }
 
 /* The parser's consumer: a tracked message stays with its worker past the ack wait (extended in the
@@ -592,6 +696,7 @@ int main(void)
         cmocka_unit_test(extend_keeps_it_invisible),
         cmocka_unit_test(nack_with_delay),
         cmocka_unit_test(dead_letters_and_redrive),
+        cmocka_unit_test(origin_round_trip),
         cmocka_unit_test(consumer_tracks_acks_and_stops),
         cmocka_unit_test(statistics),
         cmocka_unit_test(message_survives_server_kill),
