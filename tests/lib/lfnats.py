@@ -12,6 +12,7 @@ nats-server (and openssl for TLS).
     c.urls()                     # "nats://127.0.0.1:P1,nats://127.0.0.1:P2,nats://127.0.0.1:P3"
     c.meta_leader()              # "n2": the JetStream meta leader, as the nodes agree on it
     c.servers[0].kill()          # SIGKILL; .stop() is SIGTERM; .start() restarts on its store
+    c.wait_stream_ready("LF_Q_sessions", among=c.servers[1:])   # a leader there, its replicas current
     s = lfnats.NatsServer(user="u", password="p", tls=True).start().wait_healthy()
     s.url(auth=True), s.tls      # "nats://u:p@127.0.0.1:P", {"ca": ..., "client_cert": ...}
 
@@ -543,17 +544,44 @@ class NatsCluster:
                 return j
         return None
 
-    def stream_info(self, name, account=None):
+    def stream_info(self, name, account=None, among=None):
         """The stream's entry in /jsz (config, state, cluster with leader and replicas) as its
-        leader reports it, else as any node that has it; None when no node has it."""
+        leader reports it, else as any node that has it; None when no node has it. among: ask only
+        those nodes (names or servers; default every running one)."""
         found = None
-        for s in self.running():
+        for s in self._nodes(among):
             for st in _streams(s.jsz(), account):
                 if st.get("name") == name:
                     if (st.get("cluster") or {}).get("leader") == s.name:
                         return st
                     found = found or st
         return found
+
+    def stream_ready(self, name, among=None):
+        """The stream's leader when one of the nodes in among (default: the running ones) leads it
+        and each replica it lists among them is current, else None (the replicas of nodes outside
+        among, e.g. one killed, are not asked to be current)."""
+        nodes = self._nodes(among)
+        names = {s.name for s in nodes}
+        st = self.stream_info(name, among=nodes)
+        cl = (st or {}).get("cluster") or {}
+        leader = cl.get("leader")
+        if leader not in names:
+            return None
+        for r in cl.get("replicas") or []:
+            if r.get("name") in names and not r.get("current"):
+                return None
+        return leader
+
+    def wait_stream_ready(self, name, among=None, timeout=60.0):
+        """Until stream_ready(name, among); returns the leader; a failure shows the stream's cluster
+        state."""
+        try:
+            return lfharness.wait_for(lambda: self.stream_ready(name, among), f"stream {name} to have a leader "
+                                      "and current replicas", timeout=timeout, step=0.2)
+        except lfharness.TestFailure as e:
+            st = self.stream_info(name, among=self._nodes(among))
+            raise lfharness.TestFailure(f"{e}: {(st or {}).get('cluster')}")
 
 
 def _streams(jsz, account=None):

@@ -3,6 +3,7 @@
     net = Network("lfmh", {"db": [("br0", "10.231.0.3")], "app": [("br0", "10.231.0.2")]})
     net.up()                       # namespaces <tag><pid>-HOST, deleted at exit
     subprocess.run(net.in_ns("app", ["curl", ...]))
+    net.http("app", "GET", "http://10.231.0.3:8080/healthz")   # (status, body), 0: no connection
     net.cut("app", "db")           # blackhole routes both ways: packets vanish, no quick error
     net.cut("app", "db", False)    # restored
 
@@ -86,6 +87,18 @@ class Network:
         for host in list(self.hosts) + ["switch"]:
             subprocess.run(["ip", "netns", "delete", self.ns(host)], capture_output=True)
         self._up = False
+
+    def http(self, host, method, url, token=None, timeout=5, cacert=None):
+        """(status, body) of one request made with curl from inside host; status 0 when it could
+        not connect (or, with cacert, the server's certificate is not from that CA)."""
+        args = ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "-X", method, "--max-time", str(timeout), url]
+        if cacert:
+            args += ["--cacert", cacert]
+        if token:
+            args += ["-H", f"Authorization: Bearer {token}"]
+        p = subprocess.run(self.in_ns(host, args), capture_output=True, text=True, errors="replace")
+        body, _, code = p.stdout.rpartition("\n")
+        return int(code or 0), body
 
     def sysctl(self, host, name, value):
         """A kernel setting of host's network namespace (e.g. net.ipv4.tcp_retries2)."""
