@@ -12,6 +12,8 @@
 #include "lf_alloc.h"
 #include "lf_error.h"
 #include "lf_fileio.h"
+#include "lf_jskv.h"
+#include "lf_json.h"
 #include "lf_log.h"
 #include "lf_watched_file.h"
 
@@ -87,7 +89,7 @@ static int parse_tokens(char *text, const char *path, lf_token_entry **out, size
             return -ENOMEM;
         }
         v = nv;
-        snprintf(v[n].name, sizeof v[n].name, "%s", name);
+        snprintf(v[n].name, sizeof v[n].name, "%.*s", LF_TOKEN_NAME_MAX, name); /* name_valid: at most that */
         v[n].scopes = sc;
         snprintf(v[n].hash, sizeof v[n].hash, "%s", hash);
         n++;
@@ -161,8 +163,15 @@ void lf_tokens_close(lf_tokens *t)
     sodium_memzero(t, sizeof *t);
 }
 
+static void rebuild_from_mirror(lf_tokens *t);
+
 void lf_tokens_refresh(lf_tokens *t)
 {
+    if (t->mirror) {
+        if (lf_jskv_mirror_generation(t->mirror) != t->mirror_gen)
+            rebuild_from_mirror(t);
+        return;
+    }
     struct stat now;
     if (!lf_watched_file_changed(&t->file, &now))
         return;
@@ -233,4 +242,104 @@ int lf_tokens_authorize(lf_tokens *t, lf_http_request *req, const char *scope)
         return -1;
     }
     return 0;
+}
+
+/* ---- backend = jetstream: the bucket LF_TOKENS ---- */
+
+void lf_tokens_key_id(const lf_tokens *t, char out[LF_TOKEN_KEY_ID_SIZE])
+{
+    uint8_t h[LF_HASH_BYTES];
+    lf_crypto_hash(h, t->key, sizeof t->key);
+    lf_crypto_hex_encode(out, h, 8);
+}
+
+typedef struct token_build {
+    const lf_tokens *t;
+    char key_id[LF_TOKEN_KEY_ID_SIZE];
+    lf_token_entry *v;
+    size_t n;
+} token_build;
+
+static int add_token(void *arg, const char *name, const void *value, size_t len)
+{
+    token_build *b = arg;
+    json_t *o = NULL;
+    const char *scopes = NULL, *hash = NULL, *key = NULL;
+    unsigned sc = 0;
+    bool ok = name_valid(name) && lf_json_parse(value, len, LF_JSKV_VALUE_MAX, &o, NULL) == 0 && json_is_object(o) &&
+              lf_json_get_string(o, "scopes", &scopes) == 0 && lf_scopes_parse(scopes, &sc) == 0 &&
+              lf_json_get_string(o, "hash", &hash) == 0 && strlen(hash) == LF_TOKEN_HASH_HEX_SIZE - 1 &&
+              lf_json_get_string(o, "key", &key) == 0;
+    if (!ok) {
+        LF_ERROR("auth", "%s: entry %s is not a token: left out", LF_JSKV_TOKENS, name);
+    } else if (strcmp(key, b->key_id) != 0) {
+        LF_ERROR("auth", "%s: token %s was made under another token key (%s, this receiver's is %s): left out; every "
+                 "receiver needs the same [auth] token_key_file", LF_JSKV_TOKENS, name, key, b->key_id);
+    } else {
+        lf_token_entry *nv = lf_realloc(b->v, (b->n + 1) * sizeof *nv);
+        if (!nv) {
+            json_decref(o);
+            return -ENOMEM;
+        }
+        b->v = nv;
+        snprintf(nv[b->n].name, sizeof nv[b->n].name, "%s", name);
+        nv[b->n].scopes = sc;
+        snprintf(nv[b->n].hash, sizeof nv[b->n].hash, "%s", hash);
+        b->n++;
+    }
+    json_decref(o);
+    return 0;
+}
+
+static void rebuild_from_mirror(lf_tokens *t)
+{
+    token_build b = {.t = t};
+    lf_tokens_key_id(t, b.key_id);
+    uint64_t gen = 0;
+    int rc = lf_jskv_mirror_each(t->mirror, &gen, add_token, &b);
+    if (rc != 0) {
+        lf_free(b.v);
+        LF_ERROR("auth", "keeping the previous token table: %s", lf_strerror(rc));
+        return;
+    }
+    lf_free(t->tokens);
+    t->tokens = b.v;
+    t->count = b.n;
+    t->mirror_gen = gen;
+    LF_INFO("auth", "token table from %s: %zu tokens", LF_JSKV_TOKENS, t->count);
+}
+
+void lf_tokens_follow(lf_tokens *t, struct lf_jskv_mirror *m)
+{
+    t->mirror = m;
+    t->mirror_gen = 0;
+    rebuild_from_mirror(t);
+}
+
+int lf_tokens_load_kv(lf_tokens *t, struct lf_jskv *kv, lf_buf *err)
+{
+    token_build b = {.t = t};
+    lf_tokens_key_id(t, b.key_id);
+    int rc = lf_jskv_each(kv, add_token, &b, err);
+    if (rc != 0) {
+        lf_free(b.v);
+        return rc;
+    }
+    lf_free(t->tokens);
+    t->tokens = b.v;
+    t->count = b.n;
+    return 0;
+}
+
+int lf_tokens_kv_create(const lf_tokens *t, struct lf_jskv *kv, const lf_token_entry *e, lf_buf *err)
+{
+    char sc[32], key_id[LF_TOKEN_KEY_ID_SIZE];
+    lf_scopes_format(e->scopes, sc, sizeof sc);
+    lf_tokens_key_id(t, key_id);
+    lf_buf v = LF_BUF_INIT(LF_JSKV_VALUE_MAX);
+    int rc = lf_buf_appendf(&v, "{\"scopes\":\"%s\",\"hash\":\"%s\",\"key\":\"%s\"}", sc, e->hash, key_id);
+    if (rc == 0)
+        rc = lf_jskv_create(kv, e->name, v.data, v.len, NULL, err);
+    lf_buf_free(&v);
+    return rc;
 }

@@ -1,5 +1,7 @@
 /* Operator subcommands (see commands.h). They work on the files the daemon uses; the daemon notices
- * changes to the site table, the tokens and the keyring by itself. */
+ * changes to the site table, the tokens and the keyring by itself. With `[queue] backend = jetstream`
+ * the sites and tokens commands work on the buckets LF_SITES and LF_TOKENS instead (sites.h, auth.h),
+ * which every receiver follows; `sites import` and `tokens import` copy the files' entries there. */
 #include "commands.h"
 
 #include <errno.h>
@@ -17,6 +19,8 @@
 #include "lf_crypto.h"
 #include "lf_error.h"
 #include "lf_fileio.h"
+#include "lf_jsconfig.h"
+#include "lf_jskv.h"
 #include "lf_json.h"
 #include "lf_progress.h"
 #include "lf_queue.h"
@@ -38,6 +42,41 @@ static int usage(const char *msg)
 {
     fprintf(stderr, "logferry-receiver: %s (see --help)\n", msg);
     return EXIT_USAGE;
+}
+
+/* ---- the shared buckets (backend = jetstream) ---- */
+
+typedef struct shared_bucket {
+    lf_jetstream *js;
+    lf_jskv *kv;
+} shared_bucket;
+
+static bool on_jetstream(const struct lf_receiver_config *cfg)
+{
+    return cfg->js.backend == LF_QUEUE_BACKEND_JETSTREAM;
+}
+
+/* 0, or non-zero with the reason printed. */
+static int shared_open(const struct lf_receiver_config *cfg, const char *bucket, shared_bucket *b)
+{
+    memset(b, 0, sizeof *b);
+    lf_jetstream_options o;
+    lf_jsconfig_connection(&cfg->js, "logferry-receiver command", &o);
+    lf_buf err = LF_BUF_INIT(512);
+    int rc = lf_jetstream_connect(&o, &b->js, &err);
+    if (rc == 0)
+        rc = lf_jskv_open(b->js, bucket, (int)cfg->js.replicas, &b->kv, &err);
+    if (rc != 0)
+        fprintf(stderr, "logferry-receiver: %s on JetStream: %s\n", bucket, err.len ? lf_buf_cstr(&err) : lf_strerror(rc));
+    lf_buf_free(&err);
+    return rc;
+}
+
+static void shared_close(shared_bucket *b)
+{
+    lf_jskv_close(b->kv);
+    lf_jetstream_close(b->js);
+    lf_jetstream_shutdown();
 }
 
 /* ---- sites ---- */
@@ -72,11 +111,101 @@ static int sites_list(const struct lf_receiver_config *cfg, const lf_sites *s, b
     return rc == 0 ? 0 : EXIT_RUNTIME;
 }
 
+#define SITES_USAGE "sites: add NAME PUBKEY | disable NAME | enable NAME | list [--json] | import"
+
+/* Copies the file's sites that the bucket lacks (the bucket's entries win). */
+static int sites_import(const struct lf_receiver_config *cfg, lf_jskv *kv)
+{
+    lf_sites file;
+    lf_buf err = LF_BUF_INIT(512);
+    int rc = lf_sites_open(&file, cfg->sites_file, &err);
+    unsigned copied = 0, kept = 0;
+    for (size_t i = 0; rc == 0 && i < file.count; i++) {
+        lf_site have;
+        rc = lf_sites_kv_get(kv, file.sites[i].name, &have, &err);
+        if (rc == 0) {
+            kept++;
+        } else if (rc == -ENOENT) {
+            rc = lf_sites_kv_put(kv, &file.sites[i], &err);
+            copied += rc == 0;
+        }
+    }
+    if (rc == 0)
+        printf("%u sites copied from %s to %s, %u already there (kept as they are)\n", copied, cfg->sites_file,
+               LF_JSKV_SITES, kept);
+    else
+        fprintf(stderr, "logferry-receiver: sites import: %s\n", err.len ? lf_buf_cstr(&err) : lf_strerror(rc));
+    lf_buf_free(&err);
+    if (file.file.path)
+        lf_sites_close(&file);
+    return rc == 0 ? 0 : EXIT_RUNTIME;
+}
+
+static int cmd_sites_js(const struct lf_receiver_config *cfg, int argc, char **argv)
+{
+    bool list = strcmp(argv[1], "list") == 0 && (argc == 2 || (argc == 3 && strcmp(argv[2], "--json") == 0));
+    bool add = strcmp(argv[1], "add") == 0 && argc == 4;
+    bool toggle = (strcmp(argv[1], "disable") == 0 || strcmp(argv[1], "enable") == 0) && argc == 3;
+    bool import = strcmp(argv[1], "import") == 0 && argc == 2;
+    lf_site site = {0};
+    if (add) {
+        if (!lf_sign_site_valid(argv[2], strlen(argv[2])))
+            return usage("sites add: site names match [a-z0-9._-]{1,64}");
+        if (lf_sign_pk_decode(site.pk, argv[3], strlen(argv[3])) != 0)
+            return usage("sites add: PUBKEY must be base64 of a 32-byte Ed25519 public key");
+    } else if (!list && !toggle && !import) {
+        return usage(SITES_USAGE);
+    }
+    shared_bucket b;
+    if (shared_open(cfg, LF_JSKV_SITES, &b) != 0) {
+        shared_close(&b);
+        return EXIT_RUNTIME;
+    }
+    lf_buf err = LF_BUF_INIT(512);
+    int ret = 0, rc = 0;
+    if (list) {
+        lf_sites s;
+        memset(&s, 0, sizeof s);
+        if ((rc = lf_sites_load_kv(&s, b.kv, &err)) == 0)
+            ret = sites_list(cfg, &s, argc == 3);
+        lf_free(s.sites);
+    } else if (import) {
+        ret = sites_import(cfg, b.kv);
+    } else if (add) {
+        snprintf(site.name, sizeof site.name, "%s", argv[2]);
+        site.enabled = true;
+        if ((rc = lf_sites_kv_put(b.kv, &site, &err)) == 0)
+            printf("site %s added (enabled) in %s\n", argv[2], LF_JSKV_SITES);
+    } else {
+        rc = lf_sites_kv_get(b.kv, argv[2], &site, &err);
+        if (rc == -ENOENT) {
+            fprintf(stderr, "logferry-receiver: no site named %s\n", argv[2]);
+            ret = EXIT_RUNTIME;
+            rc = 0;
+        } else if (rc == 0) {
+            site.enabled = strcmp(argv[1], "enable") == 0;
+            if ((rc = lf_sites_kv_put(b.kv, &site, &err)) == 0)
+                printf("site %s %sd in %s\n", argv[2], argv[1], LF_JSKV_SITES);
+        }
+    }
+    if (rc != 0) {
+        fprintf(stderr, "logferry-receiver: sites %s: %s\n", argv[1], err.len ? lf_buf_cstr(&err) : lf_strerror(rc));
+        ret = EXIT_RUNTIME;
+    }
+    lf_buf_free(&err);
+    shared_close(&b);
+    return ret;
+}
+
 static int cmd_sites(lf_service *svc, int argc, char **argv)
 {
     const struct lf_receiver_config *cfg = cfg_of(svc);
     if (argc < 2)
-        return usage("sites: add NAME PUBKEY | disable NAME | enable NAME | list [--json]");
+        return usage(SITES_USAGE);
+    if (on_jetstream(cfg))
+        return cmd_sites_js(cfg, argc, argv);
+    if (strcmp(argv[1], "import") == 0)
+        return usage("sites import: copies the sites file to JetStream; needs [queue] backend = jetstream");
     lf_sites s;
     lf_buf err = LF_BUF_INIT(512);
     int rc = lf_sites_open(&s, cfg->sites_file, &err);
@@ -116,7 +245,7 @@ static int cmd_sites(lf_service *svc, int argc, char **argv)
             }
         }
     } else {
-        ret = usage("sites: add NAME PUBKEY | disable NAME | enable NAME | list [--json]");
+        ret = usage(SITES_USAGE);
     }
     lf_sites_close(&s);
     return ret;
@@ -164,10 +293,107 @@ static int cmd_keys(lf_service *svc, int argc, char **argv)
 
 /* ---- tokens ---- */
 
+/* Copies the file's tokens that the bucket lacks (the bucket's entries win). */
+static int tokens_import(const struct lf_receiver_config *cfg, const lf_tokens *t, lf_jskv *kv, lf_buf *err)
+{
+    unsigned copied = 0, kept = 0;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < t->count; i++) {
+        rc = lf_tokens_kv_create(t, kv, &t->tokens[i], err);
+        if (rc == -EEXIST) {
+            kept++;
+            rc = 0;
+        } else {
+            copied += rc == 0;
+        }
+    }
+    if (rc == 0)
+        printf("%u tokens copied from %s to %s, %u already there (kept as they are)\n", copied, cfg->tokens_file,
+               LF_JSKV_TOKENS, kept);
+    return rc;
+}
+
+/* backend = jetstream: t holds the token key and the file's table (for import). */
+static int cmd_tokens_js(const struct lf_receiver_config *cfg, lf_tokens *t, int argc, char **argv, const char *u)
+{
+    bool list = strcmp(argv[1], "list") == 0 && argc == 2;
+    bool add = strcmp(argv[1], "add") == 0 && argc == 5 && strcmp(argv[3], "--scope") == 0;
+    bool revoke = strcmp(argv[1], "revoke") == 0 && argc == 3;
+    bool import = strcmp(argv[1], "import") == 0 && argc == 2;
+    lf_token_entry e = {0};
+    if (add) {
+        const char *name = argv[2];
+        size_t nl = strlen(name);
+        if (!(nl > 0 && nl <= LF_TOKEN_NAME_MAX &&
+              strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == nl) ||
+            !lf_jskv_key_valid(name))
+            return usage("tokens add: names are 1-64 characters of [A-Za-z0-9._-], no dot at an end or two in a row");
+        if (lf_scopes_parse(argv[4], &e.scopes) != 0)
+            return usage("tokens add: scopes are a comma-separated list of worker, read, admin");
+        snprintf(e.name, sizeof e.name, "%s", name);
+    } else if (!list && !revoke && !import) {
+        return usage(u);
+    }
+    shared_bucket b;
+    if (shared_open(cfg, LF_JSKV_TOKENS, &b) != 0) {
+        shared_close(&b);
+        return EXIT_RUNTIME;
+    }
+    lf_buf err = LF_BUF_INIT(512);
+    int ret = 0, rc = 0;
+    if (list) {
+        lf_tokens shared = *t; /* the key; the table is the bucket's */
+        shared.tokens = NULL;
+        shared.count = 0;
+        if ((rc = lf_tokens_load_kv(&shared, b.kv, &err)) == 0)
+            for (size_t i = 0; i < shared.count; i++) {
+                char sc[32];
+                lf_scopes_format(shared.tokens[i].scopes, sc, sizeof sc);
+                printf("%s %s\n", shared.tokens[i].name, sc);
+            }
+        lf_free(shared.tokens);
+    } else if (import) {
+        rc = tokens_import(cfg, t, b.kv, &err);
+    } else if (add) {
+        char tok[LF_TOKEN_TEXT_LEN + 1];
+        lf_crypto_token_generate(tok);
+        if ((rc = lf_crypto_token_hash(e.hash, t->key, tok, strlen(tok))) == 0)
+            rc = lf_tokens_kv_create(t, b.kv, &e, &err);
+        if (rc == -EEXIST) {
+            fprintf(stderr, "logferry-receiver: a token named %s exists (revoke it first)\n", e.name);
+            ret = EXIT_RUNTIME;
+            rc = 0;
+        } else if (rc == 0) {
+            printf("%s\n", tok);
+            fprintf(stderr, "token %s created in %s; it is shown only this once\n", e.name, LF_JSKV_TOKENS);
+        }
+        sodium_memzero(tok, sizeof tok);
+    } else {
+        lf_buf v = LF_BUF_INIT(LF_JSKV_VALUE_MAX);
+        rc = lf_jskv_key_valid(argv[2]) ? lf_jskv_get(b.kv, argv[2], &v, NULL, &err) : -ENOENT;
+        lf_buf_free(&v);
+        if (rc == -ENOENT) {
+            fprintf(stderr, "logferry-receiver: no token named %s\n", argv[2]);
+            ret = EXIT_RUNTIME;
+            rc = 0;
+        } else if (rc == 0 && (rc = lf_jskv_delete(b.kv, argv[2], &err)) == 0) {
+            printf("token %s revoked in %s\n", argv[2], LF_JSKV_TOKENS);
+        }
+    }
+    if (rc != 0) {
+        fprintf(stderr, "logferry-receiver: tokens %s: %s\n", argv[1], err.len ? lf_buf_cstr(&err) : lf_strerror(rc));
+        ret = EXIT_RUNTIME;
+    }
+    lf_buf_free(&err);
+    shared_close(&b);
+    return ret;
+}
+
 static int cmd_tokens(lf_service *svc, int argc, char **argv)
 {
     const struct lf_receiver_config *cfg = cfg_of(svc);
-    const char *u = "tokens: add NAME --scope worker[,read,admin] | list | revoke NAME";
+    const char *u = on_jetstream(cfg) ? "tokens: add NAME --scope worker[,read,admin] | list | revoke NAME | import"
+                                      : "tokens: add NAME --scope worker[,read,admin] | list | revoke NAME";
     if (argc < 2)
         return usage(u);
     lf_tokens t;
@@ -182,6 +408,11 @@ static int cmd_tokens(lf_service *svc, int argc, char **argv)
         return no_key_yet ? 0 : EXIT_RUNTIME;
     }
     lf_buf_free(&err);
+    if (on_jetstream(cfg)) {
+        int jret = cmd_tokens_js(cfg, &t, argc, argv, u);
+        lf_tokens_close(&t);
+        return jret;
+    }
     int ret = 0;
     if (strcmp(argv[1], "list") == 0 && argc == 2) {
         for (size_t i = 0; i < t.count; i++) {
@@ -441,11 +672,16 @@ static int cmd_queue(lf_service *svc, int argc, char **argv)
 }
 
 const lf_service_command lf_receiver_commands[] = {
-    {"sites", "add NAME PUBKEY | disable NAME | enable NAME | list [--json]",
-     "manage the sites allowed to upload; list shows each site's last upload, sessions, bytes and refusals",
+    {"sites", "add NAME PUBKEY | disable NAME | enable NAME | list [--json] | import",
+     "manage the sites allowed to upload; list shows each site's last upload, sessions, bytes and refusals; with "
+     "[queue] backend = jetstream they are shared by every receiver (bucket LF_SITES) and import copies the sites "
+     "file there",
      cmd_sites, .no_config = false},
     {"keys", "rotate | list", "encryption keys at rest (rotate: new current key, old ones kept)", cmd_keys, .no_config = false},
-    {"tokens", "add NAME --scope worker[,read,admin] | list | revoke NAME", "bearer tokens of the API", cmd_tokens,
+    {"tokens", "add NAME --scope worker[,read,admin] | list | revoke NAME | import",
+     "bearer tokens of the API; with [queue] backend = jetstream shared by every receiver (bucket LF_TOKENS; "
+     "each needs the same token_key_file) and import copies the tokens file there",
+     cmd_tokens,
      .no_config = false},
     {"sessions", "export ID [--out FILE] | requeue",
      "decrypt a stored session (its zip) for an operator; requeue: queue every stored session again at "

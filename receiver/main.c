@@ -1,6 +1,11 @@
 /* logferry-receiver: entry point. The daemon's start hook opens the store, the index, the keyring,
  * the site and token tables, completes half-done uploads (recovery.c), opens the durable queue and
- * registers the route files. A new route file adds one line to route_files[]. */
+ * registers the route files. A new route file adds one line to route_files[].
+ *
+ * With backend = jetstream it also opens the state receivers share (lf_jskv.h): the site and token
+ * tables follow the buckets LF_SITES and LF_TOKENS (the files are not read), and new sessions are
+ * claimed in LF_SESSIONS (upload.c). A receiver that cannot read the buckets does not start: an
+ * empty table taken for "no sites" would refuse every upload, or worse, keep a revoked token. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +19,7 @@
 #include "lf_crypto.h"
 #include "lf_error.h"
 #include "lf_failpoint.h"
+#include "lf_jskv.h"
 #include "lf_log.h"
 #include "read_routes.h"
 #include "receiver.h"
@@ -97,6 +103,63 @@ static enum lf_health health_store(lf_service *svc, void *arg, lf_buf *detail)
     return LF_HEALTH_OK;
 }
 
+/* The shared buckets: stopped before the connection they use closes. */
+static void shared_close(lf_receiver *r)
+{
+    lf_jskv_mirror_stop(r->sites_mirror);
+    lf_jskv_mirror_stop(r->tokens_mirror);
+    r->sites_mirror = r->tokens_mirror = NULL;
+    r->sites.mirror = NULL;
+    r->tokens.mirror = NULL;
+    lf_jskv_close(r->kv_sites);
+    lf_jskv_close(r->kv_tokens);
+    lf_jskv_close(r->kv_sessions);
+    r->kv_sites = r->kv_tokens = r->kv_sessions = NULL;
+}
+
+/* How long start-up waits for a bucket's values before it refuses to start. */
+#define SHARED_READ_TIMEOUT_MS 10000
+
+static int shared_open(lf_receiver *r)
+{
+    const struct lf_receiver_config *cfg = r->cfg;
+    if (cfg->advertise_url && *cfg->advertise_url) {
+        snprintf(r->node, sizeof r->node, "%s", cfg->advertise_url);
+    } else {
+        char host[256] = "localhost";
+        if (gethostname(host, sizeof host - 1) != 0)
+            snprintf(host, sizeof host, "localhost");
+        snprintf(r->node, sizeof r->node, "%s:%s", host, cfg->index_path);
+    }
+    int replicas = (int)cfg->js.replicas;
+    lf_buf err = LF_BUF_INIT(512);
+    int rc = lf_jskv_open(r->js, LF_JSKV_SITES, replicas, &r->kv_sites, &err);
+    if (rc == 0)
+        rc = lf_jskv_open(r->js, LF_JSKV_TOKENS, replicas, &r->kv_tokens, &err);
+    if (rc == 0)
+        rc = lf_jskv_open(r->js, LF_JSKV_SESSIONS, replicas, &r->kv_sessions, &err);
+    if (rc == 0)
+        rc = lf_jskv_mirror_start(r->kv_sites, SHARED_READ_TIMEOUT_MS, &r->sites_mirror, &err);
+    if (rc == 0)
+        rc = lf_jskv_mirror_start(r->kv_tokens, SHARED_READ_TIMEOUT_MS, &r->tokens_mirror, &err);
+    if (rc != 0) {
+        LF_ERROR("receiver", "cannot read the shared sites, tokens and session index on JetStream (%s): %s; "
+                 "not starting without them", lf_strerror(rc), lf_buf_cstr(&err));
+        lf_buf_free(&err);
+        return rc;
+    }
+    lf_buf_free(&err);
+    lf_sites_follow(&r->sites, r->sites_mirror);
+    lf_tokens_follow(&r->tokens, r->tokens_mirror);
+    if (r->sites.count == 0)
+        LF_WARN("receiver", "no site in %s: every upload is refused until `sites add` (or `sites import`, which "
+                "copies %s)", LF_JSKV_SITES, r->cfg->sites_file);
+    /* rows a crash or a failed claim left "claiming" */
+    lf_receiver_settle_claims(r);
+    LF_INFO("receiver", "sites, tokens and session claims shared on JetStream as %s", r->node);
+    return 0;
+}
+
 static void release(lf_receiver *r)
 {
     lf_receiver_flush_marks(r);
@@ -106,6 +169,7 @@ static void release(lf_receiver *r)
         r->store->ops->close(r->store);
     lf_index_close(r->index);
     lf_receiver_keys_close(&r->keys);
+    shared_close(r);
     lf_sites_close(&r->sites);
     lf_tokens_close(&r->tokens);
     lf_receiver_js_close(r);
@@ -175,6 +239,7 @@ static int start_serving(lf_receiver *r)
     refresh_pressure(r);
     if (r->jsq)
         lf_receiver_js_start_sweep(r);
+    lf_receiver_claims_start(r);
     lf_service_set_user(r->svc, r);
     LF_INFO("receiver", "store %s (%s), queue %s", cfg->store_dir, r->store->ops->name,
             r->jsq ? "on JetStream" : cfg->queue_path);
@@ -226,7 +291,7 @@ static int receiver_start(lf_service *svc)
     }
     lf_buf_free(&why);
     bool jetstream = cfg->js.backend == LF_QUEUE_BACKEND_JETSTREAM;
-    if (jetstream && (rc = lf_receiver_js_open(r)) != 0)
+    if (jetstream && ((rc = lf_receiver_js_open(r)) != 0 || (rc = shared_open(r)) != 0))
         goto fail;
     if ((rc = lf_receiver_recover(cfg, r->store, r->index, &r->keys, r->jsq)) != 0)
         goto fail;
@@ -268,6 +333,7 @@ static void receiver_stop(lf_service *svc)
         r->pressure_timer_on = false;
     }
     lf_receiver_js_stop_sweep(r);
+    lf_receiver_claims_stop(r);
     lf_queue *q = r->queue;
     r->queue = NULL;
     if (q) {

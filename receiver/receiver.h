@@ -65,6 +65,14 @@ struct lf_receiver {
     lf_gauge *g_active;
     lf_histogram *h_upload_seconds;
     lf_counter *bytes_received;
+
+    /* backend = jetstream: the state receivers share (lf_jskv.h; main.c opens it after the queue) */
+    struct lf_jskv *kv_sites, *kv_tokens, *kv_sessions;
+    struct lf_jskv_mirror *sites_mirror, *tokens_mirror; /* followed by sites and tokens */
+    char node[512];          /* this receiver in session claims: advertise_url, else host and index path */
+    uv_timer_t claim_timer;  /* settles rows left "claiming" (upload.c) */
+    bool claim_timer_on, claim_running;
+    uv_work_t claim_work;
 };
 
 /* Counts a rejection under lf_receiver_rejections_total{reason=...} (registered on first use). */
@@ -109,6 +117,32 @@ void lf_receiver_js_start_sweep(lf_receiver *r);
 /* Asks JetStream for the queue's depth on the pool (queue_depth; stats_in_flight meanwhile). */
 void lf_receiver_js_refresh_depth(lf_receiver *r);
 void lf_receiver_js_stop_sweep(lf_receiver *r);
+
+/* backend = jetstream: the session index's claims in LF_SESSIONS (upload.c). A receiver storing a new
+ * session first writes its blob and an index row "claiming", then claims the id with a create-only
+ * put; only a claimed row becomes "stored" (and so is published, by the upload or the sweep). A row
+ * whose id another receiver claimed becomes "foreign": never published, answered from the claim. */
+typedef struct lf_session_claim {
+    char site[72];
+    uint64_t size;
+    char hash[LF_HASH_HEX_SIZE];
+    uint64_t received_ms;
+    char receiver[512];
+    char backend[16];
+    char location[512];
+} lf_session_claim;
+/* Blocking (worker threads). -ENOENT when no receiver claimed id, LF_EFORMAT when the claim does
+ * not parse. */
+LF_MUST_CHECK int lf_receiver_claim_get(lf_receiver *r, const char *id, lf_session_claim *c, lf_buf *err);
+/* Claims row's id for this receiver: 0 claimed (now, or before by this receiver with this content),
+ * -EEXIST claimed by another receiver or with other content (*other holds that claim), or an error. */
+LF_MUST_CHECK int lf_receiver_claim(lf_receiver *r, const lf_index_row *row, lf_session_claim *other, lf_buf *err);
+/* Settles every row left "claiming" (a claim that failed or crashed): claimed -> "stored", another's
+ * -> "foreign". Blocking. */
+void lf_receiver_settle_claims(lf_receiver *r);
+/* Starts the timer that settles them every queue.republish_interval (on the pool), and stops it. */
+void lf_receiver_claims_start(lf_receiver *r);
+void lf_receiver_claims_stop(lf_receiver *r);
 
 /* Route registration, one function per route file. */
 int lf_receiver_upload_routes(lf_receiver *r);

@@ -1,5 +1,7 @@
 /* GET /v1/sessions/{id} (scope read): the index's view of a stored session (stored, queued), or its
- * parse status from the parsed-events database (parsed with its event count, failed).
+ * parse status from the parsed-events database (parsed with its event count, failed). With backend =
+ * jetstream a session this receiver does not hold is answered from its claim in LF_SESSIONS (upload.c):
+ * status "stored" (or the parse status), and "receiver", the one that holds it, as in every answer.
  * GET /v1/sessions/{id}/blob (scope worker): the stored encrypted object, for parsers elsewhere.
  * POST /v1/sessions/{id}/reparse (scope admin): queues a stored session again (`logferry-parser
  * reparse`), as a new message without a dedup id, so that it is parsed again even when its first
@@ -13,6 +15,7 @@
 #include "auth.h"
 #include "lf_alloc.h"
 #include "lf_error.h"
+#include "lf_jskv.h"
 #include "lf_json.h"
 #include "lf_log.h"
 #include "read_routes.h"
@@ -42,6 +45,9 @@ typedef struct status_req {
     lf_index_row row;
     const char *parse_status; /* static string or NULL */
     long long events;
+    bool shared;              /* not held here: answered from the claim */
+    int claim_rc;
+    lf_session_claim claim;
 } status_req;
 
 static void status_respond(status_req *sr)
@@ -54,6 +60,8 @@ static void status_respond(status_req *sr)
                           (json_int_t)row->received_ms, "backend", row->backend);
     if (o && sr->parse_status && strcmp(sr->parse_status, "parsed") == 0)
         json_object_set_new(o, "events", json_integer(sr->events));
+    if (o && sr->r->kv_sessions)
+        json_object_set_new(o, "receiver", json_string(sr->shared ? sr->claim.receiver : sr->r->node));
     lf_buf b = LF_BUF_INIT(1 << 20);
     if (!o || lf_json_dump(o, &b) != 0) {
         json_decref(o);
@@ -69,15 +77,42 @@ static void status_respond(status_req *sr)
 static void status_work(uv_work_t *w)
 {
     status_req *sr = w->data;
-    sr->parse_status = lf_read_routes_parse_status(sr->r->read_routes, sr->row.id, &sr->events);
+    if (sr->shared) {
+        lf_buf err = LF_BUF_INIT(256);
+        sr->claim_rc = lf_receiver_claim_get(sr->r, sr->row.id, &sr->claim, &err);
+        if (sr->claim_rc != 0 && sr->claim_rc != -ENOENT)
+            LF_WARN("sessions", "%s: reading its claim: %s", sr->row.id, lf_buf_cstr(&err));
+        lf_buf_free(&err);
+        if (sr->claim_rc != 0)
+            return;
+        lf_index_row *row = &sr->row;
+        snprintf(row->site, sizeof row->site, "%s", sr->claim.site);
+        row->size = sr->claim.size;
+        row->stored_size = 0; /* the holder's figure; not in the claim */
+        memcpy(row->hash, sr->claim.hash, sizeof row->hash);
+        row->received_ms = sr->claim.received_ms;
+        snprintf(row->backend, sizeof row->backend, "%s", sr->claim.backend);
+        snprintf(row->status, sizeof row->status, "stored");
+    }
+    if (sr->r->read_routes)
+        sr->parse_status = lf_read_routes_parse_status(sr->r->read_routes, sr->row.id, &sr->events);
 }
 
 static void status_done(uv_work_t *w, int status)
 {
     status_req *sr = w->data;
-    if (status != 0) /* cancelled: answer from the index alone */
+    if (status != 0) { /* cancelled: answer from the index alone */
         sr->parse_status = NULL;
-    status_respond(sr);
+        if (sr->shared)
+            sr->claim_rc = -ECANCELED;
+    }
+    if (sr->shared && sr->claim_rc == -ENOENT)
+        lf_http_respond_error(sr->http, 404, "not_found", "no session with this id is stored", NULL);
+    else if (sr->shared && sr->claim_rc != 0)
+        lf_receiver_respond_error(sr->r, sr->http, 503, "queue_unavailable",
+                                  "the shared session index (JetStream) cannot be read now");
+    else
+        status_respond(sr);
     lf_free(sr);
 }
 
@@ -93,6 +128,22 @@ static void handle_status(lf_http_request *req)
     }
     sr->http = req;
     sr->r = r;
+    const char *id = req->params[0];
+    if (r->kv_sessions && lf_session_id_valid(id, strlen(id))) {
+        int rc = lf_index_get(r->index, id, &sr->row);
+        /* not here, or here but claimed by another receiver: its claim answers */
+        if (rc == -ENOENT || (rc == 0 && strcmp(sr->row.status, "foreign") == 0)) {
+            memset(&sr->row, 0, sizeof sr->row);
+            snprintf(sr->row.id, sizeof sr->row.id, "%s", id);
+            sr->shared = true;
+            sr->work.data = sr;
+            if (uv_queue_work(r->loop, &sr->work, status_work, status_done) != 0) {
+                lf_receiver_respond_error(r, req, 503, "busy", "cannot schedule the lookup; retry");
+                lf_free(sr);
+            }
+            return;
+        }
+    }
     if (!lookup(r, req, &sr->row)) {
         lf_free(sr);
         return;

@@ -20,6 +20,8 @@
 
 #include "lf_alloc.h"
 #include "lf_error.h"
+#include "lf_jskv.h"
+#include "lf_json.h"
 #include "lf_log.h"
 #include "lf_manifest.h"
 #include "lf_secretstream.h"
@@ -198,6 +200,198 @@ static void storage_fail(upload *u, const char *what, int rc)
     LF_ERROR("upload", "%s: %s: %s", u->row.id[0] ? u->row.id : "?", what, lf_strerror(rc));
 }
 
+/* ---- the shared session index (backend = jetstream): claims in LF_SESSIONS ---- */
+
+int lf_receiver_claim_get(lf_receiver *r, const char *id, lf_session_claim *c, lf_buf *err)
+{
+    lf_buf v = LF_BUF_INIT(LF_JSKV_VALUE_MAX);
+    int rc = lf_jskv_get(r->kv_sessions, id, &v, NULL, err);
+    json_t *o = NULL;
+    if (rc == 0 && lf_json_parse(v.data ? v.data : "", v.len, LF_JSKV_VALUE_MAX, &o, NULL) != 0)
+        rc = LF_EFORMAT;
+    lf_buf_free(&v);
+    if (rc != 0) {
+        if (rc == LF_EFORMAT)
+            lf_buf_msgf(err, "%s: the claim of %s is not JSON", LF_JSKV_SESSIONS, id);
+        return rc;
+    }
+    const char *site = NULL, *hash = NULL, *receiver = NULL, *backend = NULL, *location = NULL;
+    memset(c, 0, sizeof *c);
+    if (!json_is_object(o) || lf_json_get_string(o, "site", &site) != 0 || lf_json_get_uint(o, "size", &c->size) != 0 ||
+        lf_json_get_string(o, "content_blake2b", &hash) != 0 || strlen(hash) != LF_HASH_HEX_SIZE - 1 ||
+        lf_json_get_uint(o, "received_ms", &c->received_ms) != 0 || lf_json_get_string(o, "receiver", &receiver) != 0 ||
+        lf_json_get_string(o, "backend", &backend) != 0 || lf_json_get_string(o, "location", &location) != 0) {
+        json_decref(o);
+        lf_buf_msgf(err, "%s: the claim of %s lacks a field", LF_JSKV_SESSIONS, id);
+        return LF_EFORMAT;
+    }
+    snprintf(c->site, sizeof c->site, "%s", site);
+    snprintf(c->hash, sizeof c->hash, "%s", hash);
+    snprintf(c->receiver, sizeof c->receiver, "%s", receiver);
+    snprintf(c->backend, sizeof c->backend, "%s", backend);
+    snprintf(c->location, sizeof c->location, "%s", location);
+    json_decref(o);
+    return 0;
+}
+
+int lf_receiver_claim(lf_receiver *r, const lf_index_row *row, lf_session_claim *other, lf_buf *err)
+{
+    json_t *o = json_pack("{s:s, s:I, s:s, s:I, s:s, s:s, s:s}", "site", row->site, "size", (json_int_t)row->size,
+                          "content_blake2b", row->hash, "received_ms", (json_int_t)row->received_ms, "receiver",
+                          r->node, "backend", row->backend, "location", row->location);
+    lf_buf v = LF_BUF_INIT(LF_JSKV_VALUE_MAX);
+    int rc = o ? lf_json_dump(o, &v) : -ENOMEM;
+    json_decref(o);
+    /* a claim deleted between the refused create and the read is made again (twice at most) */
+    for (int attempt = 0; rc == 0 && attempt < 3; attempt++) {
+        rc = lf_jskv_create(r->kv_sessions, row->id, v.data, v.len, NULL, err);
+        if (rc != -EEXIST)
+            break;
+        rc = lf_receiver_claim_get(r, row->id, other, err);
+        if (rc == -ENOENT) {
+            rc = 0;
+            continue;
+        }
+        if (rc == 0) /* ours already: an earlier claim whose answer was lost */
+            rc = strcmp(other->hash, row->hash) == 0 && strcmp(other->receiver, r->node) == 0 ? 0 : -EEXIST;
+        break;
+    }
+    lf_buf_free(&v);
+    return rc;
+}
+
+static int settle_one(void *arg, const lf_index_row *row)
+{
+    lf_receiver *r = arg;
+    lf_session_claim other;
+    lf_buf err = LF_BUF_INIT(256);
+    int rc = lf_receiver_claim(r, row, &other, &err);
+    if (rc == 0) {
+        rc = lf_index_set_status(r->index, row->id, "stored"); /* the sweep publishes it */
+    } else if (rc == -EEXIST) {
+        LF_WARN("claims", "%s: claimed by %s (%s content): this receiver's copy is not published", row->id,
+                other.receiver, strcmp(other.hash, row->hash) == 0 ? "the same" : "other");
+        rc = lf_index_set_status(r->index, row->id, "foreign");
+    }
+    if (rc != 0)
+        LF_WARN("claims", "%s: cannot settle its claim now (retried): %s%s%s", row->id, lf_strerror(rc),
+                err.len ? ": " : "", lf_buf_cstr(&err));
+    lf_buf_free(&err);
+    return rc != 0;
+}
+
+void lf_receiver_settle_claims(lf_receiver *r)
+{
+    if (!r->kv_sessions)
+        return;
+    int rc = lf_index_each_status(r->index, "claiming", 1000, settle_one, r);
+    if (rc != 0)
+        LF_WARN("claims", "reading the index: %s", lf_strerror(rc));
+}
+
+static void work_settle(uv_work_t *w) { lf_receiver_settle_claims(w->data); }
+
+static void after_settle(uv_work_t *w, int status)
+{
+    (void)status;
+    lf_receiver *r = w->data;
+    r->claim_running = false;
+    lf_receiver_job_done(r);
+}
+
+static void on_claim_timer(uv_timer_t *t)
+{
+    lf_receiver *r = t->data;
+    if (r->claim_running || r->stopping || !lf_jetstream_connected(r->js))
+        return;
+    r->claim_work.data = r;
+    if (uv_queue_work(r->loop, &r->claim_work, work_settle, after_settle) == 0)
+        r->claim_running = true;
+}
+
+void lf_receiver_claims_start(lf_receiver *r)
+{
+    if (!r->kv_sessions)
+        return;
+    uv_timer_init(r->loop, &r->claim_timer);
+    r->claim_timer.data = r;
+    uint64_t every = r->cfg->republish_interval_ms;
+    uv_timer_start(&r->claim_timer, on_claim_timer, every, every);
+    r->claim_timer_on = true;
+}
+
+void lf_receiver_claims_stop(lf_receiver *r)
+{
+    if (!r->claim_timer_on)
+        return;
+    uv_timer_stop(&r->claim_timer);
+    uv_close((uv_handle_t *)&r->claim_timer, NULL);
+    r->claim_timer_on = false;
+}
+
+static void claim_fail(upload *u, const char *what, int rc, lf_buf *err)
+{
+    fail(u, 503, NULL, "queue_unavailable", "%s: %s; retry", what, lf_strerror(rc));
+    LF_WARN("upload", "%s: %s: %s%s%s", u->row.id, what, lf_strerror(rc), err && err->len ? ": " : "",
+            err ? lf_buf_cstr(err) : "");
+}
+
+/* Another receiver holds the id: the same content is a duplicate (its holder publishes it: its row
+ * is "stored" until JetStream acknowledged it, and its sweep repeats the publish), other content a
+ * conflict. Nothing is published from here: the blob is the holder's. */
+static void answer_from_claim(upload *u, const lf_session_claim *c, const char *hex)
+{
+    if (strcmp(c->hash, hex) != 0) {
+        fail(u, 409, "conflict", "conflict", "a session with this id and other content is stored (by %.200s)",
+             c->receiver);
+        return;
+    }
+    u->duplicate = true;
+    u->need_enqueue = false;
+    snprintf(u->row.site, sizeof u->row.site, "%s", c->site);
+    u->row.size = c->size;
+    memcpy(u->row.hash, c->hash, sizeof u->row.hash);
+    u->row.received_ms = c->received_ms;
+    snprintf(u->row.status, sizeof u->row.status, "queued");
+}
+
+/* The blob and its row ("claiming") are here: claims the id, then the row is "stored" and published,
+ * or "foreign" when another receiver holds the id (answered from its claim). */
+static void claim_stored(upload *u, const lf_index_row *row)
+{
+    lf_receiver *r = u->r;
+    lf_session_claim other;
+    lf_buf err = LF_BUF_INIT(256);
+    int rc = lf_receiver_claim(r, row, &other, &err);
+    if (rc == 0) {
+        rc = lf_index_set_status(r->index, row->id, "stored");
+        if (rc != 0) {
+            storage_fail(u, "indexing the session", rc);
+        } else {
+            if (row != &u->row) {
+                u->row = *row;
+                u->duplicate = true;
+            }
+            snprintf(u->row.status, sizeof u->row.status, "stored");
+            u->need_enqueue = true;
+        }
+    } else if (rc == -EEXIST) {
+        rc = lf_index_set_status(r->index, row->id, "foreign");
+        if (rc != 0)
+            LF_WARN("upload", "%s: cannot mark the row foreign: %s (settled later)", row->id, lf_strerror(rc));
+        bool fresh = row == &u->row;
+        char hex[LF_HASH_HEX_SIZE];
+        memcpy(hex, row->hash, sizeof hex);
+        answer_from_claim(u, &other, hex);
+        if (fresh && u->status == 0)
+            u->t_stored = 0; /* answered as a duplicate: nothing new was kept for the parsers */
+    } else {
+        /* the row stays "claiming": a retry or the settling timer makes the claim */
+        claim_fail(u, "claiming the session id on JetStream", rc, &err);
+    }
+    lf_buf_free(&err);
+}
+
 static void work_upload(uv_work_t *w)
 {
     upload *u = w->data;
@@ -289,9 +483,14 @@ static void work_upload(uv_work_t *w)
     lf_crypto_hex_encode(hex, hash, sizeof hash);
     lf_index_row old;
     rc = lf_index_get(r->index, u->row.id, &old);
-    if (rc == 0) {
+    bool foreign = rc == 0 && strcmp(old.status, "foreign") == 0;
+    if (rc == 0 && !foreign) {
         if (strcmp(old.hash, hex) != 0) {
             fail(u, 409, "conflict", "conflict", "a session with this id and other content is stored");
+            return;
+        }
+        if (strcmp(old.status, "claiming") == 0) { /* stored here, its claim not yet made */
+            claim_stored(u, &old);
             return;
         }
         u->duplicate = true;
@@ -300,9 +499,24 @@ static void work_upload(uv_work_t *w)
         u->row = old;
         return;
     }
-    if (rc != -ENOENT) {
+    if (rc != 0 && rc != -ENOENT) {
         storage_fail(u, "reading the index", rc);
         return;
+    }
+    if (r->kv_sessions) {
+        /* another receiver may hold it: answer from its claim without storing a copy */
+        lf_session_claim c;
+        lf_buf why = LF_BUF_INIT(256);
+        rc = lf_receiver_claim_get(r, u->row.id, &c, &why);
+        if (rc == 0) {
+            answer_from_claim(u, &c, hex);
+        } else if (rc != -ENOENT || foreign) {
+            /* a foreign row whose claim is gone (an operator purged it): nothing to decide from */
+            claim_fail(u, "reading the session's claim", rc == -ENOENT ? -EIO : rc, &why);
+        }
+        lf_buf_free(&why);
+        if (rc != -ENOENT || foreign)
+            return;
     }
 
     const lf_keyring *kr = lf_receiver_keys_get(&r->keys);
@@ -324,13 +538,18 @@ static void work_upload(uv_work_t *w)
     u->row.size = body->len;
     memcpy(u->row.hash, hex, sizeof hex);
     snprintf(u->row.backend, sizeof u->row.backend, "%s", r->store->ops->name);
-    snprintf(u->row.status, sizeof u->row.status, "stored");
+    /* shared index: not publishable ("stored") before the claim is made */
+    snprintf(u->row.status, sizeof u->row.status, "%s", r->kv_sessions ? "claiming" : "stored");
     rc = lf_index_insert(r->index, &u->row);
     if (rc != 0) {
         storage_fail(u, "indexing the session", rc);
         return;
     }
     u->t_indexed = uv_hrtime();
+    if (r->kv_sessions) {
+        claim_stored(u, &u->row);
+        return;
+    }
     u->need_enqueue = true;
 }
 

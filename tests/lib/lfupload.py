@@ -11,6 +11,7 @@ import http.client
 import io
 import json
 import os
+import re
 import struct
 import subprocess
 import time
@@ -104,8 +105,7 @@ class Receiver:
         self.conf = os.path.join(self.dir, "receiver.conf")
         self.store = os.path.join(self.dir, "sessions")
         self.log = os.path.join(self.dir, "receiver.log")
-        with open(self.conf, "w") as f:
-            f.write(f"""[log]
+        base = f"""[log]
 level = info
 [http]
 listen = 127.0.0.1:0
@@ -126,7 +126,11 @@ signature_window = {window}
 [limits]
 min_free_disk = {min_free_disk}
 retry_after = 2s
-""" + extra_config)
+"""
+        # the set-up commands below write the sites and tokens files; with [queue] backend = jetstream
+        # the daemon reads the shared buckets instead, so the first start imports the files there
+        with open(self.conf, "w") as f:
+            f.write(base)
         self.proc = None
         self.port = None
         self.site = site
@@ -136,6 +140,9 @@ retry_after = 2s
         self.worker_token = self.cli("tokens", "add", "worker1", "--scope", "worker").strip()
         self.read_token = self.cli("tokens", "add", "reader1", "--scope", "read").strip()
         self.admin_token = self.cli("tokens", "add", "admin1", "--scope", "admin").strip()
+        with open(self.conf, "w") as f:
+            f.write(base + extra_config)
+        self.import_shared = re.search(r"^backend\s*=\s*jetstream", extra_config, re.M) is not None
         if start:
             self.start()
 
@@ -151,6 +158,10 @@ retry_after = 2s
                               env={**os.environ, **self.env})
 
     def start(self, env=None, wait=True):
+        if self.import_shared:
+            self.cli("sites", "import")
+            self.cli("tokens", "import")
+            self.import_shared = False
         if os.path.exists(self.port_file):
             os.unlink(self.port_file)
         self.proc = H.start([H.binary("logferry-receiver"), "--config", self.conf], log_path=self.log,

@@ -1,0 +1,204 @@
+"""Two receivers on one NATS JetStream (`[queue] backend = jetstream`, separate state directories) share
+the sites, the tokens and the session index through the key-value buckets LF_SITES, LF_TOKENS and
+LF_SESSIONS (issue 21, must-show 2). A real nats-server and the real receivers; no parser is needed,
+the queue's depth is read from JetStream through GET /v1/queues/sessions.
+
+1. `sites add` run with receiver A's configuration lets the site upload to receiver B; `sites
+   disable` on B refuses it on A; `tokens revoke` on A refuses the token on B; `sites list` and
+   `tokens list` read the buckets.
+2. A session uploaded to A (201) and then to B answers 200 duplicate on B, B stores no copy, and the
+   queue holds it once; GET /v1/sessions/{id} on B answers from the bucket, naming A; the same id
+   with other content answers 409 on B (and on A).
+3. NATS SIGKILLed: the running receiver keeps its tables (a token still works, the outage is in its
+   log); a receiver restarted meanwhile refuses to start and says why; once NATS is back it starts.
+4. `sites import` / `tokens import` copy the files into empty buckets, keeping entries already
+   there."""
+import json
+import os
+import random
+import shutil
+import time
+
+import lfharness as H
+import lfnats
+import lfparser as P
+import lfupload as U
+
+
+def js_conf(server, name):
+    return (f"[queue]\nbackend = jetstream\nservers = {server.url()}\nconnect_timeout = 500ms\n"
+            f"advertise_url = http://{name}.invalid:8440\n")
+
+
+def depth(rx):
+    status, _, data = rx.get("/v1/queues/sessions", rx.read_token)
+    H.check(status == 200, f"queue stats: {status} {data}")
+    return json.loads(data)["depth"]
+
+
+def two_receivers():
+    """A NATS server and, on it, A with site-a (imported into the buckets at its start), B with A's token key and tokens and a
+    site of its own that is not in the bucket yet."""
+    server = lfnats.NatsServer().start().wait_healthy()
+    a = U.Receiver(extra_config=js_conf(server, "rx-a"))
+    b = U.Receiver(extra_config=js_conf(server, "rx-b"), site="site-b", start=False)
+    b.import_shared = False  # site-b must come from `sites add`, not from B's file
+    # a token is a keyed hash: every receiver needs the same token key (documented)
+    shutil.copy2(os.path.join(a.dir, "token.key"), os.path.join(b.dir, "token.key"))
+    b.worker_token, b.read_token, b.admin_token = a.worker_token, a.read_token, a.admin_token
+    b.start()
+    return server, a, b
+
+
+def stop_all(server, *receivers):
+    for rx in receivers:
+        H.check(rx.stop() == 0, rx.log_text()[-2000:])
+    server.stop()
+
+
+def upload_status(rx, s, signer=None):
+    status, body, _ = rx.upload(s, signer=signer)
+    return status, body
+
+
+def test_sites_and_tokens_shared():
+    server, a, b = two_receivers()
+    rng = random.Random(31)
+
+    s_b = U.make_session("site-b", P.make_log(rng, 10), identity="shared-1")
+    status, body = upload_status(b, s_b)
+    H.check(status == 401 and body["error"] == "unauthorized", f"site-b unknown on B at first: {status} {body}")
+
+    pk_b = U.Signer.keygen(os.path.join(b.dir, "site-b-2.sk"))  # a fresh key: B's own file is not used
+    b.signer = U.Signer(os.path.join(b.dir, "site-b-2.sk"), "site-b")
+    out = a.cli("sites", "add", "site-b", pk_b)
+    H.check("added" in out, out)
+    H.wait_for(lambda: upload_status(b, s_b)[0] == 201, "sites add on A to let site-b upload to B", timeout=10)
+    listed = a.cli("sites", "list", "--json")
+    H.check("site-b" in listed and "site-a" in listed, f"sites list reads the bucket: {listed}")
+
+    s_b2 = U.make_session("site-b", P.make_log(rng, 10), identity="shared-2")
+    out = b.cli("sites", "disable", "site-b")
+    H.check("disabled" in out, out)
+    H.wait_for(lambda: upload_status(a, s_b2, signer=b.signer)[0] == 403,
+               "sites disable on B to refuse site-b on A", timeout=10)
+    b.cli("sites", "enable", "site-b")
+    H.wait_for(lambda: upload_status(a, s_b2, signer=b.signer)[0] == 201, "sites enable on B to reach A",
+               timeout=10)
+
+    status, _, _ = b.get(f"/v1/sessions/{s_b.id}", a.read_token)
+    H.check(status == 200, f"A's read token works on B: {status}")
+    H.check("reader1" in b.cli("tokens", "list"), "tokens list reads the bucket")
+    out = a.cli("tokens", "revoke", "reader1")
+    H.check("revoked" in out, out)
+    H.wait_for(lambda: b.get(f"/v1/sessions/{s_b.id}", a.read_token)[0] == 401,
+               "tokens revoke on A to refuse the token on B", timeout=10)
+    H.check(a.get(f"/v1/sessions/{s_b.id}", a.read_token)[0] == 401, "and on A")
+    H.check(b.get(f"/v1/sessions/{s_b.id}", a.admin_token)[0] == 200, "other tokens still work on B")
+    p = a.cli_run("tokens", "revoke", "reader1")
+    H.check(p.returncode != 0 and b"no token named" in p.stderr, f"revoking twice: {p.stderr}")
+    p = a.cli_run("tokens", "add", "admin1", "--scope", "admin")
+    H.check(p.returncode != 0 and b"exists" in p.stderr, f"a name already in the bucket: {p.stderr}")
+
+    stop_all(server, a, b)
+
+
+def test_session_index_shared():
+    server, a, b = two_receivers()
+    rng = random.Random(32)
+    s = U.make_session("site-a", P.make_log(rng, 20), identity="dup-1")
+
+    status, body = upload_status(a, s)
+    H.check(status == 201 and not body["duplicate"], f"first upload to A: {status} {body}")
+    H.check(depth(a) == 1, "queued once")
+    status, body = upload_status(b, s, signer=a.signer)
+    H.check(status == 200 and body["duplicate"] and body["site"] == "site-a", f"same session to B: {status} {body}")
+    H.check(b.index_rows() == [] and b.stored_files() == [], f"B kept no copy: {b.index_rows()}")
+    H.check(depth(b) == 1, f"still queued once: {depth(b)}")
+    H.check(b.metric('lf_receiver_uploads_total{outcome="duplicate"}') == 1, "counted as a duplicate on B")
+
+    status, _, data = b.get(f"/v1/sessions/{s.id}", a.read_token)
+    info = json.loads(data) if status == 200 else {}
+    H.check(status == 200 and info.get("receiver") == "http://rx-a.invalid:8440" and info.get("site") == "site-a",
+            f"B answers from the bucket, naming A: {status} {data}")
+    status, _, data = a.get(f"/v1/sessions/{s.id}", a.read_token)
+    H.check(status == 200 and json.loads(data)["receiver"] == "http://rx-a.invalid:8440", f"A holds it: {data}")
+    H.check(b.get("/v1/sessions/" + "0" * 32, a.read_token)[0] == 404, "an id nobody claimed is 404")
+
+    other = U.make_session("site-a", P.make_log(rng, 25), sid=s.id)
+    status, body = upload_status(b, other, signer=a.signer)
+    H.check(status == 409 and body["error"] == "conflict", f"other content under the id on B: {status} {body}")
+    status, body = upload_status(a, other)
+    H.check(status == 409, f"and on A: {status} {body}")
+
+    # a new session stored on B first: claimed by B, a duplicate on A
+    s2 = U.make_session("site-a", P.make_log(rng, 20), identity="dup-2")
+    status, body = upload_status(b, s2, signer=a.signer)
+    H.check(status == 201, f"new on B: {status} {body}")
+    status, body = upload_status(a, s2)
+    H.check(status == 200 and body["duplicate"], f"then to A: {status} {body}")
+    H.check(depth(a) == 2, f"two sessions, each queued once: {depth(a)}")
+    rows = {r[0]: r[1] for r in b.index_rows()}
+    H.check(rows == {s2.id: "queued"}, f"B holds only its own: {rows}")
+
+    stop_all(server, a, b)
+
+
+def test_nats_down():
+    server, a, b = two_receivers()
+    rng = random.Random(33)
+    s = U.make_session("site-a", P.make_log(rng, 10), identity="down-1")
+    H.check(upload_status(a, s)[0] == 201, "stored before the outage")
+
+    server.kill()
+    H.wait_for(lambda: "JetStream unreachable: keeping the last known" in a.log_text(),
+               "A to say it keeps its tables", timeout=15)
+    status, _, _ = a.get(f"/v1/sessions/{s.id}", a.read_token)
+    H.check(status == 200, f"A still knows its tokens while NATS is down: {status}")
+    H.check(a.get(f"/v1/sessions/{s.id}", "not-a-token")[0] == 401, "and still refuses unknown ones")
+
+    H.check(b.stop() == 0, b.log_text()[-2000:])
+    try:
+        b.start()
+        started = True
+    except AssertionError:
+        started = False
+    H.check(not started, "B must not start without JetStream")
+    log = b.log_text()
+    H.check("NATS" in log or "JetStream" in log, f"B says why: {log[-1500:]}")
+
+    server.start()
+    server.wait_healthy()
+    b.start()
+    H.wait_for(lambda: a.get(f"/v1/sessions/{s.id}", a.read_token)[0] == 200, "A serving", timeout=10)
+    status, _, data = b.get(f"/v1/sessions/{s.id}", a.read_token)
+    H.check(status == 200 and json.loads(data)["receiver"] == "http://rx-a.invalid:8440",
+            f"B reads the session index once NATS is back: {status} {data}")
+    stop_all(server, a, b)
+
+
+def test_import_files():
+    server = lfnats.NatsServer().start().wait_healthy()
+    rx = U.Receiver(extra_config=js_conf(server, "rx-i"), start=False)
+    rx.import_shared = False
+    H.check(rx.cli("sites", "list", "--json").count("site-a") == 0, "the bucket starts empty")
+    out = rx.cli("sites", "import")
+    H.check(out.startswith("1 sites copied"), out)
+    out = rx.cli("sites", "import")
+    H.check(out.startswith("0 sites copied") and "1 already there" in out, out)
+    out = rx.cli("tokens", "import")
+    H.check(out.startswith("3 tokens copied"), out)
+    H.check(sorted(rx.cli("tokens", "list").split()) == sorted(["admin1", "admin", "reader1", "read", "worker1",
+                                                                "worker"]), "the three tokens")
+    rx.start()
+    s = U.make_session("site-a", P.make_log(random.Random(34), 10), identity="imp-1")
+    H.check(upload_status(rx, s)[0] == 201, "the imported site uploads")
+    H.check(rx.get(f"/v1/sessions/{s.id}", rx.read_token)[0] == 200, "the imported token reads")
+    p = U.Receiver(start=False).cli_run("sites", "import")
+    H.check(p.returncode == 2, f"import needs backend = jetstream: {p.returncode}")
+    stop_all(server, rx)
+
+
+if __name__ == "__main__":
+    H.check(not lfnats.missing(), f"nats-server: {lfnats.missing()}")
+    H.run_tests([test_sites_and_tokens_shared, test_session_index_shared, test_nats_down, test_import_files])
