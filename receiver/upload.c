@@ -379,12 +379,9 @@ static void claim_stored(upload *u, const lf_index_row *row)
         rc = lf_index_set_status(r->index, row->id, "foreign");
         if (rc != 0)
             LF_WARN("upload", "%s: cannot mark the row foreign: %s (settled later)", row->id, lf_strerror(rc));
-        bool fresh = row == &u->row;
         char hex[LF_HASH_HEX_SIZE];
         memcpy(hex, row->hash, sizeof hex);
         answer_from_claim(u, &other, hex);
-        if (fresh && u->status == 0)
-            u->t_stored = 0; /* answered as a duplicate: nothing new was kept for the parsers */
     } else {
         /* the row stays "claiming": a retry or the settling timer makes the claim */
         claim_fail(u, "claiming the session id on JetStream", rc, &err);

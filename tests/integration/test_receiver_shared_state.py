@@ -9,14 +9,17 @@ the queue's depth is read from JetStream through GET /v1/queues/sessions.
 2. A session uploaded to A (201) and then to B answers 200 duplicate on B, B stores no copy, and the
    queue holds it once; GET /v1/sessions/{id} on B answers from the bucket, naming A; the same id
    with other content answers 409 on B (and on A).
+   Rows a crash left "claiming" are settled at start: this receiver's claim makes them publishable,
+   another's makes them "foreign" (never published, answered from the claim).
 3. NATS SIGKILLed: the running receiver keeps its tables (a token still works, the outage is in its
    log); a receiver restarted meanwhile refuses to start and says why; once NATS is back it starts.
 4. `sites import` / `tokens import` copy the files into empty buckets, keeping entries already
-   there."""
+   there; a receiver with another token key leaves the tokens out and says why."""
 import json
 import os
 import random
 import shutil
+import sqlite3
 import time
 
 import lfharness as H
@@ -54,6 +57,22 @@ def stop_all(server, *receivers):
     for rx in receivers:
         H.check(rx.stop() == 0, rx.log_text()[-2000:])
     server.stop()
+
+
+COLUMNS = "id, site, size, stored_size, content_hash, received_ms, backend, location"
+
+
+def copy_row(src, dst, sid):
+    """dst's index gets src's row of sid as "claiming", as if dst had stored it and died."""
+    with sqlite3.connect(os.path.join(src.dir, "index.db")) as db:
+        row = db.execute(f"SELECT {COLUMNS} FROM sessions WHERE id = ?", (sid,)).fetchone()
+    with sqlite3.connect(os.path.join(dst.dir, "index.db")) as db:
+        db.execute(f"INSERT INTO sessions ({COLUMNS}, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'claiming')", row)
+
+
+def set_status(rx, sid, status):
+    with sqlite3.connect(os.path.join(rx.dir, "index.db")) as db:
+        db.execute("UPDATE sessions SET status = ? WHERE id = ?", (status, sid))
 
 
 def upload_status(rx, s, signer=None):
@@ -141,6 +160,22 @@ def test_session_index_shared():
     rows = {r[0]: r[1] for r in b.index_rows()}
     H.check(rows == {s2.id: "queued"}, f"B holds only its own: {rows}")
 
+    # rows a crash left "claiming" are settled at start: B's own claim makes its row publishable
+    # again; a row of an id A claimed (as if B had stored s and died before its claim) is "foreign"
+    H.check(b.stop() == 0, b.log_text()[-2000:])
+    copy_row(a, b, s.id)
+    set_status(b, s2.id, "claiming")
+    b.start()
+    rows = {r[0]: r[1] for r in b.index_rows()}
+    H.check(rows == {s2.id: "queued", s.id: "foreign"}, f"settled at start: {rows}")
+    H.check(depth(a) == 2, f"the foreign copy is not published: {depth(a)}")
+    status, _, data = b.get(f"/v1/sessions/{s.id}", a.read_token)
+    H.check(status == 200 and json.loads(data)["receiver"] == "http://rx-a.invalid:8440",
+            f"a foreign row is answered from the claim: {data}")
+    status, body = upload_status(b, s, signer=a.signer)
+    H.check(status == 200 and body["duplicate"], f"and a re-upload to B is a duplicate: {status} {body}")
+    H.check(depth(a) == 2, f"still each queued once: {depth(a)}")
+
     stop_all(server, a, b)
 
 
@@ -194,6 +229,14 @@ def test_import_files():
     s = U.make_session("site-a", P.make_log(random.Random(34), 10), identity="imp-1")
     H.check(upload_status(rx, s)[0] == 201, "the imported site uploads")
     H.check(rx.get(f"/v1/sessions/{s.id}", rx.read_token)[0] == 200, "the imported token reads")
+    # a receiver with a token key of its own cannot check the tokens made under another: it leaves
+    # them out and says why
+    other = U.Receiver(extra_config=js_conf(server, "rx-j"), start=False)
+    other.import_shared = False
+    other.start()
+    H.check(other.get(f"/v1/sessions/{s.id}", rx.read_token)[0] == 401, "a hash of another key matches nothing")
+    H.check("made under another token key" in other.log_text(), other.log_text()[-2000:])
+    H.check(other.stop() == 0, other.log_text()[-2000:])
     p = U.Receiver(start=False).cli_run("sites", "import")
     H.check(p.returncode == 2, f"import needs backend = jetstream: {p.returncode}")
     stop_all(server, rx)
