@@ -1,6 +1,7 @@
 """`logferry-receiver queue migrate`: a receiver's embedded queue moved onto JetStream without losing
 a message, by the operator flow (stop the receiver, set [queue] backend = jetstream keeping [queue]
-path, migrate, start the receiver, switch the parsers). A real nats-server, the real receiver and
+path, and import the sites and tokens into their buckets; migrate; start the receiver; switch the
+parsers). A real nats-server, the real receiver and
 parser, a real MariaDB.
 
 1. A receiver on the embedded queue holds sessions in every state: visible, in flight (received
@@ -92,6 +93,8 @@ def test_migrate_every_state_once():
     # step 2 of the flow done too early: the receiver still runs on the embedded queue
     with open(rx.conf, "a") as f:
         f.write(js_conf(server))
+    rx.cli("sites", "import")  # on JetStream, sites and tokens are shared buckets
+    rx.cli("tokens", "import")
     rc, out, err = migrate(rx)
     print(err.strip())
     H.check(rc != 0 and "in use by another process" in err, f"refused while the receiver runs: {rc} {out} {err}")
