@@ -95,7 +95,10 @@ CONF
 
 # field NAME LINE: the value of NAME=... in the driver's output line
 field() { echo "$2" | sed "s/.* $1=\([0-9.]*\).*/\1/"; }
-record() { echo "$1 $2 $(field uploads_per_s "$3") $(field mb_per_s "$3") $(field p50_ms "$3") $(field p99_ms "$3")" >> "$results"; }
+record() {
+    echo "$1 $2 $(field uploads_per_s "$3") $(field mb_per_s "$3") $(field p50_ms "$3") $(field p99_ms "$3")" >> "$results"
+    echo "run $r $1 size $2: $(field uploads_per_s "$3") uploads/s, $(field mb_per_s "$3") MB/s, p50/p99 $(field p50_ms "$3")/$(field p99_ms "$3") ms" >&2
+}
 
 r=1
 while [ $r -le "$runs" ]; do
@@ -119,7 +122,6 @@ while [ $r -le "$runs" ]; do
         record limit "$size" "$("$drv" --mode disk --dir "$dir/limit" --size "$size" --count "$count" --clients 32)"
     done
     rm -rf "$dir/limit"
-    echo "run $r of $runs done" >&2
     r=$((r + 1))
 done
 
