@@ -321,8 +321,15 @@ int lf_jskv_each(lf_jskv *kv, int (*fn)(void *arg, const char *key, const void *
 
 /* ---- the mirror ---- */
 
+/* The watch's own JetStream context waits this long for an API answer: ending a watch asks the
+ * server to delete its consumer, and while the server is away that request waits its whole timeout,
+ * which a receiver's stop must not (the server drops the idle consumer by itself). */
+#define MIRROR_API_WAIT_MS 1000
+
 struct lf_jskv_mirror {
     lf_jskv *kv;
+    jsCtx *ctx;   /* with MIRROR_API_WAIT_MS */
+    kvStore *wkv; /* the bucket through ctx, for the watch */
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t ready_cond;
@@ -362,7 +369,7 @@ static void *mirror_main(void *arg)
                 nap_ms(250);
                 continue;
             }
-            natsStatus s = kvStore_WatchAll(&w, kv->kv, NULL);
+            natsStatus s = kvStore_WatchAll(&w, m->wkv, NULL);
             if (s != NATS_OK) {
                 lf_buf err = LF_BUF_INIT(256);
                 int rc = op_error(kv, s, "watch", "(all keys)", &err);
@@ -452,6 +459,18 @@ int lf_jskv_mirror_start(lf_jskv *kv, int64_t timeout_ms, lf_jskv_mirror **out, 
     if (!m)
         return -ENOMEM;
     m->kv = kv;
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = MIRROR_API_WAIT_MS;
+    natsStatus s = natsConnection_JetStream(&m->ctx, lf_jetstream_nats(kv->js), &jo);
+    if (s == NATS_OK)
+        s = js_KeyValue(&m->wkv, m->ctx, kv->bucket);
+    if (s != NATS_OK) {
+        int rc = op_error(kv, s, "watch", "(all keys)", err);
+        jsCtx_Destroy(m->ctx);
+        free(m);
+        return rc;
+    }
     pthread_mutex_init(&m->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -463,6 +482,8 @@ int lf_jskv_mirror_start(lf_jskv *kv, int64_t timeout_ms, lf_jskv_mirror **out, 
         lf_buf_msgf(err, "%s: cannot start the watch thread", kv->bucket);
         pthread_cond_destroy(&m->ready_cond);
         pthread_mutex_destroy(&m->lock);
+        kvStore_Destroy(m->wkv);
+        jsCtx_Destroy(m->ctx);
         free(m);
         return rc;
     }
@@ -502,8 +523,10 @@ void lf_jskv_mirror_stop(lf_jskv_mirror *m)
     pthread_mutex_lock(&m->lock);
     m->stop = true;
     pthread_mutex_unlock(&m->lock);
-    pthread_join(m->thread, NULL); /* its waits are 500 ms at most */
+    pthread_join(m->thread, NULL); /* its waits are 500 ms, and MIRROR_API_WAIT_MS to end the watch */
     map_free(&m->map);
+    kvStore_Destroy(m->wkv);
+    jsCtx_Destroy(m->ctx);
     pthread_cond_destroy(&m->ready_cond);
     pthread_mutex_destroy(&m->lock);
     free(m);

@@ -63,7 +63,7 @@ typedef struct lf_jskv_mirror lf_jskv_mirror;
 /* Starts the mirror and waits up to timeout_ms for the bucket's current values: 0, or an error
  * (-ETIMEDOUT, or the watch's) and no mirror. kv must outlive the mirror. */
 LF_MUST_CHECK int lf_jskv_mirror_start(lf_jskv *kv, int64_t timeout_ms, lf_jskv_mirror **out, lf_buf *err);
-/* Stops the thread (within half a second) and frees; NULL is fine. */
+/* Stops the thread (within one and a half seconds, also while the server is away) and frees; NULL is fine. */
 void lf_jskv_mirror_stop(lf_jskv_mirror *m);
 /* Changes every time the copy changed; starts at 1. */
 uint64_t lf_jskv_mirror_generation(lf_jskv_mirror *m);

@@ -7,7 +7,20 @@
  * row. Back on the loop: the send to the sessions queue (dedup id = session id), or with backend =
  * jetstream the publish (publish.c), which a re-upload repeats since JetStream may have lost it;
  * once it committed (the PubAck), the index row is marked queued and the client gets 201 (new) or
- * 200 (identical re-upload). A failed publish answers 503: the uploader retries. */
+ * 200 (identical re-upload). A failed publish answers 503: the uploader retries.
+ *
+ * Several receivers on jetstream share the idempotency decision through claims in LF_SESSIONS
+ * (receiver.h). Order for a new id: blob stored and fsync'd -> row "claiming" -> create-only claim ->
+ * row "stored" -> publish -> 2xx -> "queued". Why it holds at every crash point:
+ *  - before the claim: no 2xx was given and nothing is published (the sweep publishes "stored"
+ *    rows only); the row is settled at the next start or settling pass: claimed if the id is still
+ *    free, "foreign" if another receiver claimed it meanwhile, so one id never has two contents queued;
+ *  - after the claim: the row is (or, once settled, becomes) "stored", so recovery and the sweep
+ *    publish it until JetStream acknowledges it.
+ * An upload whose id another receiver claimed with the same content answers 200 duplicate without
+ * storing or publishing anything: the claim is made only after the holder's blob is durable, and
+ * the holder publishes it (its row stays "stored" until the PubAck). Other content answers 409.
+ * Publishing it here instead would name this receiver, which lacks the blob, in the message. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
