@@ -11,6 +11,7 @@ the queue's depth is read from JetStream through GET /v1/queues/sessions.
    with other content answers 409 on B (and on A).
    Rows a crash left "claiming" are settled at start: this receiver's claim makes them publishable,
    another's makes them "foreign" (never published, answered from the claim).
+   The same id sent to both at once: one 201, the other 200 or 409, each id queued once.
 3. NATS SIGKILLed: the running receiver keeps its tables (a token still works, the outage is in its
    log); a receiver restarted meanwhile refuses to start and says why; once NATS is back it starts.
 4. `sites import` / `tokens import` copy the files into empty buckets, keeping entries already
@@ -20,6 +21,7 @@ import os
 import random
 import shutil
 import sqlite3
+import threading
 import time
 
 import lfharness as H
@@ -179,6 +181,45 @@ def test_session_index_shared():
     stop_all(server, a, b)
 
 
+def test_concurrent_uploads_to_both():
+    """The same id sent to A and B at the same instant: the claim decides, so one answers 201 and the
+    other 200 (same content) or 409 (other content), and the queue holds each id once."""
+    server, a, b = two_receivers()
+    rng = random.Random(35)
+    rounds = 12
+    for i in range(rounds):
+        same = i % 2 == 0
+        s1 = U.make_session("site-a", P.make_log(rng, 15), identity=f"race-{i}")
+        s2 = s1 if same else U.make_session("site-a", P.make_log(rng, 16), sid=s1.id)
+        results = {}
+        barrier = threading.Barrier(2)
+
+        def send(name, rx, sess):
+            barrier.wait()
+            results[name] = upload_status(rx, sess, signer=a.signer)
+
+        threads = [threading.Thread(target=send, args=("a", a, s1)), threading.Thread(target=send, args=("b", b, s2))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        statuses = sorted(r[0] for r in results.values())
+        H.check(statuses == ([200, 201] if same else [201, 409]), f"round {i} ({'same' if same else 'other'} "
+                f"content): {results}")
+        winner = next(n for n, r in results.items() if r[0] == 201)
+        want = (s1 if winner == "a" else s2).body
+        for rx in (a, b):
+            status, _, data = rx.get(f"/v1/sessions/{s1.id}", a.read_token)
+            H.check(status == 200 and json.loads(data)["receiver"] == f"http://rx-{winner}.invalid:8440",
+                    f"round {i}: both name the winner: {data}")
+        holder = a if winner == "a" else b
+        H.check(holder.export(s1.id) == want, f"round {i}: the winner's content is the one stored")
+    H.check(depth(a) == rounds, f"each id queued once: {depth(a)}")
+    for rx in (a, b):
+        H.check(all(st in ("queued", "foreign") for _, st, _ in rx.index_rows()), f"settled rows: {rx.index_rows()}")
+    stop_all(server, a, b)
+
+
 def test_nats_down():
     server, a, b = two_receivers()
     rng = random.Random(33)
@@ -246,4 +287,5 @@ def test_import_files():
 
 if __name__ == "__main__":
     H.check(not lfnats.missing(), f"nats-server: {lfnats.missing()}")
-    H.run_tests([test_sites_and_tokens_shared, test_session_index_shared, test_nats_down, test_import_files])
+    H.run_tests([test_sites_and_tokens_shared, test_session_index_shared, test_concurrent_uploads_to_both,
+                 test_nats_down, test_import_files])
