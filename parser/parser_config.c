@@ -4,14 +4,40 @@
 #include <stddef.h>
 
 #include "lf_es.h"
+#include "lf_jsqueue.h"
 #include "logtype.h"
 
 #define F(field) offsetof(struct lf_parser_config, field)
+
+/* Each peer an http(s) URL a message's origin can equal (lf_jsqueue_origin_valid), at most
+ * LF_PARSER_PEERS_MAX of them. */
+static int validate_peers(const void *field, lf_buf *err)
+{
+    char *const *list = *(char **const *)field;
+    size_t n = 0;
+    for (; list && list[n]; n++)
+        if (!lf_jsqueue_origin_valid(list[n])) {
+            lf_buf_msgf(err, "\"%s\" is not an http:// or https:// URL of at most %d characters", list[n],
+                        LF_JSQUEUE_ORIGIN_MAX - 1);
+            return LF_ECONFIG;
+        }
+    if (n > LF_PARSER_PEERS_MAX) {
+        lf_buf_msgf(err, "more than %d peers", LF_PARSER_PEERS_MAX);
+        return LF_ECONFIG;
+    }
+    return 0;
+}
 
 static const lf_config_option parser_options[] = {
     LF_SERVICE_COMMON_OPTIONS("127.0.0.1:8442"),
     {"receiver", "url", LF_CFG_STRING, "http://127.0.0.1:8440", F(receiver_url),
      .description = "Base URL of the receiver whose queue and stored sessions this parser works on."},
+    {"receiver", "peers", LF_CFG_LIST, NULL, F(receiver_peers), .validate = validate_peers,
+     .description = "jetstream: the other receivers' base URLs (comma-separated, as in their [queue] advertise_url) "
+                    "that a message may name as the holder of its session; the parser fetches the blob from "
+                    "the receiver named, with the same token. A message naming a receiver that is neither url "
+                    "nor one of these is dead-lettered unfetched, so the token never goes to a host not listed "
+                    "here. A message naming none is fetched from url."},
     {"receiver", "token", LF_CFG_STRING, NULL, F(receiver_token), .flags = LF_CFG_SECRET,
      .description = "Bearer token with the worker scope, for the queue and the session blobs."},
     {"receiver", "admin_token", LF_CFG_STRING, NULL, F(receiver_admin_token), .flags = LF_CFG_SECRET,

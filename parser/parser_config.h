@@ -19,9 +19,12 @@ struct lf_parser_logtype_section {
     char **pairs; /* key, value, key, value..., NULL */
 };
 
+#define LF_PARSER_PEERS_MAX 32
+
 struct lf_parser_config {
     lf_service_config common; /* first: lf_service reads it */
     char *receiver_url;
+    char **receiver_peers; /* NULL-terminated, or NULL: other receivers' base URLs (jetstream) */
     char *receiver_token;
     char *receiver_admin_token;
     char *queue_name;

@@ -32,6 +32,10 @@
 #endif
 
 #define MAX_TYPES 64
+#define MAX_RECEIVERS (1 + LF_PARSER_PEERS_MAX)
+/* sessions set aside while their receiver is away (jetstream), across the workers; past it a worker
+ * holds its session itself, as during a MySQL outage */
+#define MAX_PARKED 4096
 
 typedef struct worker {
     lf_parser_service *svc;
@@ -39,7 +43,7 @@ typedef struct worker {
     pthread_t thread;
     bool started;
     lf_mysql *db;
-    lf_parser_fetch *fetch;
+    lf_parser_fetch *fetch[MAX_RECEIVERS]; /* per receiver (receiver_state), made when first used */
     lf_loader_es *es;
     struct {
         const lf_logtype *type;
@@ -49,6 +53,34 @@ typedef struct worker {
     int n_engines;
     lf_buf scratch;
 } worker;
+
+/* Waiting out an outage of something every session needs (MySQL, Elasticsearch, the receiver): the
+ * worker keeps its message, which the queue client extends while it is tracked, and retries with
+ * backoff. Handing it back instead would count a receive per retry and dead-letter every waiting
+ * session after max_receives, so a long outage would empty the queue into the dead-letter queue. */
+typedef struct outage {
+    long wait_ms;       /* next backoff step, 0 before the first */
+    uint64_t warned_ns; /* last log line, so a long outage logs once a minute */
+    char said[160];     /* and again at once when the reason changes */
+} outage;
+
+/* A receiver sessions are fetched from: [receiver] url (index 0) or one of [receiver] peers. On
+ * jetstream, while one is away its sessions are parked (below) rather than held by the workers, so
+ * that the sessions of the other receivers keep being parsed. */
+typedef struct receiver_state {
+    const char *url;
+    bool away;
+    uint64_t retry_ns; /* CLOCK_MONOTONIC: when one of its parked sessions is tried again */
+    outage o;          /* backoff and log lines, as for MySQL */
+} receiver_state;
+
+/* A received message set aside while its receiver is away: still tracked (the consumer extends
+ * it), so it is neither redelivered nor counted toward max_receives. */
+typedef struct parked {
+    struct parked *next;
+    lf_work_msg m; /* body owned */
+    size_t rx;
+} parked;
 
 struct lf_parser_service {
     lf_service *service;
@@ -65,6 +97,13 @@ struct lf_parser_service {
     lf_counter *c_parsed, *c_events, *c_failed, *c_retried, *c_es_docs;
     lf_metrics *reg;
     lf_es_conn es_conn; /* checked at start; each worker's loader copies it */
+    pthread_mutex_t rx_lock; /* receivers' states and the parked sessions */
+    bool rx_lock_made;
+    receiver_state rx[MAX_RECEIVERS];
+    size_t n_rx;
+    parked *parked, **parked_tail;
+    size_t n_parked;
+    lf_gauge *g_parked;
 };
 
 void lf_parser_mysql_options(const struct lf_parser_config *cfg, lf_mysql_options *o)
@@ -78,6 +117,13 @@ void lf_parser_mysql_options(const struct lf_parser_config *cfg, lf_mysql_option
     o->database = cfg->mysql_database;
     o->create_database = true;
     o->tls = cfg->mysql_tls;
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 static void sleep_ms(long ms)
@@ -137,27 +183,22 @@ static void record_failure(worker *w, const char *id, unsigned attempt, const ch
     }
 }
 
-static void hand_back(worker *w, const lf_work_msg *m, uint64_t delay_ms)
+static void give_back(lf_parser_service *s, const lf_work_msg *m, uint64_t delay_ms)
 {
-    int rc = lf_work_queue_nack(w->svc->wq, m->receipt, delay_ms);
+    int rc = lf_work_queue_nack(s->wq, m->receipt, delay_ms);
     if (rc < 0 && rc != LF_ECLOSED)
         LF_WARN("parser", "nack %s: %s (it comes back after its visibility timeout)", m->receipt, lf_strerror(rc));
+}
+
+static void hand_back(worker *w, const lf_work_msg *m, uint64_t delay_ms)
+{
+    give_back(w->svc, m, delay_ms);
 }
 
 static bool mysql_away(int rc)
 {
     return rc == -ECONNRESET || rc == -ETIMEDOUT;
 }
-
-/* Waiting out an outage of something every session needs (MySQL, Elasticsearch, the receiver): the
- * worker keeps its message, which the queue client extends while it is tracked, and retries with
- * backoff. Handing it back instead would count a receive per retry and dead-letter every waiting
- * session after max_receives, so a long outage would empty the queue into the dead-letter queue. */
-typedef struct outage {
-    long wait_ms;       /* next backoff step, 0 before the first */
-    uint64_t warned_ns; /* last log line, so a long outage logs once a minute */
-    char said[160];     /* and again at once when the reason changes */
-} outage;
 
 /* Whether a new reason says what the logged one said, numbers aside (which event, how many bytes),
  * as far as the logged one was kept. */
@@ -179,25 +220,32 @@ static bool same_reason(const char *said, const char *why)
     }
 }
 
-/* Logs (at most once a minute, and when the reason changes) and sleeps the next backoff step: 0.5 s doubling up to nack_delay
- * (at least 1 s). False once the service is stopping: the caller gives the message back. */
+/* The next backoff step of o for reason why (o->wait_ms: 0.5 s doubling up to nack_delay, at least
+ * 1 s); true when it is to be logged: the first time, once a minute, and when the reason changes. */
+static bool outage_step(const lf_parser_service *s, outage *o, const char *why)
+{
+    long cap_ms = s->cfg->nack_delay_ms > 1000 ? (long)s->cfg->nack_delay_ms : 1000;
+    o->wait_ms = o->wait_ms == 0 ? 500 : (o->wait_ms * 2 > cap_ms ? cap_ms : o->wait_ms * 2);
+    uint64_t now = mono_ns();
+    if (o->warned_ns != 0 && now - o->warned_ns <= 60ULL * 1000000000ULL && same_reason(o->said, why))
+        return false;
+    snprintf(o->said, sizeof o->said, "%.*s", (int)sizeof o->said - 1, why);
+    o->warned_ns = now;
+    return true;
+}
+
+/* Logs (outage_step) and sleeps the next backoff step. False once the service is stopping: the
+ * caller gives the message back. */
 static bool outage_wait_as(worker *w, outage *o, const char *id, const char *what, const char *why, bool refusing)
 {
     lf_parser_service *s = w->svc;
     if (atomic_load(&s->stopping))
         return false;
-    long cap_ms = s->cfg->nack_delay_ms > 1000 ? (long)s->cfg->nack_delay_ms : 1000;
-    o->wait_ms = o->wait_ms == 0 ? 500 : (o->wait_ms * 2 > cap_ms ? cap_ms : o->wait_ms * 2);
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t now = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-    if (o->warned_ns == 0 || now - o->warned_ns > 60ULL * 1000000000ULL || !same_reason(o->said, why)) {
-        snprintf(o->said, sizeof o->said, "%s", why);
+    if (outage_step(s, o, why)) {
         if (refusing)
             LF_ERROR("parser", "session %s: %s refuses it: %s; holding it until that is fixed", id, what, why);
         else
             LF_WARN("parser", "session %s: %s is unavailable (%s); holding it until %s is back", id, what, why, what);
-        o->warned_ns = now;
     }
     lf_counter_inc(s->c_retried);
     for (long t = 0; t < o->wait_ms / 100 && !atomic_load(&s->stopping); t++)
@@ -208,6 +256,186 @@ static bool outage_wait_as(worker *w, outage *o, const char *id, const char *wha
 static bool outage_wait(worker *w, outage *o, const char *id, const char *what, const char *why)
 {
     return outage_wait_as(w, o, id, what, why, false);
+}
+
+/* ---- the receivers a session may be fetched from (jetstream: the one a message names) ---- */
+
+static bool same_url(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    while (na && a[na - 1] == '/')
+        na--;
+    while (nb && b[nb - 1] == '/')
+        nb--;
+    return na == nb && memcmp(a, b, na) == 0;
+}
+
+/* The receiver a message names: 0 when it names none ([receiver] url), -1 when it names one this
+ * parser was not given, which must never see the worker token. */
+static int receiver_of(const lf_parser_service *s, const char *origin)
+{
+    if (!origin[0])
+        return 0;
+    for (size_t i = 0; i < s->n_rx; i++)
+        if (same_url(s->rx[i].url, origin))
+            return (int)i;
+    return -1;
+}
+
+static lf_parser_fetch *fetcher(worker *w, size_t rx)
+{
+    const struct lf_parser_config *cfg = w->svc->cfg;
+    if (!w->fetch[rx] &&
+        lf_parser_fetch_new(w->svc->rx[rx].url, cfg->receiver_token, &w->svc->keys, cfg->max_log_size, &w->fetch[rx]) < 0)
+        w->fetch[rx] = NULL;
+    return w->fetch[rx];
+}
+
+/* Whether receiver rx may be asked now: it is not away, or its next try is due, which this caller
+ * then makes (the one after it is a backoff step later). */
+static bool receiver_due(lf_parser_service *s, size_t rx)
+{
+    receiver_state *r = &s->rx[rx];
+    pthread_mutex_lock(&s->rx_lock);
+    uint64_t now = mono_ns();
+    bool due = !r->away || now >= r->retry_ns;
+    if (r->away && due)
+        r->retry_ns = now + (uint64_t)r->o.wait_ms * 1000000ULL;
+    pthread_mutex_unlock(&s->rx_lock);
+    return due;
+}
+
+/* Marks receiver rx away: its next try one backoff step (as outage_wait's) from now; logged as
+ * outage_wait does. */
+static void receiver_away(worker *w, size_t rx, const char *id, const char *why)
+{
+    lf_parser_service *s = w->svc;
+    receiver_state *r = &s->rx[rx];
+    /* what failed, without the session's URL, so that one outage logs once and not once per session */
+    const char *blob = strstr(why, "/blob: ");
+    why = blob ? blob + 7 : why;
+    pthread_mutex_lock(&s->rx_lock);
+    bool say = outage_step(s, &r->o, why);
+    r->away = true;
+    r->retry_ns = mono_ns() + (uint64_t)r->o.wait_ms * 1000000ULL;
+    pthread_mutex_unlock(&s->rx_lock);
+    if (say)
+        LF_WARN("parser", "session %s: the receiver %s is unavailable (%s); its sessions wait until it is back", id,
+                r->url, why);
+    lf_counter_inc(s->c_retried);
+}
+
+static void receiver_back(lf_parser_service *s, size_t rx)
+{
+    receiver_state *r = &s->rx[rx];
+    pthread_mutex_lock(&s->rx_lock);
+    bool was_away = r->away;
+    r->away = false;
+    r->o = (outage){0};
+    pthread_mutex_unlock(&s->rx_lock);
+    if (was_away)
+        LF_INFO("parser", "the receiver %s is back; the sessions waiting for it are parsed now", r->url);
+}
+
+/* Sets m aside (a copy) until receiver rx is back; false when MAX_PARKED are already. */
+static bool park(lf_parser_service *s, const lf_work_msg *m, size_t rx)
+{
+    parked *p = calloc(1, sizeof *p);
+    char *body = p ? malloc(m->len + 1) : NULL;
+    if (!body) {
+        free(p);
+        return false;
+    }
+    memcpy(body, m->body, m->len + 1);
+    p->m = *m;
+    p->m.body = body;
+    p->rx = rx;
+    pthread_mutex_lock(&s->rx_lock);
+    bool ok = s->n_parked < MAX_PARKED;
+    if (ok) {
+        *s->parked_tail = p;
+        s->parked_tail = &p->next;
+        s->n_parked++;
+        if (s->g_parked)
+            lf_gauge_set(s->g_parked, (double)s->n_parked);
+    }
+    pthread_mutex_unlock(&s->rx_lock);
+    if (!ok) {
+        free(body);
+        free(p);
+    }
+    return ok;
+}
+
+/* The oldest parked session whose receiver is back or due for a try (which the caller makes). */
+static parked *take_parked(lf_parser_service *s)
+{
+    pthread_mutex_lock(&s->rx_lock);
+    uint64_t now = mono_ns();
+    parked *p = NULL;
+    for (parked **link = &s->parked; *link; link = &(*link)->next) {
+        receiver_state *r = &s->rx[(*link)->rx];
+        if (r->away && now < r->retry_ns)
+            continue;
+        p = *link;
+        *link = p->next;
+        if (s->parked_tail == &p->next)
+            s->parked_tail = link;
+        if (r->away)
+            r->retry_ns = now + (uint64_t)r->o.wait_ms * 1000000ULL;
+        s->n_parked--;
+        if (s->g_parked)
+            lf_gauge_set(s->g_parked, (double)s->n_parked);
+        break;
+    }
+    pthread_mutex_unlock(&s->rx_lock);
+    return p;
+}
+
+/* jetstream: fetches session id from receiver rx (probe: the try is already claimed, see
+ * take_parked). While that receiver is away the message is parked, still tracked, and 1 returned;
+ * with MAX_PARKED parked the worker holds it here instead. Otherwise 0, with *rc and fr as
+ * lf_parser_fetch_session's (fr->away once stopping). */
+static int fetch_named(worker *w, const lf_work_msg *m, size_t rx, bool probe, const char *id, int fd,
+                       lf_manifest *man, lf_parser_fetch_result *fr, int *rc)
+{
+    lf_parser_service *s = w->svc;
+    outage hold = {0};
+    for (;;) {
+        if (!probe && !receiver_due(s, rx)) {
+            if (park(s, m, rx))
+                return 1;
+            if (!outage_wait(w, &hold, id, s->rx[rx].url, "too many sessions waiting for receivers")) {
+                fr->away = true;
+                *rc = LF_ECLOSED;
+                return 0;
+            }
+            continue;
+        }
+        probe = false;
+        lf_parser_fetch *f = fetcher(w, rx);
+        if (!f) {
+            fr->stage = "fetch";
+            fr->transient = true;
+            snprintf(fr->reason, sizeof fr->reason, "no memory for a client of %s", s->rx[rx].url);
+            *rc = -ENOMEM;
+            return 0;
+        }
+        *rc = lf_parser_fetch_session(f, id, fd, man, fr);
+        if (*rc < 0 && fr->away) {
+            receiver_away(w, rx, id, fr->reason);
+            lf_manifest_free(man);
+            *fr = (lf_parser_fetch_result){0};
+            if (atomic_load(&s->stopping)) {
+                fr->away = true;
+                *rc = LF_ECLOSED;
+                return 0;
+            }
+            continue; /* parked by the next round */
+        }
+        receiver_back(s, rx);
+        return 0;
+    }
 }
 
 /* Counts and says what Elasticsearch can never index of this session (the session is acked). */
@@ -275,7 +503,8 @@ static int sync_templates(worker *w, int slot, const char *id)
     }
 }
 
-static void process(worker *w, const lf_work_msg *m)
+/* probe: m was parked, and this is its receiver's claimed try (take_parked). */
+static void process(worker *w, const lf_work_msg *m, bool probe)
 {
     lf_parser_service *s = w->svc;
     const struct lf_parser_config *cfg = s->cfg;
@@ -287,6 +516,15 @@ static void process(worker *w, const lf_work_msg *m)
         return;
     }
     memcpy(id, m->body, LF_SESSION_ID_LEN + 1);
+    int rx = receiver_of(s, m->origin);
+    if (rx < 0) {
+        char reason[LF_JSQUEUE_REASON_MAX];
+        snprintf(reason, sizeof reason, "receiver %s is not in [receiver] url or peers", m->origin);
+        record_failure(w, id, m->receive_count, "fetch", reason);
+        int drc = lf_work_queue_dead_letter(s->wq, m, reason);
+        (void)drc; /* logged there; a message not moved comes back after the ack wait */
+        return;
+    }
     int trc = lf_work_queue_track(s->wq, m->receipt);
     if (trc != 0) { /* untracked, its visibility would lapse during a long parse */
         LF_ERROR("parser", "session %s: cannot keep the message invisible (%s); handing it back", id,
@@ -310,11 +548,20 @@ static void process(worker *w, const lf_work_msg *m)
     }
     lf_manifest_free(&ps.manifest);
     int rc;
-    outage fetch_wait = {0};
-    while ((rc = lf_parser_fetch_session(w->fetch, id, fd, &ps.manifest, &fr)) < 0 && fr.away &&
-           outage_wait(w, &fetch_wait, id, "the receiver", fr.reason)) {
-        lf_manifest_free(&ps.manifest);
-        fr = (lf_parser_fetch_result){0};
+    if (lf_work_queue_names_receiver(s->wq)) {
+        if (fetch_named(w, m, (size_t)rx, probe, id, fd, &ps.manifest, &fr, &rc) == 1) {
+            /* parked: still tracked, taken up again once its receiver is back */
+            lf_psession_free(&ps);
+            close(fd);
+            return;
+        }
+    } else {
+        outage fetch_wait = {0};
+        while ((rc = lf_parser_fetch_session(w->fetch[0], id, fd, &ps.manifest, &fr)) < 0 && fr.away &&
+               outage_wait(w, &fetch_wait, id, "the receiver", fr.reason)) {
+            lf_manifest_free(&ps.manifest);
+            fr = (lf_parser_fetch_result){0};
+        }
     }
     if (rc < 0) {
         if (fr.away) { /* stopping */
@@ -413,6 +660,14 @@ static void *worker_main(void *arg)
     lf_parser_service *s = w->svc;
     int backoff = 0;
     while (!atomic_load(&s->stopping)) {
+        /* sessions whose receiver is back first: they were received before anything the queue has */
+        parked *p = take_parked(s);
+        if (p) {
+            process(w, &p->m, true);
+            free(p->m.body);
+            free(p);
+            continue;
+        }
         lf_work_msg *msgs = NULL;
         size_t n = 0;
         int rc = lf_work_queue_receive(s->wq, 1, &msgs, &n);
@@ -427,7 +682,7 @@ static void *worker_main(void *arg)
         }
         backoff = 0;
         for (size_t i = 0; i < n; i++)
-            process(w, &msgs[i]);
+            process(w, &msgs[i], false);
         lf_work_queue_msgs_free(msgs, n);
     }
     return NULL;
@@ -440,7 +695,8 @@ static void worker_free(worker *w)
     w->n_engines = 0;
     if (w->db)
         lf_mysql_close(w->db);
-    lf_parser_fetch_free(w->fetch);
+    for (size_t i = 0; i < MAX_RECEIVERS; i++)
+        lf_parser_fetch_free(w->fetch[i]);
     lf_loader_es_free(w->es);
     lf_buf_free(&w->scratch);
 }
@@ -453,6 +709,15 @@ int lf_parser_service_start(lf_service *svc, lf_parser_service **out)
         return -ENOMEM;
     s->service = svc;
     s->cfg = cfg;
+    if (pthread_mutex_init(&s->rx_lock, NULL) != 0) {
+        lf_free(s);
+        return -ENOMEM;
+    }
+    s->rx_lock_made = true;
+    s->parked_tail = &s->parked;
+    s->rx[s->n_rx++].url = cfg->receiver_url;
+    for (size_t i = 0; cfg->receiver_peers && cfg->receiver_peers[i] && s->n_rx < MAX_RECEIVERS; i++)
+        s->rx[s->n_rx++].url = cfg->receiver_peers[i];
     lf_keyring_init(&s->keys);
     if (gethostname(s->host, sizeof s->host - 1) != 0)
         snprintf(s->host, sizeof s->host, "unknown");
@@ -513,6 +778,8 @@ int lf_parser_service_start(lf_service *svc, lf_parser_service **out)
     s->c_events = lf_metrics_counter(reg, "lf_parser_events_total", "Events loaded into MySQL", NULL);
     s->c_failed = lf_metrics_counter(reg, "lf_parser_failures_total", "Sessions that failed (parse_failures rows)", NULL);
     s->c_retried = lf_metrics_counter(reg, "lf_parser_retries_total", "Retries after a passing failure: a session handed back, or a wait for MySQL, Elasticsearch or the receiver", NULL);
+    s->g_parked = lf_metrics_gauge(reg, "lf_parser_sessions_waiting_for_receiver",
+                                   "Sessions set aside until the receiver storing them is back (jetstream)", NULL);
     s->c_es_docs = lf_metrics_counter(reg, "lf_parser_es_documents_total", "Events indexed into Elasticsearch", NULL);
     s->workers = lf_calloc(cfg->workers, sizeof *s->workers);
     if (!s->workers) {
@@ -525,7 +792,7 @@ int lf_parser_service_start(lf_service *svc, lf_parser_service **out)
         w->svc = s;
         w->index = (int)i;
         lf_buf_init(&w->scratch, SIZE_MAX / 4);
-        rc = lf_parser_fetch_new(cfg->receiver_url, cfg->receiver_token, &s->keys, cfg->max_log_size, &w->fetch);
+        rc = lf_parser_fetch_new(cfg->receiver_url, cfg->receiver_token, &s->keys, cfg->max_log_size, &w->fetch[0]);
         if (rc == 0 && cfg->es_url)
             rc = lf_loader_es_new(&s->es_conn, cfg->es_index_prefix, (size_t)cfg->es_bulk_bytes, &w->es);
         if (rc == 0 && pthread_create(&w->thread, NULL, worker_main, w) != 0)
@@ -557,6 +824,17 @@ void lf_parser_service_stop(lf_parser_service *s)
             worker_free(&s->workers[i]);
     }
     lf_free(s->workers);
+    /* handed back now, so that another parser need not wait out the ack wait */
+    for (parked *p = s->parked, *next; p; p = next) {
+        next = p->next;
+        if (s->wq)
+            give_back(s, &p->m, 0);
+        free(p->m.body);
+        free(p);
+    }
+    s->parked = NULL;
+    if (s->rx_lock_made)
+        pthread_mutex_destroy(&s->rx_lock);
     lf_work_queue_close(s->wq, 5000);
     lf_logtypes_free(&s->types);
     lf_keyring_free(&s->keys);

@@ -122,7 +122,9 @@ static int from_js(lf_jsqueue_msg *in, size_t n, lf_work_msg **out)
         m[i].sent_ms = (int64_t)in[i].sent_ms;
         m[i].body = in[i].body;
         m[i].len = in[i].len;
+        memcpy(m[i].origin, in[i].origin, sizeof in[i].origin);
         in[i].body = NULL;
+        m[i].js = in[i];
     }
     *out = m;
     return 0;
@@ -193,4 +195,19 @@ int lf_work_queue_nack(lf_work_queue *wq, const char *receipt, uint64_t delay_ms
 const char *lf_work_queue_where(const lf_work_queue *wq)
 {
     return wq->where;
+}
+
+int lf_work_queue_dead_letter(lf_work_queue *wq, const lf_work_msg *m, const char *reason)
+{
+    if (!wq->consumer)
+        return -ENOTSUP;
+    lf_jsqueue_msg jm = m->js;
+    jm.body = m->body;
+    jm.len = m->len;
+    return lf_jsconsumer_dead_letter(wq->consumer, &jm, reason);
+}
+
+bool lf_work_queue_names_receiver(const lf_work_queue *wq)
+{
+    return wq->consumer != NULL;
 }

@@ -20,6 +20,8 @@ typedef struct lf_work_msg {
     int64_t sent_ms;
     char *body; /* NUL-terminated, owned (lf_work_queue_msgs_free) */
     size_t len;
+    char origin[LF_JSQUEUE_ORIGIN_MAX]; /* jetstream: the receiver storing the session ("": [receiver] url) */
+    lf_jsqueue_msg js; /* jetstream: the message as received, body NULL (for lf_work_queue_dead_letter) */
 } lf_work_msg;
 
 typedef struct lf_work_queue lf_work_queue;
@@ -39,6 +41,11 @@ void lf_work_queue_untrack(lf_work_queue *wq, const char *receipt);
 bool lf_work_queue_lost(lf_work_queue *wq, const char *receipt);
 LF_MUST_CHECK int lf_work_queue_ack(lf_work_queue *wq, const char *receipt);
 LF_MUST_CHECK int lf_work_queue_nack(lf_work_queue *wq, const char *receipt, uint64_t delay_ms);
+/* jetstream: untracks m and moves it to the dead letters with reason at once (lf_jsconsumer.h);
+ * -ENOTSUP on the embedded backend. */
+LF_MUST_CHECK int lf_work_queue_dead_letter(lf_work_queue *wq, const lf_work_msg *m, const char *reason);
+/* Whether messages name the receiver storing their session (jetstream). */
+bool lf_work_queue_names_receiver(const lf_work_queue *wq);
 /* "http://127.0.0.1:8440" or "nats://..." (the first server), for log lines. */
 const char *lf_work_queue_where(const lf_work_queue *wq);
 
