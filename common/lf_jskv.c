@@ -137,12 +137,17 @@ int lf_jskv_put(lf_jskv *kv, const char *key, const void *value, size_t len, uin
     return 0;
 }
 
-/* A refused conditional write (create, update) comes back as a plain NATS_ERR ("wrong last
- * sequence"); anything else (timeout, connection) is not a refusal. */
+/* A refused conditional write (create, update) comes back as NATS_ERR with JetStream's "wrong last
+ * sequence" (error 10071) as the thread's last error; any other failure (a full stream, a timeout,
+ * the connection) is not a refusal and must not be taken for "the key is there". */
 static int conditional_error(lf_jskv *kv, natsStatus s, const char *op, const char *key, lf_buf *err)
 {
-    if (s == NATS_ERR)
-        return -EEXIST;
+    if (s == NATS_ERR) {
+        natsStatus last = NATS_OK;
+        const char *text = nats_GetLastError(&last);
+        if (last == s && text && strstr(text, "wrong last sequence"))
+            return -EEXIST;
+    }
     return op_error(kv, s, op, key, err);
 }
 

@@ -255,14 +255,14 @@ int lf_receiver_claim(lf_receiver *r, const lf_index_row *row, lf_session_claim 
     lf_buf v = LF_BUF_INIT(LF_JSKV_VALUE_MAX);
     int rc = o ? lf_json_dump(o, &v) : -ENOMEM;
     json_decref(o);
-    /* a claim deleted between the refused create and the read is made again (twice at most) */
-    for (int attempt = 0; rc == 0 && attempt < 3; attempt++) {
+    /* a claim deleted between the refused create and the read is tried again (three times at most) */
+    for (int attempt = 0; rc == 0 || (rc == -EAGAIN && attempt < 3); attempt++) {
         rc = lf_jskv_create(r->kv_sessions, row->id, v.data, v.len, NULL, err);
         if (rc != -EEXIST)
             break;
         rc = lf_receiver_claim_get(r, row->id, other, err);
         if (rc == -ENOENT) {
-            rc = 0;
+            rc = -EAGAIN;
             continue;
         }
         if (rc == 0) /* ours already: an earlier claim whose answer was lost */

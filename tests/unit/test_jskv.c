@@ -2,7 +2,8 @@
  * and bound when there, get/put, create-only (-EEXIST), update against a revision, delete, the
  * sorted listing, refused keys, and a mirror that follows puts and deletes from another connection,
  * keeps its copy while the server is down and reads the bucket afresh once it is back (a delete made
- * meanwhile is not missed). Waits poll for the awaited generation, bounded. */
+ * meanwhile is not missed), and a write that fails while the server is down is an error, not a
+ * refusal. Waits poll for the awaited generation, bounded. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -225,7 +226,13 @@ static void mirror_start_fails_without_bucket_values(void **state)
     lf_jetstream *js = NULL;
     assert_int_equal(lf_test_nats_connect(&n, &o, 20000, &js), 0);
     lf_jskv *kv = open_bucket(js, "T_DOWN");
+    assert_int_equal(lf_jskv_put(kv, "k", "v", 1, NULL, NULL), 0);
     lf_test_nats_kill(&n);
+    /* a failed write is an error, never taken for "the key is there" */
+    int crc = lf_jskv_create(kv, "k", "w", 1, NULL, NULL);
+    assert_true(crc < 0 && crc != -EEXIST);
+    crc = lf_jskv_create(kv, "new", "w", 1, NULL, NULL);
+    assert_true(crc < 0 && crc != -EEXIST);
     lf_jskv_mirror *m = NULL;
     lf_buf err = LF_BUF_INIT(1024);
     int rc = lf_jskv_mirror_start(kv, 1000, &m, &err);
