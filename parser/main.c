@@ -91,6 +91,8 @@ static void preflight(const void *config, lf_preflight *pf)
 {
     const struct lf_parser_config *c = config;
     lf_preflight_url(pf, "receiver", "url", c->receiver_url);
+    for (size_t i = 0; c->receiver_peers && c->receiver_peers[i]; i++)
+        lf_preflight_url(pf, "receiver", "peers", c->receiver_peers[i]);
     lf_preflight_require(pf, "receiver", "token", c->receiver_token,
                          "the queue and the stored sessions need a worker token (logferry-receiver tokens add "
                          "NAME --scope worker)");
