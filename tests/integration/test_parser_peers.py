@@ -10,8 +10,8 @@ and whose [receiver] peers lists B.
    dead-lettered with the reason, and that host (a listening socket) never saw a connection, so
    the worker token never left for it.
 
-The receivers share one keyring and one token table (copied from A), as the parser decrypts with
-one keyring and authenticates with one token; each registers the uploading site itself."""
+The receivers share the sites and tokens (JetStream buckets, filled by A's first start), A's token
+key and A's keyring, as the parser decrypts with one keyring and authenticates with one token."""
 import base64
 import json
 import os
@@ -49,11 +49,13 @@ def receiver(server, advertise=None, like=None):
     with open(rx.conf, "w") as f:
         f.write(text.replace("listen = 127.0.0.1:0\n", f"listen = 127.0.0.1:{port}\n"))
     if like:
+        # sites and tokens are shared through JetStream (imported by A's first start); a token is a
+        # keyed hash, so every receiver has A's token key, and the parser decrypts with A's keyring
+        rx.import_shared = False
+        rx.site, rx.signer, rx.worker_token = like.site, like.signer, like.worker_token
+        shutil.copy2(os.path.join(like.dir, "token.key"), os.path.join(rx.dir, "token.key"))
         shutil.rmtree(os.path.join(rx.dir, "keys"), ignore_errors=True)
         shutil.copytree(os.path.join(like.dir, "keys"), os.path.join(rx.dir, "keys"))
-        for name in ("tokens", "token.key"):
-            shutil.copy2(os.path.join(like.dir, name), os.path.join(rx.dir, name))
-        rx.worker_token = like.worker_token
     rx.start()
     H.check(rx.port == port, f"receiver on {rx.port}, configured {port}")
     rx.url = url
@@ -163,7 +165,7 @@ def test_parser_fetches_from_the_receiver_named():
                "nothing left waiting", timeout=30)
 
     # 3. a receiver the parser was not given: dead-lettered unfetched
-    rx_c = receiver(server, advertise=trap_url)
+    rx_c = receiver(server, advertise=trap_url, like=rx_a)
     stray, _ = upload(rx_c, rng, "stray-c")
     H.wait_for(lambda: nats(server).stream_info("LF_DLQ_sessions")["state"]["messages"] == 1,
                "the stray session's message in the dead-letter stream", timeout=60)
