@@ -728,6 +728,9 @@ int lf_parser_service_start(lf_service *svc, lf_parser_service **out)
     if (cfg->templates_dir)
         LF_WARN("parser", "[parser] templates_dir is no longer used (templates are kept in MySQL and shared by "
                           "every parser); remove it from the configuration");
+    if (cfg->receiver_peers && cfg->receiver_peers[0] && cfg->js.backend != LF_QUEUE_BACKEND_JETSTREAM)
+        LF_WARN("parser", "[receiver] peers is used only with [queue] backend = jetstream (the embedded queue's "
+                          "sessions are all fetched from [receiver] url)");
     char err[512] = "";
     int rc = lf_logtypes_load(&s->types, lf_service_config_path(svc), err, sizeof err);
     if (rc < 0) {
