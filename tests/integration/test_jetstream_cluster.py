@@ -21,7 +21,8 @@ one after the other:
   rxa     receiver A is SIGKILLed during uploads: nginx sends them to B; restarted, A answers 2xx again
   p2      parser p2 is SIGKILLed while it parses; restarted, it parses again (what it held comes back
           after the ack wait)
-  cut     the link between p1 and receiver B is cut (blackhole routes both ways) and the sessions
+  cut     the wire between p1 and receiver B is cut silently (lfnetns sever: no error on either
+          side, connects and requests time out, as with a dead cable) and the sessions
           not yet released go out at once; p1 holds a session B stores, past twice the ack wait,
           while the rest is loaded; restored, p1 goes on
 
@@ -572,7 +573,7 @@ def chaos_cut():
     before = loaded()
     log("cut: the link between parser p1 and receiver B; the sessions not yet released go out at once")
     t0 = time.time()
-    NET.cut("p1", "rxb")
+    NET.sever("p1", "rxb")
     E.hurry.set()  # sessions for both receivers while the link is down, however slow the build
     # p1 holds a session B stores (it waits for B, keeping the message) while the rest goes on
     wait_for(lambda: any(rxb in line and ("unavailable" in line or "holding" in line)
@@ -584,7 +585,7 @@ def chaos_cut():
     # again meanwhile (the end state would show a copy or a dead letter)
     wait_for(lambda: loaded() >= before + 10 and time.time() - t_hold > 2 * VISIBILITY_S, 90,
              f"sessions loaded while p1 and B are cut apart, for more than {2 * VISIBILITY_S}s", detail=queue_detail)
-    NET.cut("p1", "rxb", False)
+    NET.sever("p1", "rxb", False)
     E.figures["cut: link cut for"] = time.time() - t0
     t1 = time.time()
     done = parser_metric("p1", "lf_parser_sessions_total") or 0

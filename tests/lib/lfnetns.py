@@ -4,8 +4,9 @@
     net.up()                       # namespaces <tag><pid>-HOST, deleted at exit
     subprocess.run(net.in_ns("app", ["curl", ...]))
     net.http("app", "GET", "http://10.231.0.3:8080/healthz")   # (status, body), 0: no connection
-    net.cut("app", "db")           # blackhole routes both ways: packets vanish, no quick error
+    net.cut("app", "db")           # blackhole routes both ways: a sender's connect fails at once
     net.cut("app", "db", False)    # restored
+    net.sever("app", "db")         # silently: frames vanish on the wire, connects time out
 
 Every address is a /24 on a bridge the test created; nothing reaches outside the namespaces. Needs
 root and iproute2. The namespaces of an earlier run that was killed before it could clean up (its
@@ -15,6 +16,8 @@ import atexit
 import os
 import re
 import subprocess
+
+NOWHERE_MAC = "02:00:00:00:de:ad"  # locally administered; no host of a Network has it
 
 
 def ip(*args):
@@ -107,15 +110,36 @@ class Network:
             raise RuntimeError(f"sysctl {name}={value} on {host}: {p.stderr.strip()}")
 
     def blackhole(self, host, addr, on=True):
-        """On host, packets to addr vanish (on) or flow again (off)."""
+        """On host, packets to addr are discarded (on) or flow again (off). Its own senders get an
+        error at once (EINVAL: curl's "Couldn't connect"); sever() is the silent cut."""
         ip("-n", self.ns(host), "route", "add" if on else "del", "blackhole", addr + "/32")
 
     def cut(self, a, b, cut=True):
-        """The link between hosts a and b broken (blackhole routes on both sides) or restored."""
+        """The link between hosts a and b broken (blackhole routes on both sides: each side's
+        connects and sends fail at once) or restored."""
         for addr in self.addresses(b):
             self.blackhole(a, addr, cut)
         for addr in self.addresses(a):
             self.blackhole(b, addr, cut)
+
+    def sever(self, a, b, cut=True):
+        """The wire between hosts a and b cut silently (or mended): on each, the neighbour entries
+        for the other's addresses on a bridge they share are pinned to a MAC address no host has,
+        so frames go out and vanish. Neither side gets an error (a blackhole route gives its
+        sender one at once): as with a dead cable, TCP retransmits until it gives up (see
+        net.ipv4.tcp_retries2) and a connect times out. Mended: the entries are removed and ARP
+        finds the real ones. No netfilter or tc needed."""
+        pinned = []
+        for x, y in ((a, b), (b, a)):
+            for k, (br, _) in enumerate(self.hosts[x]):
+                pinned += [(x, f"eth{k}", addr) for br2, addr in self.hosts[y] if br2 == br]
+        if not pinned:
+            raise ValueError(f"{a} and {b} share no bridge")
+        for host, dev, addr in pinned:
+            if cut:
+                ip("-n", self.ns(host), "neigh", "replace", addr, "lladdr", NOWHERE_MAC, "dev", dev, "nud", "permanent")
+            else:
+                ip("-n", self.ns(host), "neigh", "del", addr, "dev", dev)
 
     def isolate(self, host, cut=True):
         """host cut from (or restored to) every other host."""
