@@ -31,7 +31,9 @@ static int validate_peers(const void *field, lf_buf *err)
 static const lf_config_option parser_options[] = {
     LF_SERVICE_COMMON_OPTIONS("127.0.0.1:8442"),
     {"receiver", "url", LF_CFG_STRING, "http://127.0.0.1:8440", F(receiver_url),
-     .description = "Base URL of the receiver whose queue and stored sessions this parser works on."},
+     .description = "Base URL of the receiver whose queue and stored sessions this parser works on. On jetstream, "
+                    "sessions whose message names no receiver are fetched here; a receiver with [queue] "
+                    "advertise_url is matched by that URL, so write it the same way (a trailing / aside)."},
     {"receiver", "peers", LF_CFG_LIST, NULL, F(receiver_peers), .validate = validate_peers,
      .description = "jetstream: the other receivers' base URLs (comma-separated, as in their [queue] advertise_url) "
                     "that a message may name as the holder of its session; the parser fetches the blob from "
