@@ -47,6 +47,17 @@ def sessions_loaded(db, database):
         return 0  # the database or table is not there yet
 
 
+def cpu_s(pid):
+    """User + system CPU seconds of a live process."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_all(groups):
+    return {g: sum(cpu_s(pid) for pid in pids) for g, pids in groups.items()}
+
+
 def stacks(parsers):
     out = []
     for p in parsers:
@@ -112,6 +123,10 @@ def cell(db, bodies, backend, nparsers, tag):
                 raise SystemExit(f"upload {path}: {status} {data[:300]}")
             time.sleep(0.05)  # refused for now (busy): as an uploader would, only sooner
 
+    nats_pids = [] if not server else [x.pid for x in server.servers] if NODES > 1 else [server.pid]
+    groups = {"receiver": [rx.proc.pid], "parsers": [p.proc.pid for p in parsers], "mariadbd": [db.proc.pid],
+              "nats-server": nats_pids}
+    cpu0 = cpu_all(groups)
     t0 = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(UPLOADERS) as ex:
         done = ex.map(upload, todo)
@@ -130,6 +145,7 @@ def cell(db, bodies, backend, nparsers, tag):
             stalled(f"{backend} x{nparsers}: {n} of {N} sessions in MySQL, none for {STALL_S}s", parsers, rx)
         time.sleep(0.1)
     dt = time.monotonic() - t0
+    cpu = {g: v - cpu0[g] for g, v in cpu_all(groups).items()}
     rows, distinct, events = db.query("SELECT COUNT(*), COUNT(DISTINCT session_id), SUM(event_count) FROM sessions",
                                       database)[0]
     event_rows = int(db.query("SELECT COUNT(*) FROM events", database)[0][0])
@@ -147,7 +163,7 @@ def cell(db, bodies, backend, nparsers, tag):
     for d in [rx.dir] + [p.dir for p in parsers]:
         shutil.rmtree(d, ignore_errors=True)
     return {"s": dt, "upload_s": t_up, "sessions_per_s": N / dt, "events_per_s": int(events) / dt,
-            "events": int(events)}
+            "events": int(events), "cpu": cpu}
 
 
 def main():
@@ -180,6 +196,12 @@ def main():
         med[c] = (statistics.median(ss), statistics.median(es))
         print(f"{c[0]:10} {c[1]:>7} | {med[c][0]:8.1f} ({min(ss):5.1f}-{max(ss):5.1f}) | "
               f"{med[c][1]:9.0f} ({min(es):6.0f}-{max(es):6.0f}) | {statistics.median(x['upload_s'] for x in rs):14.1f}")
+    print(f"CPU seconds per 1000 sessions, medians (this machine has {os.cpu_count()} cores, shared):")
+    print(f"{'queue':10} {'parsers':>7} | " + " ".join(f"{g:>11}" for g in results[CELLS[0]][0]["cpu"]))
+    for c in CELLS:
+        rs = results[c]
+        print(f"{c[0]:10} {c[1]:>7} | " + " ".join(f"{statistics.median(x['cpu'][g] for x in rs) * 1000 / N:11.2f}"
+                                                   for g in rs[0]["cpu"]))
     for n in (1, 2):
         print(f"jetstream/embedded, {n} parser(s): {med[('jetstream', n)][0] / med[('embedded', n)][0]:.2f}")
     for b in ("embedded", "jetstream"):

@@ -5,7 +5,8 @@
 # and JetStream (a nats-server started per cell), each with one and with two parser processes of 2
 # workers. Cells are interleaved run by run (the machine's other load falls on all of them); the
 # table holds the medians and ranges, and the ratios JetStream/embedded and two parsers/one. Every
-# cell checks that each session is in MySQL once with all its events.
+# cell checks that each session is in MySQL once with all its events. A second table gives the CPU
+# seconds per 1000 sessions of the receiver, the parsers, mariadbd and nats-server (for sizing).
 # Usage: bench/pipeline/run.sh   (LF_BUILD_DIR defaults to build/bench; needs logferry-receiver,
 #        logferry-parser and logferry-sign built there, mariadb-server and nats-server installed;
 #        LF_BENCH_SESSIONS=1000 per cell, LF_BENCH_RUNS=3, LF_BENCH_MAX_LINES=2000 lines in the longest
