@@ -455,7 +455,9 @@ def setup():
     NET.up()
     for h in HOSTS:
         # TCP gives up on a silent peer in ~3 s instead of ~15 min: a cut link or a SIGKILLed node's
-        # host shows quickly to nats-server's routes and to the clients (lfnats.py says why)
+        # host shows quickly to nats-server's routes and to the clients (lfnats.py says why). On
+        # p1 it also ends a blob request sent on a kept-alive connection just before the silent
+        # cut within seconds: with the default, it waits out the fetch's 300 s timeout
         NET.sysctl(h, "net.ipv4.tcp_retries2", 3)
     E.gen_dir = os.path.join(E.dir, "generated")
     E.sites_dir = os.path.join(E.dir, "sites")
