@@ -1,8 +1,10 @@
 /* Index of stored sessions: one SQLite file (WAL, synchronous=NORMAL: see index.c) in the state dir.
  * Row: id, site, size (plaintext zip bytes), stored_size, content hash (BLAKE2b-256 hex of the zip),
  * received time (ms), backend, location, status ("stored": blob written, not yet known to be
- * queued; "queued": the send to the sessions queue committed). One connection guarded by a mutex:
- * callable from any thread. */
+ * queued; "queued": the send to the sessions queue committed; on JetStream also "claiming": blob
+ * written, the id not yet claimed in the shared LF_SESSIONS bucket, and "foreign": another receiver
+ * holds the id, so this copy is never published). One connection guarded by a mutex: callable from
+ * any thread. */
 #ifndef LF_RECEIVER_INDEX_H
 #define LF_RECEIVER_INDEX_H
 

@@ -295,8 +295,10 @@ static int receiver_start(lf_service *svc)
         goto fail;
     if ((rc = lf_receiver_recover(cfg, r->store, r->index, &r->keys, r->jsq)) != 0)
         goto fail;
-    if (jetstream)
+    if (jetstream) {
+        lf_receiver_settle_claims(r); /* blobs recovery found without a row are indexed "claiming" */
         return start_serving(r);
+    }
     lf_queue_options opt;
     lf_queue_options_init(&opt);
     opt.max_receives = (uint32_t)cfg->max_receives;

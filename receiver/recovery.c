@@ -90,7 +90,9 @@ static int index_orphan(recover_ctx *c, const char *id, const char *location)
     row.received_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
     snprintf(row.backend, sizeof row.backend, "%s", c->store->ops->name);
     snprintf(row.location, sizeof row.location, "%s", location);
-    snprintf(row.status, sizeof row.status, "stored");
+    /* on JetStream the id must be claimed before it is published (upload.c): "claiming" rows are
+     * claimed, or marked foreign, by the settling at start and then published by the sweep */
+    snprintf(row.status, sizeof row.status, "%s", c->jsq ? "claiming" : "stored");
     return lf_index_insert(c->index, &row);
 }
 

@@ -50,6 +50,9 @@ def two_receivers():
     b.import_shared = False  # site-b must come from `sites add`, not from B's file
     # a token is a keyed hash: every receiver needs the same token key (documented)
     shutil.copy2(os.path.join(a.dir, "token.key"), os.path.join(b.dir, "token.key"))
+    # and one keyring, since a parser reads every receiver's sessions with its one copy (documented)
+    shutil.rmtree(os.path.join(b.dir, "keys"), ignore_errors=True)
+    shutil.copytree(os.path.join(a.dir, "keys"), os.path.join(b.dir, "keys"))
     b.worker_token, b.read_token, b.admin_token = a.worker_token, a.read_token, a.admin_token
     b.start()
     return server, a, b
@@ -177,6 +180,20 @@ def test_session_index_shared():
     status, body = upload_status(b, s, signer=a.signer)
     H.check(status == 200 and body["duplicate"], f"and a re-upload to B is a duplicate: {status} {body}")
     H.check(depth(a) == 2, f"still each queued once: {depth(a)}")
+
+    # a blob with no row (B died between storing it and indexing it): start-up recovery indexes it
+    # "claiming", never publishable before its claim is settled; A holds the id, so it is foreign
+    H.check(b.stop() == 0, b.log_text()[-2000:])
+    with sqlite3.connect(os.path.join(b.dir, "index.db")) as db:
+        db.execute("DELETE FROM sessions WHERE id = ?", (s.id,))
+    blob = [f for f in a.stored_files() if s.id in os.path.basename(f)]
+    H.check(len(blob) == 1, f"A's blob of {s.id}: {a.stored_files()}")
+    dst = os.path.join(b.store, os.path.relpath(blob[0], a.store))
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    shutil.copy2(blob[0], dst)
+    b.start()
+    rows = {r[0]: r[1] for r in b.index_rows()}
+    H.check(rows.get(s.id) == "foreign", f"the orphan blob of an id A holds: {rows}")
 
     stop_all(server, a, b)
 
