@@ -397,6 +397,17 @@ int lf_jsqueue_dead_letter(lf_jsqueue *q, const lf_jsqueue_msg *m, const char *r
     return dead_letter(q, m, reason, err);
 }
 
+int lf_jsqueue_publish_dead(lf_jsqueue *q, const void *body, size_t len, const char *msg_id,
+                            const char *session_id, const char *reason, lf_buf *err)
+{
+    if (len > q->o.max_body || !msg_id || !*msg_id || strlen(msg_id) >= LF_QUEUE_DEDUP_MAX || !session_id ||
+        !reason || !*reason || strlen(reason) >= LF_JSQUEUE_REASON_MAX)
+        return -EINVAL;
+    const char *headers[] = {HDR_REASON, reason, HDR_MSG_ID, session_id, HDR_SESSION, session_id,
+                             q->origin[0] ? HDR_ORIGIN : NULL, q->origin, NULL};
+    return publish(q, q->dlq_subject, body, len, msg_id, headers, NULL, NULL, err);
+}
+
 /* Turns one delivery into m; 1 when it was dead-lettered instead (not to be returned). */
 static int take_delivery(lf_jsqueue *q, natsMsg *nm, lf_jsqueue_msg *m, lf_buf *err)
 {

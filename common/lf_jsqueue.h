@@ -127,6 +127,13 @@ LF_MUST_CHECK int lf_jsqueue_nack(lf_jsqueue *q, const char *receipt, uint64_t d
 /* Moves a received message to the dead letters with reason (crash-safe as above). */
 LF_MUST_CHECK int lf_jsqueue_dead_letter(lf_jsqueue *q, const lf_jsqueue_msg *m, const char *reason, lf_buf *err);
 
+/* Stores a dead letter that was never delivered here (a message moved from another queue, such as
+ * `queue migrate` from the embedded queue): body with reason, session_id as its Lf-Msg-Id and
+ * Lf-Session-Id, and the queue's origin. msg_id deduplicates a repeat; it must differ from the ids
+ * this queue gives its own dead letters ("<q>.<seq>") and redrives ("<id>.r<seq>"). */
+LF_MUST_CHECK int lf_jsqueue_publish_dead(lf_jsqueue *q, const void *body, size_t len, const char *msg_id,
+                                          const char *session_id, const char *reason, lf_buf *err);
+
 /* Figures in the embedded queue's struct (see above for what is not kept). */
 LF_MUST_CHECK int lf_jsqueue_stats(lf_jsqueue *q, lf_queue_statistics *out, lf_buf *err);
 /* Up to max dead letters, oldest first, with their reasons; state unchanged. */

@@ -27,7 +27,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include <nats/nats.h>
 #include <sqlite3.h>
 
 #include "commands.h"
@@ -41,14 +40,6 @@
 #define MIGRATE_VISIBILITY_MS (60 * 1000) /* only we receive: the receipts stay valid past it anyway */
 #define LOCK_WAIT_MS 1000
 #define DEAD_REASON "dead-lettered on the embedded queue after max_receives deliveries; moved by queue migrate"
-
-/* The dead-letter stream's subject and headers, as lf_jsqueue.h documents them: lf_jsqueue has no
- * call that stores a dead letter without a delivery to terminate. */
-#define DLQ_SUBJECT_PREFIX "logferry.dlq."
-#define HDR_REASON "Lf-Dead-Letter-Reason"
-#define HDR_MSG_ID "Lf-Msg-Id"
-#define HDR_SESSION "Lf-Session-Id"
-#define HDR_ORIGIN "Lf-Receiver" /* the receiver holding the blob, as the queue's other messages name it */
 
 typedef struct migrate {
     const struct lf_receiver_config *cfg;
@@ -100,31 +91,10 @@ static int lock_exclusive(const char *path, const char *what, sqlite3 **out, lf_
 
 static int publish_dead(migrate *m, const char *sid, lf_buf *err)
 {
-    char subject[LF_JSQUEUE_NAME_MAX + sizeof DLQ_SUBJECT_PREFIX], msg_id[LF_QUEUE_DEDUP_MAX];
-    snprintf(subject, sizeof subject, DLQ_SUBJECT_PREFIX "%s", m->cfg->queue_name);
     /* not "<queue>.<sequence>" (lf_jsqueue's dead letters) nor "<id>.r<sequence>" (redrive) */
+    char msg_id[LF_QUEUE_DEDUP_MAX];
     snprintf(msg_id, sizeof msg_id, "%s.migrated", sid);
-    natsMsg *nm = NULL;
-    natsStatus s = natsMsg_Create(&nm, subject, NULL, sid, (int)strlen(sid));
-    if (s == NATS_OK)
-        s = natsMsgHeader_Set(nm, HDR_REASON, DEAD_REASON);
-    if (s == NATS_OK)
-        s = natsMsgHeader_Set(nm, HDR_MSG_ID, sid);
-    if (s == NATS_OK)
-        s = natsMsgHeader_Set(nm, HDR_SESSION, sid);
-    if (s == NATS_OK && m->cfg->advertise_url && *m->cfg->advertise_url)
-        s = natsMsgHeader_Set(nm, HDR_ORIGIN, m->cfg->advertise_url);
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    po.MsgId = msg_id;
-    po.MaxWait = lf_jetstream_timeout_ms(m->js);
-    jsPubAck *pa = NULL;
-    jsErrCode jerr = 0;
-    if (s == NATS_OK)
-        s = js_PublishMsg(&pa, (jsCtx *)lf_jetstream_ctx(m->js), nm, &po, &jerr);
-    natsMsg_Destroy(nm);
-    jsPubAck_Destroy(pa);
-    return s == NATS_OK ? 0 : lf_jetstream_error(s, jerr, "publishing a dead letter to JetStream", err);
+    return lf_jsqueue_publish_dead(m->jq, sid, strlen(sid), msg_id, sid, DEAD_REASON, err);
 }
 
 static void progress(const migrate *m)
