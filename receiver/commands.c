@@ -624,6 +624,12 @@ static int cmd_queue(lf_service *svc, int argc, char **argv)
         unsigned long n = argc == 4 ? strtoul(argv[3], NULL, 10) : 10;
         return lf_receiver_queue_command_js(cfg, argv[1], q, n < 1 || n > LF_QUEUE_RECEIVE_MAX ? 10 : n);
     }
+    if (strcmp(argv[1], "migrate") == 0) {
+        fprintf(stderr, "logferry-receiver: queue migrate moves the embedded queue (%s) onto JetStream: set "
+                        "[queue] backend = jetstream and its servers first (docs/operations.md)\n",
+                cfg->queue_path);
+        return EXIT_USAGE;
+    }
     lf_queue_options opt;
     lf_queue_options_init(&opt);
     opt.max_receives = (uint32_t)cfg->max_receives;
@@ -688,7 +694,8 @@ const lf_service_command lf_receiver_commands[] = {
      "the next start (after a lost queue store)",
      cmd_sessions,
      .no_config = false},
-    {"queue", "stats [Q] | peek [Q [N]] | redrive [Q] | check", "inspect and repair the durable queue", cmd_queue,
+    {"queue", "stats [Q] | peek [Q [N]] | redrive [Q] | check | migrate",
+     "inspect and repair the durable queue; migrate moves the embedded queue onto JetStream", cmd_queue,
      .no_config = false},
 };
 const size_t lf_receiver_n_commands = sizeof lf_receiver_commands / sizeof lf_receiver_commands[0];

@@ -9,6 +9,20 @@
 
 static const char *const store_backends[] = {"filesystem", "elasticsearch", NULL};
 
+/* The value every published message carries in its Lf-Receiver header, which a parser refuses whole
+ * unless it is an http(s) URL it can match against its [receiver] url and peers: caught here, at
+ * --check-config, rather than at the receiver's start. */
+static int validate_advertise_url(const void *field, lf_buf *err)
+{
+    const char *url = *(const char *const *)field;
+    if (url && !lf_jsqueue_origin_valid(url)) {
+        lf_buf_msgf(err, "\"%s\" is not an http:// or https:// URL of at most %d characters", url,
+                    LF_JSQUEUE_ORIGIN_MAX - 1);
+        return LF_ECONFIG;
+    }
+    return 0;
+}
+
 static const lf_config_option receiver_options[] = {
     LF_SERVICE_COMMON_OPTIONS("127.0.0.1:8440"),
     {"store", "dir", LF_CFG_STRING, "/var/lib/logferry/receiver/sessions", F(store_dir),
@@ -65,7 +79,7 @@ static const lf_config_option receiver_options[] = {
      .max = 86400000,
      .description = "jetstream: how often sessions stored but never acknowledged by JetStream (a crash or a "
                     "failed publish between store and answer) are published again."},
-    {"queue", "advertise_url", LF_CFG_STRING, NULL, F(advertise_url),
+    {"queue", "advertise_url", LF_CFG_STRING, NULL, F(advertise_url), .validate = validate_advertise_url,
      .description = "jetstream: this receiver's base URL as the parsers reach it (for example "
                     "`https://recv-2.example:8440`), named in every message it publishes so that a parser "
                     "fetches the session from the receiver that stores it. Unset: parsers fetch from their own "
