@@ -335,6 +335,11 @@ def test_pipeline_rerun_and_redrive():
         new = b.wait_for(lambda: [r for r in runs_of(b, "feature_usage") if r[0] > runs[0][0]],
                          "the new run shown", timeout=60)
         H.check(new[0][1] == "ok", f"the re-run: {new}")
+        # the cancelled click started nothing: the confirmed one is the only run since (read once the
+        # confirmed run has ended, so a cancelled run that was merely slow would be counted too)
+        since = TA.DB.query(f"SELECT COUNT(*) FROM job_runs WHERE job = 'feature_usage' AND id > {runs[0][0]}",
+                            TA.DST)
+        H.check(since == [["1"]], f"runs after the cancelled and the confirmed click: {since}")
         H.check("Job feature_usage: ok" in b.text(b.find("#notice")), b.text(b.find("#notice")))
         b.click(b.find("#redrive"))
         confirm(b)
