@@ -13,6 +13,7 @@ nats-server (and openssl for TLS).
     c.meta_leader()              # "n2": the JetStream meta leader, as the nodes agree on it
     c.servers[0].kill()          # SIGKILL; .stop() is SIGTERM; .start() restarts on its store
     c.wait_stream_ready("LF_Q_sessions", among=c.servers[1:])   # a leader there, its replicas current
+    c.wait_streams_ready()       # the same for every stream, key-value buckets' included
     s = lfnats.NatsServer(user="u", password="p", tls=True).start().wait_healthy()
     s.url(auth=True), s.tls      # "nats://u:p@127.0.0.1:P", {"ca": ..., "client_cert": ...}
 
@@ -582,6 +583,17 @@ class NatsCluster:
         except lfharness.TestFailure as e:
             st = self.stream_info(name, among=self._nodes(among))
             raise lfharness.TestFailure(f"{e}: {(st or {}).get('cluster')}")
+
+    def stream_names(self, among=None):
+        """Every stream the nodes in among (default: the running ones) know of, key-value buckets'
+        (KV_NAME) included."""
+        return sorted({st.get("name") for s in self._nodes(among) for st in _streams(s.jsz())} - {None})
+
+    def wait_streams_ready(self, among=None, timeout=60.0):
+        """Until every stream (stream_names) is stream_ready; returns {name: leader}."""
+        deadline = time.time() + timeout
+        return {name: self.wait_stream_ready(name, among, max(0.1, deadline - time.time()))
+                for name in self.stream_names(among)}
 
 
 def _streams(jsz, account=None):
