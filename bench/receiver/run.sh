@@ -2,15 +2,17 @@
 # Receiver benchmark: uploads/s, MB/s and p50/p99 upload latency for 16 KiB, 256 KiB and 8 MiB sessions
 # with 32 concurrent clients (keep-alive, signed, every upload a new session: verified, encrypted,
 # fsync'd, indexed and queued), on both queue backends side by side: a receiver on the embedded queue
-# (SQLite) and one on JetStream (an upload is answered only after JetStream acknowledged the publish;
-# a nats-server started here, see bench/nats.sh). Then the limit: the same bytes written, fsync'd and
+# (SQLite) and one on JetStream (the session id claimed in the LF_SESSIONS bucket and published, both
+# acknowledged by JetStream before the answer; a nats-server started here, see bench/nats.sh). Then the limit: the same bytes written, fsync'd and
 # renamed into the same directory by 32 threads with no processing. Each run starts a fresh receiver
 # per backend, alternating which backend goes first; the table holds the medians over the runs, the
-# ratio JetStream/embedded and each backend's largest peak RSS.
+# ratio JetStream/embedded and each backend's largest peak RSS (every run's figures go to stderr). The
+# JetStream receiver gets [queue] max_publishes = 32, one per client; a last probe counts the uploads
+# that the default (8) refuses with 503 busy at the same load.
 # Usage: bench/receiver/run.sh [runs, default 3]   (LF_BUILD_DIR defaults to build/bench;
 #        LF_BENCH_DIR picks the disk; LF_BENCH_NATS=0 skips JetStream; LF_BENCH_NATS_NODES=3 runs
 #        JetStream on a 3-node cluster on loopback with 3 replicas; LF_BENCH_SIZES lists SIZE:COUNT,
-#        default "16384:4000 262144:800 8388608:64")
+#        default "16384:4000 262144:800 8388608:64"; LF_BENCH_MAX_PUBLISHES for the JetStream receiver)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
