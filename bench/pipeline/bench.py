@@ -97,7 +97,7 @@ def cell(db, bodies, backend, nparsers, tag):
             server = lfnats.NatsServer().start().wait_healthy()
             urls = server.url()
         js = f"[queue]\nbackend = jetstream\nservers = {urls}\nreplicas = {NODES}\n"
-    # visibility equal on both sides (the consumer's ack wait); one publish slot per uploader
+    # visibility equal on both sides (the consumer's ack wait); more publish slots than uploaders
     rx = U.Receiver(extra_config=(js + "visibility = 20s\nmax_publishes = 16\n") if js else "", window="30m")
     database = f"bench_{tag}"
     parsers = [P.Parser(rx, db, workers=2, database=database, name=f"parser{i}",
@@ -112,6 +112,8 @@ def cell(db, bodies, backend, nparsers, tag):
         path = f"/v1/sessions/{s.id}"
         todo.append((path, s.body, rx.signer.header("PUT", path, s.body)))
 
+    refused = []  # one entry per 503 (list.append is atomic across the threads)
+
     def upload(item):
         path, body, auth = item
         while True:
@@ -121,6 +123,7 @@ def cell(db, bodies, backend, nparsers, tag):
                 return
             if status != 503:
                 raise SystemExit(f"upload {path}: {status} {data[:300]}")
+            refused.append(path)
             time.sleep(0.05)  # refused for now (busy): as an uploader would, only sooner
 
     nats_pids = [] if not server else [x.pid for x in server.servers] if NODES > 1 else [server.pid]
@@ -163,7 +166,7 @@ def cell(db, bodies, backend, nparsers, tag):
     for d in [rx.dir] + [p.dir for p in parsers]:
         shutil.rmtree(d, ignore_errors=True)
     return {"s": dt, "upload_s": t_up, "sessions_per_s": N / dt, "events_per_s": int(events) / dt,
-            "events": int(events), "cpu": cpu}
+            "events": int(events), "cpu": cpu, "refused": len(refused)}
 
 
 def main():
@@ -180,7 +183,8 @@ def main():
             res = cell(db, bodies, backend, nparsers, f"r{r}_{backend[:3]}{nparsers}")
             results[(backend, nparsers)].append(res)
             print(f"run {r + 1}/{RUNS} {backend:9} x{nparsers}: {res['s']:.1f}s (uploads done at {res['upload_s']:.1f}s), "
-                  f"{res['sessions_per_s']:.1f} sessions/s, {res['events_per_s']:.0f} events/s", file=sys.stderr,
+                  f"{res['sessions_per_s']:.1f} sessions/s, {res['events_per_s']:.0f} events/s, {res['refused']} uploads "
+                  "refused (503) and retried", file=sys.stderr,
                   flush=True)
     db.stop()
     events = results[CELLS[0]][0]["events"]
