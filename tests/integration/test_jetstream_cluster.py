@@ -3,7 +3,9 @@ parsers and MariaDB, each on a network-namespace host of its own (one bridge the
 
     nats1..3  10.233.0.11-13   nats-server (Debian's), one JetStream cluster, file stores
     rxa, rxb  10.233.0.21-22   logferry-receiver, [queue] backend = jetstream, replicas = 3, each its
-                               own filesystem store, advertise_url = its own address
+                               own filesystem store, advertise_url = its own address; sites and
+                               tokens added once, on A (JetStream buckets); B has A's token key
+                               and store key
     lb        10.233.0.30      nginx, round-robin over the two receivers (plain HTTP, port 8080)
     p1, p2    10.233.0.41-42   logferry-parser on JetStream; [receiver] url = one receiver and
                                peers = the other (p1: rxa then rxb, p2: rxb then rxa)
@@ -16,8 +18,8 @@ Generated sessions are released into the sites' watched folders in batches at a 
 one after the other:
 
   nats    the node leading the queue's stream is SIGKILLed: the stream gets a leader on the other
-          two and uploads go on; restarted on its store, it rejoins (routes, meta leader) and its
-          replica is current again
+          two and uploads go on; restarted on its store, it rejoins (routes, meta leader) and every
+          stream (queue, dead letters, the shared buckets) has a leader and current replicas
   rxa     receiver A is SIGKILLed during uploads: nginx sends them to B; restarted, A answers 2xx again
   p2      parser p2 is SIGKILLed while it parses; restarted, it parses again (what it held comes back
           after the ack wait)
@@ -30,11 +32,11 @@ Then: every session whose upload nginx answered 2xx is in MySQL `sessions` exact
 is there that never got a 2xx, every generated session is there with the generator's ground truth
 (lfsessions.verify), every event's raw message is byte-identical to the source lines it came from,
 the dead-letter stream and the queue's stream are empty (and the consumer has nothing pending or
-unacknowledged), and every process exits 0 on SIGTERM. A summary prints the counts and how long each
+unacknowledged), no parse failure was recorded, and every process exits 0 on SIGTERM. A summary prints the counts and how long each
 recovery took.
 
 Needs root (network namespaces), nginx, MariaDB and nats-server; exit 77 without namespaces or
-nats-server. Timeouts are tripled in the sanitizer build. LF_JSCLUSTER_SESSIONS sets how many
+nats-server. Timeouts and the release pace are tripled in the sanitizer build. LF_JSCLUSTER_SESSIONS sets how many
 sessions (default 600).
 """
 import hashlib
