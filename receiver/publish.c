@@ -1,7 +1,10 @@
 /* backend = jetstream: session ids go to the JetStream queue (lf_jsqueue.h) instead of the embedded
  * one. libnats blocks, so every publish runs on the libuv pool (uv_queue_work), at most
- * queue.max_publishes at once; past that, or while the connection is away, uploads are refused with
- * 503 (lf_receiver_js_busy) rather than holding pool threads for a publish timeout.
+ * queue.max_publishes at once so that a slow JetStream holds only that many pool threads; the
+ * publishes past it wait their turn in a FIFO on the loop (holding no thread: their number is
+ * bounded by limits.max_concurrent_uploads, since each belongs to an upload not yet answered). While
+ * the connection is away, uploads are refused with 503 (lf_receiver_js_busy) and a waiting publish
+ * fails at once rather than waiting out a publish timeout.
  *
  * A session counts as queued ("queued" in the index) only after JetStream's PubAck. Rows left
  * "stored" (a failed publish answered 503, a crash between store and PubAck) are published again
@@ -61,8 +64,6 @@ const char *lf_receiver_js_busy(lf_receiver *r)
 {
     if (!r->jsq || !lf_jetstream_connected(r->js))
         return "queue_unavailable";
-    if (r->js_publishing >= r->cfg->max_publishes)
-        return "busy";
     return NULL;
 }
 
@@ -86,33 +87,67 @@ static void work_publish(uv_work_t *w)
     lf_buf_free(&err);
 }
 
+static void after_publish(uv_work_t *w, int status);
+
+static int start_publish(lf_receiver *r, lf_publish_req *p)
+{
+    p->work.data = p;
+    int rc = uv_queue_work(r->loop, &p->work, work_publish, after_publish);
+    if (rc == 0)
+        r->js_publishing++;
+    return rc;
+}
+
+/* Starts waiting publishes while there is room; one that cannot start now (the connection away, the
+ * pool refusing) fails through its callback, since its call had succeeded. */
+static void start_waiting(lf_receiver *r)
+{
+    while (r->publish_wait_head && r->js_publishing < r->cfg->max_publishes) {
+        lf_publish_req *p = r->publish_wait_head;
+        r->publish_wait_head = p->next;
+        if (!r->publish_wait_head)
+            r->publish_wait_tail = NULL;
+        p->next = NULL;
+        int rc = lf_receiver_js_busy(r) ? -ENOTCONN : start_publish(r, p);
+        if (rc != 0) {
+            p->status = rc;
+            snprintf(p->err, sizeof p->err, "%s", rc == -ENOTCONN ? "JetStream is unreachable" : lf_strerror(rc));
+            p->cb(p, rc);
+        }
+    }
+}
+
 static void after_publish(uv_work_t *w, int status)
 {
     lf_publish_req *p = w->data;
-    p->r->js_publishing--;
+    lf_receiver *r = p->r;
+    r->js_publishing--;
     if (status != 0 && p->status == 0) {
         p->status = -ECANCELED;
         snprintf(p->err, sizeof p->err, "cancelled");
     }
     p->cb(p, p->status);
+    start_waiting(r);
 }
 
 int lf_receiver_js_publish(lf_receiver *r, lf_publish_req *p, const char *id, void (*cb)(lf_publish_req *, int))
 {
-    const char *busy = lf_receiver_js_busy(r);
-    if (busy)
-        return strcmp(busy, "busy") == 0 ? -EBUSY : -ENOTCONN;
+    if (lf_receiver_js_busy(r))
+        return -ENOTCONN;
     memset(&p->work, 0, sizeof p->work);
     p->r = r;
     p->cb = cb;
+    p->next = NULL;
     p->status = 0;
     p->err[0] = '\0';
     snprintf(p->id, sizeof p->id, "%s", id);
-    p->work.data = p;
-    int rc = uv_queue_work(r->loop, &p->work, work_publish, after_publish);
-    if (rc != 0)
-        return rc;
-    r->js_publishing++;
+    if (r->js_publishing < r->cfg->max_publishes && !r->publish_wait_head)
+        return start_publish(r, p);
+    if (r->publish_wait_tail)
+        r->publish_wait_tail->next = p;
+    else
+        r->publish_wait_head = p;
+    r->publish_wait_tail = p;
     return 0;
 }
 

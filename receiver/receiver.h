@@ -36,6 +36,7 @@ struct lf_receiver {
     lf_jetstream *js; /* jetstream backend (publish.c): the connection and the queue */
     lf_jsqueue *jsq;
     unsigned js_publishing; /* publishes waiting for their PubAck (loop thread) */
+    struct lf_publish_req *publish_wait_head, *publish_wait_tail; /* past max_publishes, FIFO */
     uv_timer_t sweep_timer; /* re-publishes rows still "stored" */
     bool sweep_timer_on, sweep_running;
     uv_work_t sweep_work;
@@ -102,13 +103,15 @@ typedef struct lf_publish_req {
     char err[256];
     void *data;
     void (*cb)(struct lf_publish_req *p, int status);
+    struct lf_publish_req *next; /* waiting for a free publish (lf_receiver.publish_wait_head) */
 } lf_publish_req;
 /* Connects and opens (creates or updates) the queue's streams. */
 LF_MUST_CHECK int lf_receiver_js_open(lf_receiver *r);
 void lf_receiver_js_close(lf_receiver *r);
-/* NULL when a publish may start now, else the 503's error code ("queue_unavailable", "busy"). */
+/* NULL when a publish may be asked for now, else the 503's error code ("queue_unavailable"). */
 const char *lf_receiver_js_busy(lf_receiver *r);
-/* -ENOTCONN or -EBUSY as lf_receiver_js_busy, or a libuv error; a failed call never calls cb. */
+/* Publishes id, at once or, past queue.max_publishes, after the publishes before it (FIFO). -ENOTCONN
+ * as lf_receiver_js_busy, or a libuv error; a failed call never calls cb. */
 LF_MUST_CHECK int lf_receiver_js_publish(lf_receiver *r, lf_publish_req *p, const char *id,
                                          void (*cb)(lf_publish_req *p, int status));
 /* The blocking publish (worker threads, recovery): the id as body and as Nats-Msg-Id. */

@@ -73,7 +73,8 @@ static const lf_config_option receiver_options[] = {
     {"queue", "max_publishes", LF_CFG_UINT, "8", F(max_publishes), .min = 1, .max = 128,
      .description = "jetstream: publishes waiting for JetStream's acknowledgement at once, each holding one of "
                     "limits.upload_threads (keep it below that, so that a slow JetStream does not stall the "
-                    "stores); past it, and while JetStream is unreachable, uploads get 503 with Retry-After (a "
+                    "stores); further stored sessions wait their turn, holding no thread, and their uploads are "
+                    "answered once published. While JetStream is unreachable uploads get 503 with Retry-After (a "
                     "session already stored is published again when its uploader retries)."},
     {"queue", "republish_interval", LF_CFG_DURATION, "30s", F(republish_interval_ms), .min = 1000,
      .max = 86400000,

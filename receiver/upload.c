@@ -167,9 +167,7 @@ static int precheck(lf_receiver *r, lf_http_request *req, lf_sign_auth *auth, ui
         }
         const char *js_busy = r->jsq ? lf_receiver_js_busy(r) : NULL;
         if (js_busy) {
-            reject(r, req, auth, 503, js_busy, js_busy,
-                   strcmp(js_busy, "busy") == 0 ? "too many sessions waiting for the queue; retry later"
-                                                : "the queue (JetStream) is unreachable; retry later");
+            reject(r, req, auth, 503, js_busy, js_busy, "the queue (JetStream) is unreachable; retry later");
             return -1;
         }
         if (r->queue_depth >= r->cfg->max_queue_depth) {
@@ -760,8 +758,8 @@ static void after_upload(uv_work_t *w, int status)
         u->pub.data = u;
         int rc = lf_receiver_js_publish(r, &u->pub, u->row.id, on_published);
         if (rc != 0) {
-            fail(u, 503, NULL, rc == -EBUSY ? "busy" : "queue_unavailable",
-                 "the session is stored but could not be queued now (%s); retry", lf_strerror(rc));
+            fail(u, 503, NULL, "queue_unavailable", "the session is stored but could not be queued now (%s); retry",
+                 lf_strerror(rc));
             respond_failure(u);
         }
         return;

@@ -7,8 +7,8 @@
 # renamed into the same directory by 32 threads with no processing. Each run starts a fresh receiver
 # per backend, alternating which backend goes first; the table holds the medians over the runs, the
 # ratio JetStream/embedded and each backend's largest peak RSS (every run's figures go to stderr). The
-# JetStream receiver gets [queue] max_publishes = 32, one per client; a last probe counts the uploads
-# that the default (8) refuses with 503 busy at the same load.
+# JetStream receiver runs with its defaults ([queue] max_publishes = 8: further publishes wait their
+# turn) unless LF_BENCH_MAX_PUBLISHES says otherwise.
 # Usage: bench/receiver/run.sh [runs, default 3]   (LF_BUILD_DIR defaults to build/bench;
 #        LF_BENCH_DIR picks the disk; LF_BENCH_NATS=0 skips JetStream; LF_BENCH_NATS_NODES=3 runs
 #        JetStream on a 3-node cluster on loopback with 3 replicas; LF_BENCH_SIZES lists SIZE:COUNT,
@@ -48,12 +48,10 @@ fi
 pk=$("$sign" keygen "$dir/bench.sk")
 results=$dir/results # lines: KIND SIZE uploads/s MB/s p50_ms p99_ms, or rss BACKEND KiB
 
-# JetStream: publishes in flight at once. Past it uploads are refused (503 busy, to be retried after
-# Retry-After); the default, 8, refuses most uploads of 32 clients (printed at the end), so the table
-# measures with one publish slot per client.
-max_publishes=${LF_BENCH_MAX_PUBLISHES:-32}
+# JetStream: publishes in flight at once (empty: the receiver's default)
+max_publishes=${LF_BENCH_MAX_PUBLISHES:-}
 
-# start_receiver BACKEND DIR [MAX_PUBLISHES]: a fresh receiver there; sets pid and port
+# start_receiver BACKEND DIR: a fresh receiver there; sets pid and port
 start_receiver() {
     mkdir -p "$2"
     cat > "$2/receiver.conf" <<CONF
@@ -72,8 +70,8 @@ max_upload_size = 64M
 path = $2/queue.db
 CONF
     if [ "$1" = jetstream ]; then
-        printf 'backend = jetstream\nservers = %s\nreplicas = %s\nmax_publishes = %s\n' "$lf_nats_urls" "$lf_nats_nodes" \
-            "${3:-$max_publishes}" >> "$2/receiver.conf"
+        printf 'backend = jetstream\nservers = %s\nreplicas = %s\n' "$lf_nats_urls" "$lf_nats_nodes" >> "$2/receiver.conf"
+        [ -z "$max_publishes" ] || printf 'max_publishes = %s\n' "$max_publishes" >> "$2/receiver.conf"
     fi
     cat >> "$2/receiver.conf" <<CONF
 [auth]
@@ -144,14 +142,6 @@ for spec in $sizes; do
         "$(ratio "$em" "$jm")" "$(med embedded "$size" 5)/$(med embedded "$size" 6)" \
         "$(med jetstream "$size" 5)/$(med jetstream "$size" 6)" "$(med limit "$size" 4)"
 done
-if [ -n "$natspid" ]; then
-    # the receiver's defaults at the same load: how many uploads an uploader fleet would see refused
-    start_receiver jetstream "$dir/rx-defaults" 8
-    spec=${sizes%% *}; size=${spec%%:*}; count=${spec#*:}
-    out=$("$drv" --mode http --port "$port" --sk "$dir/bench.sk" --site bench --size "$size" --count "$count" --clients 32 2>/dev/null) || true
-    echo "JetStream with the default [queue] max_publishes = 8 (table: $max_publishes): $(field failed "$out") of $count uploads of $size bytes from 32 clients refused (503 busy)"
-    kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
-fi
 for b in $backends; do
     echo "receiver peak RSS ($b, largest over the runs): $(awk -v b="$b" '$1 == "rss" && $2 == b && $3 > m {m = $3} END {print m}' "$results") kB"
 done

@@ -119,6 +119,32 @@ def test_uploads_parsed_once():
     server.stop()
 
 
+def test_publishes_past_max_publishes_wait_their_turn():
+    """More stored sessions than [queue] max_publishes at once: the rest wait for a free publish (no
+    thread held) and every upload is answered 201, none 503 busy."""
+    server, db, rx, _ = setup(rx_extra="max_publishes = 1\n")
+    rng = random.Random(25)
+    sessions = [U.make_session(rx.site, P.make_log(rng, 20), identity=f"js-wait-{i}") for i in range(24)]
+    statuses = []
+    lock = threading.Lock()
+
+    def send(chunk):
+        for s in chunk:
+            st, body, _ = rx.upload(s, timeout=60)
+            with lock:
+                statuses.append((st, body.get("error") if isinstance(body, dict) else body))
+
+    threads = [threading.Thread(target=send, args=(sessions[i::12],)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    H.check(sorted(st for st, _ in statuses) == [201] * 24, f"every upload stored and queued: {statuses}")
+    H.check(stats(rx)["depth"] == 24, f"24 on JetStream: {stats(rx)}")
+    H.check(rx.stop() == 0, rx.log_text()[-2000:])
+    server.stop()
+
+
 def test_failed_publish_repaired_at_restart():
     server, db, rx, _ = setup(rx_extra="republish_interval = 1h\n", rx_env={"LF_FAIL_PUBLISH": "1"})
     rng = random.Random(22)
@@ -291,6 +317,7 @@ def test_check_config_reads_the_jetstream_files():
 
 
 if __name__ == "__main__":
-    H.run_tests([test_uploads_parsed_once, test_failed_publish_repaired_at_restart,
+    H.run_tests([test_uploads_parsed_once, test_publishes_past_max_publishes_wait_their_turn,
+                 test_failed_publish_repaired_at_restart,
                  test_sweep_publishes_what_was_never_acknowledged, test_nats_killed_during_uploads,
                  test_dead_letters_through_the_receiver, test_check_config_reads_the_jetstream_files])
