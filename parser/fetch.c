@@ -41,6 +41,13 @@ int lf_parser_fetch_new(const char *base_url, const char *token, const lf_keyrin
     lf_http_client_opts o;
     lf_http_client_opts_default(&o);
     o.max_attempts = 3;
+    /* A whole large blob may take minutes, but a receiver that went silent (a cut cable, a host that
+     * vanished) must be found out in seconds, not after the 300 s: a short connect timeout and a
+     * low-speed limit bound each attempt, so the session is set aside as away (service.c) within
+     * about half a minute while the other receivers' sessions go on. */
+    o.connect_timeout_ms = 5000;
+    o.low_speed_limit = 1024;
+    o.low_speed_time_s = 15;
     o.timeout_ms = 300000;
     o.max_response = (size_t)max_log + (1u << 20);
     int rc = f->base_url ? lf_http_client_new(NULL, &o, &f->http) : -ENOMEM;

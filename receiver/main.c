@@ -119,7 +119,6 @@ static void shared_close(lf_receiver *r)
 
 /* How long start-up waits for a bucket's values before it refuses to start. */
 #define SHARED_READ_TIMEOUT_MS 10000
-
 static int shared_open(lf_receiver *r)
 {
     const struct lf_receiver_config *cfg = r->cfg;
@@ -133,15 +132,23 @@ static int shared_open(lf_receiver *r)
     }
     int replicas = (int)cfg->js.replicas;
     lf_buf err = LF_BUF_INIT(512);
-    int rc = lf_jskv_open(r->js, LF_JSKV_SITES, replicas, &r->kv_sites, &err);
-    if (rc == 0)
-        rc = lf_jskv_open(r->js, LF_JSKV_TOKENS, replicas, &r->kv_tokens, &err);
-    if (rc == 0)
-        rc = lf_jskv_open(r->js, LF_JSKV_SESSIONS, replicas, &r->kv_sessions, &err);
-    if (rc == 0)
-        rc = lf_jskv_mirror_start(r->kv_sites, SHARED_READ_TIMEOUT_MS, &r->sites_mirror, &err);
-    if (rc == 0)
-        rc = lf_jskv_mirror_start(r->kv_tokens, SHARED_READ_TIMEOUT_MS, &r->tokens_mirror, &err);
+    int64_t deadline = lf_receiver_start_deadline();
+    int rc = 0;
+    while ((rc = lf_jskv_open(r->js, LF_JSKV_SITES, replicas, &r->kv_sites, &err)) != 0 &&
+           lf_receiver_retry_start(rc, deadline, LF_JSKV_SITES, &err))
+        ;
+    while (rc == 0 && (rc = lf_jskv_open(r->js, LF_JSKV_TOKENS, replicas, &r->kv_tokens, &err)) != 0 &&
+           lf_receiver_retry_start(rc, deadline, LF_JSKV_TOKENS, &err))
+        ;
+    while (rc == 0 && (rc = lf_jskv_open(r->js, LF_JSKV_SESSIONS, replicas, &r->kv_sessions, &err)) != 0 &&
+           lf_receiver_retry_start(rc, deadline, LF_JSKV_SESSIONS, &err))
+        ;
+    while (rc == 0 && (rc = lf_jskv_mirror_start(r->kv_sites, SHARED_READ_TIMEOUT_MS, &r->sites_mirror, &err)) != 0 &&
+           lf_receiver_retry_start(rc, deadline, LF_JSKV_SITES, &err))
+        ;
+    while (rc == 0 && (rc = lf_jskv_mirror_start(r->kv_tokens, SHARED_READ_TIMEOUT_MS, &r->tokens_mirror, &err)) != 0 &&
+           lf_receiver_retry_start(rc, deadline, LF_JSKV_TOKENS, &err))
+        ;
     if (rc != 0) {
         LF_ERROR("receiver", "cannot read the shared sites, tokens and session index on JetStream (%s): %s; "
                  "not starting without them", lf_strerror(rc), lf_buf_cstr(&err));

@@ -39,7 +39,10 @@ int lf_receiver_js_open(lf_receiver *r)
         qo.max_receives = (uint32_t)cfg->max_receives;
         /* every publish names this receiver, the holder of the blob, for the parsers to fetch it from */
         qo.origin = cfg->advertise_url;
-        rc = lf_jsqueue_open(r->js, &qo, &r->jsq, &err);
+        int64_t deadline = lf_receiver_start_deadline();
+        while ((rc = lf_jsqueue_open(r->js, &qo, &r->jsq, &err)) != 0 &&
+               lf_receiver_retry_start(rc, deadline, "JetStream queue", &err))
+            ;
     }
     if (rc != 0)
         LF_ERROR("receiver", "JetStream queue %s at %s: %s", cfg->queue_name, o.nservers ? o.servers[0] : "?",

@@ -4,9 +4,11 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "lf_error.h"
 #include "lf_fileio.h"
+#include "lf_log.h"
 
 void lf_receiver_count_rejection(lf_receiver *r, const char *reason)
 {
@@ -55,4 +57,24 @@ void lf_receiver_job_done(lf_receiver *r)
     if (r->release_pending && !r->mark_running && !r->sweep_running && !r->claim_running &&
         !(r->jsq && r->stats_in_flight))
         r->release_cb(r);
+}
+
+int64_t lf_receiver_start_deadline(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + LF_RECEIVER_START_WAIT_MS;
+}
+
+bool lf_receiver_retry_start(int rc, int64_t deadline, const char *what, lf_buf *err)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    if ((rc != -ETIMEDOUT && rc != -ENOTCONN) || (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 >= deadline)
+        return false;
+    LF_WARN("receiver", "%s: %s (%s); trying again", what, lf_strerror(rc), lf_buf_cstr(err));
+    lf_buf_reset(err);
+    struct timespec pause = {0, 500 * 1000000L};
+    nanosleep(&pause, NULL);
+    return true;
 }

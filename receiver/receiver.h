@@ -147,6 +147,14 @@ void lf_receiver_settle_claims(lf_receiver *r);
 void lf_receiver_claims_start(lf_receiver *r);
 void lf_receiver_claims_stop(lf_receiver *r);
 
+/* Start-up on JetStream retries what times out for LF_RECEIVER_START_WAIT_MS: a stream electing a
+ * leader after a server's loss answers nothing for a few seconds, no reason to exit and wait for
+ * systemd. lf_receiver_retry_start is true (after a pause, logged; err reset) when rc (-ETIMEDOUT,
+ * -ENOTCONN) is worth another try before deadline (from lf_receiver_start_deadline). */
+#define LF_RECEIVER_START_WAIT_MS 30000
+int64_t lf_receiver_start_deadline(void);
+bool lf_receiver_retry_start(int rc, int64_t deadline, const char *what, lf_buf *err);
+
 /* Route registration, one function per route file. */
 int lf_receiver_upload_routes(lf_receiver *r);
 int lf_receiver_session_routes(lf_receiver *r);

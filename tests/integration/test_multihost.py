@@ -82,7 +82,8 @@ in_ns = NET.in_ns
 
 
 def cut_receiver_from_parsers(cut):
-    """Blackhole routes both ways: packets vanish, as on a broken link (no quick error)."""
+    """Blackhole routes both ways: the link is gone (a sender's connect fails at once; see
+    lfnetns.sever for a cut where packets silently vanish)."""
     for host, addr in PARSER_IPS.items():
         NET.blackhole(host, RX_IP, cut)
         NET.blackhole("receiver", addr, cut)
