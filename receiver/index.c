@@ -54,7 +54,10 @@ static const char SCHEMA[] =
     "CREATE INDEX IF NOT EXISTS sessions_site_figures ON sessions(site, received_ms, size);"
     "CREATE TABLE IF NOT EXISTS site_refusals("
     " site TEXT NOT NULL, reason TEXT NOT NULL, count INTEGER NOT NULL, last_ms INTEGER NOT NULL,"
-    " PRIMARY KEY(site, reason));";
+    " PRIMARY KEY(site, reason));"
+    /* this receiver's identity in shared claims (lf_index_receiver_id): made once, with the index */
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "INSERT OR IGNORE INTO meta VALUES('receiver_id', lower(hex(randomblob(16))));";
 
 int lf_index_open(const char *path, lf_index **out, char *err, size_t errsz)
 {
@@ -231,6 +234,24 @@ int lf_index_each_status(lf_index *ix, const char *status, size_t max,
         if (fn(arg, &rows[i]) != 0)
             break;
     lf_free(rows);
+    return code;
+}
+
+int lf_index_receiver_id(lf_index *ix, char *out, size_t size)
+{
+    pthread_mutex_lock(&ix->mu);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(ix->db, "SELECT value FROM meta WHERE key = 'receiver_id'", -1, &st, NULL);
+    int code = 0;
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        if (!v || (size_t)snprintf(out, size, "%s", v) >= size)
+            code = LF_ECORRUPT;
+    } else {
+        code = rc == SQLITE_DONE ? LF_ECORRUPT : map_sqlite(rc);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&ix->mu);
     return code;
 }
 

@@ -46,6 +46,9 @@ int lf_index_each_status(lf_index *ix, const char *status, size_t max,
 /* Marks every queued row "stored" again, so start-up recovery re-sends them all (after a queue store
  * was lost). *n (may be NULL) gets the count. */
 int lf_index_requeue_all(lf_index *ix, uint64_t *n);
+/* This receiver's identity (32 hex digits, made at random when the index was created): the shared
+ * claims name it, so a receiver recognises its own claims whatever its host name or URL becomes. */
+int lf_index_receiver_id(lf_index *ix, char *out, size_t size);
 /* Rows with each status (for metrics and tests). */
 int lf_index_count(lf_index *ix, const char *status, uint64_t *n);
 

@@ -131,9 +131,13 @@ static int shared_open(lf_receiver *r)
         snprintf(r->node, sizeof r->node, "%s:%s", host, cfg->index_path);
     }
     int replicas = (int)cfg->js.replicas;
+    int rc = lf_index_receiver_id(r->index, r->node_id, sizeof r->node_id);
+    if (rc != 0) {
+        LF_ERROR("receiver", "cannot read this receiver's id from %s: %s", cfg->index_path, lf_strerror(rc));
+        return rc;
+    }
     lf_buf err = LF_BUF_INIT(512);
     int64_t deadline = lf_receiver_start_deadline();
-    int rc = 0;
     while ((rc = lf_jskv_open(r->js, LF_JSKV_SITES, replicas, &r->kv_sites, &err)) != 0 &&
            lf_receiver_retry_start(rc, deadline, LF_JSKV_SITES, &err))
         ;
@@ -163,7 +167,7 @@ static int shared_open(lf_receiver *r)
                 "copies %s)", LF_JSKV_SITES, r->cfg->sites_file);
     /* rows a crash or a failed claim left "claiming" */
     lf_receiver_settle_claims(r);
-    LF_INFO("receiver", "sites, tokens and session claims shared on JetStream as %s", r->node);
+    LF_INFO("receiver", "sites, tokens and session claims shared on JetStream as %s (id %s)", r->node, r->node_id);
     return 0;
 }
 
@@ -338,7 +342,7 @@ static void receiver_stop(lf_service *svc)
     lf_service_set_user(svc, NULL);
     if (r->pressure_timer_on) {
         uv_timer_stop(&r->pressure_timer);
-        uv_close((uv_handle_t *)&r->pressure_timer, NULL);
+        lf_receiver_close_handle(r, (uv_handle_t *)&r->pressure_timer);
         r->pressure_timer_on = false;
     }
     lf_receiver_js_stop_sweep(r);

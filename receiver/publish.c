@@ -274,6 +274,6 @@ void lf_receiver_js_stop_sweep(lf_receiver *r)
     if (!r->sweep_timer_on)
         return;
     uv_timer_stop(&r->sweep_timer);
-    uv_close((uv_handle_t *)&r->sweep_timer, NULL);
+    lf_receiver_close_handle(r, (uv_handle_t *)&r->sweep_timer);
     r->sweep_timer_on = false;
 }

@@ -55,8 +55,22 @@ int lf_receiver_store_open(const struct lf_receiver_config *cfg, bool clean_tmp,
 void lf_receiver_job_done(lf_receiver *r)
 {
     if (r->release_pending && !r->mark_running && !r->sweep_running && !r->claim_running &&
-        !(r->jsq && r->stats_in_flight))
+        !(r->jsq && r->stats_in_flight) && r->closing_handles == 0)
         r->release_cb(r);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    lf_receiver *r = h->data;
+    r->closing_handles--;
+    lf_receiver_job_done(r);
+}
+
+void lf_receiver_close_handle(lf_receiver *r, uv_handle_t *h)
+{
+    h->data = r;
+    r->closing_handles++;
+    uv_close(h, on_handle_closed);
 }
 
 int64_t lf_receiver_start_deadline(void)

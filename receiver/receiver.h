@@ -60,6 +60,7 @@ struct lf_receiver {
     bool mark_running;
     uv_work_t mark_work;
     bool release_pending;               /* stop: release once the running mark, sweep and depth jobs end */
+    unsigned closing_handles;           /* timers in r being closed: the release waits for them too */
     void (*release_cb)(lf_receiver *r);
 
     lf_counter *up_stored, *up_duplicate, *up_conflict, *up_rejected, *up_failed;
@@ -71,6 +72,7 @@ struct lf_receiver {
     struct lf_jskv *kv_sites, *kv_tokens, *kv_sessions;
     struct lf_jskv_mirror *sites_mirror, *tokens_mirror; /* followed by sites and tokens */
     char node[512];          /* this receiver in session claims: advertise_url, else host and index path */
+    char node_id[40];        /* this receiver in claims, for recognising its own (lf_index_receiver_id) */
     uv_timer_t claim_timer;  /* settles rows left "claiming" (upload.c) */
     bool claim_timer_on, claim_running;
     uv_work_t claim_work;
@@ -92,6 +94,9 @@ void lf_receiver_flush_marks(lf_receiver *r);
 /* A mark, sweep or JetStream depth job ended: releases the receiver when stop is waiting for it
  * (release_pending). */
 void lf_receiver_job_done(lf_receiver *r);
+/* Closes a handle embedded in r (a timer); the release waits for its close callback, since r is
+ * freed by the release. */
+void lf_receiver_close_handle(lf_receiver *r, uv_handle_t *h);
 
 /* backend = jetstream (publish.c). One publish of a session id, answered by cb on the loop with 0
  * once JetStream acknowledged it (the text of a failure in err). */
@@ -131,6 +136,7 @@ typedef struct lf_session_claim {
     char hash[LF_HASH_HEX_SIZE];
     uint64_t received_ms;
     char receiver[512];
+    char receiver_id[40]; /* "" in claims made before receivers had ids */
     char backend[16];
     char location[512];
 } lf_session_claim;
@@ -140,6 +146,8 @@ LF_MUST_CHECK int lf_receiver_claim_get(lf_receiver *r, const char *id, lf_sessi
 /* Claims row's id for this receiver: 0 claimed (now, or before by this receiver with this content),
  * -EEXIST claimed by another receiver or with other content (*other holds that claim), or an error. */
 LF_MUST_CHECK int lf_receiver_claim(lf_receiver *r, const lf_index_row *row, lf_session_claim *other, lf_buf *err);
+/* true when c was made by this receiver (its receiver_id; by name for claims without one) */
+bool lf_receiver_claim_is_ours(const lf_receiver *r, const lf_session_claim *c);
 /* Settles every row left "claiming" (a claim that failed or crashed): claimed -> "stored", another's
  * -> "foreign". Blocking. */
 void lf_receiver_settle_claims(lf_receiver *r);

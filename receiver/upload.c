@@ -241,15 +241,25 @@ int lf_receiver_claim_get(lf_receiver *r, const char *id, lf_session_claim *c, l
     snprintf(c->receiver, sizeof c->receiver, "%s", receiver);
     snprintf(c->backend, sizeof c->backend, "%s", backend);
     snprintf(c->location, sizeof c->location, "%s", location);
+    const char *rid = NULL;
+    if (lf_json_get_string(o, "receiver_id", &rid) == 0)
+        snprintf(c->receiver_id, sizeof c->receiver_id, "%s", rid);
     json_decref(o);
     return 0;
 }
 
+bool lf_receiver_claim_is_ours(const lf_receiver *r, const lf_session_claim *c)
+{
+    /* the id survives a new host name or advertise_url; the name covers claims made before ids */
+    return c->receiver_id[0] ? strcmp(c->receiver_id, r->node_id) == 0 : strcmp(c->receiver, r->node) == 0;
+}
+
 int lf_receiver_claim(lf_receiver *r, const lf_index_row *row, lf_session_claim *other, lf_buf *err)
 {
-    json_t *o = json_pack("{s:s, s:I, s:s, s:I, s:s, s:s, s:s}", "site", row->site, "size", (json_int_t)row->size,
-                          "content_blake2b", row->hash, "received_ms", (json_int_t)row->received_ms, "receiver",
-                          r->node, "backend", row->backend, "location", row->location);
+    json_t *o = json_pack("{s:s, s:I, s:s, s:I, s:s, s:s, s:s, s:s}", "site", row->site, "size",
+                          (json_int_t)row->size, "content_blake2b", row->hash, "received_ms",
+                          (json_int_t)row->received_ms, "receiver", r->node, "receiver_id", r->node_id, "backend",
+                          row->backend, "location", row->location);
     lf_buf v = LF_BUF_INIT(LF_JSKV_VALUE_MAX);
     int rc = o ? lf_json_dump(o, &v) : -ENOMEM;
     json_decref(o);
@@ -263,8 +273,8 @@ int lf_receiver_claim(lf_receiver *r, const lf_index_row *row, lf_session_claim 
             rc = -EAGAIN;
             continue;
         }
-        if (rc == 0) /* ours already: an earlier claim whose answer was lost */
-            rc = strcmp(other->hash, row->hash) == 0 && strcmp(other->receiver, r->node) == 0 ? 0 : -EEXIST;
+        if (rc == 0) /* ours already: an earlier claim whose answer was lost, perhaps under another URL */
+            rc = strcmp(other->hash, row->hash) == 0 && lf_receiver_claim_is_ours(r, other) ? 0 : -EEXIST;
         break;
     }
     lf_buf_free(&v);
@@ -288,7 +298,9 @@ static int settle_one(void *arg, const lf_index_row *row)
         LF_WARN("claims", "%s: cannot settle its claim now (retried): %s%s%s", row->id, lf_strerror(rc),
                 err.len ? ": " : "", lf_buf_cstr(&err));
     lf_buf_free(&err);
-    return rc != 0;
+    /* one row that cannot be settled must not hold back the rows after it; only a lost connection
+     * ends the pass (every row would fail the same way) */
+    return rc != 0 && !lf_jetstream_connected(r->js);
 }
 
 void lf_receiver_settle_claims(lf_receiver *r)
@@ -336,7 +348,7 @@ void lf_receiver_claims_stop(lf_receiver *r)
     if (!r->claim_timer_on)
         return;
     uv_timer_stop(&r->claim_timer);
-    uv_close((uv_handle_t *)&r->claim_timer, NULL);
+    lf_receiver_close_handle(r, (uv_handle_t *)&r->claim_timer);
     r->claim_timer_on = false;
 }
 
@@ -491,13 +503,17 @@ static void work_upload(uv_work_t *w)
     lf_crypto_hex_encode(hex, hash, sizeof hash);
     lf_index_row old;
     rc = lf_index_get(r->index, u->row.id, &old);
-    bool foreign = rc == 0 && strcmp(old.status, "foreign") == 0;
-    if (rc == 0 && !foreign) {
-        if (strcmp(old.hash, hex) != 0) {
+    /* "claiming" and "foreign" mean something only with the shared index; a receiver moved back to
+     * the embedded queue treats its rows as its own */
+    bool foreign = r->kv_sessions && rc == 0 && strcmp(old.status, "foreign") == 0;
+    bool claiming = r->kv_sessions && rc == 0 && strcmp(old.status, "claiming") == 0;
+    bool other_content = rc == 0 && strcmp(old.hash, hex) != 0;
+    if (rc == 0 && !foreign && !(claiming && other_content)) {
+        if (other_content) {
             fail(u, 409, "conflict", "conflict", "a session with this id and other content is stored");
             return;
         }
-        if (strcmp(old.status, "claiming") == 0) { /* stored here, its claim not yet made */
+        if (claiming) { /* stored here, its claim not yet made */
             claim_stored(u, &old);
             return;
         }
@@ -518,12 +534,15 @@ static void work_upload(uv_work_t *w)
         rc = lf_receiver_claim_get(r, u->row.id, &c, &why);
         if (rc == 0) {
             answer_from_claim(u, &c, hex);
+        } else if (rc == -ENOENT && claiming) {
+            /* ours, with other content, not claimed yet: it will be claimed with ours */
+            fail(u, 409, "conflict", "conflict", "a session with this id and other content is stored");
         } else if (rc != -ENOENT || foreign) {
             /* a foreign row whose claim is gone (an operator purged it): nothing to decide from */
             claim_fail(u, "reading the session's claim", rc == -ENOENT ? -EIO : rc, &why);
         }
         lf_buf_free(&why);
-        if (rc != -ENOENT || foreign)
+        if (rc != -ENOENT || foreign || claiming)
             return;
     }
 

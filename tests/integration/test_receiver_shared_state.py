@@ -198,6 +198,64 @@ def test_session_index_shared():
     stop_all(server, a, b)
 
 
+def test_claims_are_recognised_under_a_new_name():
+    """A receiver knows its own claims by the id its index holds, not by its URL: a row left
+    "claiming" (its claim made, the answer lost) is published after a restart under another
+    advertise_url, never taken for another receiver's ("foreign": never published, its 2xx lost)."""
+    server, a, b = two_receivers()
+    s = U.make_session("site-a", P.make_log(random.Random(35), 20), identity="rename-1")
+    status, body = upload_status(a, s)
+    H.check(status == 201, f"upload to A: {status} {body}")
+    H.check(a.stop() == 0, a.log_text()[-2000:])
+    set_status(a, s.id, "claiming")
+    with open(a.conf) as f:
+        conf = f.read()
+    with open(a.conf, "w") as f:
+        f.write(conf.replace("http://rx-a.invalid:8440", "https://rx-a2.invalid"))
+    a.start()
+    rows = {r[0]: r[1] for r in a.index_rows()}
+    H.check(rows.get(s.id) in ("stored", "queued"), f"A's own claim recognised under its new name: {rows}")
+    H.wait_for(lambda: {r[0]: r[1] for r in a.index_rows()}.get(s.id) == "queued", "A to publish it again",
+               timeout=30)
+    H.check(depth(a) == 1, f"queued once: {depth(a)}")
+
+    # a row "claiming" with other content than the upload, whose id B claimed with the upload's
+    # content: the claim decides (200 duplicate), not the local row (409)
+    s2 = U.make_session("site-a", P.make_log(random.Random(36), 20), identity="rename-2")
+    status, body = upload_status(b, s2, signer=a.signer)
+    H.check(status == 201, f"s2 to B: {status} {body}")
+    other = U.make_session("site-a", P.make_log(random.Random(37), 25), sid=s2.id)
+    H.check(upload_status(a, other)[0] == 409, "other content of s2 refused on A")
+    H.check(a.stop() == 0, a.log_text()[-2000:])
+    copy_row(b, a, s2.id)
+    with sqlite3.connect(os.path.join(a.dir, "index.db")) as db:
+        db.execute("UPDATE sessions SET content_hash = ? WHERE id = ?", ("0" * 64, s2.id))
+    a.start()
+    status, body = upload_status(a, s2)
+    H.check(status == 200 and body["duplicate"], f"B's content of s2 on A, whose own row differs: {status} {body}")
+    stop_all(server, a, b)
+
+
+def test_embedded_again_with_shared_rows():
+    """A receiver moved back to the embedded queue treats rows left "claiming" or "foreign" as its
+    own: a retried upload is a duplicate that is queued (it crashed on a missing bucket before)."""
+    server, a, b = two_receivers()
+    s = U.make_session("site-a", P.make_log(random.Random(38), 20), identity="back-1")
+    status, body = upload_status(a, s)
+    H.check(status == 201, f"upload to A: {status} {body}")
+    stop_all(server, a, b)
+    set_status(a, s.id, "claiming")
+    with open(a.conf) as f:
+        conf = f.read()
+    with open(a.conf, "w") as f:
+        f.write(conf.replace("backend = jetstream", "backend = embedded"))
+    a.start()
+    status, body = upload_status(a, s)
+    H.check(status == 200 and body["duplicate"], f"retried upload on the embedded queue: {status} {body}")
+    H.check(depth(a) == 1, f"queued on the embedded queue: {depth(a)}")
+    H.check(a.stop() == 0, a.log_text()[-2000:])
+
+
 def test_concurrent_uploads_to_both():
     """The same id sent to A and B at the same instant: the claim decides, so one answers 201 and the
     other 200 (same content) or 409 (other content), and the queue holds each id once."""
@@ -304,5 +362,6 @@ def test_import_files():
 
 if __name__ == "__main__":
     H.check(not lfnats.missing(), f"nats-server: {lfnats.missing()}")
-    H.run_tests([test_sites_and_tokens_shared, test_session_index_shared, test_concurrent_uploads_to_both,
+    H.run_tests([test_sites_and_tokens_shared, test_session_index_shared, test_claims_are_recognised_under_a_new_name,
+                 test_embedded_again_with_shared_rows, test_concurrent_uploads_to_both,
                  test_nats_down, test_import_files])
