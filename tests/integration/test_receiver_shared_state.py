@@ -80,6 +80,14 @@ def set_status(rx, sid, status):
         db.execute("UPDATE sessions SET status = ? WHERE id = ?", (status, sid))
 
 
+def edit_config(rx, old, new):
+    with open(rx.conf) as f:
+        conf = f.read()
+    H.check(old in conf, f"{old!r} in {rx.conf}")
+    with open(rx.conf, "w") as f:
+        f.write(conf.replace(old, new))
+
+
 def upload_status(rx, s, signer=None):
     status, body, _ = rx.upload(s, signer=signer)
     return status, body
@@ -208,10 +216,7 @@ def test_claims_are_recognised_under_a_new_name():
     H.check(status == 201, f"upload to A: {status} {body}")
     H.check(a.stop() == 0, a.log_text()[-2000:])
     set_status(a, s.id, "claiming")
-    with open(a.conf) as f:
-        conf = f.read()
-    with open(a.conf, "w") as f:
-        f.write(conf.replace("http://rx-a.invalid:8440", "https://rx-a2.invalid"))
+    edit_config(a, "http://rx-a.invalid:8440", "https://rx-a2.invalid")
     a.start()
     rows = {r[0]: r[1] for r in a.index_rows()}
     H.check(rows.get(s.id) in ("stored", "queued"), f"A's own claim recognised under its new name: {rows}")
@@ -245,10 +250,7 @@ def test_embedded_again_with_shared_rows():
     H.check(status == 201, f"upload to A: {status} {body}")
     stop_all(server, a, b)
     set_status(a, s.id, "claiming")
-    with open(a.conf) as f:
-        conf = f.read()
-    with open(a.conf, "w") as f:
-        f.write(conf.replace("backend = jetstream", "backend = embedded"))
+    edit_config(a, "backend = jetstream", "backend = embedded")
     a.start()
     status, body = upload_status(a, s)
     H.check(status == 200 and body["duplicate"], f"retried upload on the embedded queue: {status} {body}")
