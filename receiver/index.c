@@ -204,19 +204,14 @@ int lf_index_set_status(lf_index *ix, const char *id, const char *status)
     return code;
 }
 
-int lf_index_each_status(lf_index *ix, const char *status, size_t max,
-                         int (*fn)(void *arg, const lf_index_row *row), void *arg)
+/* Steps st (prepared and bound under ix->mu, which is held) into rows, releases the lock, then calls
+ * fn for each without it (fn may use the index). */
+static int each_session(lf_index *ix, sqlite3_stmt *st, int rc, int (*fn)(void *arg, const lf_index_row *row),
+                        void *arg)
 {
-    /* collect first, then call fn without the lock (fn may use the index) */
     lf_index_row *rows = NULL;
     size_t n = 0;
-    pthread_mutex_lock(&ix->mu);
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(ix->db, "SELECT " COLS " FROM sessions WHERE status = ? LIMIT ?", -1, &st,
-                                NULL);
     if (rc == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
             lf_index_row *nr = lf_realloc(rows, (n + 1) * sizeof *nr);
             if (!nr) {
@@ -237,22 +232,76 @@ int lf_index_each_status(lf_index *ix, const char *status, size_t max,
     return code;
 }
 
-int lf_index_receiver_id(lf_index *ix, char *out, size_t size)
+int lf_index_each_status(lf_index *ix, const char *status, size_t max,
+                         int (*fn)(void *arg, const lf_index_row *row), void *arg)
 {
     pthread_mutex_lock(&ix->mu);
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(ix->db, "SELECT value FROM meta WHERE key = 'receiver_id'", -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(ix->db, "SELECT " COLS " FROM sessions WHERE status = ? LIMIT ?", -1, &st,
+                                NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+    }
+    return each_session(ix, st, rc, fn, arg);
+}
+
+int lf_index_each_own_after(lf_index *ix, const char *after, size_t max,
+                            int (*fn)(void *arg, const lf_index_row *row), void *arg)
+{
+    pthread_mutex_lock(&ix->mu);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(ix->db,
+                                "SELECT " COLS " FROM sessions WHERE id > ? AND status IN ('stored', 'queued') "
+                                "ORDER BY id LIMIT ?",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, after, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+    }
+    return each_session(ix, st, rc, fn, arg);
+}
+
+int lf_index_meta_get(lf_index *ix, const char *key, char *out, size_t size)
+{
+    pthread_mutex_lock(&ix->mu);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(ix->db, "SELECT value FROM meta WHERE key = ?", -1, &st, NULL);
     int code = 0;
+    if (rc == SQLITE_OK)
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *v = (const char *)sqlite3_column_text(st, 0);
         if (!v || (size_t)snprintf(out, size, "%s", v) >= size)
-            code = LF_ECORRUPT;
+            code = LF_ELIMIT;
     } else {
-        code = rc == SQLITE_DONE ? LF_ECORRUPT : map_sqlite(rc);
+        code = rc == SQLITE_DONE ? -ENOENT : map_sqlite(rc);
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&ix->mu);
     return code;
+}
+
+int lf_index_meta_set(lf_index *ix, const char *key, const char *value)
+{
+    pthread_mutex_lock(&ix->mu);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(ix->db, "INSERT OR REPLACE INTO meta VALUES(?, ?)", -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+    }
+    int code = rc == SQLITE_DONE ? 0 : map_sqlite(rc);
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&ix->mu);
+    return code;
+}
+
+int lf_index_receiver_id(lf_index *ix, char *out, size_t size)
+{
+    int rc = lf_index_meta_get(ix, "receiver_id", out, size);
+    return rc == -ENOENT ? LF_ECORRUPT : rc;
 }
 
 int lf_index_count(lf_index *ix, const char *status, uint64_t *n)

@@ -46,6 +46,14 @@ int lf_index_each_status(lf_index *ix, const char *status, size_t max,
 /* Marks every queued row "stored" again, so start-up recovery re-sends them all (after a queue store
  * was lost). *n (may be NULL) gets the count. */
 int lf_index_requeue_all(lf_index *ix, uint64_t *n);
+/* Calls fn for the rows after id `after` (in id order, "" for the first) whose status is stored or
+ * queued, at most max; as lf_index_each_status. */
+int lf_index_each_own_after(lf_index *ix, const char *after, size_t max,
+                            int (*fn)(void *arg, const lf_index_row *row), void *arg);
+/* Small facts the receiver keeps with its index: -ENOENT when key has no value, LF_ELIMIT when it
+ * does not fit size. */
+int lf_index_meta_get(lf_index *ix, const char *key, char *out, size_t size);
+int lf_index_meta_set(lf_index *ix, const char *key, const char *value);
 /* This receiver's identity (32 hex digits, made at random when the index was created): the shared
  * claims name it, so a receiver recognises its own claims whatever its host name or URL becomes. */
 int lf_index_receiver_id(lf_index *ix, char *out, size_t size);

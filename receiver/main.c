@@ -308,6 +308,7 @@ static int receiver_start(lf_service *svc)
         goto fail;
     if (jetstream) {
         lf_receiver_settle_claims(r); /* blobs recovery found without a row are indexed "claiming" */
+        lf_receiver_backfill_claims(r, 1000);
         return start_serving(r);
     }
     lf_queue_options opt;

@@ -151,6 +151,9 @@ bool lf_receiver_claim_is_ours(const lf_receiver *r, const lf_session_claim *c);
 /* Settles every row left "claiming" (a claim that failed or crashed): claimed -> "stored", another's
  * -> "foreign". Blocking. */
 void lf_receiver_settle_claims(lf_receiver *r);
+/* Claims up to max rows stored before claims (from `queue migrate`, or an older index); blocking.
+ * Run at start and, until all are claimed, with each settling. */
+void lf_receiver_backfill_claims(lf_receiver *r, size_t max);
 /* Starts the timer that settles them every queue.republish_interval (on the pool), and stops it. */
 void lf_receiver_claims_start(lf_receiver *r);
 void lf_receiver_claims_stop(lf_receiver *r);

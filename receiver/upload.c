@@ -312,7 +312,74 @@ void lf_receiver_settle_claims(lf_receiver *r)
         LF_WARN("claims", "reading the index: %s", lf_strerror(rc));
 }
 
-static void work_settle(uv_work_t *w) { lf_receiver_settle_claims(w->data); }
+/* Rows stored before this receiver claimed its sessions (an embedded queue moved by `queue migrate`,
+ * an index from before claims) are claimed too, in id order, a batch at a time, so that no other
+ * receiver stores one of their ids with other content; the cursor, then "done", is kept in the
+ * index's meta. An id another receiver holds as well was accepted by both before claims: logged. */
+typedef struct backfill {
+    lf_receiver *r;
+    char last[LF_SESSION_ID_LEN + 1];
+    uint64_t claimed, conflicts;
+    int rc;
+} backfill;
+
+static int backfill_one(void *arg, const lf_index_row *row)
+{
+    backfill *b = arg;
+    lf_session_claim other;
+    lf_buf err = LF_BUF_INIT(256);
+    int rc = lf_receiver_claim(b->r, row, &other, &err);
+    if (rc == -EEXIST) {
+        bool same = strcmp(other.hash, row->hash) == 0;
+        if (!same)
+            b->conflicts++;
+        LF_LOG(same ? LF_LOG_INFO : LF_LOG_ERROR, "claims",
+               "%s: accepted here before claims, and by %s as well (%s content); both copies were queued", row->id,
+               other.receiver, same ? "the same" : "other");
+        rc = 0;
+    }
+    if (rc != 0) {
+        LF_WARN("claims", "%s: cannot claim it now (retried later): %s%s%s", row->id, lf_strerror(rc),
+                err.len ? ": " : "", lf_buf_cstr(&err));
+        b->rc = rc;
+    } else {
+        snprintf(b->last, sizeof b->last, "%s", row->id);
+        b->claimed++;
+    }
+    lf_buf_free(&err);
+    return rc != 0;
+}
+
+void lf_receiver_backfill_claims(lf_receiver *r, size_t max)
+{
+    if (!r->kv_sessions)
+        return;
+    char after[LF_SESSION_ID_LEN + 1] = "";
+    int rc = lf_index_meta_get(r->index, "claims_backfilled_after", after, sizeof after);
+    if (rc == 0 && strcmp(after, "done") == 0)
+        return;
+    if (rc != 0 && rc != -ENOENT) {
+        LF_WARN("claims", "reading the index: %s", lf_strerror(rc));
+        return;
+    }
+    backfill b = {.r = r};
+    snprintf(b.last, sizeof b.last, "%s", rc == 0 ? after : "");
+    rc = lf_index_each_own_after(r->index, b.last, max, backfill_one, &b);
+    bool done = rc == 0 && b.rc == 0 && b.claimed < max;
+    if (rc == 0 && (done || b.claimed))
+        rc = lf_index_meta_set(r->index, "claims_backfilled_after", done ? "done" : b.last);
+    if (rc != 0)
+        LF_WARN("claims", "backfilling the claims: %s", lf_strerror(rc));
+    else if (b.claimed || b.conflicts)
+        LF_INFO("claims", "claimed %" PRIu64 " sessions stored before claims (%" PRIu64 " with other content "
+                "elsewhere)%s", b.claimed, b.conflicts, done ? "; every stored session is claimed" : "; more later");
+}
+
+static void work_settle(uv_work_t *w)
+{
+    lf_receiver_settle_claims(w->data);
+    lf_receiver_backfill_claims(w->data, 20000);
+}
 
 static void after_settle(uv_work_t *w, int status)
 {

@@ -46,6 +46,11 @@ def two_receivers():
     site of its own that is not in the bucket yet."""
     server = lfnats.NatsServer().start().wait_healthy()
     a = U.Receiver(extra_config=js_conf(server, "rx-a"))
+    return server, a, second_receiver(server, a)
+
+
+def second_receiver(server, a):
+    """B, sharing A's NATS, token key, tokens and keyring, with a site of its own not yet in the bucket."""
     b = U.Receiver(extra_config=js_conf(server, "rx-b"), site="site-b", start=False)
     b.import_shared = False  # site-b must come from `sites add`, not from B's file
     # a token is a keyed hash: every receiver needs the same token key (documented)
@@ -55,7 +60,7 @@ def two_receivers():
     shutil.copytree(os.path.join(a.dir, "keys"), os.path.join(b.dir, "keys"))
     b.worker_token, b.read_token, b.admin_token = a.worker_token, a.read_token, a.admin_token
     b.start()
-    return server, a, b
+    return b
 
 
 def stop_all(server, *receivers):
@@ -241,6 +246,32 @@ def test_claims_are_recognised_under_a_new_name():
     stop_all(server, a, b)
 
 
+def test_rows_from_before_claims_are_claimed():
+    """A receiver that ran on the embedded queue (its rows never claimed, as after `queue migrate`)
+    claims them when it starts on JetStream, so another receiver refuses their ids with other content."""
+    server = lfnats.NatsServer().start().wait_healthy()
+    a = U.Receiver(extra_config=js_conf(server, "rx-a").replace("backend = jetstream", "backend = embedded"))
+    s = U.make_session("site-a", P.make_log(random.Random(39), 20), identity="before-1")
+    status, body = upload_status(a, s)
+    H.check(status == 201, f"upload on the embedded queue: {status} {body}")
+    H.check(a.stop() == 0, a.log_text()[-2000:])
+    edit_config(a, "backend = embedded", "backend = jetstream")
+    a.cli("sites", "import")
+    a.cli("tokens", "import")
+    a.start()
+    H.check("claimed 1 sessions stored before claims" in a.log_text(), a.log_text()[-2000:])
+    b = second_receiver(server, a)
+    other = U.make_session("site-a", P.make_log(random.Random(40), 25), sid=s.id)
+    status, body = upload_status(b, other, signer=a.signer)
+    H.check(status == 409, f"other content under A's old id on B: {status} {body}")
+    status, body = upload_status(b, s, signer=a.signer)
+    H.check(status == 200 and body["duplicate"], f"the same content on B: {status} {body}")
+    a.stop()
+    a.start()
+    H.check(a.log_text().count("claimed 1 sessions stored before claims") == 1, "claimed once, not at every start")
+    stop_all(server, a, b)
+
+
 def test_embedded_again_with_shared_rows():
     """A receiver moved back to the embedded queue treats rows left "claiming" or "foreign" as its
     own: a retried upload is a duplicate that is queued (it crashed on a missing bucket before)."""
@@ -365,5 +396,6 @@ def test_import_files():
 if __name__ == "__main__":
     H.check(not lfnats.missing(), f"nats-server: {lfnats.missing()}")
     H.run_tests([test_sites_and_tokens_shared, test_session_index_shared, test_claims_are_recognised_under_a_new_name,
-                 test_embedded_again_with_shared_rows, test_concurrent_uploads_to_both,
+                 test_rows_from_before_claims_are_claimed, test_embedded_again_with_shared_rows,
+                 test_concurrent_uploads_to_both,
                  test_nats_down, test_import_files])
