@@ -146,8 +146,8 @@ LF_MUST_CHECK int lf_receiver_claim_get(lf_receiver *r, const char *id, lf_sessi
 /* Claims row's id for this receiver: 0 claimed (now, or before by this receiver with this content),
  * -EEXIST claimed by another receiver or with other content (*other holds that claim), or an error. */
 LF_MUST_CHECK int lf_receiver_claim(lf_receiver *r, const lf_index_row *row, lf_session_claim *other, lf_buf *err);
-/* true when c was made by this receiver (its receiver_id; by name for claims without one) */
-bool lf_receiver_claim_is_ours(const lf_receiver *r, const lf_session_claim *c);
+/* true when c was made by this receiver for row: its receiver_id, or its name with row's blob */
+bool lf_receiver_claim_is_ours(const lf_receiver *r, const lf_session_claim *c, const lf_index_row *row);
 /* Settles every row left "claiming" (a claim that failed or crashed): claimed -> "stored", another's
  * -> "foreign". Blocking. */
 void lf_receiver_settle_claims(lf_receiver *r);

@@ -248,10 +248,14 @@ int lf_receiver_claim_get(lf_receiver *r, const char *id, lf_session_claim *c, l
     return 0;
 }
 
-bool lf_receiver_claim_is_ours(const lf_receiver *r, const lf_session_claim *c)
+bool lf_receiver_claim_is_ours(const lf_receiver *r, const lf_session_claim *c, const lf_index_row *row)
 {
-    /* the id survives a new host name or advertise_url; the name covers claims made before ids */
-    return c->receiver_id[0] ? strcmp(c->receiver_id, r->node_id) == 0 : strcmp(c->receiver, r->node) == 0;
+    /* the id survives a new host name or advertise_url; the name and the blob's place cover claims
+     * made before ids and an index rebuilt by recovery (which makes a new id) */
+    if (c->receiver_id[0] && strcmp(c->receiver_id, r->node_id) == 0)
+        return true;
+    return strcmp(c->receiver, r->node) == 0 && strcmp(c->backend, row->backend) == 0 &&
+           strcmp(c->location, row->location) == 0;
 }
 
 int lf_receiver_claim(lf_receiver *r, const lf_index_row *row, lf_session_claim *other, lf_buf *err)
@@ -274,7 +278,7 @@ int lf_receiver_claim(lf_receiver *r, const lf_index_row *row, lf_session_claim 
             continue;
         }
         if (rc == 0) /* ours already: an earlier claim whose answer was lost, perhaps under another URL */
-            rc = strcmp(other->hash, row->hash) == 0 && lf_receiver_claim_is_ours(r, other) ? 0 : -EEXIST;
+            rc = strcmp(other->hash, row->hash) == 0 && lf_receiver_claim_is_ours(r, other, row) ? 0 : -EEXIST;
         break;
     }
     lf_buf_free(&v);

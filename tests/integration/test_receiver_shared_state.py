@@ -229,6 +229,19 @@ def test_claims_are_recognised_under_a_new_name():
                timeout=30)
     H.check(depth(a) == 1, f"queued once: {depth(a)}")
 
+    # the index lost and rebuilt by recovery (a new receiver id): the claim is still known as A's by
+    # its name and the blob's place
+    s3 = U.make_session("site-a", P.make_log(random.Random(34), 20), identity="rename-3")
+    status, body = upload_status(a, s3)
+    H.check(status == 201, f"upload to A under its new name: {status} {body}")
+    H.check(a.stop() == 0, a.log_text()[-2000:])
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(os.path.join(a.dir, "index.db" + suffix)):
+            os.unlink(os.path.join(a.dir, "index.db" + suffix))
+    a.start()
+    rows = {r[0]: r[1] for r in a.index_rows()}
+    H.check(rows.get(s3.id) in ("stored", "queued"), f"A's claim known after its index was rebuilt: {rows}")
+
     # a row "claiming" with other content than the upload, whose id B claimed with the upload's
     # content: the claim decides (200 duplicate), not the local row (409)
     s2 = U.make_session("site-a", P.make_log(random.Random(36), 20), identity="rename-2")
