@@ -328,10 +328,8 @@ fail:
 static void on_queue_closed(lf_queue *q)
 {
     lf_receiver *r = lf_queue_data(q);
-    if (r->mark_running)
-        r->release_pending = true; /* after_marks releases */
-    else
-        release(r);
+    r->release_pending = true; /* now, or when the running mark job or a closing timer ends */
+    lf_receiver_job_done(r);
 }
 
 static void receiver_stop(lf_service *svc)
