@@ -2,6 +2,8 @@
 
 #include "lf_log.h"
 
+#include <nats/nats.h>
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -17,6 +19,7 @@ typedef struct tracked {
 } tracked;
 
 struct lf_jsconsumer {
+    lf_jetstream *js;
     lf_jsqueue *q;
     uint64_t visibility_ms, wait_ms;
     atomic_bool stopped;
@@ -24,6 +27,7 @@ struct lf_jsconsumer {
     pthread_mutex_t receiving; /* one long poll at a time (lf_jsqueue serialises them anyway) */
     pthread_cond_t wake;
     bool closing;
+    atomic_bool closing_flag; /* closing, read by a round without the lock */
     tracked *list;
     pthread_t thread;
 };
@@ -39,8 +43,20 @@ static tracked *find(lf_jsconsumer *c, const char *receipt, tracked ***link)
     return NULL;
 }
 
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 /* One round of extensions. The receipts are copied out so that no lock is held while the server is
- * asked (a worker acking meanwhile must not wait for the round). */
+ * asked (a worker acking meanwhile must not wait for the round). "+WPI" is published without a reply
+ * subject (the server applies an ack either way and answers only a request, as libnats'
+ * natsMsg_InProgress does), so a round costs one round trip, the flush that follows, and not one per
+ * message: thousands tracked at a few ms each would outlast the ack wait. While the connection is
+ * away nothing is sent (the reconnect buffer would hold stale extensions) and the round counts a
+ * miss for each. A round stops early once closing, so that close does not wait for it. */
 static void extend_round(lf_jsconsumer *c)
 {
     pthread_mutex_lock(&c->lock);
@@ -52,20 +68,47 @@ static void extend_round(lf_jsconsumer *c)
     for (tracked *t = c->list; receipts && t; t = t->next)
         memcpy(receipts[k++], t->receipt, sizeof t->receipt);
     pthread_mutex_unlock(&c->lock);
-    for (size_t i = 0; i < k; i++) {
-        int rc = lf_jsqueue_extend(c->q, receipts[i], NULL);
-        pthread_mutex_lock(&c->lock);
-        tracked *t = find(c, receipts[i], NULL);
-        if (t) {
-            t->failures = rc ? t->failures + 1 : 0;
-            /* two missed extensions: the ack wait (twice the interval) has passed without one */
-            if (t->failures >= 2 && !t->lost) {
-                t->lost = true;
-                LF_WARN("jsqueue", "could not extend a tracked message (%s); another parser may get it", lf_strerror(rc));
-            }
-        }
-        pthread_mutex_unlock(&c->lock);
+    if (!k) {
+        free(receipts);
+        return;
     }
+    uint64_t start = now_ms();
+    natsConnection *nc = lf_jetstream_nats(c->js);
+    natsStatus s = lf_jetstream_connected(c->js) ? NATS_OK : NATS_NOT_YET_CONNECTED;
+    for (size_t i = 0; s == NATS_OK && i < k; i++) {
+        if (atomic_load(&c->closing_flag)) {
+            free(receipts);
+            return;
+        }
+        s = natsConnection_PublishString(nc, receipts[i], "+WPI");
+    }
+    if (s == NATS_OK) {
+        /* the server has read everything before the flush's PONG: the extensions arrived. Bounded
+         * by half the ack wait, the time left before the next round. */
+        int64_t limit = lf_jetstream_timeout_ms(c->js);
+        if ((uint64_t)limit > c->visibility_ms / 2)
+            limit = (int64_t)(c->visibility_ms / 2);
+        s = natsConnection_FlushTimeout(nc, limit > 0 ? limit : 1);
+    }
+    int rc = s == NATS_OK ? 0 : lf_jetstream_error(s, 0, "extend", NULL);
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < k; i++) {
+        tracked *t = find(c, receipts[i], NULL);
+        if (!t)
+            continue;
+        t->failures = rc ? t->failures + 1 : 0;
+        /* two missed extensions: the ack wait (twice the interval) has passed without one */
+        if (t->failures >= 2 && !t->lost) {
+            t->lost = true;
+            LF_WARN("jsqueue", "could not extend a tracked message (%s); another parser may get it", lf_strerror(rc));
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    uint64_t took = now_ms() - start;
+    if (took > c->visibility_ms / 4)
+        LF_WARN("jsqueue", "extending %zu tracked messages took %llu ms (ack wait %llu ms): the extensions barely "
+                           "keep up",
+                k, (unsigned long long)took, (unsigned long long)c->visibility_ms);
     free(receipts);
 }
 
@@ -92,14 +135,16 @@ static void *extender(void *arg)
     return NULL;
 }
 
-int lf_jsconsumer_new(lf_jsqueue *q, uint64_t visibility_ms, uint64_t wait_ms, lf_jsconsumer **out)
+int lf_jsconsumer_new(lf_jetstream *js, lf_jsqueue *q, uint64_t visibility_ms, uint64_t wait_ms,
+                      lf_jsconsumer **out)
 {
     *out = NULL;
-    if (!q || visibility_ms < 2 || wait_ms > LF_QUEUE_WAIT_MAX)
+    if (!js || !q || visibility_ms < 2 || wait_ms > LF_QUEUE_WAIT_MAX)
         return -EINVAL;
     lf_jsconsumer *c = calloc(1, sizeof *c);
     if (!c)
         return -ENOMEM;
+    c->js = js;
     c->q = q;
     c->visibility_ms = visibility_ms;
     c->wait_ms = wait_ms;
@@ -139,6 +184,7 @@ void lf_jsconsumer_close(lf_jsconsumer *c)
         return;
     pthread_mutex_lock(&c->lock);
     c->closing = true;
+    atomic_store(&c->closing_flag, true);
     pthread_cond_signal(&c->wake);
     pthread_mutex_unlock(&c->lock);
     pthread_join(c->thread, NULL);
@@ -174,9 +220,15 @@ int lf_jsconsumer_receive(lf_jsconsumer *c, unsigned max, lf_jsqueue_msg **msgs,
     return rc;
 }
 
+bool lf_jsconsumer_connected(lf_jsconsumer *c)
+{
+    return lf_jetstream_connected(c->js);
+}
+
 int lf_jsconsumer_track(lf_jsconsumer *c, const char *receipt)
 {
-    if (!receipt || strlen(receipt) >= LF_JSQUEUE_RECEIPT_MAX)
+    /* the extender publishes to it: an ack subject only */
+    if (!receipt || strlen(receipt) >= LF_JSQUEUE_RECEIPT_MAX || strncmp(receipt, "$JS.ACK.", 8) != 0)
         return -EINVAL;
     tracked *t = calloc(1, sizeof *t);
     if (!t)

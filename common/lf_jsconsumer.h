@@ -10,7 +10,12 @@
  * the ack wait allows); dead-lettering after max_receives happens in receive (lf_jsqueue.h).
  *
  * Return codes: 0 or a negative code; LF_ECLOSED once lf_jsconsumer_stop() was called. Threads: any
- * number of worker threads may call these at once. */
+ * number of worker threads may call these at once.
+ *
+ * Extensions are published without waiting for each answer (one flush per round confirms the server
+ * read them), so a round over thousands of tracked messages takes one round trip; a round that takes
+ * over a quarter of the ack wait is logged. While the connection is away a round sends nothing and
+ * counts a miss. */
 #ifndef LF_JSCONSUMER_H
 #define LF_JSCONSUMER_H
 
@@ -22,17 +27,23 @@
 
 typedef struct lf_jsconsumer lf_jsconsumer;
 
-/* Takes the open queue q (closed by lf_jsconsumer_close); visibility_ms is the queue's ack wait,
- * wait_ms the long poll of each receive. */
-LF_MUST_CHECK int lf_jsconsumer_new(lf_jsqueue *q, uint64_t visibility_ms, uint64_t wait_ms, lf_jsconsumer **out);
+/* Takes the open queue q (closed by lf_jsconsumer_close), opened on js (which must outlive the
+ * consumer); visibility_ms is the queue's ack wait, wait_ms the long poll of each receive. */
+LF_MUST_CHECK int lf_jsconsumer_new(lf_jetstream *js, lf_jsqueue *q, uint64_t visibility_ms, uint64_t wait_ms,
+                                    lf_jsconsumer **out);
 /* Makes receive return LF_ECLOSED (a receive in a long poll returns when the poll ends); nack still
  * hands messages back. */
 void lf_jsconsumer_stop(lf_jsconsumer *c);
-/* Stops the thread, closes the queue and frees. No other call may be in progress. */
+/* Stops the thread (a round in progress ends at its next message, or its flush), closes the queue
+ * and frees. No other call may be in progress. */
 void lf_jsconsumer_close(lf_jsconsumer *c);
 
 /* *msgs (lf_jsqueue_msgs_free) and *n, 0 when the poll ended empty. */
 LF_MUST_CHECK int lf_jsconsumer_receive(lf_jsconsumer *c, unsigned max, lf_jsqueue_msg **msgs, size_t *n);
+/* Whether the connection is up now (lf_jetstream_connected): while it is not, an ack or nack waits
+ * for the request timeout and fails. */
+bool lf_jsconsumer_connected(lf_jsconsumer *c);
+/* receipt: a "$JS.ACK." subject as received. */
 LF_MUST_CHECK int lf_jsconsumer_track(lf_jsconsumer *c, const char *receipt);
 void lf_jsconsumer_untrack(lf_jsconsumer *c, const char *receipt);
 bool lf_jsconsumer_lost(lf_jsconsumer *c, const char *receipt);

@@ -40,6 +40,13 @@ static const lf_config_option parser_options[] = {
                     "the receiver named, with the same token. A message naming a receiver that is neither url "
                     "nor one of these is dead-lettered unfetched, so the token never goes to a host not listed "
                     "here. A message naming none is fetched from url."},
+    {"receiver", "max_waiting_sessions", LF_CFG_UINT, "256", F(max_waiting_sessions), .min = 1, .max = 2000,
+     .description = "jetstream: sessions this parser sets aside, still in flight, while the receiver storing them "
+                    "is away, so that the workers go on with other receivers' sessions. Once that many wait, the "
+                    "parser takes no new message until one of them is parsed (each worker may add one more it "
+                    "had already received). Every parser's waiting sessions count toward the consumer's "
+                    "max_ack_pending (10000), past which JetStream delivers to no parser: keep this times the "
+                    "number of parsers well below it (256 allows about 30 parsers)."},
     {"receiver", "token", LF_CFG_STRING, NULL, F(receiver_token), .flags = LF_CFG_SECRET,
      .description = "Bearer token with the worker scope, for the queue and the session blobs."},
     {"receiver", "admin_token", LF_CFG_STRING, NULL, F(receiver_admin_token), .flags = LF_CFG_SECRET,

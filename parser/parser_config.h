@@ -25,6 +25,7 @@ struct lf_parser_config {
     lf_service_config common; /* first: lf_service reads it */
     char *receiver_url;
     char **receiver_peers; /* NULL-terminated, or NULL: other receivers' base URLs (jetstream) */
+    uint64_t max_waiting_sessions; /* jetstream: sessions set aside while their receiver is away */
     char *receiver_token;
     char *receiver_admin_token;
     char *queue_name;

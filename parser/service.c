@@ -33,9 +33,6 @@
 
 #define MAX_TYPES 64
 #define MAX_RECEIVERS (1 + LF_PARSER_PEERS_MAX)
-/* sessions set aside while their receiver is away (jetstream), across the workers; past it a worker
- * holds its session itself, as during a MySQL outage */
-#define MAX_PARKED 4096
 
 typedef struct worker {
     lf_parser_service *svc;
@@ -103,6 +100,8 @@ struct lf_parser_service {
     size_t n_rx;
     parked *parked, **parked_tail;
     size_t n_parked;
+    size_t n_probing;      /* parked sessions a worker has taken up (take_parked), not yet done */
+    uint64_t parked_full_warned_ns; /* the "taking no new message" line, logged once a minute at most */
     lf_gauge *g_parked;
 };
 
@@ -185,6 +184,13 @@ static void record_failure(worker *w, const char *id, unsigned attempt, const ch
 
 static void give_back(lf_parser_service *s, const lf_work_msg *m, uint64_t delay_ms)
 {
+    /* NATS away: the nack would wait out the request timeout (5 s, each) and fail; the message comes
+     * back after its ack wait anyway, as the warning below says, once no longer extended */
+    if (!lf_work_queue_connected(s->wq)) {
+        lf_work_queue_untrack(s->wq, m->receipt);
+        LF_DEBUG("parser", "nack %s: the queue is away (it comes back after its visibility timeout)", m->receipt);
+        return;
+    }
     int rc = lf_work_queue_nack(s->wq, m->receipt, delay_ms);
     if (rc < 0 && rc != LF_ECLOSED)
         LF_WARN("parser", "nack %s: %s (it comes back after its visibility timeout)", m->receipt, lf_strerror(rc));
@@ -337,7 +343,30 @@ static void receiver_back(lf_parser_service *s, size_t rx)
         LF_INFO("parser", "the receiver %s is back; the sessions waiting for it are parsed now", r->url);
 }
 
-/* Sets m aside (a copy) until receiver rx is back; false when MAX_PARKED are already. */
+/* Whether [receiver] max_waiting_sessions are set aside (those being tried again included): workers
+ * then take no new message (worker_main), rather than each holding one it cannot set aside, which
+ * would leave no worker for the sessions whose receiver is back. So at most that many plus one per
+ * worker are in flight (a worker may have received one just before the list filled), which keeps
+ * the parsers together below the consumer's max_ack_pending, past which JetStream delivers to none. */
+static bool parked_full(lf_parser_service *s)
+{
+    pthread_mutex_lock(&s->rx_lock);
+    size_t n = s->n_parked + s->n_probing;
+    bool full = n >= s->cfg->max_waiting_sessions;
+    uint64_t now = mono_ns();
+    bool say = full && (s->parked_full_warned_ns == 0 || now - s->parked_full_warned_ns > 60ULL * 1000000000ULL);
+    if (say)
+        s->parked_full_warned_ns = now;
+    pthread_mutex_unlock(&s->rx_lock);
+    if (say)
+        LF_WARN("parser", "%zu sessions wait for receivers that are away ([receiver] max_waiting_sessions); taking no "
+                          "new message until one of them is parsed", n);
+    return full;
+}
+
+/* Sets m aside (a copy) until receiver rx is back; false when out of memory or when, past
+ * max_waiting_sessions, one more per worker is set aside already (a worker received its message
+ * before the list filled; never expected). */
 static bool park(lf_parser_service *s, const lf_work_msg *m, size_t rx)
 {
     parked *p = calloc(1, sizeof *p);
@@ -351,7 +380,7 @@ static bool park(lf_parser_service *s, const lf_work_msg *m, size_t rx)
     p->m.body = body;
     p->rx = rx;
     pthread_mutex_lock(&s->rx_lock);
-    bool ok = s->n_parked < MAX_PARKED;
+    bool ok = s->n_parked < s->cfg->max_waiting_sessions + s->n_workers;
     if (ok) {
         *s->parked_tail = p;
         s->parked_tail = &p->next;
@@ -367,7 +396,8 @@ static bool park(lf_parser_service *s, const lf_work_msg *m, size_t rx)
     return ok;
 }
 
-/* The oldest parked session whose receiver is back or due for a try (which the caller makes). */
+/* The oldest parked session whose receiver is back or due for a try (which the caller makes, then
+ * counts done: n_probing). */
 static parked *take_parked(lf_parser_service *s)
 {
     pthread_mutex_lock(&s->rx_lock);
@@ -384,6 +414,7 @@ static parked *take_parked(lf_parser_service *s)
         if (r->away)
             r->retry_ns = now + (uint64_t)r->o.wait_ms * 1000000ULL;
         s->n_parked--;
+        s->n_probing++;
         if (s->g_parked)
             lf_gauge_set(s->g_parked, (double)s->n_parked);
         break;
@@ -394,7 +425,7 @@ static parked *take_parked(lf_parser_service *s)
 
 /* jetstream: fetches session id from receiver rx (probe: the try is already claimed, see
  * take_parked). While that receiver is away the message is parked, still tracked, and 1 returned;
- * with MAX_PARKED parked the worker holds it here instead. Otherwise 0, with *rc and fr as
+ * when it cannot be (park) the worker holds it here instead. Otherwise 0, with *rc and fr as
  * lf_parser_fetch_session's (fr->away once stopping). */
 static int fetch_named(worker *w, const lf_work_msg *m, size_t rx, bool probe, const char *id, int fd,
                        lf_manifest *man, lf_parser_fetch_result *fr, int *rc)
@@ -666,6 +697,15 @@ static void *worker_main(void *arg)
             process(w, &p->m, true);
             free(p->m.body);
             free(p);
+            pthread_mutex_lock(&s->rx_lock);
+            s->n_probing--;
+            pthread_mutex_unlock(&s->rx_lock);
+            continue;
+        }
+        if (lf_work_queue_names_receiver(s->wq) && parked_full(s)) {
+            /* until a set-aside session's receiver is due (take_parked) */
+            for (int t = 0; t < 2 && !atomic_load(&s->stopping); t++)
+                sleep_ms(100);
             continue;
         }
         lf_work_msg *msgs = NULL;
@@ -827,10 +867,13 @@ void lf_parser_service_stop(lf_parser_service *s)
             worker_free(&s->workers[i]);
     }
     lf_free(s->workers);
-    /* handed back now, so that another parser need not wait out the ack wait */
+    /* handed back now, so that another parser need not wait out the ack wait; not while NATS is away
+     * (give_back), where each would wait the request timeout, nor past a few seconds in all (NATS
+     * lost meanwhile): the ack wait gives them back */
+    uint64_t give_back_until = mono_ns() + 3000000000ULL;
     for (parked *p = s->parked, *next; p; p = next) {
         next = p->next;
-        if (s->wq)
+        if (s->wq && mono_ns() < give_back_until)
             give_back(s, &p->m, 0);
         free(p->m.body);
         free(p);

@@ -47,7 +47,7 @@ static int open_jetstream(const struct lf_parser_config *cfg, lf_work_queue *wq,
     rc = lf_jsqueue_open(wq->js, &qo, &q, err);
     if (rc)
         return rc;
-    rc = lf_jsconsumer_new(q, cfg->visibility_ms, cfg->queue_wait_ms, &wq->consumer);
+    rc = lf_jsconsumer_new(wq->js, q, cfg->visibility_ms, cfg->queue_wait_ms, &wq->consumer);
     if (rc)
         lf_jsqueue_close(q);
     return rc;
@@ -205,6 +205,11 @@ int lf_work_queue_dead_letter(lf_work_queue *wq, const lf_work_msg *m, const cha
     jm.body = m->body;
     jm.len = m->len;
     return lf_jsconsumer_dead_letter(wq->consumer, &jm, reason);
+}
+
+bool lf_work_queue_connected(lf_work_queue *wq)
+{
+    return wq->http ? true : lf_jsconsumer_connected(wq->consumer);
 }
 
 bool lf_work_queue_names_receiver(const lf_work_queue *wq)

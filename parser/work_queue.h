@@ -44,6 +44,9 @@ LF_MUST_CHECK int lf_work_queue_nack(lf_work_queue *wq, const char *receipt, uin
 /* jetstream: untracks m and moves it to the dead letters with reason at once (lf_jsconsumer.h);
  * -ENOTSUP on the embedded backend. */
 LF_MUST_CHECK int lf_work_queue_dead_letter(lf_work_queue *wq, const lf_work_msg *m, const char *reason);
+/* Whether an ack or nack can reach the queue now (jetstream: NATS connected; embedded: always, its
+ * client batches and retries on its own). */
+bool lf_work_queue_connected(lf_work_queue *wq);
 /* Whether messages name the receiver storing their session (jetstream). */
 bool lf_work_queue_names_receiver(const lf_work_queue *wq);
 /* "http://127.0.0.1:8440" or "nats://..." (the first server), for log lines. */

@@ -9,6 +9,12 @@ and whose [receiver] peers lists B.
 3. A third receiver whose advertise_url names a host the parser was not given: its message is
    dead-lettered with the reason, and that host (a listening socket) never saw a connection, so
    the worker token never left for it.
+4. (test_full_waiting_list) With [receiver] max_waiting_sessions = 2 and both receivers stopped, A's
+   sessions fill the list and the parser takes no new message (B's stay in the stream, not held by
+   the workers); once A is back its sessions are parsed (workers holding B's messages would never
+   take them up), then B's are set aside until two wait, and B's last one stays in the stream. A
+   stop while NATS is killed and sessions are set aside ends within 5 s (no nack waiting out its
+   request timeout), and after NATS and B are back every session is loaded exactly once.
 
 The receivers share the sites and tokens (JetStream buckets, filled by A's first start), A's token
 key and A's keyring, as the parser decrypts with one keyring and authenticates with one token."""
@@ -96,6 +102,11 @@ def wait_loaded(db, parser, sessions, timeout=90):
     check_rows(db, parser, sessions)
 
 
+def consumer_info(server):
+    _, _, body = nats(server).request("$JS.API.CONSUMER.INFO.LF_Q_sessions.lf-parsers")
+    return json.loads(body)
+
+
 def parser_metric(parser, name):
     with open(parser.conf + ".port") as f:
         port = int(f.read().strip())
@@ -106,28 +117,34 @@ def parser_metric(parser, name):
     return None
 
 
-def test_parser_fetches_from_the_receiver_named():
+def two_receivers(receiver_extra=""):
+    """nats-server, MariaDB, receivers A and B, and a parser (not started) with [receiver] url A and
+    peers B, two workers, and a short ack wait (4 s, the receivers' too): an absence of B outlasts
+    several, so the waiting sessions are shown to be kept by the parser, not redelivered."""
     H.check(not lfnats.missing(), f"nats-server: {lfnats.missing()}")
     server = lfnats.NatsServer().start().wait_healthy()
     db = lfmariadb.scratch_server()
     rx_a = receiver(server)
     rx_b = receiver(server, like=rx_a)
+    parser = P.Parser(rx_a, db, workers=2,
+                      extra=(f"[queue]\nbackend = jetstream\nservers = {server.url()}\nmax_receives = 2\n"
+                             f"[receiver]\npeers = {rx_b.url}\n{receiver_extra}"))
+    with open(parser.conf) as f:
+        text = f.read()
+    H.check("visibility = 20s\n" in text, "the parser's visibility line")
+    with open(parser.conf, "w") as f:
+        f.write(text.replace("visibility = 20s\n", "visibility = 4s\n"))
+    return server, db, rx_a, rx_b, parser
+
+
+def test_parser_fetches_from_the_receiver_named():
+    server, db, rx_a, rx_b, parser = two_receivers()
     # an address the parser is not given, with a listener that records any connection
     trap = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     trap.bind(("127.0.0.1", 0))
     trap.listen(8)
     trap_url = f"http://127.0.0.1:{trap.getsockname()[1]}"
 
-    # a short ack wait (4 s, the receivers' too): B's absence below outlasts several, so the waiting
-    # sessions are shown to be kept by the parser, not redelivered
-    parser = P.Parser(rx_a, db, workers=2,
-                      extra=(f"[queue]\nbackend = jetstream\nservers = {server.url()}\nmax_receives = 2\n"
-                             f"[receiver]\npeers = {rx_b.url}\n"))
-    with open(parser.conf) as f:
-        text = f.read()
-    H.check("visibility = 20s\n" in text, "the parser's visibility line")
-    with open(parser.conf, "w") as f:
-        f.write(text.replace("visibility = 20s\n", "visibility = 4s\n"))
     parser.start()
     rng = random.Random(21)
 
@@ -188,5 +205,45 @@ def test_parser_fetches_from_the_receiver_named():
         rx.stop()
 
 
+def test_full_waiting_list():
+    server, db, rx_a, rx_b, parser = two_receivers("max_waiting_sessions = 2\n")
+    rng = random.Random(22)
+    # in the stream: A's two, then B's four (as many as the list and the workers together)
+    early = dict(upload(rx_a, rng, f"early-a-{i}") for i in range(2))
+    waiting = dict(upload(rx_b, rng, f"waiting-b-{i}") for i in range(4))
+    H.check(rx_a.stop() == 0 and rx_b.stop() == 0, "receivers stopped cleanly")
+    parser.start()
+    full = "taking no new message"
+    H.wait_for(lambda: full in parser.log_text(), "the list full and logged", timeout=60)
+    # received only while fewer than two wait: at most one more per worker, less the one
+    info = consumer_info(server)
+    H.check(2 <= info["num_ack_pending"] <= 3 and info["num_ack_pending"] + info["num_pending"] == 6,
+            f"A's two set aside, B's mostly left in the stream: {info}")
+
+    rx_a.start()
+    wait_loaded(db, parser, early, timeout=60)
+    # B's set aside in their place until the list is full again: received only while fewer than two
+    # wait, so at most one more per worker, and one of B's four stays in the stream
+    H.wait_for(lambda: parser_metric(parser, "lf_parser_sessions_waiting_for_receiver") == 2,
+               "two of B's sessions set aside", timeout=60)
+    info = consumer_info(server)
+    H.check(info["num_ack_pending"] <= 3 and info["num_ack_pending"] + info["num_pending"] == 4 and
+            info["num_redelivered"] == 0, f"B's held (at most the list and one per worker), not redelivered: {info}")
+
+    # a stop while NATS is away: the set-aside sessions are left to the ack wait, not nacked
+    server.kill()
+    H.check(H.stop(parser.proc, timeout=5) == 0, f"parser exit status: {parser.log_text()[-3000:]}")
+    server.start()
+    server.wait_healthy()
+    rx_b.start()
+    parser.start()
+    wait_loaded(db, parser, waiting, timeout=90)
+    H.check(parser.stop() == 0, f"parser exit status: {parser.log_text()[-3000:]}")
+    check_rows(db, parser, {**early, **waiting})
+    H.check(nats(server).stream_info("LF_DLQ_sessions")["state"]["messages"] == 0, "nothing dead-lettered")
+    for rx in (rx_a, rx_b):
+        rx.stop()
+
+
 if __name__ == "__main__":
-    H.run_tests([test_parser_fetches_from_the_receiver_named])
+    H.run_tests([test_parser_fetches_from_the_receiver_named, test_full_waiting_list])

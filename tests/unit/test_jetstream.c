@@ -379,7 +379,7 @@ static void consumer_tracks_acks_and_stops(void **state)
     lf_jsqueue *q = open_queue(*state, "consumer", 1000, 5);
     lf_jsqueue *other = open_queue(*state, "consumer", 1000, 5); /* another parser */
     lf_jsconsumer *c = NULL;
-    assert_int_equal(lf_jsconsumer_new(q, 1000, 5000, &c), 0);
+    assert_int_equal(lf_jsconsumer_new(((fixture *)*state)->js, q, 1000, 5000, &c), 0);
     publish(other, "s-long", false);
     lf_jsqueue_msg *m = NULL;
     size_t n = 0;
@@ -401,6 +401,47 @@ static void consumer_tracks_acks_and_stops(void **state)
     lf_jsconsumer_stop(c);
     assert_int_equal(lf_jsconsumer_receive(c, 1, &m, &n), LF_ECLOSED);
     lf_jsconsumer_close(c); /* closes q */
+    lf_jsqueue_close(other);
+}
+
+/* The extender publishes "+WPI" without waiting for each answer (one flush a round): the server
+ * applies those too, so five hundred tracked messages all stay with their parser past three ack
+ * waits; only an ack subject can be tracked, as the extender publishes to it. */
+static void consumer_extends_many_without_replies(void **state)
+{
+    enum { N = 500 };
+    lf_jsqueue *q = open_queue(*state, "many", 1000, 5);
+    lf_jsqueue *other = open_queue(*state, "many", 1000, 5);
+    lf_jsconsumer *c = NULL;
+    assert_int_equal(lf_jsconsumer_new(((fixture *)*state)->js, q, 1000, 5000, &c), 0);
+    assert_int_equal(lf_jsconsumer_track(c, "logferry.q.many"), -EINVAL);
+    for (int i = 0; i < N; i++) {
+        char sid[32];
+        snprintf(sid, sizeof sid, "s-many-%d", i);
+        publish(other, sid, false);
+    }
+    lf_jsqueue_msg *all[N];
+    size_t got = 0;
+    while (got < N) {
+        lf_jsqueue_msg *m = NULL;
+        size_t n = 0;
+        assert_int_equal(lf_jsconsumer_receive(c, 1, &m, &n), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(lf_jsconsumer_track(c, m->receipt), 0);
+        all[got++] = m;
+    }
+    int64_t start = lf_test_nats_now_ms();
+    while (lf_test_nats_now_ms() - start < 3000)
+        expect_nothing(other, 500);
+    for (size_t i = 0; i < N; i++) {
+        assert_false(lf_jsconsumer_lost(c, all[i]->receipt));
+        assert_int_equal(all[i]->receive_count, 1);
+        assert_int_equal(lf_jsconsumer_ack(c, all[i]->receipt), 0);
+        lf_jsqueue_msgs_free(all[i], 1);
+    }
+    expect_nothing(other, 1500);
+    lf_jsconsumer_stop(c);
+    lf_jsconsumer_close(c);
     lf_jsqueue_close(other);
 }
 
@@ -698,6 +739,7 @@ int main(void)
         cmocka_unit_test(dead_letters_and_redrive),
         cmocka_unit_test(origin_round_trip),
         cmocka_unit_test(consumer_tracks_acks_and_stops),
+        cmocka_unit_test(consumer_extends_many_without_replies),
         cmocka_unit_test(statistics),
         cmocka_unit_test(message_survives_server_kill),
         cmocka_unit_test(wrong_password_is_refused),
