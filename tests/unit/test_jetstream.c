@@ -445,6 +445,52 @@ static void consumer_extends_many_without_replies(void **state)
     lf_jsqueue_close(other);
 }
 
+/* With NATS gone the extender sends nothing and counts a miss per round at once (not after a
+ * request timeout per message), so the tracked messages are reported lost after two rounds, and
+ * close does not wait for a round. */
+static void consumer_closes_while_nats_is_away(void **state)
+{
+    (void)state;
+    struct lf_test_nats n = {0};
+    assert_int_equal(lf_test_nats_start(&n), 0);
+    lf_jetstream_options o;
+    lf_jetstream_options_init(&o);
+    lf_jetstream *js = NULL;
+    assert_int_equal(lf_test_nats_connect(&n, &o, 20000, &js), 0);
+    fixture f = {.js = js};
+    lf_jsqueue *q = open_queue(&f, "away", 1000, 5);
+    lf_jsconsumer *c = NULL;
+    assert_int_equal(lf_jsconsumer_new(js, q, 1000, 1000, &c), 0);
+    enum { N = 3 };
+    lf_jsqueue_msg *all[N];
+    for (int i = 0; i < N; i++) {
+        char sid[32];
+        snprintf(sid, sizeof sid, "s-away-%d", i);
+        publish(q, sid, false);
+        size_t got = 0;
+        assert_int_equal(lf_jsconsumer_receive(c, 1, &all[i], &got), 0);
+        assert_int_equal(got, 1);
+        assert_int_equal(lf_jsconsumer_track(c, all[i]->receipt), 0);
+    }
+    lf_test_nats_kill(&n);
+    int64_t start = lf_test_nats_now_ms();
+    while (lf_jsconsumer_connected(c) && lf_test_nats_now_ms() - start < 5000)
+        usleep(10000);
+    assert_false(lf_jsconsumer_connected(c));
+    start = lf_test_nats_now_ms();
+    while (!lf_jsconsumer_lost(c, all[N - 1]->receipt) && lf_test_nats_now_ms() - start < 3000)
+        usleep(10000);
+    assert_true(lf_jsconsumer_lost(c, all[N - 1]->receipt));
+    for (int i = 0; i < N; i++)
+        lf_jsqueue_msgs_free(all[i], 1);
+    lf_jsconsumer_stop(c);
+    start = lf_test_nats_now_ms();
+    lf_jsconsumer_close(c);
+    assert_true(lf_test_nats_now_ms() - start < 1000);
+    lf_jetstream_close(js);
+    lf_test_nats_stop(&n);
+}
+
 static void statistics(void **state)
 {
     lf_jsqueue *q = open_queue(*state, "stats", 30000, 5);
@@ -740,6 +786,7 @@ int main(void)
         cmocka_unit_test(origin_round_trip),
         cmocka_unit_test(consumer_tracks_acks_and_stops),
         cmocka_unit_test(consumer_extends_many_without_replies),
+        cmocka_unit_test(consumer_closes_while_nats_is_away),
         cmocka_unit_test(statistics),
         cmocka_unit_test(message_survives_server_kill),
         cmocka_unit_test(wrong_password_is_refused),
