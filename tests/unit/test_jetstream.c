@@ -50,6 +50,18 @@ static int group_teardown(void **state)
     return 0;
 }
 
+/* A test's own server (which it may kill), started (or restarted: lf_test_nats_start) and connected
+ * with the default options. */
+static lf_jetstream *start_own(struct lf_test_nats *n)
+{
+    assert_int_equal(lf_test_nats_start(n), 0);
+    lf_jetstream_options o;
+    lf_jetstream_options_init(&o);
+    lf_jetstream *js = NULL;
+    assert_int_equal(lf_test_nats_connect(n, &o, 20000, &js), 0);
+    return js;
+}
+
 static lf_jsqueue *open_queue(fixture *f, const char *name, uint64_t visibility_ms, uint32_t max_receives)
 {
     lf_jsqueue_options o;
@@ -452,11 +464,7 @@ static void consumer_closes_while_nats_is_away(void **state)
 {
     (void)state;
     struct lf_test_nats n = {0};
-    assert_int_equal(lf_test_nats_start(&n), 0);
-    lf_jetstream_options o;
-    lf_jetstream_options_init(&o);
-    lf_jetstream *js = NULL;
-    assert_int_equal(lf_test_nats_connect(&n, &o, 20000, &js), 0);
+    lf_jetstream *js = start_own(&n);
     fixture f = {.js = js};
     lf_jsqueue *q = open_queue(&f, "away", 1000, 5);
     lf_jsconsumer *c = NULL;
@@ -542,11 +550,7 @@ static void statistics(void **state)
 static void message_survives_server_kill(void **state)
 {
     struct lf_test_nats n = {0};
-    assert_int_equal(lf_test_nats_start(&n), 0);
-    lf_jetstream_options o;
-    lf_jetstream_options_init(&o);
-    lf_jetstream *js = NULL;
-    assert_int_equal(lf_test_nats_connect(&n, &o, 20000, &js), 0);
+    lf_jetstream *js = start_own(&n);
     fixture f = {.js = js};
     lf_jsqueue *q = open_queue(&f, "crash", 30000, 5);
     publish(q, "s-kept", false);
@@ -554,8 +558,7 @@ static void message_survives_server_kill(void **state)
     lf_jetstream_close(js);
 
     lf_test_nats_kill(&n); /* SIGKILL right after the PubAck */
-    assert_int_equal(lf_test_nats_start(&n), 0);
-    assert_int_equal(lf_test_nats_connect(&n, &o, 20000, &js), 0);
+    js = start_own(&n);
     f.js = js;
     q = open_queue(&f, "crash", 30000, 5);
     /* the server rebuilds its dedup window from the messages still stored (see lf_jsqueue.h) */
