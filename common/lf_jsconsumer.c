@@ -74,7 +74,7 @@ static void extend_round(lf_jsconsumer *c)
     }
     uint64_t start = now_ms();
     natsConnection *nc = lf_jetstream_nats(c->js);
-    natsStatus s = lf_jetstream_connected(c->js) ? NATS_OK : NATS_NOT_YET_CONNECTED;
+    natsStatus s = lf_jetstream_connected(c->js) ? NATS_OK : NATS_CONNECTION_DISCONNECTED;
     for (size_t i = 0; s == NATS_OK && i < k; i++) {
         if (atomic_load(&c->closing_flag)) {
             free(receipts);
