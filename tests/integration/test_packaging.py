@@ -431,7 +431,7 @@ def test_files_users_docs_manuals():
               "complete_words logferry-receiver --set store.ke")
     out = ct.run(["bash", "-c", script]).stdout.splitlines()
     H.check(sorted(out[0].split()) == ["sessions", "sites"], f"commands completed: {out}")
-    H.check(sorted(out[1].split()) == ["add", "disable", "enable", "list"], f"sites completed: {out}")
+    H.check(sorted(out[1].split()) == ["add", "disable", "enable", "import", "list"], f"sites completed: {out}")
     H.check(out[2].split() == ["store.keys_dir="], f"--set completed: {out}")
 
 
