@@ -213,6 +213,13 @@ static void storage_fail(upload *u, const char *what, int rc)
 
 /* ---- the shared session index (backend = jetstream): claims in LF_SESSIONS ---- */
 
+/* A claim's field into a fixed buffer, whole or not at all (a claim cut short could name another
+ * receiver or place). */
+static bool copy_whole(char *dst, size_t size, const char *src)
+{
+    return (size_t)snprintf(dst, size, "%s", src) < size;
+}
+
 int lf_receiver_claim_get(lf_receiver *r, const char *id, lf_session_claim *c, lf_buf *err)
 {
     lf_buf v = LF_BUF_INIT(LF_JSKV_VALUE_MAX);
@@ -236,15 +243,19 @@ int lf_receiver_claim_get(lf_receiver *r, const char *id, lf_session_claim *c, l
         lf_buf_msgf(err, "%s: the claim of %s lacks a field", LF_JSKV_SESSIONS, id);
         return LF_EFORMAT;
     }
-    snprintf(c->site, sizeof c->site, "%s", site);
-    snprintf(c->hash, sizeof c->hash, "%s", hash);
-    snprintf(c->receiver, sizeof c->receiver, "%s", receiver);
-    snprintf(c->backend, sizeof c->backend, "%s", backend);
-    snprintf(c->location, sizeof c->location, "%s", location);
-    const char *rid = NULL;
-    if (lf_json_get_string(o, "receiver_id", &rid) == 0)
-        snprintf(c->receiver_id, sizeof c->receiver_id, "%s", rid);
+    /* receiver_id is absent from claims made before receivers had ids; present, it must be a string */
+    const char *rid = "";
+    bool whole = (!json_object_get(o, "receiver_id") || lf_json_get_string(o, "receiver_id", &rid) == 0) &&
+                 copy_whole(c->site, sizeof c->site, site) && copy_whole(c->hash, sizeof c->hash, hash) &&
+                 copy_whole(c->receiver, sizeof c->receiver, receiver) &&
+                 copy_whole(c->receiver_id, sizeof c->receiver_id, rid) &&
+                 copy_whole(c->backend, sizeof c->backend, backend) &&
+                 copy_whole(c->location, sizeof c->location, location);
     json_decref(o);
+    if (!whole) {
+        lf_buf_msgf(err, "%s: the claim of %s has a field too long or not a string", LF_JSKV_SESSIONS, id);
+        return LF_EFORMAT;
+    }
     return 0;
 }
 
