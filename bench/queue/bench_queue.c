@@ -307,7 +307,7 @@ int main(int argc, char **argv)
     char path[4096];
     snprintf(path, sizeof path, "%s/bench-queue.db", dir);
     remove_store(path);
-    bench_js_result jr = {{-1, -1, -1}, -1};
+    bench_queue_result jr = {{-1, -1, -1}, -1};
     int jrc = 0;
     if (jc.urls) {
         jc.seconds = seconds;
@@ -316,7 +316,7 @@ int main(int argc, char **argv)
         jc.body_len = body_len;
         jrc = bench_js_run(&jc, &jr);
     }
-    bench_http_result hr = {{-1, -1, -1}, -1};
+    bench_queue_result hr = {{-1, -1, -1}, -1};
     int hrc = 0;
     if (hc.port) {
         if (!hc.pool || !hc.sk || !hc.site || !hc.token) {

@@ -311,7 +311,7 @@ static double bench_http_consume(uv_loop_t *loop, const bench_http_cfg *cfg)
     return r.errors ? -1 : rate;
 }
 
-int bench_http_run(const bench_http_cfg *cfg, bench_http_result *out)
+int bench_http_run(const bench_http_cfg *cfg, bench_queue_result *out)
 {
     if (load_pool(cfg) != 0)
         return -1;

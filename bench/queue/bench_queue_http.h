@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 
+#include "bench_queue_result.h"
+
 typedef struct bench_http_cfg {
     int port;
     const char *pool;   /* file of pre-built sessions: "ID LEN\n" then LEN bytes of zip, repeated */
@@ -17,12 +19,7 @@ typedef struct bench_http_cfg {
     uint32_t batch;     /* messages per receive */
 } bench_http_cfg;
 
-typedef struct bench_http_result {
-    double sends_per_s[3]; /* at 1, 8, 64 producers */
-    double recv_ack_per_s;
-} bench_http_result;
-
 /* 0, or -1 after printing why. */
-int bench_http_run(const bench_http_cfg *cfg, bench_http_result *out);
+int bench_http_run(const bench_http_cfg *cfg, bench_queue_result *out);
 
 #endif

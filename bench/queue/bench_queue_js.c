@@ -121,7 +121,7 @@ static double run_threads(js_phase *ph, int n, void *(*fn)(void *))
     return (double)atomic_load(&ph->done) / elapsed;
 }
 
-int bench_js_run(const bench_js_cfg *cfg, bench_js_result *out)
+int bench_js_run(const bench_js_cfg *cfg, bench_queue_result *out)
 {
     lf_jetstream_options jo;
     lf_jetstream_options_init(&jo);

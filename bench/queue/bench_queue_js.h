@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bench_queue_result.h"
+
 typedef struct bench_js_cfg {
     const char *urls;   /* "nats://127.0.0.1:4222[,nats://...]" */
     int replicas;
@@ -17,12 +19,7 @@ typedef struct bench_js_cfg {
     size_t body_len;
 } bench_js_cfg;
 
-typedef struct bench_js_result {
-    double sends_per_s[3]; /* at 1, 8, 64 producers */
-    double recv_ack_per_s;
-} bench_js_result;
-
 /* 0, or -1 after printing why. */
-int bench_js_run(const bench_js_cfg *cfg, bench_js_result *out);
+int bench_js_run(const bench_js_cfg *cfg, bench_queue_result *out);
 
 #endif
