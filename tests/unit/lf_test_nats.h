@@ -155,4 +155,33 @@ static inline void lf_test_nats_stop(struct lf_test_nats *n)
     n->dir[0] = '\0';
 }
 
+/* A server shared by a cmocka test group and one connection to it with the default options; the
+ * group setup and teardown below make and free it (state points at it). */
+struct lf_test_nats_group {
+    struct lf_test_nats server;
+    lf_jetstream *js;
+};
+
+static inline int lf_test_nats_group_setup(void **state)
+{
+    struct lf_test_nats_group *g = calloc(1, sizeof *g);
+    if (!g || lf_test_nats_start(&g->server))
+        return -1;
+    lf_jetstream_options o;
+    lf_jetstream_options_init(&o);
+    if (lf_test_nats_connect(&g->server, &o, 20000, &g->js))
+        return -1;
+    *state = g;
+    return 0;
+}
+
+static inline int lf_test_nats_group_teardown(void **state)
+{
+    struct lf_test_nats_group *g = *state;
+    lf_jetstream_close(g->js);
+    lf_test_nats_stop(&g->server);
+    free(g);
+    return 0;
+}
+
 #endif

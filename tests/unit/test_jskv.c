@@ -20,32 +20,7 @@
 #include "lf_jskv.h"
 #include "lf_test_nats.h"
 
-typedef struct fixture {
-    struct lf_test_nats server;
-    lf_jetstream *js;
-} fixture;
-
-static int group_setup(void **state)
-{
-    fixture *f = calloc(1, sizeof *f);
-    if (!f || lf_test_nats_start(&f->server))
-        return -1;
-    lf_jetstream_options o;
-    lf_jetstream_options_init(&o);
-    if (lf_test_nats_connect(&f->server, &o, 20000, &f->js))
-        return -1;
-    *state = f;
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    fixture *f = *state;
-    lf_jetstream_close(f->js);
-    lf_test_nats_stop(&f->server);
-    free(f);
-    return 0;
-}
+typedef struct lf_test_nats_group fixture;
 
 static lf_jskv *open_bucket(lf_jetstream *js, const char *name)
 {
@@ -305,7 +280,7 @@ int main(void)
         cmocka_unit_test(mirror_start_fails_without_bucket_values),
         cmocka_unit_test(mirror_keeps_its_copy_across_an_outage),
     };
-    int failed = cmocka_run_group_tests(tests, group_setup, group_teardown);
+    int failed = cmocka_run_group_tests(tests, lf_test_nats_group_setup, lf_test_nats_group_teardown);
     lf_jetstream_shutdown();
     return failed;
 }
