@@ -250,7 +250,6 @@ static int start_serving(lf_receiver *r)
     refresh_pressure(r);
     if (r->jsq)
         lf_receiver_js_start_sweep(r);
-    lf_receiver_claims_start(r);
     lf_service_set_user(r->svc, r);
     LF_INFO("receiver", "store %s (%s), queue %s", cfg->store_dir, r->store->ops->name,
             r->jsq ? "on JetStream" : cfg->queue_path);
@@ -345,7 +344,6 @@ static void receiver_stop(lf_service *svc)
         r->pressure_timer_on = false;
     }
     lf_receiver_js_stop_sweep(r);
-    lf_receiver_claims_stop(r);
     lf_queue *q = r->queue;
     r->queue = NULL;
     if (q) {

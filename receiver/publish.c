@@ -226,6 +226,9 @@ static int sweep_one(void *arg, const lf_index_row *row)
 static void work_sweep(uv_work_t *w)
 {
     sweep_ctx *c = w->data;
+    /* rows left "claiming" become "stored" (or "foreign") first, so this sweep publishes them */
+    lf_receiver_settle_claims(c->r);
+    lf_receiver_backfill_claims(c->r, 20000);
     int rc = lf_index_each_status(c->r->index, "stored", SWEEP_BATCH, sweep_one, c);
     if (rc != 0)
         LF_WARN("republish", "reading the index: %s", lf_strerror(rc));

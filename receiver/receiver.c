@@ -54,7 +54,7 @@ int lf_receiver_store_open(const struct lf_receiver_config *cfg, bool clean_tmp,
 
 void lf_receiver_job_done(lf_receiver *r)
 {
-    if (r->release_pending && !r->mark_running && !r->sweep_running && !r->claim_running &&
+    if (r->release_pending && !r->mark_running && !r->sweep_running &&
         !(r->jsq && r->stats_in_flight) && r->closing_handles == 0)
         r->release_cb(r);
 }

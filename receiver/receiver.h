@@ -73,9 +73,6 @@ struct lf_receiver {
     struct lf_jskv_mirror *sites_mirror, *tokens_mirror; /* followed by sites and tokens */
     char node[512];          /* this receiver in session claims: advertise_url, else host and index path */
     char node_id[40];        /* this receiver in claims, for recognising its own (lf_index_receiver_id) */
-    uv_timer_t claim_timer;  /* settles rows left "claiming" (upload.c) */
-    bool claim_timer_on, claim_running;
-    uv_work_t claim_work;
 };
 
 /* Counts a rejection under lf_receiver_rejections_total{reason=...} (registered on first use). */
@@ -149,14 +146,11 @@ LF_MUST_CHECK int lf_receiver_claim(lf_receiver *r, const lf_index_row *row, lf_
 /* true when c was made by this receiver for row: its receiver_id, or its name with row's blob */
 bool lf_receiver_claim_is_ours(const lf_receiver *r, const lf_session_claim *c, const lf_index_row *row);
 /* Settles every row left "claiming" (a claim that failed or crashed): claimed -> "stored", another's
- * -> "foreign". Blocking. */
+ * -> "foreign". Blocking; at start and at the head of every sweep (publish.c). */
 void lf_receiver_settle_claims(lf_receiver *r);
 /* Claims up to max rows stored before claims (from `queue migrate`, or an older index); blocking.
- * Run at start and, until all are claimed, with each settling. */
+ * Run at start and, until all are claimed, with each sweep. */
 void lf_receiver_backfill_claims(lf_receiver *r, size_t max);
-/* Starts the timer that settles them every queue.republish_interval (on the pool), and stops it. */
-void lf_receiver_claims_start(lf_receiver *r);
-void lf_receiver_claims_stop(lf_receiver *r);
 
 /* Start-up on JetStream retries what times out for LF_RECEIVER_START_WAIT_MS: a stream electing a
  * leader after a server's loss answers nothing for a few seconds, no reason to exit and wait for

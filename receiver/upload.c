@@ -13,7 +13,7 @@
  * (receiver.h). Order for a new id: blob stored and fsync'd -> row "claiming" -> create-only claim ->
  * row "stored" -> publish -> 2xx -> "queued". Why it holds at every crash point:
  *  - before the claim: no 2xx was given and nothing is published (the sweep publishes "stored"
- *    rows only); the row is settled at the next start or settling pass: claimed if the id is still
+ *    rows only); the row is settled at the next start or sweep: claimed if the id is still
  *    free, "foreign" if another receiver claimed it meanwhile, so one id never has two contents queued;
  *  - after the claim: the row is (or, once settled, becomes) "stored", so recovery and the sweep
  *    publish it until JetStream acknowledges it.
@@ -390,50 +390,6 @@ void lf_receiver_backfill_claims(lf_receiver *r, size_t max)
                 "elsewhere)%s", b.claimed, b.conflicts, done ? "; every stored session is claimed" : "; more later");
 }
 
-static void work_settle(uv_work_t *w)
-{
-    lf_receiver_settle_claims(w->data);
-    lf_receiver_backfill_claims(w->data, 20000);
-}
-
-static void after_settle(uv_work_t *w, int status)
-{
-    (void)status;
-    lf_receiver *r = w->data;
-    r->claim_running = false;
-    lf_receiver_job_done(r);
-}
-
-static void on_claim_timer(uv_timer_t *t)
-{
-    lf_receiver *r = t->data;
-    if (r->claim_running || r->stopping || !lf_jetstream_connected(r->js))
-        return;
-    r->claim_work.data = r;
-    if (uv_queue_work(r->loop, &r->claim_work, work_settle, after_settle) == 0)
-        r->claim_running = true;
-}
-
-void lf_receiver_claims_start(lf_receiver *r)
-{
-    if (!r->kv_sessions)
-        return;
-    uv_timer_init(r->loop, &r->claim_timer);
-    r->claim_timer.data = r;
-    uint64_t every = r->cfg->republish_interval_ms;
-    uv_timer_start(&r->claim_timer, on_claim_timer, every, every);
-    r->claim_timer_on = true;
-}
-
-void lf_receiver_claims_stop(lf_receiver *r)
-{
-    if (!r->claim_timer_on)
-        return;
-    uv_timer_stop(&r->claim_timer);
-    lf_receiver_close_handle(r, (uv_handle_t *)&r->claim_timer);
-    r->claim_timer_on = false;
-}
-
 static void claim_fail(upload *u, const char *what, int rc, lf_buf *err)
 {
     fail(u, 503, NULL, "queue_unavailable", "%s: %s; retry", what, lf_strerror(rc));
@@ -488,7 +444,7 @@ static void claim_stored(upload *u, const lf_index_row *row)
         memcpy(hex, row->hash, sizeof hex);
         answer_from_claim(u, &other, hex);
     } else {
-        /* the row stays "claiming": a retry or the settling timer makes the claim */
+        /* the row stays "claiming": a retry or the next sweep makes the claim */
         claim_fail(u, "claiming the session id on JetStream", rc, &err);
     }
     lf_buf_free(&err);
