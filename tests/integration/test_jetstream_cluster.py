@@ -45,17 +45,19 @@ import os
 import random
 import re
 import shutil
-import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import lfharness as H  # noqa: E402
+import lfhosts  # noqa: E402
 import lfmariadb  # noqa: E402
 import lfnats  # noqa: E402
 import lfnetns  # noqa: E402
 import lfsessions  # noqa: E402
+import lfuploader  # noqa: E402
+from lfhosts import tail, write  # noqa: E402
 
 SESSIONS = int(os.environ.get("LF_JSCLUSTER_SESSIONS", "600"))
 BATCH = 10
@@ -82,9 +84,6 @@ RX_URL = {rx: f"http://{IP[rx]}:{RX_PORT}" for rx in ("rxa", "rxb")}
 PARSER_RECEIVERS = {"p1": ("rxa", "rxb"), "p2": ("rxb", "rxa")}  # [receiver] url, then peers
 VISIBILITY_S = 8  # the receivers' [queue] visibility and the parsers' [receiver] visibility: equal
 Q_STREAM, DLQ_STREAM, CONSUMER = "LF_Q_sessions", "LF_DLQ_sessions", "lf-parsers"
-FILENAME_REGEX = r"^(?<user>[^_]+)_(?<host>[^_]+)_(?<version>[^_]+)_(?<start>\d{8}T\d{6}Z)_\d+\.log$"
-PRODUCTS = {"atlas-studio": ("Atlas Studio", "classic"), "beacon-server": ("Beacon Server", "jsonl"),
-            "cobalt-cli": ("Cobalt CLI", "classic")}
 
 NET = lfnetns.Network("lfjsc", HOSTS)
 in_ns = NET.in_ns
@@ -117,25 +116,8 @@ def wait_for(cond, timeout, what, step=0.3, detail=None):
         time.sleep(step)
 
 
-def write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
-
-
 def run_ok(args, what):
-    p = subprocess.run(args, capture_output=True, text=True, timeout=120 * SCALE)
-    if p.returncode != 0:
-        raise H.TestFailure(f"{what} exited {p.returncode}: {p.stderr.strip()[-800:]}")
-    return p.stdout
-
-
-def tail(path, n=15):
-    try:
-        with open(path, errors="replace") as f:
-            return "".join(f.readlines()[-n:])
-    except OSError:
-        return ""
+    return lfhosts.run_ok(args, what, timeout=120 * SCALE)
 
 
 def start_in(host, args, name):
@@ -190,31 +172,13 @@ def consumer_state():
 def receiver_conf(rx):
     d = os.path.join(E.dir, rx)
     conf = f"{d}/receiver.conf"
-    write(conf, f"""[log]
-level = info
-[http]
-listen = {IP[rx]}:{RX_PORT}
-body_tmp_dir = {d}
-[store]
-dir = {d}/sessions
-index_path = {d}/index.db
-keys_dir = {d}/keys
-[queue]
-path = {d}/queue.db
-backend = jetstream
+    write(conf, lfhosts.receiver_conf(d, f"{IP[rx]}:{RX_PORT}", queue=f"""backend = jetstream
 servers = {E.nats.urls()}
 replicas = 3
 visibility = {VISIBILITY_S}s
 republish_interval = 5s
 advertise_url = {RX_URL[rx]}
-[auth]
-sites_file = {d}/sites
-tokens_file = {d}/tokens
-token_key_file = {d}/token.key
-[limits]
-min_free_disk = 0
-retry_after = 1s
-""")
+"""))
     return conf
 
 
@@ -255,18 +219,8 @@ def queue_stats(rx):
 def nginx_start():
     d = os.path.join(E.dir, "nginx")
     os.makedirs(d)
-    temps = "".join(f"    {k}_temp_path {d}/{k};\n" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     upstreams = "".join(f"        server {IP[rx]}:{RX_PORT} max_fails=1 fail_timeout=2s;\n" for rx in ("rxa", "rxb"))
-    write(f"{d}/nginx.conf", f"""daemon off;
-user root;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log notice;
-events {{ worker_connections 1024; }}
-http {{
-    log_format lf '$msec $request_method $request_uri $status "$upstream_addr" "$upstream_status"';
-    access_log {d}/access.log lf;
-{temps}    upstream receivers {{
+    write(f"{d}/nginx.conf", lfhosts.nginx_conf(d, f"""    upstream receivers {{
 {upstreams}        keepalive 16;
     }}
     server {{
@@ -282,8 +236,7 @@ http {{
         proxy_send_timeout 60s;
         location / {{ proxy_pass http://receivers; }}
     }}
-}}
-""")
+""", log_format='$msec $request_method $request_uri $status "$upstream_addr" "$upstream_status"'))
     E.access_log = f"{d}/access.log"
     E.nginx = start_in("lb", ["nginx", "-c", f"{d}/nginx.conf", "-e", f"{d}/error.log"], "nginx")
     url = f"http://{IP['lb']}:{LB_PORT}/healthz"
@@ -323,39 +276,12 @@ def ok_uploads(since=0.0, via=None):
 # -- parsers -------------------------------------------------------------------------------------
 
 def parser_conf(p):
-    d = os.path.join(E.dir, p)
-    keys = os.path.join(d, "keys")  # the parser host's copy of the store key
-    if not os.path.isdir(keys):
-        shutil.copytree(os.path.join(E.dir, "rxa", "keys"), keys)
     url, peer = PARSER_RECEIVERS[p]
-    conf = f"{d}/parser.conf"
-    write(conf, f"""[log]
-level = info
-[http]
-listen = {IP[p]}:{PARSER_PORT}
-[receiver]
-url = {RX_URL[url]}
-peers = {RX_URL[peer]}
-token = {E.worker_token}
-wait = 2s
-visibility = {VISIBILITY_S}s
-[queue]
-backend = jetstream
-servers = {E.nats.urls()}
-replicas = 3
-[parser]
-workers = 2
-keys_dir = {keys}
-retry_delay = 1s
-failure_delay = 1s
-[mysql]
-host = {IP['db']}
-port = 3306
-user = {E.db.user}
-password = {E.db.password}
-database = logferry
-""" + E.logtypes)
-    return conf
+    receiver = (f"url = {RX_URL[url]}\npeers = {RX_URL[peer]}\ntoken = {E.worker_token}\nwait = 2s\n"
+                f"visibility = {VISIBILITY_S}s\n")
+    queue = f"backend = jetstream\nservers = {E.nats.urls()}\nreplicas = 3\n"
+    return lfhosts.parser_conf(os.path.join(E.dir, p), f"{IP[p]}:{PARSER_PORT}", receiver,
+                               os.path.join(E.dir, "rxa", "keys"), IP["db"], E.db, E.logtypes, queue=queue)
 
 
 def parser_start(p):
@@ -372,40 +298,8 @@ def parser_metric(p, name):
 def uploader_setup(site):
     """The uploader's configuration and key; its site registered (before the receivers start, so
     that neither refuses a first upload it has not heard of yet)."""
-    d = os.path.join(E.dir, f"uploader-{site}")
-    watches = ""
-    for slug, (product, log_type) in PRODUCTS.items():
-        src = os.path.join(E.sites_dir, site, slug)
-        os.makedirs(src, exist_ok=True)
-        watches += f"""[watch.{slug}]
-dir = {src}
-include = *.log
-log_type = {log_type}
-product = {product}
-filename_regex = {FILENAME_REGEX}
-settle = 500ms
-"""
-    conf = f"{d}/uploader.conf"
-    write(conf, f"""[log]
-level = info
-[http]
-listen = 127.0.0.1:8441
-[receiver]
-url = http://{IP['lb']}:{LB_PORT}
-concurrency = 4
-timeout = 20s
-backoff_max = 2s
-[uploader]
-site = {site}
-key_file = {d}/site.key
-state_dir = {d}/state
-scan_interval = 300ms
-after_upload = keep
-[outbox]
-dir = {d}/outbox
-""" + watches)
-    out = run_ok([H.binary("logferry-uploader"), "--config", conf, "keygen"], "uploader keygen")
-    pubkey = next(w for w in out.split() if len(w) == 44 and w.endswith("="))
+    conf, pubkey = lfuploader.agent_setup(os.path.join(E.dir, f"uploader-{site}"), site, E.sites_dir,
+                                          f"http://{IP['lb']}:{LB_PORT}", "500ms", timeout=120 * SCALE)
     register_site(site, pubkey)
     return conf
 
@@ -461,14 +355,9 @@ def setup():
         # p1 it also ends a blob request sent on a kept-alive connection just before the silent
         # cut within seconds: with the default, it waits out the fetch's 300 s timeout
         NET.sysctl(h, "net.ipv4.tcp_retries2", 3)
-    E.gen_dir = os.path.join(E.dir, "generated")
     E.sites_dir = os.path.join(E.dir, "sites")
-    run_ok([H.binary("logferry-sessiongen"), "--out", E.gen_dir, "--seed", "2121", "--sessions", str(SESSIONS),
-            "--sites", "2", "--users", "30", "--days", "14", "--max-size", "24K",
-            "--truth", os.path.join(E.dir, "truth.jsonl")], "sessiongen")
-    E.truth = lfsessions.load_truth(os.path.join(E.dir, "truth.jsonl"))
-    with open(os.path.join(E.gen_dir, "logtypes.conf")) as f:
-        E.logtypes = f.read()
+    E.gen_dir, E.truth, E.logtypes = lfhosts.generate_sessions(E.dir, seed=2121, sessions=SESSIONS, users=30,
+                                                               days=14, max_size="24K", timeout=120 * SCALE)
     order = list(E.truth)
     random.Random(21).shuffle(order)
     E.batches = [order[i:i + BATCH] for i in range(0, len(order), BATCH)]

@@ -26,7 +26,6 @@ received exactly the FIRING/RESOLVED pairs above, each check's in order, and not
 """
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -35,9 +34,12 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import lfanalytics  # noqa: E402
 import lfharness as H  # noqa: E402
+import lfhosts  # noqa: E402
 import lfmariadb  # noqa: E402
 import lfnetns  # noqa: E402
 import lfsessions  # noqa: E402
+import lfuploader  # noqa: E402
+from lfhosts import run_ok, write  # noqa: E402
 
 SESSIONS = int(os.environ.get("LF_MULTIHOST_SESSIONS", "2000"))
 BATCHES = "ABCDE"
@@ -56,9 +58,6 @@ HOSTS = {  # host: [(bridge, address)]
 RX_IP, DB_IP, SLACK_IP = INTERNAL + "2", INTERNAL + "3", INTERNAL + "5"
 PARSER_IPS = {"parser-1": INTERNAL + "21", "parser-2": INTERNAL + "22"}
 PROGRESS_WINDOW_S = 20
-FILENAME_REGEX = r"^(?<user>[^_]+)_(?<host>[^_]+)_(?<version>[^_]+)_(?<start>\d{8}T\d{6}Z)_\d+\.log$"
-PRODUCTS = {"atlas-studio": ("Atlas Studio", "classic"), "beacon-server": ("Beacon Server", "jsonl"),
-            "cobalt-cli": ("Cobalt CLI", "classic")}
 
 
 def log(msg):
@@ -111,19 +110,6 @@ class Env:
 E = Env()
 
 
-def write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
-
-
-def run_ok(args, what):
-    p = subprocess.run(args, capture_output=True, text=True, timeout=120)
-    if p.returncode != 0:
-        raise H.TestFailure(f"{what} exited {p.returncode}: {p.stderr.strip()[-800:]}")
-    return p.stdout
-
-
 def start_in(host, args, name):
     log_path = os.path.join(E.dir, name + ".log")
     return H.start(in_ns(host, args), log_path=log_path)
@@ -132,9 +118,8 @@ def start_in(host, args, name):
 def wait_healthy(host, url, proc, what, timeout=60):
     def ok():
         if proc.poll() is not None:
-            with open(proc.log_path, errors="replace") as f:
-                tail = "".join(f.readlines()[-15:])
-            raise H.TestFailure(f"{what} exited with {proc.returncode}; {proc.log_path} ends:\n{tail}")
+            raise H.TestFailure(f"{what} exited with {proc.returncode}; {proc.log_path} ends:\n"
+                                f"{lfhosts.tail(proc.log_path)}")
         return ns_http(host, "GET", url, timeout=2)[0] == 200
     wait_for(ok, timeout, f"{what} to answer {url}", step=0.2)
 
@@ -166,18 +151,7 @@ def start_nginx(tls):
         H.check(old in site, f"the nginx example no longer has {old!r}")
         site = site.replace(old, new)
     write(f"{d}/logferry-receiver.conf", site)
-    temps = "".join(f"    {k}_temp_path {d}/{k};\n" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    write(f"{d}/nginx.conf", f"""daemon off;
-user root;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log notice;
-events {{ worker_connections 1024; }}
-http {{
-    access_log {d}/access.log;
-{temps}    include {d}/logferry-receiver.conf;
-}}
-""")
+    write(f"{d}/nginx.conf", lfhosts.nginx_conf(d, f"    include {d}/logferry-receiver.conf;\n"))
     E.nginx = start_in("receiver", ["nginx", "-c", f"{d}/nginx.conf", "-e", f"{d}/error.log"], "nginx")
     url = f"https://{PUBLIC}2/healthz"
     wait_for(lambda: ns_http("site-1", "GET", url, cacert=f"{tls}/ca.crt")[0] == 200, 30,
@@ -190,25 +164,7 @@ http {{
 def receiver_setup():
     d = E.rx_dir = os.path.join(E.dir, "receiver")
     E.rx_conf = f"{d}/receiver.conf"
-    write(E.rx_conf, f"""[log]
-level = info
-[http]
-listen = {RX_IP}:8440
-body_tmp_dir = {d}
-[store]
-dir = {d}/sessions
-index_path = {d}/index.db
-keys_dir = {d}/keys
-[queue]
-path = {d}/queue.db
-[auth]
-sites_file = {d}/sites
-tokens_file = {d}/tokens
-token_key_file = {d}/token.key
-[limits]
-min_free_disk = 0
-retry_after = 1s
-""")
+    write(E.rx_conf, lfhosts.receiver_conf(d, f"{RX_IP}:8440"))
     rx = [H.binary("logferry-receiver"), "--config", E.rx_conf]
     run_ok(rx + ["keys", "rotate"], "receiver keys rotate")
     E.worker_token = run_ok(rx + ["tokens", "add", "parsers", "--scope", "worker"], "tokens add").strip()
@@ -228,41 +184,8 @@ def queue_stats():
 
 
 def uploader_setup(site_no, site):
-    d = os.path.join(E.dir, f"uploader-{site}")
-    conf = f"{d}/uploader.conf"
-    watches = ""
-    for slug, (product, log_type) in PRODUCTS.items():
-        src = os.path.join(E.sites_dir, site, slug)
-        os.makedirs(src, exist_ok=True)
-        watches += f"""[watch.{slug}]
-dir = {src}
-include = *.log
-log_type = {log_type}
-product = {product}
-filename_regex = {FILENAME_REGEX}
-settle = 1s
-"""
-    write(conf, f"""[log]
-level = info
-[http]
-listen = 127.0.0.1:8441
-[receiver]
-url = https://{PUBLIC}2
-ca_file = {E.tls}/ca.crt
-concurrency = 4
-timeout = 20s
-backoff_max = 2s
-[uploader]
-site = {site}
-key_file = {d}/site.key
-state_dir = {d}/state
-scan_interval = 300ms
-after_upload = keep
-[outbox]
-dir = {d}/outbox
-""" + watches)
-    out = run_ok([H.binary("logferry-uploader"), "--config", conf, "keygen"], "uploader keygen")
-    pubkey = next(w for w in out.split() if len(w) == 44 and w.endswith("="))
+    conf, pubkey = lfuploader.agent_setup(os.path.join(E.dir, f"uploader-{site}"), site, E.sites_dir,
+                                          f"https://{PUBLIC}2", "1s", ca_file=f"{E.tls}/ca.crt")
     run_ok([H.binary("logferry-receiver"), "--config", E.rx_conf, "sites", "add", site, pubkey], "sites add")
     host = f"site-{site_no}"
     p = start_in(host, [H.binary("logferry-uploader"), "--config", conf, "run"], f"uploader-{site}")
@@ -271,33 +194,9 @@ dir = {d}/outbox
 
 
 def parser_conf(host):
-    d = os.path.join(E.dir, host)
-    keys = os.path.join(d, "keys")  # the parser host's copy of the store keys
-    if not os.path.isdir(keys):
-        shutil.copytree(os.path.join(E.rx_dir, "keys"), keys)
-    conf = f"{d}/parser.conf"
-    write(conf, f"""[log]
-level = info
-[http]
-listen = {PARSER_IPS[host]}:8442
-[receiver]
-url = http://{RX_IP}:8440
-token = {E.worker_token}
-wait = 2s
-visibility = 10s
-[parser]
-workers = 2
-keys_dir = {keys}
-retry_delay = 1s
-failure_delay = 1s
-[mysql]
-host = {DB_IP}
-port = 3306
-user = {E.db.user}
-password = {E.db.password}
-database = logferry
-""" + E.logtypes)
-    return conf
+    return lfhosts.parser_conf(os.path.join(E.dir, host), f"{PARSER_IPS[host]}:8442",
+                               f"url = http://{RX_IP}:8440\ntoken = {E.worker_token}\nwait = 2s\nvisibility = 10s\n",
+                               os.path.join(E.rx_dir, "keys"), DB_IP, E.db, E.logtypes)
 
 
 def parser_start(host):
@@ -394,14 +293,9 @@ def wait_loaded(n, timeout=600):
 def setup():
     E.dir = H.scratch_dir("lfmultihost-")
     NET.up()
-    E.gen_dir = os.path.join(E.dir, "generated")
     E.sites_dir = os.path.join(E.dir, "sites")
-    run_ok([H.binary("logferry-sessiongen"), "--out", E.gen_dir, "--seed", "2026", "--sessions", str(SESSIONS),
-            "--sites", "2", "--users", "40", "--days", "21", "--max-size", "48K",
-            "--truth", os.path.join(E.dir, "truth.jsonl")], "sessiongen")
-    E.truth = lfsessions.load_truth(os.path.join(E.dir, "truth.jsonl"))
-    with open(os.path.join(E.gen_dir, "logtypes.conf")) as f:
-        E.logtypes = f.read()
+    E.gen_dir, E.truth, E.logtypes = lfhosts.generate_sessions(E.dir, seed=2026, sessions=SESSIONS, users=40,
+                                                               days=21, max_size="48K")
     order = list(E.truth)
     random.Random(5).shuffle(order)
     per = len(order) // len(BATCHES)

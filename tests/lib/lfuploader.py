@@ -1,10 +1,58 @@
 """Helpers for the uploader's tests: an uploader configured in a scratch directory against a
-lfupload.Receiver, its site key registered there."""
+lfupload.Receiver, its site key registered there; and the agent of a site host in the multi-host
+tests (agent_setup)."""
 import os
 import subprocess
 import time
 
 import lfharness as H
+import lfhosts
+
+# the products logferry-sessiongen generates, by its folder name: (product, log type)
+GENERATED_PRODUCTS = {"atlas-studio": ("Atlas Studio", "classic"), "beacon-server": ("Beacon Server", "jsonl"),
+                      "cobalt-cli": ("Cobalt CLI", "classic")}
+GENERATED_FILENAME_REGEX = r"^(?<user>[^_]+)_(?<host>[^_]+)_(?<version>[^_]+)_(?<start>\d{8}T\d{6}Z)_\d+\.log$"
+
+
+def agent_setup(d, site, sites_dir, url, settle, ca_file=None, timeout=120):
+    """(configuration path, public key) of an uploader in folder d for site, watching
+    sites_dir/<site>/<product folder> for every generated product and uploading to url (listening
+    on 127.0.0.1:8441 in its host); its key made, not yet registered with a receiver."""
+    watches = ""
+    for slug, (product, log_type) in GENERATED_PRODUCTS.items():
+        src = os.path.join(sites_dir, site, slug)
+        os.makedirs(src, exist_ok=True)
+        watches += f"""[watch.{slug}]
+dir = {src}
+include = *.log
+log_type = {log_type}
+product = {product}
+filename_regex = {GENERATED_FILENAME_REGEX}
+settle = {settle}
+"""
+    conf = f"{d}/uploader.conf"
+    ca = f"ca_file = {ca_file}\n" if ca_file else ""
+    lfhosts.write(conf, f"""[log]
+level = info
+[http]
+listen = 127.0.0.1:8441
+[receiver]
+url = {url}
+{ca}concurrency = 4
+timeout = 20s
+backoff_max = 2s
+[uploader]
+site = {site}
+key_file = {d}/site.key
+state_dir = {d}/state
+scan_interval = 300ms
+after_upload = keep
+[outbox]
+dir = {d}/outbox
+""" + watches)
+    out = lfhosts.run_ok([H.binary("logferry-uploader"), "--config", conf, "keygen"], "uploader keygen", timeout)
+    pubkey = next(w for w in out.split() if len(w) == 44 and w.endswith("="))
+    return conf, pubkey
 
 
 class Uploader:
