@@ -87,7 +87,7 @@ struct lf_miner {
 void lf_miner_config_default(lf_miner_config *cfg)
 {
     cfg->word_share = 0.6;
-    cfg->split_two_values = true;
+    cfg->split_values = 3;
     cfg->split_capitals = true;
     cfg->max_templates = 100000;
     cfg->max_batch = 1000000;
@@ -432,46 +432,104 @@ static void template_unlink(lf_miner *m, lf_template *t)
     m->bytes -= t->alloc + (t->text ? t->text_len + 1 : 0) + (t->strct ? t->strct_len + 1 : 0);
 }
 
+/* A boolean inside a constant token is shown as a parameter (Khan et al.'s BL rule, as the
+ * corrected Loghub templates write it), while the template still takes only messages with that value:
+ * "overlap:false" and "overlap:true" are two event types, both shown "overlap:<*>". Writes the shown
+ * token to out (never longer than s) and returns its length. */
+static inline bool subtoken_delim(char c)
+{
+    unsigned char u = (unsigned char)c;
+    return u < 0x80 && u != '_' && !((u | 32) >= 'a' && (u | 32) <= 'z') && !(u >= '0' && u <= '9');
+}
+
+static size_t show_token(const char *s, size_t l, char *out)
+{
+    size_t o = 0, i = 0;
+    while (i < l) {
+        size_t e = i;
+        while (e < l && !subtoken_delim(s[e]))
+            e++;
+        size_t n = e - i;
+        bool boolean = false;
+        if (n == 4 || n == 5) {
+            char w[5];
+            for (size_t k = 0; k < n; k++)
+                w[k] = (char)(s[i + k] >= 'A' && s[i + k] <= 'Z' ? s[i + k] + 32 : s[i + k]);
+            boolean = (n == 4 && (memcmp(w, "true", 4) == 0 || memcmp(w, "null", 4) == 0)) ||
+                      (n == 5 && memcmp(w, "false", 5) == 0);
+        }
+        if (boolean) {
+            memcpy(out + o, "<*>", 3);
+            o += 3;
+        } else {
+            memmove(out + o, s + i, n);
+            o += n;
+        }
+        if (e < l)
+            out[o++] = s[e];
+        i = e + 1;
+    }
+    return o;
+}
+
+/* The template's text into r (room for the sum of token lengths + 4 per token + 4). shown: booleans
+ * as parameters (the text printed); else as they are (the text its id is born from, so that templates
+ * that differ in a boolean get different ids). Returns its length. */
+static size_t render_text(const lf_template *t, char *r, bool shown)
+{
+    size_t p = 0;
+    size_t last_start = 0, prev_start = 0; /* where the last two written tokens begin */
+    int written = 0;
+    for (uint32_t i = 0; i < t->ntok; i++) {
+        const char *s = tok_text(t, i);
+        size_t l = t->len[i];
+        if (t->tok[i].flags & TOK_VAR) {
+            /* a value printed as a varying number of tokens is one "<*>"; it takes a unit word
+             * that follows a "<*>" ("<*> bytes (<*> KB)" -> "<*>") */
+            bool word = written >= 2 && p - last_start > 0;
+            for (size_t k = last_start; word && k < p; k++)
+                word = (r[k] | 32) >= 'a' && (r[k] | 32) <= 'z';
+            if (word && last_start - prev_start == 4 && memcmp(r + prev_start, "<*>", 3) == 0) {
+                p = last_start - 1; /* drop " word" */
+                last_start = prev_start;
+                written--;
+            }
+            if (written && p - last_start == 3 && memcmp(r + last_start, "<*>", 3) == 0)
+                continue;
+            s = "<*>";
+            l = 3;
+        }
+        if (written)
+            r[p++] = ' ';
+        prev_start = last_start;
+        last_start = p;
+        if (shown && !(t->tok[i].flags & TOK_VAR))
+            p += show_token(s, l, r + p);
+        else {
+            memcpy(r + p, s, l);
+            p += l;
+        }
+        written++;
+    }
+    r[p] = '\0';
+    return p;
+}
+
+static size_t text_room(const lf_template *t)
+{
+    size_t n = 4;
+    for (uint32_t i = 0; i < t->ntok; i++)
+        n += t->len[i] + 4;
+    return n;
+}
+
 const char *lf_template_text(lf_template *t, size_t *len)
 {
     if (!t->text) {
-        size_t n = 4;
-        for (uint32_t i = 0; i < t->ntok; i++)
-            n += t->len[i] + 4;
-        char *r = lf_malloc(n);
+        char *r = lf_malloc(text_room(t));
         if (!r)
             return NULL;
-        size_t p = 0;
-        size_t last_start = 0, prev_start = 0; /* where the last two written tokens begin */
-        int written = 0;
-        for (uint32_t i = 0; i < t->ntok; i++) {
-            const char *s = tok_text(t, i);
-            size_t l = t->len[i];
-            if (t->tok[i].flags & TOK_VAR) {
-                /* a value printed as a varying number of tokens is one "<*>"; it takes a unit word
-                 * that follows a "<*>" ("<*> bytes (<*> KB)" -> "<*>") */
-                bool word = written >= 2 && p - last_start > 0;
-                for (size_t k = last_start; word && k < p; k++)
-                    word = (r[k] | 32) >= 'a' && (r[k] | 32) <= 'z';
-                if (word && last_start - prev_start == 4 && memcmp(r + prev_start, "<*>", 3) == 0) {
-                    p = last_start - 1; /* drop " word" */
-                    last_start = prev_start;
-                    written--;
-                }
-                if (written && p - last_start == 3 && memcmp(r + last_start, "<*>", 3) == 0)
-                    continue;
-                s = "<*>";
-                l = 3;
-            }
-            if (written)
-                r[p++] = ' ';
-            prev_start = last_start;
-            last_start = p;
-            memcpy(r + p, s, l);
-            p += l;
-            written++;
-        }
-        r[p] = '\0';
+        size_t p = render_text(t, r, true);
         t->text = r;
         t->text_len = p;
         t->owner->bytes += p + 1;
@@ -530,11 +588,12 @@ static lf_template *template_new(lf_miner *m, const btok *toks, uint32_t n, uint
         return NULL;
     }
     if (id == 0) {
-        size_t tl;
-        const char *text = lf_template_text(t, &tl);
+        char *text = lf_malloc(text_room(t));
         if (!text)
             goto fail;
+        size_t tl = render_text(t, text, false);
         id = lf_miner_template_id(m->type, text, tl);
+        lf_free(text);
         /* another template was born with this text and has changed or merged since: ids stay unique,
          * and an id that is an alias keeps meaning the template it went to */
         while (id == 0 || lf_u64map_get(&m->ids, id, NULL) || lf_u64map_get(&m->alias_map, id, NULL))
@@ -1111,7 +1170,7 @@ static int mine_length(lf_miner *m, miner_work *w, bseq **seqs, size_t ns, uint3
         memset(w->group, 0, n * sizeof *w->group);
         ng = 1;
     } else if ((rc = lf_partition(w->items, n, ntok,
-                                  &(lf_partition_rules){m->cfg.word_share, m->cfg.split_two_values,
+                                  &(lf_partition_rules){m->cfg.word_share, m->cfg.split_values,
                                                         m->cfg.split_capitals},
                                   w->group, &ng)) < 0) {
         return rc;

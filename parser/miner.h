@@ -37,7 +37,7 @@
 
 typedef struct lf_miner_config {
     double word_share;    /* constant words a template must keep before a column may become a parameter; 0.6 */
-    bool split_two_values; /* ... after which a column of two word values still splits; true */
+    unsigned split_values; /* ... after which a column of at most this many word values still splits; 3 */
     bool split_capitals;   /* ... and one of words in capitals; true */
     size_t max_templates; /* LRU cap, default 100000; 0 means unbounded */
     size_t max_batch;     /* distinct sequences in one batch, default 1000000 */

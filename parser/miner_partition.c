@@ -62,12 +62,13 @@ static column_choice choose(part *p, const segment *s, const lf_partition_rules 
     size_t constant = 0, words = 0;
     for (uint32_t j = 0; j < p->ntok; j++) {
         const lf_ptok *first = &p->items[p->idx[s->start]].toks[j];
-        bool same = true, all_bare = true, wild = false, caps = true;
+        bool same = true, all_bare = true, wild = false, all_wild = true, caps = true;
         for (size_t i = 0; i < s->len; i++) {
             const lf_ptok *t = &p->items[p->idx[s->start + i]].toks[j];
             same &= t->hash == first->hash;
             all_bare &= (t->flags & LF_PTOK_BARE) != 0;
             wild |= (t->flags & LF_PTOK_WILD) != 0;
+            all_wild &= (t->flags & LF_PTOK_WILD) != 0;
             caps &= (t->flags & LF_PTOK_CAPS) != 0;
         }
         if (!all_bare)
@@ -81,7 +82,10 @@ static column_choice choose(part *p, const segment *s, const lf_partition_rules 
             continue; /* the values differ only in their numbers: a parameter */
         if (better(&any, wild, k))
             any = (column_choice){true, wild, k, j};
-        if (!wild && ((k == 2 && r->two_values) || (caps && r->capitals)) && better(&binary, wild, k))
+        /* a few word values are that many event types; where every value holds a parameter
+         * ("(uid=<*>)"/"LOGIN(uid=<*>)") only two are, since a parameter may itself be a word */
+        bool few = wild ? all_wild && k == 2 && r->max_values >= 2 : k <= r->max_values;
+        if ((few || (!wild && caps && r->capitals)) && better(&binary, wild, k))
             binary = (column_choice){true, wild, k, j};
     }
     if (words == 0 || (double)constant >= r->word_share * (double)words)

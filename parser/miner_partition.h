@@ -25,7 +25,7 @@ typedef struct lf_pitem {
 /* The rules' settings (miner.h's configuration; the defaults are meant to be left alone). */
 typedef struct lf_partition_rules {
     double word_share; /* constant words a group keeps before its columns may be parameters */
-    bool two_values;   /* then a column of exactly two word values still splits */
+    unsigned max_values; /* then a column of at most this many word values still splits (0: none) */
     bool capitals;     /* and so does a column of words in capitals */
 } lf_partition_rules;
 
@@ -37,10 +37,11 @@ typedef struct lf_partition_rules {
  * on one mixed column (its items are grouped by their shape there) and each part again, as long as:
  *   - its constant words are fewer than word_share of its word columns: on the mixed column with
  *     the fewest shapes, columns without "<*>" first (a message type differs from another in words);
- *   - or else on a column without "<*>" that takes exactly two shapes (opened/closed is two events;
- *     three or more values in an otherwise constant message are a parameter: user names), or whose
- *     values are all words in capitals (GET/POST/DELETE, LOOKING/FOLLOWING/LEADING: the values of an
- *     enumeration the program defines).
+ *   - or else on a column without "<*>" that takes at most max_values shapes (opened/closed is two
+ *     events, DMA/Normal/HighMem three; more values in an otherwise constant message are a
+ *     parameter: user names), on one where every value holds "<*>" and that takes exactly two
+ *     shapes ("(uid=<*>)"/"LOGIN(uid=<*>)"), or on one whose values are all words in capitals
+ *     (GET/POST/DELETE, LOOKING/FOLLOWING/LEADING: the values of an enumeration the program defines).
  * 0 or -ENOMEM. */
 int lf_partition(const lf_pitem *items, size_t n, uint32_t ntok, const lf_partition_rules *rules, uint32_t *group,
                  size_t *ngroups);

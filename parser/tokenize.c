@@ -289,9 +289,9 @@ static bool subtoken_is_var(const char *s, size_t n)
     if (wild)
         return true; /* WV: a word joined to a variable */
     if (digits == 0) {
-        /* BL and the null user string; DT: names of weekdays and months are parts of dates */
-        return (n == 4 && (word_eq(s, n, "true") || word_eq(s, n, "null"))) || (n == 5 && word_eq(s, n, "false")) ||
-               date_word(s, n);
+        /* DT: names of weekdays and months are parts of dates. (true/false/null stay words: a
+         * message with another boolean is another event type; the template shows it as "<*>") */
+        return date_word(s, n);
     }
     /* a number with a unit: 10000ms, 1001rts, 64KB */
     if (digits < n && n - digits <= 3 && s[0] >= '0' && s[0] <= '9') {
@@ -525,9 +525,9 @@ int lf_tokenizer_run(lf_tokenizer *t, const char *s, size_t len, const lf_token 
             nt++;
             break;
         }
-        if (acc == 0 && !(e - i == 4 || e - i == 5) && !(in[i] >= 'A' && in[i] <= 'Z' && date_word(in + i, e - i))) {
+        if (acc == 0 && !(in[i] >= 'A' && in[i] <= 'Z' && date_word(in + i, e - i))) {
             /* a plain word (no digit, delimiter or "<"): the rules leave it as it is, unless it is
-             * true/false/null or a weekday or month name */
+             * a weekday or month name */
             memcpy(o + on, in + i, e - i);
             on += e - i;
             t->list_key[nt] = 0;

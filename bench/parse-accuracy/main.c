@@ -525,14 +525,17 @@ static int run_system(const char *dir, const char *name, json_t *cfg, const char
  * can be switched, each value a reasonable one. */
 static const double loso_shares[] = {0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9};
 #define N_SHARES (sizeof loso_shares / sizeof loso_shares[0])
-#define N_SETTINGS (N_SHARES * 4)
+static const unsigned loso_values[] = {0, 2, 3, 4};
+#define N_VALUES (sizeof loso_values / sizeof loso_values[0])
+#define N_RULES (N_VALUES * 2) /* split_values x capitals */
+#define N_SETTINGS (N_SHARES * N_RULES)
 
 static void loso_setting(size_t i, lf_miner_config *c)
 {
     lf_miner_config_default(c);
-    c->word_share = loso_shares[i / 4];
-    c->split_two_values = (i & 1) != 0;
-    c->split_capitals = (i & 2) != 0;
+    c->word_share = loso_shares[i / N_RULES];
+    c->split_values = loso_values[(i % N_RULES) / 2];
+    c->split_capitals = (i & 1) != 0;
 }
 
 static bool loso_is_default(size_t i)
@@ -540,7 +543,7 @@ static bool loso_is_default(size_t i)
     lf_miner_config c, d;
     loso_setting(i, &c);
     lf_miner_config_default(&d);
-    return c.word_share == d.word_share && c.split_two_values == d.split_two_values &&
+    return c.word_share == d.word_share && c.split_values == d.split_values &&
            c.split_capitals == d.split_capitals;
 }
 
@@ -567,7 +570,7 @@ static int leave_one_out(const char *dir, json_t *settings, size_t batch, size_t
         }
     }
     printf("\nleave one system out: each system scored with the setting that is best on the others\n");
-    printf("%-10s %7s %7s %7s   %s\n", "system", "GA", "PA", "FTA", "setting chosen (word_share, two values, capitals)");
+    printf("%-10s %7s %7s %7s   %s\n", "system", "GA", "PA", "FTA", "setting chosen (word_share, split values, capitals)");
     double ga = 0, pa = 0, fta = 0;
     size_t chose_default = 0;
     for (size_t out = 0; out < nsys; out++) {
@@ -587,8 +590,8 @@ static int leave_one_out(const char *dir, json_t *settings, size_t batch, size_t
         lf_miner_config c;
         loso_setting(best, &c);
         chose_default += loso_is_default(best);
-        printf("%-10s %7.4f %7.4f %7.4f   %.2f %s %s%s\n", x->name, x->ga, x->pa, x->fta, c.word_share,
-               c.split_two_values ? "on" : "off", c.split_capitals ? "on" : "off",
+        printf("%-10s %7.4f %7.4f %7.4f   %.2f %u %s%s\n", x->name, x->ga, x->pa, x->fta, c.word_share,
+               c.split_values, c.split_capitals ? "on" : "off",
                loso_is_default(best) ? " (the default)" : "");
         ga += x->ga;
         pa += x->pa;
@@ -596,14 +599,21 @@ static int leave_one_out(const char *dir, json_t *settings, size_t batch, size_t
     }
     printf("%-10s %7.4f %7.4f %7.4f   (the default chosen for %zu of %zu)\n", "mean", ga / (double)nsys,
            pa / (double)nsys, fta / (double)nsys, chose_default, nsys);
-    printf("mean GA on all systems, by word_share (two values and capitals on, off/off):\n");
+    printf("mean GA on all systems, by word_share and split values (capitals on; last: both rules off):\n");
+    printf("  share");
+    for (size_t v = 0; v < N_VALUES; v++)
+        printf("  values %u", loso_values[v]);
+    printf("  rules off\n");
     for (size_t i = 0; i < N_SHARES; i++) {
-        double on = 0, off = 0;
-        for (size_t k = 0; k < nsys; k++) {
-            on += r[(i * 4 + 3) * nsys + k].ga;
-            off += r[(i * 4) * nsys + k].ga;
+        printf("  %5.2f", loso_shares[i]);
+        for (size_t v = 0; v <= N_VALUES; v++) {
+            size_t st = v < N_VALUES ? i * N_RULES + v * 2 + 1 : i * N_RULES;
+            double g = 0;
+            for (size_t k = 0; k < nsys; k++)
+                g += r[st * nsys + k].ga;
+            printf("  %8.4f", g / (double)nsys);
         }
-        printf("  %.2f: %.4f %.4f\n", loso_shares[i], on / (double)nsys, off / (double)nsys);
+        printf("\n");
     }
     free(r);
     return 0;

@@ -47,7 +47,8 @@ static void token_rules(void **state)
     assert_int_equal(lf_tokenizer_new(&t), 0);
     assert_string_equal(norm(t, "PacketResponder 1 for block blk_38865049064139660 terminating"),
                         "PacketResponder <*> for block <*> terminating");
-    assert_string_equal(norm(t, "  size:67108864 took -27 ms,  ok=true  "), "size:<*> took <*> ms, ok=<*>");
+    /* a boolean stays a word in the tokens (the template shows it as a parameter, see below) */
+    assert_string_equal(norm(t, "  size:67108864 took -27 ms,  ok=true  "), "size:<*> took <*> ms, ok=true");
     assert_string_equal(norm(t, "workerEnv.init() ok /etc/httpd/conf/workers2.properties"),
                         "workerEnv.init() ok <*>");
     assert_string_equal(norm(t, "from 10.251.73.220:50010 and /10.0.0.1"), "from <*> and <*>");
@@ -178,13 +179,15 @@ static void parameters_and_event_types(void **state)
         "Failed password for admin from 10.0.0.4 port 22 ssh2",
         "Failed password for root from 10.0.0.5 port 22 ssh2",
         "Failed password for git from 10.0.0.6 port 22 ssh2",
-        /* 6-11: two word values are two event types, three users a parameter */
+        /* 6-13: two word values are two event types, four users a parameter */
         "session opened for user alice",
         "session closed for user alice",
         "session opened for user bob",
         "session closed for user bob",
         "session opened for user carol",
         "session closed for user carol",
+        "session opened for user dave",
+        "session closed for user dave",
         /* 12-14: a constant that holds a digit is a word: HTTPS and SOCKS5 are two event types */
         "proxy.example.com:5070 open through proxy p.example.com:5070 HTTPS",
         "proxy.example.com:5070 open through proxy p.example.com:5070 SOCKS5",
@@ -201,18 +204,18 @@ static void parameters_and_event_types(void **state)
     for (size_t i = 1; i < 6; i++)
         assert_ptr_equal(tpl(&f, i), tpl(&f, 0));
     assert_string_equal(text(&f, 0), "Failed password for <*> from <*> port <*> ssh2");
-    assert_ptr_equal(tpl(&f, 6), tpl(&f, 8));
-    assert_ptr_equal(tpl(&f, 6), tpl(&f, 10));
-    assert_ptr_equal(tpl(&f, 7), tpl(&f, 9));
-    assert_ptr_equal(tpl(&f, 7), tpl(&f, 11));
+    for (size_t i = 8; i < 14; i += 2) {
+        assert_ptr_equal(tpl(&f, i), tpl(&f, 6));
+        assert_ptr_equal(tpl(&f, i + 1), tpl(&f, 7));
+    }
     assert_ptr_not_equal(tpl(&f, 6), tpl(&f, 7));
     assert_string_equal(text(&f, 6), "session opened for user <*>");
-    assert_ptr_equal(tpl(&f, 12), tpl(&f, 14));
-    assert_ptr_not_equal(tpl(&f, 12), tpl(&f, 13));
-    assert_ptr_equal(tpl(&f, 15), tpl(&f, 16));
-    assert_ptr_equal(tpl(&f, 15), tpl(&f, 17));
-    assert_string_equal(text(&f, 15), "NFS Mount failed on <*>, slept <*> seconds");
-    assert_ptr_not_equal(tpl(&f, 18), tpl(&f, 19));
+    assert_ptr_equal(tpl(&f, 14), tpl(&f, 16));
+    assert_ptr_not_equal(tpl(&f, 14), tpl(&f, 15));
+    assert_ptr_equal(tpl(&f, 17), tpl(&f, 18));
+    assert_ptr_equal(tpl(&f, 17), tpl(&f, 19));
+    assert_string_equal(text(&f, 17), "NFS Mount failed on <*>, slept <*> seconds");
+    assert_ptr_not_equal(tpl(&f, 20), tpl(&f, 21));
     fx_free(&f);
 }
 
@@ -221,14 +224,63 @@ static void generalising_punctuation(void **state)
     fixture f;
     fx_init(&f, "app", 0);
     static const char *const lines[] = {
-        "Loading hive: sam, into key 'abc1' now",      "Loading hive: default, into key 'xyz2' now",
-        "Loading hive: system, into key 'qq3' now",    "cache state size=12 mode=fast on disk",
-        "cache state size=13 mode=slow-ish on disk", "cache state size=14 mode=warm on disk",
+        "Loading hive: sam, into key 'abc1' now",    "Loading hive: default, into key 'xyz2' now",
+        "Loading hive: system, into key 'qq3' now",  "Loading hive: user, into key 'uu4' now",
+        "cache state size=12 mode=fast on disk",     "cache state size=13 mode=slow-ish on disk",
+        "cache state size=14 mode=warm on disk",     "cache state size=15 mode=cold on disk",
     };
-    mine_lines(&f, lines, 6);
+    mine_lines(&f, lines, 8);
     assert_string_equal(text(&f, 0), "Loading hive: <*>, into key '<*>' now");
-    assert_string_equal(text(&f, 3), "cache state size=<*> mode=<*> on disk");
+    assert_string_equal(text(&f, 4), "cache state size=<*> mode=<*> on disk");
     assert_int_equal(lf_miner_template_count(f.m), 2);
+    fx_free(&f);
+}
+
+/* A message with another boolean is another event type, and the template shows the boolean as a
+ * parameter (so its value is among the parameters); a few word values are that many event types;
+ * where every value holds a parameter, two shapes are two event types. */
+static void booleans_and_few_values(void **state)
+{
+    fixture f;
+    fx_init(&f, "app", 0);
+    static const char *const lines[] = {
+        /* 0-3: booleans */
+        "updateClipping isOverlap:false, top=12",
+        "updateClipping isOverlap:true, top=13",
+        "updateClipping isOverlap:false, top=14",
+        "updateClipping isOverlap:TRUE, top=15",
+        /* 4-6: three values of an enumeration in an otherwise constant message */
+        "DMA zone: 4096 pages, LIFO batch:0",
+        "Normal zone: 225280 pages, LIFO batch:31",
+        "HighMem zone: 32768 pages, LIFO batch:31",
+        /* 7-10: two shapes, each around a parameter */
+        "session opened for user news by (uid=0)",
+        "session opened for user news by LOGIN(uid=0)",
+        "session opened for user news by (uid=12)",
+        "session opened for user news by LOGIN(uid=7)",
+    };
+    mine_lines(&f, lines, sizeof lines / sizeof *lines);
+    assert_ptr_equal(tpl(&f, 0), tpl(&f, 2));
+    assert_ptr_not_equal(tpl(&f, 0), tpl(&f, 1));
+    assert_ptr_not_equal(tpl(&f, 1), tpl(&f, 3)); /* "true" and "TRUE" are two words */
+    assert_string_equal(text(&f, 0), "updateClipping isOverlap:<*>, top=<*>");
+    assert_string_equal(text(&f, 1), "updateClipping isOverlap:<*>, top=<*>");
+    /* the same text, two event types: the ids are born from the text with the boolean in it */
+    assert_int_equal(lf_template_id(tpl(&f, 0)), lf_miner_template_id("app", "updateClipping isOverlap:false, top=<*>",
+                                                                       strlen("updateClipping isOverlap:false, top=<*>")));
+    assert_int_not_equal(lf_template_id(tpl(&f, 0)), lf_template_id(tpl(&f, 1)));
+    size_t tl;
+    const char *t = lf_template_text(tpl(&f, 1), &tl);
+    lf_param p[4];
+    assert_int_equal(lf_template_params(t, tl, lines[1], strlen(lines[1]), p, 4), 2);
+    assert_memory_equal(lines[1] + p[0].off, "true", p[0].len);
+    assert_ptr_not_equal(tpl(&f, 4), tpl(&f, 5));
+    assert_ptr_not_equal(tpl(&f, 5), tpl(&f, 6));
+    assert_string_equal(text(&f, 5), "Normal zone: <*> pages, LIFO batch:<*>");
+    assert_ptr_equal(tpl(&f, 7), tpl(&f, 9));
+    assert_ptr_equal(tpl(&f, 8), tpl(&f, 10));
+    assert_ptr_not_equal(tpl(&f, 7), tpl(&f, 8));
+    assert_string_equal(text(&f, 8), "session opened for user news by LOGIN(uid=<*>)");
     fx_free(&f);
 }
 
@@ -285,17 +337,23 @@ static void stable_ids(void **state)
     next_batch(&f);
     queue(&f, "Connection from bob closed by peer");
     mine(&f);
-    /* two values: still two event types, as far as this miner can tell */
+    /* two values, then three: still that many event types, as far as this miner can tell */
     uint64_t id_bob = lf_template_id(tpl(&f, 0));
     assert_int_not_equal(id_bob, id);
     next_batch(&f);
     queue(&f, "Connection from carol closed by peer");
     mine(&f);
-    /* a third value: a parameter; the oldest template takes the others, its id stays */
+    uint64_t id_carol = lf_template_id(tpl(&f, 0));
+    assert_int_equal(lf_miner_template_count(f.m), 3);
+    next_batch(&f);
+    queue(&f, "Connection from dave closed by peer");
+    mine(&f);
+    /* a fourth value: a parameter; the oldest template takes the others, its id stays */
     assert_string_equal(text(&f, 0), "Connection from <*> closed by peer");
     assert_int_equal(lf_template_id(tpl(&f, 0)), id);
     assert_int_equal(lf_miner_resolve(f.m, id_bob), id);
-    assert_int_equal(lf_template_count(tpl(&f, 0)), 3);
+    assert_int_equal(lf_miner_resolve(f.m, id_carol), id);
+    assert_int_equal(lf_template_count(tpl(&f, 0)), 4);
     assert_int_equal(lf_miner_template_count(f.m), 1);
     fx_free(&f);
 }
@@ -446,11 +504,12 @@ static void persistence(void **state)
     fx_init(&f, "svc", 0);
     static const char *const lines[] = {
         "user=alice logged in from 10.0.0.1", "user=bob logged in from 10.0.0.2", "user=carol logged in from 10.0.0.3",
-        "disk full on /var", "h close, 5 bytes sent, lifetime 1", "h close, 5 bytes (5 KB) sent, lifetime 1",
+        "user=erin logged in from 10.0.0.5",  "disk full on /var",                "h close, 5 bytes sent, lifetime 1",
+        "h close, 5 bytes (5 KB) sent, lifetime 1",
     };
-    mine_lines(&f, lines, 6);
+    mine_lines(&f, lines, 7);
     assert_string_equal(text(&f, 0), "user=<*> logged in from <*>");
-    uint64_t id_user = lf_template_id(tpl(&f, 0)), id_bytes = lf_template_id(tpl(&f, 4));
+    uint64_t id_user = lf_template_id(tpl(&f, 0)), id_bytes = lf_template_id(tpl(&f, 5));
     size_t na;
     const lf_miner_alias *al = lf_miner_aliases(f.m, &na);
     assert_int_equal(na, 1);
@@ -467,7 +526,7 @@ static void persistence(void **state)
     queue(&r, "h close, 7 bytes (7 KB) sent, lifetime 2");
     mine(&r);
     assert_int_equal(lf_template_id(tpl(&r, 0)), id_user);
-    assert_int_equal(lf_template_count(tpl(&r, 0)), 4);
+    assert_int_equal(lf_template_count(tpl(&r, 0)), 5);
     assert_int_equal(lf_template_id(tpl(&r, 1)), id_bytes);
     assert_int_equal(lf_miner_template_count(r.m), 3);
     fx_free(&r);
@@ -638,6 +697,7 @@ int main(void)
         cmocka_unit_test(token_rules),
         cmocka_unit_test(parameters_and_event_types),
         cmocka_unit_test(generalising_punctuation),
+        cmocka_unit_test(booleans_and_few_values),
         cmocka_unit_test(across_token_counts),
         cmocka_unit_test(stable_ids),
         cmocka_unit_test(deterministic_and_batch_independent),
