@@ -165,7 +165,7 @@ static int reserve(scratch *s, size_t need)
 
 /* Runs one mask over in[0..len) into out. Returns 1 if anything was replaced, 0 if not (out is then
  * untouched), -ENOMEM. The whitespace at either end of a match is kept so that a mask such as
- * "0x.*?\s" does not glue two tokens together. */
+ * "0x.*?\s" does not glue two tokens together, and so is a '=' or ':' it starts with. */
 static int apply_mask(mask *m, const char *in, size_t len, scratch *out)
 {
     size_t pos = 0, copied = 0;
@@ -186,6 +186,8 @@ static int apply_mask(mask *m, const char *in, size_t len, scratch *out)
             cs++;
         while (ce > cs && cls[(unsigned char)in[ce - 1]] == 1)
             ce--;
+        if (ce - cs > 1 && (in[cs] == '=' || in[cs] == ':'))
+            cs++; /* the key keeps its mark: "=\d+" makes "ambient=28" "ambient=<*>", not "ambient<*>" */
         if (cs < ce) {
             if (!any) {
                 out->len = 0;

@@ -83,6 +83,12 @@ static void token_rules(void **state)
     assert_string_equal(norm(m, "[HRESULT = 0x800f080d - CBS_E_X] generating core.2275"),
                         "[HRESULT = <*> - CBS_E_X] generating <*>");
     assert_string_equal(norm(m, "cancelNotification,index:-1"), "cancelNotification,index:<*>");
+    /* a mask that starts with the key's mark leaves the mark with the key */
+    lf_tokenizer *k;
+    assert_int_equal(lf_tokenizer_new(&k), 0);
+    assert_int_equal(lf_tokenizer_add_mask(k, "=\\d+", err, sizeof err), 0);
+    assert_string_equal(norm(k, "psu failure ambient=28 limit=4"), "psu failure ambient=<*> limit=<*>");
+    lf_tokenizer_free(k);
     assert_int_equal(lf_tokenizer_add_mask(m, "(unclosed", err, sizeof err), LF_ECONFIG);
     assert_non_null(strstr(err, "unclosed"));
     lf_tokenizer_free(m);
