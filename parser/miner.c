@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <sodium.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "lf_alloc.h"
@@ -432,9 +431,10 @@ static void template_unlink(lf_miner *m, lf_template *t)
     m->bytes -= t->alloc + (t->text ? t->text_len + 1 : 0) + (t->strct ? t->strct_len + 1 : 0);
 }
 
-/* A boolean inside a constant token is shown as a parameter (Khan et al.'s BL rule, as the
- * corrected Loghub templates write it), while the template still takes only messages with that value:
- * "overlap:false" and "overlap:true" are two event types, both shown "overlap:<*>". Writes the shown
+/* A boolean or the superuser's name inside a constant token is shown as a parameter (Khan et al.'s BL
+ * and US rules, as the corrected Loghub templates write them), while the template still takes only
+ * messages with that value: "overlap:false" and "overlap:true" are two event types, both shown
+ * "overlap:<*>"; "session opened for user root" shows "session opened for user <*>". Writes the shown
  * token to out (never longer than s) and returns its length. */
 static inline bool subtoken_delim(char c)
 {
@@ -450,15 +450,15 @@ static size_t show_token(const char *s, size_t l, char *out)
         while (e < l && !subtoken_delim(s[e]))
             e++;
         size_t n = e - i;
-        bool boolean = false;
+        bool value = false;
         if (n == 4 || n == 5) {
             char w[5];
             for (size_t k = 0; k < n; k++)
                 w[k] = (char)(s[i + k] >= 'A' && s[i + k] <= 'Z' ? s[i + k] + 32 : s[i + k]);
-            boolean = (n == 4 && (memcmp(w, "true", 4) == 0 || memcmp(w, "null", 4) == 0)) ||
-                      (n == 5 && memcmp(w, "false", 5) == 0);
+            value = (n == 4 && (memcmp(w, "true", 4) == 0 || memcmp(w, "null", 4) == 0 || memcmp(w, "root", 4) == 0)) ||
+                    (n == 5 && memcmp(w, "false", 5) == 0);
         }
-        if (boolean) {
+        if (value) {
             memcpy(out + o, "<*>", 3);
             o += 3;
         } else {
@@ -473,8 +473,8 @@ static size_t show_token(const char *s, size_t l, char *out)
 }
 
 /* The template's text into r (room for the sum of token lengths + 4 per token + 4). shown: booleans
- * as parameters (the text printed); else as they are (the text its id is born from, so that templates
- * that differ in a boolean get different ids). Returns its length. */
+ * and "root" as parameters (the text printed); else as they are (the text its id is born from, so
+ * that templates that differ only there get different ids). Returns its length. */
 static size_t render_text(const lf_template *t, char *r, bool shown)
 {
     size_t p = 0;

@@ -287,6 +287,14 @@ static void booleans_and_few_values(void **state)
     assert_ptr_equal(tpl(&f, 8), tpl(&f, 10));
     assert_ptr_not_equal(tpl(&f, 7), tpl(&f, 8));
     assert_string_equal(text(&f, 8), "session opened for user news by LOGIN(uid=<*>)");
+    /* the superuser's name is shown as a parameter too (Khan et al.'s US rule), but stays a word */
+    next_batch(&f);
+    queue(&f, "session closed for user root");
+    queue(&f, "session closed for user root");
+    mine(&f);
+    assert_string_equal(text(&f, 0), "session closed for user <*>");
+    assert_int_equal(lf_template_id(tpl(&f, 0)), lf_miner_template_id("app", "session closed for user root",
+                                                                       strlen("session closed for user root")));
     fx_free(&f);
 }
 
