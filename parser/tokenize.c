@@ -163,9 +163,34 @@ static int reserve(scratch *s, size_t need)
     return 0;
 }
 
+/* The end of a mask's match without the punctuation it took from the text around the value: a
+ * separator (",;:") or a closing bracket or quote that it did not open ("/.+?\s" on
+ * "at (/var/lib/x): checking" takes "/var/lib/x): "; the value is "/var/lib/x"). */
+static size_t give_back_closers(const char *in, size_t cs, size_t ce)
+{
+    while (ce - cs > 1) {
+        char c = in[ce - 1];
+        bool give = c == ',' || c == ';' || c == ':';
+        if (c == ')' || c == ']' || c == '}') {
+            char open = c == ')' ? '(' : c == ']' ? '[' : '{';
+            give = memchr(in + cs, open, ce - 1 - cs) == NULL;
+        } else if (c == '"' || c == '\'') {
+            size_t n = 0;
+            for (size_t i = cs; i < ce; i++)
+                n += in[i] == c;
+            give = n % 2 == 1;
+        }
+        if (!give)
+            break;
+        ce--;
+    }
+    return ce;
+}
+
 /* Runs one mask over in[0..len) into out. Returns 1 if anything was replaced, 0 if not (out is then
  * untouched), -ENOMEM. The whitespace at either end of a match is kept so that a mask such as
- * "0x.*?\s" does not glue two tokens together, and so is a '=' or ':' it starts with. */
+ * "0x.*?\s" does not glue two tokens together, and so are a '=' or ':' it starts with and the
+ * punctuation it ends with that is not the value's (give_back_closers). */
 static int apply_mask(mask *m, const char *in, size_t len, scratch *out)
 {
     size_t pos = 0, copied = 0;
@@ -188,6 +213,7 @@ static int apply_mask(mask *m, const char *in, size_t len, scratch *out)
             ce--;
         if (ce - cs > 1 && (in[cs] == '=' || in[cs] == ':'))
             cs++; /* the key keeps its mark: "=\d+" makes "ambient=28" "ambient=<*>", not "ambient<*>" */
+        ce = give_back_closers(in, cs, ce);
         if (cs < ce) {
             if (!any) {
                 out->len = 0;
@@ -202,6 +228,69 @@ static int apply_mask(mask *m, const char *in, size_t len, scratch *out)
             copied = ce;
         }
         pos = me;
+    }
+    if (!any)
+        return 0;
+    if (reserve(out, out->len + (len - copied) + 1) < 0)
+        return -ENOMEM;
+    memcpy(out->data + out->len, in + copied, len - copied);
+    out->len += len - copied;
+    return 1;
+}
+
+static inline bool hex_char(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'f');
+}
+
+static inline bool word_char(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z') || c == '_';
+}
+
+/* Is a UUID (8-4-4-4-12 hex digits, not inside a longer word) at in[p]? */
+static bool uuid_at(const char *in, size_t len, size_t p)
+{
+    static const unsigned char group[5] = {8, 4, 4, 4, 12};
+    if (p + 36 > len || (p > 0 && word_char((unsigned char)in[p - 1])))
+        return false;
+    size_t q = p;
+    for (int g = 0; g < 5; g++) {
+        if (g && in[q++] != '-')
+            return false;
+        for (int k = 0; k < group[g]; k++)
+            if (!hex_char((unsigned char)in[q++]))
+                return false;
+    }
+    return q == len || !word_char((unsigned char)in[q]);
+}
+
+/* Writes in[0..len) to out with every UUID replaced by "<*>", before the log type's masks: an id
+ * is one value, whatever a mask such as "\d+" would make of its parts ("b9000564-fe1a-409b-bdcc-..."
+ * would otherwise keep "bdcc" as a word). Returns 1 if anything was replaced, 0 if not, -ENOMEM. */
+static int mask_uuids(const char *in, size_t len, scratch *out)
+{
+    const char *dash = len >= 36 ? memchr(in + 8, '-', len - 8) : NULL;
+    size_t copied = 0;
+    bool any = false;
+    while (dash) {
+        size_t d = (size_t)(dash - in);
+        if (d >= 8 && uuid_at(in, len, d - 8)) {
+            if (!any) {
+                out->len = 0;
+                any = true;
+            }
+            size_t st = d - 8;
+            if (reserve(out, out->len + (st - copied) + 3 + 1) < 0)
+                return -ENOMEM;
+            memcpy(out->data + out->len, in + copied, st - copied);
+            out->len += st - copied;
+            memcpy(out->data + out->len, "<*>", 3);
+            out->len += 3;
+            copied = st + 36;
+            d = copied - 1;
+        }
+        dash = d + 1 < len ? memchr(in + d + 1, '-', len - d - 1) : NULL;
     }
     if (!any)
         return 0;
@@ -491,6 +580,14 @@ int lf_tokenizer_run(lf_tokenizer *t, const char *s, size_t len, const lf_token 
     const char *in = s;
     size_t inlen = len;
     scratch *next = &t->a;
+    int urc = mask_uuids(in, inlen, next);
+    if (urc < 0)
+        return urc;
+    if (urc == 1) {
+        in = next->data;
+        inlen = next->len;
+        next = &t->b;
+    }
     for (int i = 0; i < t->nmasks; i++) {
         int rc = apply_mask(&t->masks[i], in, inlen, next);
         if (rc < 0)

@@ -88,6 +88,14 @@ static void token_rules(void **state)
     assert_int_equal(lf_tokenizer_new(&k), 0);
     assert_int_equal(lf_tokenizer_add_mask(k, "=\\d+", err, sizeof err), 0);
     assert_string_equal(norm(k, "psu failure ambient=28 limit=4"), "psu failure ambient=<*> limit=<*>");
+    /* and one that runs on to the next space gives back the punctuation around the value; a UUID is
+     * one value before any mask sees its parts */
+    assert_int_equal(lf_tokenizer_add_mask(k, "/.+?\\s", err, sizeof err), 0);
+    assert_string_equal(norm(k, "image at (/var/lib/x): checking /a/(b) \"/c/d\" /e/f, now"),
+                        "image at (<*>): checking <*> \"<*>\" <*>, now");
+    assert_int_equal(lf_tokenizer_add_mask(k, "\\d+", err, sizeof err), 0);
+    assert_string_equal(norm(k, "[instance: b9000564-fe1a-409b-bdcc-1e88b294cd1d] x-b9000564-fe1a-409b-bdcc-1e88b294cd1dz"),
+                        "[instance: <*>] x-<*>-<*>-<*>-bdcc-<*>"); /* not inside a longer word */
     lf_tokenizer_free(k);
     assert_int_equal(lf_tokenizer_add_mask(m, "(unclosed", err, sizeof err), LF_ECONFIG);
     assert_non_null(strstr(err, "unclosed"));
