@@ -107,11 +107,13 @@ def test_templates_persist():
     ev1, _ = parse(fmt + ["-"], b"INFO user=alice logged in from 10.0.0.1\nINFO user=bob logged in from 10.0.0.2\n"
                                 b"WARN disk full on /var\n")
     check(os.path.exists(tf), "templates saved")
-    # two user names are, so far, two event types; a third one makes the name a parameter: the
-    # template born first keeps its id, the other one becomes its alias (saved with the templates)
+    # two user names are, so far, two event types; a fourth one makes the name a parameter (a few
+    # values are that many event types): the template born first keeps its id, the other one becomes
+    # its alias (saved with the templates)
     check(ev1[0]["template_id"] != ev1[1]["template_id"], "two values, two templates")
-    ev2, _ = parse(fmt + ["-"], b"INFO user=carol logged in from 10.0.0.3\n")
+    ev2, _ = parse(fmt + ["-"], b"INFO user=carol logged in from 10.0.0.3\nINFO user=dave logged in from 10.0.0.4\n")
     check(ev2[0]["template_id"] == ev1[0]["template_id"], "a restarted parser keeps its ids")
+    check(ev2[1]["template_id"] == ev1[0]["template_id"], "a restarted parser keeps its ids")
     check(ev2[0]["template"] == "user=<*> logged in from <*>", ev2[0]["template"])
     with open(tf) as f:
         lines = f.read().splitlines()
