@@ -9,8 +9,9 @@
  *   2. the other sequences of each token count are partitioned together with the existing
  *      templates of that count, top down: while a group keeps too few constant words, it is split on
  *      the column whose values look most like alternatives of an event (fewest distinct values);
- *      once its template keeps enough constant words, a column with two word values still splits
- *      (opened/closed) and a column with more becomes a parameter (user names);
+ *      once its template keeps enough constant words, a column with a few word values still splits
+ *      (opened/closed, DMA/Normal/HighMem: split_values) and a column with more becomes a parameter
+ *      (user names); booleans and "root" are words here but shown as "<*>" in the text;
  *   3. templates with the same constant words in the same order but a different number of
  *      parameter tokens are one event type whose value is printed as a varying number of tokens
  *      ("705 bytes" and "1398 bytes (1.36 KB)").
@@ -18,7 +19,8 @@
  * one that contains none starts a template.
  *
  * Ids: a template's id is fixed when it is born (the first 8 bytes of BLAKE2b over
- * "logferry-template\0" type "\0" its first text), and stays while its text generalises. When
+ * "logferry-template\0" type "\0" its first text, booleans and "root" as they are), and stays while
+ * its text generalises. When
  * templates merge, the oldest keeps its id and the others become its aliases: lf_miner_resolve()
  * follows them, and the caller records them (MySQL templates.canonical_id) so that every stored id
  * resolves to the one of its event type.
