@@ -20,10 +20,9 @@
  *
  * Ids: a template's id is fixed when it is born (the first 8 bytes of BLAKE2b over
  * "logferry-template\0" type "\0" its first text, booleans and "root" as they are), and stays while
- * its text generalises. When
- * templates merge, the oldest keeps its id and the others become its aliases: lf_miner_resolve()
- * follows them, and the caller records them (MySQL templates.canonical_id) so that every stored id
- * resolves to the one of its event type.
+ * its text generalises. When templates merge, the oldest keeps its id and the others become its
+ * aliases: lf_miner_resolve() follows them, and the caller records them (MySQL
+ * templates.canonical_id) so that every stored id resolves to the one of its event type.
  *
  * Bounded memory: at most max_templates templates (the least recently used one is evicted past it)
  * and, per batch, at most max_batch distinct sequences (lf_miner_add says when the batch is full).
