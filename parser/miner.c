@@ -434,14 +434,29 @@ static void template_unlink(lf_miner *m, lf_template *t)
 /* A boolean or the superuser's name inside a constant token is shown as a parameter (Khan et al.'s BL
  * and US rules, as the corrected Loghub templates write them), while the template still takes only
  * messages with that value: "overlap:false" and "overlap:true" are two event types, both shown
- * "overlap:<*>"; "session opened for user root" shows "session opened for user <*>". Writes the shown
- * token to out (never longer than s) and returns its length. */
+ * "overlap:<*>"; "session opened for user root" shows "session opened for user <*>". */
 static inline bool subtoken_delim(char c)
 {
     unsigned char u = (unsigned char)c;
     return u < 0x80 && u != '_' && !((u | 32) >= 'a' && (u | 32) <= 'z') && !(u >= '0' && u <= '9');
 }
 
+/* Is s[i..e) of the token s[0..l) shown as a parameter? Booleans in any case; "root" in small
+ * letters and not glued to a name by '-', '.', '/' or '@' ("root-ca.pem", "Root cause" stay). */
+static bool shown_as_parameter(const char *s, size_t l, size_t i, size_t e)
+{
+    size_t n = e - i;
+    if (n == 4 && memcmp(s + i, "root", 4) == 0)
+        return !(i > 0 && memchr("-./@", s[i - 1], 4)) && !(e < l && memchr("-./@", s[e], 4));
+    if (n != 4 && n != 5)
+        return false;
+    char w[5];
+    for (size_t k = 0; k < n; k++)
+        w[k] = (char)(s[i + k] >= 'A' && s[i + k] <= 'Z' ? s[i + k] + 32 : s[i + k]);
+    return n == 4 ? memcmp(w, "true", 4) == 0 || memcmp(w, "null", 4) == 0 : memcmp(w, "false", 5) == 0;
+}
+
+/* Writes the token as shown to out (never longer than s) and returns its length. */
 static size_t show_token(const char *s, size_t l, char *out)
 {
     size_t o = 0, i = 0;
@@ -449,21 +464,12 @@ static size_t show_token(const char *s, size_t l, char *out)
         size_t e = i;
         while (e < l && !subtoken_delim(s[e]))
             e++;
-        size_t n = e - i;
-        bool value = false;
-        if (n == 4 || n == 5) {
-            char w[5];
-            for (size_t k = 0; k < n; k++)
-                w[k] = (char)(s[i + k] >= 'A' && s[i + k] <= 'Z' ? s[i + k] + 32 : s[i + k]);
-            value = (n == 4 && (memcmp(w, "true", 4) == 0 || memcmp(w, "null", 4) == 0 || memcmp(w, "root", 4) == 0)) ||
-                    (n == 5 && memcmp(w, "false", 5) == 0);
-        }
-        if (value) {
+        if (shown_as_parameter(s, l, i, e)) {
             memcpy(out + o, "<*>", 3);
             o += 3;
         } else {
-            memmove(out + o, s + i, n);
-            o += n;
+            memmove(out + o, s + i, e - i);
+            o += e - i;
         }
         if (e < l)
             out[o++] = s[e];
@@ -472,13 +478,23 @@ static size_t show_token(const char *s, size_t l, char *out)
     return o;
 }
 
+static bool all_letters(const char *s, size_t l)
+{
+    for (size_t k = 0; k < l; k++)
+        if (!((s[k] | 32) >= 'a' && (s[k] | 32) <= 'z'))
+            return false;
+    return l > 0;
+}
+
 /* The template's text into r (room for the sum of token lengths + 4 per token + 4). shown: booleans
  * and "root" as parameters (the text printed); else as they are (the text its id is born from, so
- * that templates that differ only there get different ids). Returns its length. */
+ * that templates that differ only there get different ids). The rules for a gap look at the tokens
+ * as they are, so both texts have the same shape. Returns its length. */
 static size_t render_text(const lf_template *t, char *r, bool shown)
 {
     size_t p = 0;
     size_t last_start = 0, prev_start = 0; /* where the last two written tokens begin */
+    bool last_star = false, prev_star = false, last_word = false; /* and what they are */
     int written = 0;
     for (uint32_t i = 0; i < t->ntok; i++) {
         const char *s = tok_text(t, i);
@@ -486,15 +502,14 @@ static size_t render_text(const lf_template *t, char *r, bool shown)
         if (t->tok[i].flags & TOK_VAR) {
             /* a value printed as a varying number of tokens is one "<*>"; it takes a unit word
              * that follows a "<*>" ("<*> bytes (<*> KB)" -> "<*>") */
-            bool word = written >= 2 && p - last_start > 0;
-            for (size_t k = last_start; word && k < p; k++)
-                word = (r[k] | 32) >= 'a' && (r[k] | 32) <= 'z';
-            if (word && last_start - prev_start == 4 && memcmp(r + prev_start, "<*>", 3) == 0) {
+            if (written >= 2 && last_word && prev_star) {
                 p = last_start - 1; /* drop " word" */
                 last_start = prev_start;
+                last_star = true;
+                last_word = false;
                 written--;
             }
-            if (written && p - last_start == 3 && memcmp(r + last_start, "<*>", 3) == 0)
+            if (written && last_star)
                 continue;
             s = "<*>";
             l = 3;
@@ -502,7 +517,10 @@ static size_t render_text(const lf_template *t, char *r, bool shown)
         if (written)
             r[p++] = ' ';
         prev_start = last_start;
+        prev_star = last_star;
         last_start = p;
+        last_star = l == 3 && memcmp(s, "<*>", 3) == 0;
+        last_word = all_letters(s, l);
         if (shown && !(t->tok[i].flags & TOK_VAR))
             p += show_token(s, l, r + p);
         else {

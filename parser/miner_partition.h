@@ -25,7 +25,7 @@ typedef struct lf_pitem {
 /* The rules' settings (miner.h's configuration; the defaults are meant to be left alone). */
 typedef struct lf_partition_rules {
     double word_share; /* constant words a group keeps before its columns may be parameters */
-    unsigned max_values; /* then a column of at most this many word values still splits (0: none) */
+    unsigned max_values; /* then a column of at most this many word values still splits (0, 1: none) */
     bool capitals;     /* and so does a column of words in capitals */
 } lf_partition_rules;
 
