@@ -99,7 +99,10 @@ def browser_login(b, user):
     b.type(b.find("input[name=user]"), user)
     b.type(b.find("input[name=password]"), PASSWORDS[user])
     b.click(b.find("button[type=submit]"))
-    b.wait_for(lambda: b.current_url().endswith("/dashboard"), "back on the dashboard")
+    # the path, not the URL's end: the sign-in page's own URL ends with "?next=/dashboard"
+    b.wait_for(lambda: urllib.parse.urlsplit(b.current_url()).path == "/dashboard", "back on the dashboard")
+    b.wait_for(lambda: b.find("form#f") and b.execute("return document.readyState") == "complete",
+               "the dashboard loaded")
 
 
 # -- the independent computation ---------------------------------------------------------------
