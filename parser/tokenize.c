@@ -163,6 +163,42 @@ static int reserve(scratch *s, size_t need)
     return 0;
 }
 
+/* Building a line with some spans replaced by "<*>": in[copied..start) is copied, then "<*>", and the
+ * text resumes at end. The first replacement empties out; a line with none leaves it untouched. */
+typedef struct replacer {
+    scratch *out;
+    size_t copied;
+    bool any;
+} replacer;
+
+static int replace_span(replacer *r, const char *in, size_t start, size_t end)
+{
+    if (!r->any) {
+        r->out->len = 0;
+        r->any = true;
+    }
+    if (reserve(r->out, r->out->len + (start - r->copied) + 3 + 1) < 0)
+        return -ENOMEM;
+    memcpy(r->out->data + r->out->len, in + r->copied, start - r->copied);
+    r->out->len += start - r->copied;
+    memcpy(r->out->data + r->out->len, "<*>", 3);
+    r->out->len += 3;
+    r->copied = end;
+    return 0;
+}
+
+/* 1 if anything was replaced (the rest of the line is appended), 0 if not, -ENOMEM. */
+static int replace_finish(replacer *r, const char *in, size_t len)
+{
+    if (!r->any)
+        return 0;
+    if (reserve(r->out, r->out->len + (len - r->copied) + 1) < 0)
+        return -ENOMEM;
+    memcpy(r->out->data + r->out->len, in + r->copied, len - r->copied);
+    r->out->len += len - r->copied;
+    return 1;
+}
+
 /* The end of a mask's match without the punctuation it took from the text around the value: a
  * separator (",;:") or a closing bracket or quote that it did not open ("/.+?\s" on
  * "at (/var/lib/x): checking" takes "/var/lib/x): "; the value is "/var/lib/x"). */
@@ -193,8 +229,8 @@ static size_t give_back_closers(const char *in, size_t cs, size_t ce)
  * punctuation it ends with that is not the value's (give_back_closers). */
 static int apply_mask(mask *m, const char *in, size_t len, scratch *out)
 {
-    size_t pos = 0, copied = 0;
-    bool any = false;
+    size_t pos = 0;
+    replacer r = {out, 0, false};
     while (pos <= len) {
         int rc = m->jit ? pcre2_jit_match(m->re, (PCRE2_SPTR)in, len, pos, 0, m->md, NULL)
                         : pcre2_match(m->re, (PCRE2_SPTR)in, len, pos, 0, m->md, NULL);
@@ -214,28 +250,11 @@ static int apply_mask(mask *m, const char *in, size_t len, scratch *out)
         if (ce - cs > 1 && (in[cs] == '=' || in[cs] == ':'))
             cs++; /* the key keeps its mark: "=\d+" makes "ambient=28" "ambient=<*>", not "ambient<*>" */
         ce = give_back_closers(in, cs, ce);
-        if (cs < ce) {
-            if (!any) {
-                out->len = 0;
-                any = true;
-            }
-            if (reserve(out, out->len + (cs - copied) + 3 + 1) < 0)
-                return -ENOMEM;
-            memcpy(out->data + out->len, in + copied, cs - copied);
-            out->len += cs - copied;
-            memcpy(out->data + out->len, "<*>", 3);
-            out->len += 3;
-            copied = ce;
-        }
+        if (cs < ce && replace_span(&r, in, cs, ce) < 0)
+            return -ENOMEM;
         pos = me;
     }
-    if (!any)
-        return 0;
-    if (reserve(out, out->len + (len - copied) + 1) < 0)
-        return -ENOMEM;
-    memcpy(out->data + out->len, in + copied, len - copied);
-    out->len += len - copied;
-    return 1;
+    return replace_finish(&r, in, len);
 }
 
 static inline bool hex_char(unsigned char c)
@@ -271,34 +290,17 @@ static bool uuid_at(const char *in, size_t len, size_t p)
 static int mask_uuids(const char *in, size_t len, scratch *out)
 {
     const char *dash = len >= 36 ? memchr(in + 8, '-', len - 8) : NULL;
-    size_t copied = 0;
-    bool any = false;
+    replacer r = {out, 0, false};
     while (dash) {
         size_t d = (size_t)(dash - in);
         if (d >= 8 && uuid_at(in, len, d - 8)) {
-            if (!any) {
-                out->len = 0;
-                any = true;
-            }
-            size_t st = d - 8;
-            if (reserve(out, out->len + (st - copied) + 3 + 1) < 0)
+            if (replace_span(&r, in, d - 8, d + 28) < 0)
                 return -ENOMEM;
-            memcpy(out->data + out->len, in + copied, st - copied);
-            out->len += st - copied;
-            memcpy(out->data + out->len, "<*>", 3);
-            out->len += 3;
-            copied = st + 36;
-            d = copied - 1;
+            d += 27; /* the UUID's last character: the search goes on after it */
         }
         dash = d + 1 < len ? memchr(in + d + 1, '-', len - d - 1) : NULL;
     }
-    if (!any)
-        return 0;
-    if (reserve(out, out->len + (len - copied) + 1) < 0)
-        return -ENOMEM;
-    memcpy(out->data + out->len, in + copied, len - copied);
-    out->len += len - copied;
-    return 1;
+    return replace_finish(&r, in, len);
 }
 
 static bool all_digits(const char *s, size_t n)
