@@ -17,7 +17,7 @@ template does not match its own content).
 
 Usage: bench/parse-accuracy/rebuild_truth.py [--force] DIR [S...]
 Existing files are kept unless --force. Lines no template matches are reported on stderr and get a
-group of their own.
+group of their own; a log that is not UTF-8 is refused.
 """
 import csv
 import json
@@ -88,8 +88,11 @@ def rebuild(d, s, settings, force):
         print(f"{s}: structured files exist, kept (use --force)", file=sys.stderr)
         return 0
     rx, names = format_regex(settings[s]["log_format"])
-    with open(base, encoding="utf-8", errors="replace") as f:
-        lines = f.read().split("\n")
+    try:
+        with open(base, encoding="utf-8") as f:
+            lines = f.read().split("\n")
+    except UnicodeDecodeError as e:  # a line we cannot read is refused, not matched as something else
+        sys.exit(f"{base}: not UTF-8 ({e})")
     if lines and lines[-1] == "":
         lines.pop()
     original = load_templates(base + "_templates.csv")
@@ -97,6 +100,8 @@ def rebuild(d, s, settings, force):
     rows, unmatched = [], 0
     for i, line in enumerate(lines, 1):
         m = rx.match(line.strip())
+        if not m:
+            print(f"{s}: line {i} does not fit the format; its whole text is matched", file=sys.stderr)
         content = m.group("Content") if m else line
         eid, _ = best(original, content)
         _, template = best(corrected, content)
@@ -127,6 +132,7 @@ def main():
         settings = json.load(f)
     for s in args[1:] or list(settings):
         rebuild(d, s, settings, force)
+    return 0
 
 
 if __name__ == "__main__":
