@@ -221,8 +221,8 @@ def test_nats_killed_during_uploads():
     # until it is back, uploads get 503 (the receiver answers no 2xx without a PubAck) and are retried
     st, body, _ = rx.upload(late, timeout=15)
     H.check(st == 503, f"an upload while nats-server is down: {st} {body}")
-    H.check(rx.metric('lf_receiver_rejections_total{reason="queue_unavailable"}') or
-            rx.metric('lf_receiver_uploads_total{outcome="failed"}'), "the refusal counted")
+    H.wait_for(lambda: rx.metric('lf_receiver_rejections_total{reason="queue_unavailable"}') or
+               rx.metric('lf_receiver_uploads_total{outcome="failed"}'), "the refusal counted", timeout=10)
     server.start().wait_healthy()
     for t in threads:
         t.join(300)
