@@ -26,6 +26,9 @@ class MariaDB:
         self.socket = os.path.join(self.base, "mariadb.sock")
         self.pid_file = os.path.join(self.base, "mariadb.pid")
         self.log = os.path.join(self.base, "mariadb.err")
+        # its own temporary directory: with the shared /tmp a bootstrap once failed in CI when its
+        # temporary tables vanished under it ("Could not remove temporary table ... error: 2")
+        self.tmpdir = os.path.join(self.base, "tmp")
         self.buffer_pool = buffer_pool
         self.extra_args = list(extra_args)
         self.bind = bind
@@ -39,8 +42,10 @@ class MariaDB:
         if os.path.isdir(os.path.join(self.datadir, "mysql")):
             return
         os.makedirs(self.datadir, exist_ok=True)
+        os.makedirs(self.tmpdir, exist_ok=True)
         r = subprocess.run(
             ["mariadb-install-db", "--no-defaults", f"--datadir={self.datadir}", f"--user={_user()}",
+             f"--tmpdir={self.tmpdir}",
              "--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
         if r.returncode != 0:  # say why: its output is the only account of a failed bootstrap
@@ -60,9 +65,10 @@ class MariaDB:
 
     def _start_once(self, timeout):
         self.install()
+        os.makedirs(self.tmpdir, exist_ok=True)
         log_start = os.path.getsize(self.log) if os.path.exists(self.log) else 0
         args = self.prefix + ["mariadbd", "--no-defaults", f"--datadir={self.datadir}", f"--user={_user()}",
-                f"--socket={self.socket}", f"--port={self.port}", f"--bind-address={self.bind}",
+                f"--tmpdir={self.tmpdir}", f"--socket={self.socket}", f"--port={self.port}", f"--bind-address={self.bind}",
                 f"--pid-file={self.pid_file}", "--skip-name-resolve", f"--log-error={self.log}",
                 f"--innodb-buffer-pool-size={self.buffer_pool}", "--innodb-log-file-size=128M",
                 "--local-infile=1", "--max-connections=500", "--max-allowed-packet=256M",
