@@ -422,6 +422,13 @@ static bool is_path(const char *s, size_t n)
     return true;
 }
 
+/* Is the piece s[i..pe) a quoted value given to a key (tag="AudioMix", mode='fast')? It is data the
+ * program prints, whatever its words: the key names what it is. */
+static bool quoted_value(const char *s, size_t n, size_t i, size_t pe)
+{
+    return i >= 2 && pe < n && (s[i - 1] == '"' || s[i - 1] == '\'') && s[i - 2] == '=' && s[pe] == s[i - 1];
+}
+
 /* Appends "<*>" unless it would follow "<*>" or "<*>." (merging CV and DV as they arise). */
 static void emit_wild(char *o, size_t *n, size_t start)
 {
@@ -507,7 +514,7 @@ static void normalise(const char *s, size_t n, char *o, size_t *on)
         size_t pe = i;
         while (pe < n && !piece_delim(s, n, pe))
             pe++;
-        if (is_path(s + i, pe - i)) {
+        if (is_path(s + i, pe - i) || quoted_value(s, n, i, pe)) {
             emit_wild(o, on, start);
             i = pe;
             continue;

@@ -72,6 +72,9 @@ static void token_rules(void **state)
     assert_string_equal(norm(t, "timeout of 10000ms exceeded, 64KB left"), "timeout of <*> exceeded, <*> left");
     assert_string_equal(norm(t, "cap <memory:8192, vCores:32>"), "cap <memory:<*>, vCores:<*>>");
     assert_string_equal(norm(t, "addr fe80::1c57:7ef3:5a10 via [FF:F2:9F:16:7B:E0], wl0:"), "addr <*> via [<*>], wl0:");
+    /* a quoted value given to a key is a parameter; a quoted word elsewhere is not */
+    assert_string_equal(norm(t, "acquire tag=\"AudioMix\", mode='fast' name=\"x, said \"done\""),
+                        "acquire tag=\"<*>\", mode='<*>' name=\"x, said \"done\"");
     char err[200];
     /* masks run first and keep the whitespace around what they replace; a sign a mask left behind
      * goes with the parameter */
