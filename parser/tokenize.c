@@ -548,6 +548,39 @@ static void normalise(const char *s, size_t n, char *o, size_t *on)
     }
 }
 
+/* Is s[0..n) a host name that holds a parameter: three or more labels of letters, digits, '-', '_' and
+ * "<*>" joined by single dots, the last (the top-level domain) all letters and at least two
+ * ("cp-<*>.tcloud-<*>.utah.cloudlab.us")? Not "core.<*>", not "dcbf.......<*>". */
+static bool host_name(const char *s, size_t n)
+{
+    size_t labels = 1, label_len = 0;
+    bool wild = false, letters = true;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '.') {
+            if (label_len == 0)
+                return false;
+            labels++;
+            label_len = 0;
+            letters = true;
+            continue;
+        }
+        label_len++;
+        if (c == '<' && i + 2 < n && s[i + 1] == '*' && s[i + 2] == '>') {
+            wild = true;
+            letters = false;
+            i += 2;
+        } else if ((c | 32) >= 'a' && (c | 32) <= 'z') {
+            continue;
+        } else if (c == '-' || c == '_' || (c >= '0' && c <= '9')) {
+            letters = false;
+        } else {
+            return false;
+        }
+    }
+    return wild && labels >= 3 && letters && label_len >= 2;
+}
+
 /* A token whose core (inside wrapping punctuation) holds "<*>:<*>", "<*>/<*>" or "://" is one
  * variable: host:port, host/address, URLs ("msra-sa-<*>/<*>:<*>" -> "<*>", "[hdfs://<*>:<*>]" ->
  * "[<*>]"), while "key:<*>" keeps its key. Returns the new length. */
@@ -565,6 +598,8 @@ static size_t one_variable(char *t, size_t n)
         hit = memcmp(t + i, "<*>", 3) == 0 && (t[i + 3] == ':' || t[i + 3] == '/') && memcmp(t + i + 4, "<*>", 3) == 0;
     for (size_t i = a; i + 3 <= b && !hit; i++)
         hit = memcmp(t + i, "://", 3) == 0;
+    if (!hit)
+        hit = host_name(t + a, b - a);
     if (!hit)
         return n;
     memmove(t + a + 3, t + b, n - b);

@@ -72,6 +72,9 @@ static void token_rules(void **state)
     assert_string_equal(norm(t, "timeout of 10000ms exceeded, 64KB left"), "timeout of <*> exceeded, <*> left");
     assert_string_equal(norm(t, "cap <memory:8192, vCores:32>"), "cap <memory:<*>, vCores:<*>>");
     assert_string_equal(norm(t, "addr fe80::1c57:7ef3:5a10 via [FF:F2:9F:16:7B:E0], wl0:"), "addr <*> via [<*>], wl0:");
+    /* a host name with a number in it is one parameter; "core.<*>" and dotted leaders are not names */
+    assert_string_equal(norm(t, "for cp-1.tcloud-pg0.utah.cloudlab.us: ok host.example.com core.2275 dcbf.....0"),
+                        "for <*>: ok host.example.com core.<*> dcbf.....<*>");
     /* a quoted value given to a key is a parameter; a quoted word elsewhere is not */
     assert_string_equal(norm(t, "acquire tag=\"AudioMix\", mode='fast' name=\"x, said \"done\""),
                         "acquire tag=\"<*>\", mode='<*>' name=\"x, said \"done\"");
