@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "lf_alloc.h"
 
@@ -128,6 +130,107 @@ static int push(part *p, size_t start, size_t len)
     return 0;
 }
 
+/* A group's skeleton: its constant words, column by column (a column where it varies or holds a
+ * parameter counts as free). Groups with one skeleton differ only where they hold parameters. */
+static uint64_t skeleton(const part *p, const segment *s)
+{
+    uint64_t key = 0x736b656cULL;
+    for (uint32_t j = 0; j < p->ntok; j++) {
+        const lf_ptok *first = &p->items[p->idx[s->start]].toks[j];
+        bool same = !(first->flags & LF_PTOK_WILD);
+        for (size_t i = 1; i < s->len && same; i++)
+            same = p->items[p->idx[s->start + i]].toks[j].hash == first->hash;
+        key = (key ^ (same ? first->hash : 0)) * 0x100000001b3ULL;
+    }
+    return key;
+}
+
+typedef struct group_key {
+    uint64_t key;
+    size_t start, len; /* its items in idx */
+} group_key;
+
+static int cmp_key(const void *a, const void *b)
+{
+    const group_key *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* The partition goes top down, so a group is split on a column chosen among other messages, where
+ * it may be a parameter: "fileName is [<*>]-io80211Family-<*>.pcapng" and "... -CCIOReporter-<*>.xml"
+ * part when the column is split for the segment's other messages. Groups with one skeleton are
+ * joined again when the rules, given their items alone, would not split them. raw[] is rewritten;
+ * returns the number of groups left or -ENOMEM. */
+static long rejoin(part *p, const lf_partition_rules *r, uint32_t *raw, size_t n, size_t nraw)
+{
+    if (nraw < 2)
+        return (long)nraw;
+    /* idx ordered by group, so that each group (and each run of groups) is contiguous */
+    size_t *count = lf_calloc(nraw + 1, sizeof *count);
+    group_key *g = lf_malloc(nraw * sizeof *g);
+    size_t *sorted = lf_malloc(n * sizeof *sorted);
+    uint32_t *to = lf_malloc(nraw * sizeof *to);
+    long rc = -ENOMEM;
+    if (!count || !g || !sorted || !to)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        count[raw[i] + 1]++;
+    for (size_t k = 0; k < nraw; k++)
+        count[k + 1] += count[k];
+    for (size_t k = 0; k < nraw; k++)
+        g[k] = (group_key){0, count[k], count[k + 1] - count[k]};
+    for (size_t i = 0; i < n; i++)
+        sorted[count[raw[i]]++] = i;
+    memcpy(p->idx, sorted, n * sizeof *sorted);
+    for (size_t k = 0; k < nraw; k++) {
+        segment s = {g[k].start, g[k].len};
+        g[k].key = skeleton(p, &s);
+        to[k] = (uint32_t)k;
+    }
+    qsort(g, nraw, sizeof *g, cmp_key);
+    /* each run of groups with one skeleton, laid out contiguously in idx (from sorted[], by group) */
+    size_t at = 0;
+    for (size_t a = 0; a < nraw;) {
+        size_t e = a + 1;
+        while (e < nraw && g[e].key == g[a].key)
+            e++;
+        size_t start = at;
+        for (size_t k = a; k < e; k++) {
+            memcpy(p->idx + at, sorted + g[k].start, g[k].len * sizeof *sorted);
+            at += g[k].len;
+        }
+        if (e - a > 1) {
+            segment s = {start, at - start};
+            column_choice c = choose(p, &s, r);
+            if (!c.found) {
+                uint32_t into = raw[p->idx[start]];
+                for (size_t i = start; i < at; i++)
+                    to[raw[p->idx[i]]] = into;
+            }
+        }
+        a = e;
+    }
+    /* renumber the groups left 0, 1, ... */
+    uint32_t *num = (uint32_t *)count; /* reuse: nraw + 1 entries */
+    for (size_t k = 0; k < nraw; k++)
+        num[k] = UINT32_MAX;
+    uint32_t left = 0;
+    for (size_t k = 0; k < nraw; k++)
+        if (to[k] == k)
+            num[k] = left++;
+    for (size_t i = 0; i < n; i++)
+        raw[i] = num[to[raw[i]]];
+    rc = left;
+out:
+    lf_free(count);
+    lf_free(g);
+    lf_free(sorted);
+    lf_free(to);
+    return rc;
+}
+
 int lf_partition(const lf_pitem *items, size_t n, uint32_t ntok, const lf_partition_rules *rules, uint32_t *group,
                  size_t *ngroups)
 {
@@ -172,6 +275,17 @@ int lf_partition(const lf_pitem *items, size_t n, uint32_t ntok, const lf_partit
             }
         }
     }
+    long left = rejoin(&p, rules, raw, n, nraw);
+    if (left < 0) {
+        rc = (int)left;
+        goto out;
+    }
+    nraw = (size_t)left;
+    for (size_t g = 0; g < nraw; g++)
+        first[g] = SIZE_MAX;
+    for (size_t i = 0; i < n; i++)
+        if (i < first[raw[i]])
+            first[raw[i]] = i;
     /* number the groups in the order of their first items */
     rc = -ENOMEM;
     group_first *gf = lf_malloc(nraw * sizeof *gf);

@@ -42,6 +42,9 @@ typedef struct lf_partition_rules {
  *     parameter: user names), on one where every value holds "<*>" and that takes exactly two
  *     shapes ("(uid=<*>)"/"LOGIN(uid=<*>)"), or on one whose values are all words in capitals
  *     (GET/POST/DELETE, LOOKING/FOLLOWING/LEADING: the values of an enumeration the program defines).
+ * Going top down, a group may be split on a column chosen for the segment's other messages; so at
+ * the end, groups with the same constant words in the same places (differing only where they hold
+ * parameters) are joined again when these rules, given their items alone, would not split them.
  * 0 or -ENOMEM. */
 int lf_partition(const lf_pitem *items, size_t n, uint32_t ntok, const lf_partition_rules *rules, uint32_t *group,
                  size_t *ngroups);

@@ -17,6 +17,7 @@
 #include "engine.h"
 #include "lf_error.h"
 #include "miner.h"
+#include "miner_partition.h"
 #include "template_params.h"
 #include "template_store.h"
 #include "tokenize.h"
@@ -333,6 +334,40 @@ static void booleans_and_few_values(void **state)
 }
 
 /* One value printed as a varying number of tokens: one event type; the unit goes with the value. */
+/* A column split for a segment's other messages is no reason to split an event type there: groups
+ * that differ only where they hold parameters are joined when the rules, given them alone, would not
+ * split them; two shapes around a parameter stay two event types, as the rules say. */
+static void partition_rejoins(void **state)
+{
+    (void)state;
+    enum { COPY = 100, DONE = 101, S1 = 11, S2 = 12, S3 = 13 };
+#define W(h) {(h), (h), LF_PTOK_WILD}
+#define K(h) {(h), (h), 0}
+    /* items 0-2: "copy <file> done", the file in three shapes, each holding a parameter; items 3-5:
+     * other messages, parameters everywhere, the file column's first shape in all three */
+    const lf_ptok t[6][3] = {
+        {K(COPY), W(S1), K(DONE)}, {K(COPY), W(S2), K(DONE)}, {K(COPY), W(S3), K(DONE)},
+        {W(200), W(S1), W(300)},   {W(201), W(S1), W(301)},   {W(202), W(S1), W(302)},
+    };
+    lf_pitem items[6];
+    for (int i = 0; i < 6; i++)
+        items[i] = (lf_pitem){t[i], 1};
+    lf_partition_rules rules = {0.6, 3, true};
+    uint32_t group[6];
+    size_t ngroups;
+    assert_int_equal(lf_partition(items, 6, 3, &rules, group, &ngroups), 0);
+    assert_int_equal(group[0], group[1]);
+    assert_int_equal(group[1], group[2]);
+    for (int i = 3; i < 6; i++)
+        assert_int_not_equal(group[i], group[0]);
+    /* with two shapes the rules split them by themselves, and they stay apart */
+    lf_pitem two[5] = {items[0], items[1], items[3], items[4], items[5]};
+    assert_int_equal(lf_partition(two, 5, 3, &rules, group, &ngroups), 0);
+    assert_int_not_equal(group[0], group[1]);
+#undef W
+#undef K
+}
+
 static void across_token_counts(void **state)
 {
     fixture f;
@@ -746,6 +781,7 @@ int main(void)
         cmocka_unit_test(parameters_and_event_types),
         cmocka_unit_test(generalising_punctuation),
         cmocka_unit_test(booleans_and_few_values),
+        cmocka_unit_test(partition_rejoins),
         cmocka_unit_test(across_token_counts),
         cmocka_unit_test(stable_ids),
         cmocka_unit_test(deterministic_and_batch_independent),
