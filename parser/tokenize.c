@@ -422,11 +422,14 @@ static bool is_path(const char *s, size_t n)
     return true;
 }
 
-/* Is the piece s[i..pe) a quoted value given to a key (tag="AudioMix", mode='fast')? It is data the
- * program prints, whatever its words: the key names what it is. */
-static bool quoted_value(const char *s, size_t n, size_t i, size_t pe)
+/* Where the quoted value that starts at s[i] ends (its closing quote), if a key is given it there:
+ * tag="AudioMix", mode='fast', tag="View Lock" (the token runs on to the closing quote, see
+ * quoted_value_end). The value is data the program prints, whatever its words: the key names it. */
+static const char *quoted_value(const char *s, size_t n, size_t i)
 {
-    return i >= 2 && pe < n && (s[i - 1] == '"' || s[i - 1] == '\'') && s[i - 2] == '=' && s[pe] == s[i - 1];
+    if (i < 2 || s[i - 2] != '=' || (s[i - 1] != '"' && s[i - 1] != '\'') || s[i] == s[i - 1])
+        return NULL;
+    return memchr(s + i, s[i - 1], n - i);
 }
 
 /* Appends "<*>" unless it would follow "<*>" or "<*>." (merging CV and DV as they arise). */
@@ -511,10 +514,16 @@ static void normalise(const char *s, size_t n, char *o, size_t *on)
             i++;
             continue;
         }
+        const char *close = quoted_value(s, n, i);
+        if (close) {
+            emit_wild(o, on, start);
+            i = (size_t)(close - s);
+            continue;
+        }
         size_t pe = i;
         while (pe < n && !piece_delim(s, n, pe))
             pe++;
-        if (is_path(s + i, pe - i) || quoted_value(s, n, i, pe)) {
+        if (is_path(s + i, pe - i)) {
             emit_wild(o, on, start);
             i = pe;
             continue;
@@ -607,6 +616,30 @@ static size_t one_variable(char *t, size_t n)
     return a + 3 + (n - b);
 }
 
+/* The end of the token in[i..e), taken on to the end of the token that closes a quoted value it
+ * opens ('tag="View Lock",' is one token, so that the value is one parameter, whatever its words). */
+static size_t quoted_value_end(const char *in, size_t len, size_t i, size_t e)
+{
+    const char *eq = memchr(in + i, '=', e - i);
+    while (eq && (size_t)(eq - in) + 1 < e) {
+        size_t q = (size_t)(eq - in) + 1;
+        char quote = in[q];
+        if (quote == '"' || quote == '\'') {
+            if (memchr(in + q + 1, quote, e - q - 1))
+                return e; /* closed within the token */
+            const char *close = memchr(in + e, quote, len - e);
+            if (!close)
+                return e;
+            size_t end = (size_t)(close - in);
+            while (end < len && cls[(unsigned char)in[end]] != 1)
+                end++;
+            return end;
+        }
+        eq = memchr(in + q, '=', e - q);
+    }
+    return e;
+}
+
 /* Tokens that may form a list: a parameter (1), or a token that holds a digit, by its shape
  * ("an101", "an102" alike); 0 for the others. */
 static uint64_t list_key(const char *s, size_t n, uint64_t hash)
@@ -657,6 +690,8 @@ int lf_tokenizer_run(lf_tokenizer *t, const char *s, size_t len, const lf_token 
         unsigned acc = 0;
         while (e < inlen && cls[(unsigned char)in[e]] != 1)
             acc |= cls[(unsigned char)in[e++]];
+        if (acc & 2)
+            e = quoted_value_end(in, inlen, i, e);
         size_t ts = on;
         if (nt == LF_TOKEN_MAX - 1) {
             /* the tail of a very long message is one parameter */

@@ -78,7 +78,11 @@ static void token_rules(void **state)
                         "for <*>: ok host.example.com core.<*> dcbf.....<*>");
     /* a quoted value given to a key is a parameter; a quoted word elsewhere is not */
     assert_string_equal(norm(t, "acquire tag=\"AudioMix\", mode='fast' name=\"x, said \"done\""),
-                        "acquire tag=\"<*>\", mode='<*>' name=\"x, said \"done\"");
+                        "acquire tag=\"<*>\", mode='<*>' name=\"<*>\"done\"");
+    /* whatever words it holds: the value is one token */
+    assert_string_equal(norm(t, "acquire tag=\"View Lock\", mode='a b c' uid=1"),
+                        "acquire tag=\"<*>\", mode='<*>' uid=<*>");
+    assert_string_equal(norm(t, "say msg=\"never closed here"), "say msg=\"never closed here");
     char err[200];
     /* masks run first and keep the whitespace around what they replace; a sign a mask left behind
      * goes with the parameter */
