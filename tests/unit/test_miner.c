@@ -16,6 +16,7 @@
 
 #include "engine.h"
 #include "lf_error.h"
+#include "lf_failpoint.h"
 #include "miner.h"
 #include "miner_partition.h"
 #include "template_params.h"
@@ -368,6 +369,20 @@ static void partition_rejoins(void **state)
     lf_pitem two[5] = {items[0], items[1], items[3], items[4], items[5]};
     assert_int_equal(lf_partition(two, 5, 3, &rules, group, &ngroups), 0);
     assert_int_not_equal(group[0], group[1]);
+    /* every allocation that fails is reported, and the next call gives the same answer */
+    for (uint64_t nth = 1;; nth++) {
+        assert_true(nth < 100);
+        lf_fail_arm(LF_FAIL_ALLOC, nth, false);
+        int rc = lf_partition(items, 6, 3, &rules, group, &ngroups);
+        bool hit = lf_fail_calls(LF_FAIL_ALLOC) >= nth;
+        lf_fail_disarm(LF_FAIL_ALLOC);
+        if (!hit) {
+            assert_int_equal(rc, 0);
+            assert_int_equal(group[0], group[2]);
+            break;
+        }
+        assert_int_equal(rc, -ENOMEM);
+    }
 #undef W
 #undef K
 }
