@@ -422,14 +422,15 @@ static bool is_path(const char *s, size_t n)
     return true;
 }
 
-/* Where the quoted value that starts at s[i] ends (its closing quote), if a key is given it there:
+/* The closing quote of the quoted value that the quote at s[i] opens, if a key is given it there:
  * tag="AudioMix", mode='fast', tag="View Lock" (the token runs on to the closing quote, see
- * quoted_value_end). The value is data the program prints, whatever its words: the key names it. */
+ * quoted_value_end, so this also keeps the whitespace inside out of the tokens). The value is data
+ * the program prints, whatever its words: the key names it. */
 static const char *quoted_value(const char *s, size_t n, size_t i)
 {
-    if (i < 2 || s[i - 2] != '=' || (s[i - 1] != '"' && s[i - 1] != '\'') || s[i] == s[i - 1])
+    if ((s[i] != '"' && s[i] != '\'') || i == 0 || s[i - 1] != '=' || i + 1 >= n || s[i + 1] == s[i])
         return NULL;
-    return memchr(s + i, s[i - 1], n - i);
+    return memchr(s + i + 1, s[i], n - i - 1);
 }
 
 /* Appends "<*>" unless it would follow "<*>" or "<*>." (merging CV and DV as they arise). */
@@ -511,13 +512,12 @@ static void normalise(const char *s, size_t n, char *o, size_t *on)
         unsigned char c = (unsigned char)s[i];
         if (piece_delim(s, n, i)) {
             o[(*on)++] = (char)c;
+            const char *close = quoted_value(s, n, i);
             i++;
-            continue;
-        }
-        const char *close = quoted_value(s, n, i);
-        if (close) {
-            emit_wild(o, on, start);
-            i = (size_t)(close - s);
+            if (close) {
+                emit_wild(o, on, start);
+                i = (size_t)(close - s);
+            }
             continue;
         }
         size_t pe = i;

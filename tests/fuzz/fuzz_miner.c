@@ -106,6 +106,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int nt = lf_tokenizer_run(t, line, len, &toks, &text);
         if (nt < 0 || nt > LF_TOKEN_MAX)
             abort();
+        for (int k = 0; k < nt; k++) /* a token never holds whitespace (a quoted value is one "<*>") */
+            for (uint32_t b = 0; b < toks[k].len; b++)
+                if (text[toks[k].off + b] == ' ' || (text[toks[k].off + b] >= '\t' && text[toks[k].off + b] <= '\r'))
+                    abort();
         int slot = lf_miner_add(m, toks, nt, text);
         if (slot == LF_ELIMIT) {
             check_batch(m, batch, nb, &cfg);
