@@ -74,6 +74,37 @@ static int exec(lf_outbox *ob, const char *sql)
     return 0;
 }
 
+#define BUSY_TIMEOUT_MS 5000
+
+/* WAL mode and the schema. Two processes opening the database at once (the daemon starting while
+ * `logferry-monitor status` runs) can find each other's locks in a way SQLite will not wait out (it
+ * answers SQLITE_BUSY at once rather than risk a deadlock), so a busy answer is tried again until the
+ * busy timeout has passed: a monitor must not fail to start because someone looked at its status. */
+static int set_up(lf_outbox *ob)
+{
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        char *msg = NULL;
+        int rc = sqlite3_exec(ob->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, &msg);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(ob->db, schema_sql, NULL, NULL, &msg);
+        if (rc == SQLITE_OK)
+            return 0;
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long waited_ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        if ((rc & 0xff) != SQLITE_BUSY || waited_ms >= BUSY_TIMEOUT_MS) {
+            LF_ERROR("outbox", "setting up the database: %s", msg ? msg : sqlite3_errstr(rc));
+            sqlite3_free(msg);
+            return rc == SQLITE_NOMEM ? -ENOMEM : LF_EDB;
+        }
+        sqlite3_free(msg);
+        struct timespec pause = {0, 10 * 1000000};
+        nanosleep(&pause, NULL);
+    }
+}
+
 static int prepare(lf_outbox *ob, const char *sql, sqlite3_stmt **st)
 {
     if (sqlite3_prepare_v2(ob->db, sql, -1, st, NULL) != SQLITE_OK)
@@ -120,9 +151,8 @@ int lf_outbox_open(const char *path, const lf_outbox_options *opts, lf_outbox **
         lf_free(ob);
         return rc == SQLITE_NOMEM ? -ENOMEM : LF_EDB;
     }
-    sqlite3_busy_timeout(ob->db, 5000);
-    if ((rc = exec(ob, "PRAGMA journal_mode=WAL;")) || (rc = exec(ob, "PRAGMA synchronous=FULL;")) ||
-        (rc = exec(ob, schema_sql))) {
+    sqlite3_busy_timeout(ob->db, BUSY_TIMEOUT_MS);
+    if ((rc = set_up(ob)) < 0) {
         lf_outbox_close(ob);
         return rc;
     }

@@ -259,14 +259,14 @@ url = http://127.0.0.1:{rx.port}/v1/queues/sessions
 token = {rx.read_token}
 max_depth = 1000
 max_dlq_depth = 0
-interval = 1s
-timeout = 800ms
+interval = 2s
+timeout = 1800ms
 pending_count = 1
 reminder_every = 1h
 flap_changes = 0
 """)
-        self.proc = H.start([H.binary("logferry-monitor"), "--config", self.conf],
-                            log_path=os.path.join(self.dir, "monitor.log"))
+        self.proc_log = os.path.join(self.dir, "monitor.log")
+        self.proc = H.start([H.binary("logferry-monitor"), "--config", self.conf], log_path=self.proc_log)
 
     def status(self):
         p = subprocess.run([H.binary("logferry-monitor"), "--config", self.conf, "status"], capture_output=True,
@@ -281,13 +281,24 @@ def test_dead_letters_through_the_receiver():
     from test_parser_jetstream import Nats  # the test's own NATS protocol client
     server, db, rx, parser = setup()
     mon = Monitor(rx)
-    H.wait_for(lambda: re.search(r"receiver_queue +ok", mon.status()), "the monitor's queue check ok", timeout=30)
+    # bounds for a loaded machine (the suite runs two tests at once): the receiver asks NATS for the
+    # stream's state on every check, which once took longer than a sub-second check timeout allowed
+    seen = {}
+
+    def queue_check_ok():
+        seen["status"] = mon.status()
+        return re.search(r"receiver_queue +ok", seen["status"])
+    try:
+        H.wait_for(queue_check_ok, "the monitor's queue check ok", timeout=90)
+    except H.TestFailure as e:
+        raise H.TestFailure(f"{e}; last status:\n{seen.get('status')}\nmonitor log ends:\n"
+                            f"{open(mon.proc_log).read()[-2000:]}") from None
     client = Nats(server.port)
     H.check(client.publish_session("not-a-session-id") is not None, "poison published")
     parser.start()
     H.wait_for(lambda: stats(rx)["dlq_depth"] == 1, "the poison message dead-lettered", timeout=60)
     H.wait_for(lambda: re.search(r"receiver_queue +firing", mon.status()),
-               "the monitor's queue check to fire on the dead letter", timeout=30)
+               "the monitor's queue check to fire on the dead letter", timeout=90)
     mon.stop()
     peek = rx.cli("queue", "peek")
     H.check("not-a-session-id" in peek and "max_receives" in peek, f"queue peek: {peek}")

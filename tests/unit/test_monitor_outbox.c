@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -868,6 +869,50 @@ static void test_cli(void **st)
     lf_outbox_close(ob);
 }
 
+/* The daemon starting while `logferry-monitor status` opens, reads and closes the same database, as
+ * an operator's watch loop or a test polling the status does, from the moment it is created: every
+ * open must succeed. Two connections turning a new database to WAL at once get SQLITE_BUSY at once,
+ * without the busy timeout (integration.test_receiver_jetstream's monitor failed to start so). */
+static void test_open_while_status_polls(void **st)
+{
+    (void)st;
+    enum { ROUNDS = 200, POLLERS = 2, POLLS = 3, OPENS = 2 };
+    for (int round = 0; round < ROUNDS; round++) {
+        teardown(NULL); /* a database nobody has made yet */
+        pid_t kids[POLLERS];
+        for (int k = 0; k < POLLERS; k++) {
+            kids[k] = fork();
+            assert_true(kids[k] >= 0);
+            if (kids[k] == 0) {
+                int bad = 0;
+                for (int i = 0; i < POLLS; i++) {
+                    lf_outbox *ob = NULL;
+                    if (lf_outbox_open(db_path, NULL, &ob) != 0) {
+                        bad = 1;
+                        continue;
+                    }
+                    int64_t until;
+                    bad |= lf_outbox_silence_until(ob, "x", T0, &until) != 0;
+                    lf_outbox_close(ob);
+                }
+                _exit(bad);
+            }
+        }
+        for (int i = 0; i < OPENS; i++) {
+            lf_outbox *ob = NULL;
+            assert_int_equal(lf_outbox_open(db_path, NULL, &ob), 0);
+            lf_outbox_close(ob);
+        }
+        int failed = 0;
+        for (int k = 0; k < POLLERS; k++) {
+            int status = 0;
+            assert_int_equal(waitpid(kids[k], &status, 0), kids[k]);
+            failed += !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        }
+        assert_int_equal(failed, 0);
+    }
+}
+
 static void test_open_failure(void **st)
 {
     (void)st;
@@ -894,6 +939,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_webhook_over_http_429_burst, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_incident_with_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_while_status_polls, setup, teardown),
         cmocka_unit_test(test_open_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
