@@ -11,6 +11,7 @@
 #include "lf_error.h"
 #include "lf_log.h"
 #include "lf_queue_store.h"
+#include "lf_sqlite_setup.h"
 
 #define COMP "queue"
 
@@ -435,9 +436,15 @@ static int store_connect(lf_queue_db *db, bool full_check)
     }
     sqlite3_extended_result_codes(db->db, 1);
     sqlite3_busy_timeout(db->db, (int)db->opt.busy_timeout_ms);
-    int64_t ignored;
-    /* journal_mode reads the header first: a file that is not SQLite fails here (NOTADB). */
-    rc = query_int(db, "PRAGMA journal_mode=WAL", &ignored);
+    /* journal_mode reads the header first: a file that is not SQLite fails here (NOTADB). A busy
+     * answer from another process turning the new database to WAL is waited out (lf_sqlite_setup.h). */
+    char *msg = NULL;
+    rc = lf_sqlite_exec_setup(db->db, "PRAGMA journal_mode=WAL", (int)db->opt.busy_timeout_ms, &msg);
+    if (rc != SQLITE_OK) {
+        LF_ERROR(COMP, "%s: PRAGMA journal_mode=WAL: %s", db->path, msg ? msg : sqlite3_errmsg(db->db));
+        rc = db_errcode(db, rc);
+    }
+    sqlite3_free(msg);
     if (rc == 0)
         rc = exec_simple(db, "PRAGMA synchronous=FULL");
     /* A WAL that grew (a long reader held checkpoints back) shrinks again after the next reset. */

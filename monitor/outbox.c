@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "lf_alloc.h"
+#include "lf_sqlite_setup.h"
 #include "lf_error.h"
 #include "lf_log.h"
 
@@ -76,33 +77,19 @@ static int exec(lf_outbox *ob, const char *sql)
 
 #define BUSY_TIMEOUT_MS 5000
 
-/* WAL mode and the schema. Two processes opening the database at once (the daemon starting while
- * `logferry-monitor status` runs) can find each other's locks in a way SQLite will not wait out (it
- * answers SQLITE_BUSY at once rather than risk a deadlock), so a busy answer is tried again until the
- * busy timeout has passed: a monitor must not fail to start because someone looked at its status. */
+/* WAL mode and the schema; a monitor must not fail to start because someone looked at its status
+ * at that moment (see lf_sqlite_setup.h). */
 static int set_up(lf_outbox *ob)
 {
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    for (;;) {
-        char *msg = NULL;
-        int rc = sqlite3_exec(ob->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, &msg);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_exec(ob->db, schema_sql, NULL, NULL, &msg);
-        if (rc == SQLITE_OK)
-            return 0;
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        long waited_ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
-        if ((rc & 0xff) != SQLITE_BUSY || waited_ms >= BUSY_TIMEOUT_MS) {
-            LF_ERROR("outbox", "setting up the database: %s", msg ? msg : sqlite3_errstr(rc));
-            sqlite3_free(msg);
-            return rc == SQLITE_NOMEM ? -ENOMEM : LF_EDB;
-        }
-        sqlite3_free(msg);
-        struct timespec pause = {0, 10 * 1000000};
-        nanosleep(&pause, NULL);
-    }
+    char *msg = NULL;
+    int rc = lf_sqlite_exec_setup(ob->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", BUSY_TIMEOUT_MS, &msg);
+    if (rc == SQLITE_OK)
+        rc = lf_sqlite_exec_setup(ob->db, schema_sql, BUSY_TIMEOUT_MS, &msg);
+    if (rc == SQLITE_OK)
+        return 0;
+    LF_ERROR("outbox", "setting up the database: %s", msg ? msg : sqlite3_errstr(rc));
+    sqlite3_free(msg);
+    return rc == SQLITE_NOMEM ? -ENOMEM : LF_EDB;
 }
 
 static int prepare(lf_outbox *ob, const char *sql, sqlite3_stmt **st)

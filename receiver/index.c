@@ -11,6 +11,7 @@
 #include "lf_alloc.h"
 #include "lf_error.h"
 #include "lf_log.h"
+#include "lf_sqlite_setup.h"
 
 struct lf_index {
     sqlite3 *db;
@@ -72,12 +73,10 @@ int lf_index_open(const char *path, lf_index **out, char *err, size_t errsz)
         sqlite3_busy_timeout(ix->db, 5000);
         /* NORMAL, not FULL: a lost commit is rebuilt by start-up recovery from the fsync'd object
          * and queue (see index.h), so one fsync per upload is saved */
-        rc = sqlite3_exec(ix->db,
-                          "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-                          NULL, NULL, &msg);
+        rc = lf_sqlite_exec_setup(ix->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", 5000, &msg);
     }
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(ix->db, SCHEMA, NULL, NULL, &msg);
+        rc = lf_sqlite_exec_setup(ix->db, SCHEMA, 5000, &msg);
     if (rc == SQLITE_OK) {
         /* quick_check reports problems as rows, not as an error code */
         sqlite3_stmt *st = NULL;

@@ -10,6 +10,7 @@
 #include "lf_alloc.h"
 #include "lf_error.h"
 #include "lf_log.h"
+#include "lf_sqlite_setup.h"
 
 /* Statements are prepared once and reused (keyed by their SQL text's address: every call site
  * passes a literal): preparing each one on every call was most of the registry's CPU time. */
@@ -54,7 +55,7 @@ int lf_ureg_open(const char *path, lf_ureg **out)
     }
     sqlite3_busy_timeout(r->db, 5000);
     char *msg = NULL;
-    if (sqlite3_exec(r->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+    if (lf_sqlite_exec_setup(r->db, schema, 5000, &msg) != SQLITE_OK) {
         LF_ERROR("registry", "%s: %s", path, msg ? msg : "schema failed");
         sqlite3_free(msg);
         sqlite3_close(r->db);
