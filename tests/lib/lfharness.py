@@ -84,7 +84,21 @@ def stop(p, sig=signal.SIGTERM, timeout=20.0):
 
 @atexit.register
 def _kill_all():
-    for p in _procs:
+    """SIGTERM first, so that a master process takes its workers with it (an nginx master killed with
+    SIGKILL leaves its worker running, holding its network namespace), then SIGKILL what is left."""
+    alive = [p for p in _procs if p.poll() is None]
+    for p in alive:
+        try:
+            p.terminate()
+        except ProcessLookupError:
+            pass
+    deadline = time.time() + 3
+    for p in alive:
+        try:
+            p.wait(max(0.0, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            pass
+    for p in alive:
         if p.poll() is None:
             p.kill()
             try:
