@@ -67,6 +67,17 @@ def sh(args, timeout=900, check=True, **kw):
     return r
 
 
+def remove_tree(path):
+    """rmtree that first unmounts whatever is mounted under path (a debootstrap or container killed
+    half way leaves its /proc there), so that it never deletes through a mount."""
+    real = os.path.realpath(path)
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f]
+    for m in sorted((m for m in points if m == real or m.startswith(real + "/")), key=len, reverse=True):
+        subprocess.run(["umount", "--lazy", m], capture_output=True)
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def root_path(p):
     return os.path.join(ROOT, p.lstrip("/"))
 
@@ -350,10 +361,12 @@ def make_root():
     key = hashlib.sha256(" ".join(include).encode()).hexdigest()[:12]
     base = os.path.join(WORK, f"sysbase-{key}")
     if not os.path.exists(os.path.join(base, "lib", "systemd", "systemd")):
-        shutil.rmtree(base, ignore_errors=True)
+        remove_tree(base)
         os.makedirs(CACHE, exist_ok=True)
         t0 = time.time()
-        sh(["debootstrap", "--variant=minbase", f"--cache-dir={CACHE}", "--include=" + ",".join(include),
+        # in a mount namespace of its own: the /proc it mounts in the new root goes with it
+        sh(["unshare", "--mount", "--propagation", "private",
+            "debootstrap", "--variant=minbase", f"--cache-dir={CACHE}", "--include=" + ",".join(include),
             "bookworm", base, MIRROR], timeout=1800)
         # an empty machine-id: systemd makes one at each boot (a copy must not share the base's)
         open(os.path.join(base, "etc", "machine-id"), "w").close()
@@ -361,8 +374,8 @@ def make_root():
     # bases of earlier dependency sets are not needed any more
     for old in glob.glob(os.path.join(WORK, "sysbase-*")):
         if old != base:
-            shutil.rmtree(old, ignore_errors=True)
-    shutil.rmtree(ROOT, ignore_errors=True)
+            remove_tree(old)
+    remove_tree(ROOT)
     sh(["cp", "-a", "--reflink=auto", base, ROOT])
     for v in ("v1", "v2"):
         os.makedirs(root_path(f"/root/debs/{v}"))
