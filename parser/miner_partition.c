@@ -105,17 +105,6 @@ static int cmp_by_col(const void *a, const void *b, void *arg)
     return x < y ? -1 : x > y;
 }
 
-typedef struct group_first {
-    size_t first;
-    uint32_t raw;
-} group_first;
-
-static int cmp_first(const void *a, const void *b)
-{
-    size_t x = ((const group_first *)a)->first, y = ((const group_first *)b)->first;
-    return x < y ? -1 : x > y;
-}
-
 static int push(part *p, size_t start, size_t len)
 {
     if (p->nstack == p->capstack) {
@@ -161,20 +150,20 @@ static int cmp_key(const void *a, const void *b)
 /* The partition goes top down, so a group is split on a column chosen among other messages, where
  * it may be a parameter: "fileName is [<*>]-io80211Family-<*>.pcapng" and "... -CCIOReporter-<*>.xml"
  * part when the column is split for the segment's other messages. Groups with one skeleton are
- * joined again when the rules, given their items alone, would not split them. raw[] is rewritten;
- * returns the number of groups left or -ENOMEM. */
-static long rejoin(part *p, const lf_partition_rules *r, uint32_t *raw, size_t n, size_t nraw)
+ * joined again when the rules, given their items alone, would not split them: raw[] then names one
+ * of them for all. 0 or -ENOMEM. */
+static int rejoin(part *p, const lf_partition_rules *r, uint32_t *raw, size_t n, size_t nraw)
 {
     if (nraw < 2)
-        return (long)nraw;
-    /* idx ordered by group, so that each group (and each run of groups) is contiguous */
+        return 0;
     size_t *count = lf_calloc(nraw + 1, sizeof *count);
     group_key *g = lf_malloc(nraw * sizeof *g);
-    size_t *sorted = lf_malloc(n * sizeof *sorted);
+    size_t *by_group = lf_malloc(n * sizeof *by_group);
     uint32_t *to = lf_malloc(nraw * sizeof *to);
-    long rc = -ENOMEM;
-    if (!count || !g || !sorted || !to)
+    int rc = -ENOMEM;
+    if (!count || !g || !by_group || !to)
         goto out;
+    /* the items ordered by group (a counting sort), so that each group is contiguous */
     for (size_t i = 0; i < n; i++)
         count[raw[i] + 1]++;
     for (size_t k = 0; k < nraw; k++)
@@ -182,15 +171,14 @@ static long rejoin(part *p, const lf_partition_rules *r, uint32_t *raw, size_t n
     for (size_t k = 0; k < nraw; k++)
         g[k] = (group_key){0, count[k], count[k + 1] - count[k]};
     for (size_t i = 0; i < n; i++)
-        sorted[count[raw[i]]++] = i;
-    memcpy(p->idx, sorted, n * sizeof *sorted);
+        by_group[count[raw[i]]++] = i;
+    memcpy(p->idx, by_group, n * sizeof *by_group);
     for (size_t k = 0; k < nraw; k++) {
-        segment s = {g[k].start, g[k].len};
-        g[k].key = skeleton(p, &s);
+        g[k].key = skeleton(p, &(segment){g[k].start, g[k].len});
         to[k] = (uint32_t)k;
     }
     qsort(g, nraw, sizeof *g, cmp_key);
-    /* each run of groups with one skeleton, laid out contiguously in idx (from sorted[], by group) */
+    /* each run of groups with one skeleton, laid out contiguously in idx for the rules to judge */
     size_t at = 0;
     for (size_t a = 0; a < nraw;) {
         size_t e = a + 1;
@@ -198,35 +186,23 @@ static long rejoin(part *p, const lf_partition_rules *r, uint32_t *raw, size_t n
             e++;
         size_t start = at;
         for (size_t k = a; k < e; k++) {
-            memcpy(p->idx + at, sorted + g[k].start, g[k].len * sizeof *sorted);
+            memcpy(p->idx + at, by_group + g[k].start, g[k].len * sizeof *by_group);
             at += g[k].len;
         }
-        if (e - a > 1) {
-            segment s = {start, at - start};
-            column_choice c = choose(p, &s, r);
-            if (!c.found) {
-                uint32_t into = raw[p->idx[start]];
-                for (size_t i = start; i < at; i++)
-                    to[raw[p->idx[i]]] = into;
-            }
+        if (e - a > 1 && !choose(p, &(segment){start, at - start}, r).found) {
+            uint32_t into = raw[p->idx[start]];
+            for (size_t i = start; i < at; i++)
+                to[raw[p->idx[i]]] = into;
         }
         a = e;
     }
-    /* renumber the groups left 0, 1, ... */
-    uint32_t *num = (uint32_t *)count; /* reuse: nraw + 1 entries */
-    for (size_t k = 0; k < nraw; k++)
-        num[k] = UINT32_MAX;
-    uint32_t left = 0;
-    for (size_t k = 0; k < nraw; k++)
-        if (to[k] == k)
-            num[k] = left++;
     for (size_t i = 0; i < n; i++)
-        raw[i] = num[to[raw[i]]];
-    rc = left;
+        raw[i] = to[raw[i]];
+    rc = 0;
 out:
     lf_free(count);
     lf_free(g);
-    lf_free(sorted);
+    lf_free(by_group);
     lf_free(to);
     return rc;
 }
@@ -240,10 +216,9 @@ int lf_partition(const lf_pitem *items, size_t n, uint32_t ntok, const lf_partit
     part p = {.items = items, .ntok = ntok};
     p.idx = lf_malloc(n * sizeof *p.idx);
     p.shapes = lf_malloc(n * sizeof *p.shapes);
-    size_t *first = lf_malloc(n * sizeof *first); /* per raw group: its smallest item */
     uint32_t *raw = lf_malloc(n * sizeof *raw);
     int rc = -ENOMEM;
-    if (!p.idx || !p.shapes || !first || !raw)
+    if (!p.idx || !p.shapes || !raw)
         goto out;
     for (size_t i = 0; i < n; i++)
         p.idx[i] = i;
@@ -254,13 +229,9 @@ int lf_partition(const lf_pitem *items, size_t n, uint32_t ntok, const lf_partit
         segment s = p.stack[--p.nstack];
         column_choice c = s.len > 1 ? choose(&p, &s, rules) : (column_choice){0};
         if (!c.found) {
-            size_t lo = SIZE_MAX;
-            for (size_t i = 0; i < s.len; i++) {
+            for (size_t i = 0; i < s.len; i++)
                 raw[p.idx[s.start + i]] = (uint32_t)nraw;
-                if (p.idx[s.start + i] < lo)
-                    lo = p.idx[s.start + i];
-            }
-            first[nraw++] = lo;
+            nraw++;
             continue;
         }
         p.col = c.col;
@@ -275,37 +246,24 @@ int lf_partition(const lf_pitem *items, size_t n, uint32_t ntok, const lf_partit
             }
         }
     }
-    long left = rejoin(&p, rules, raw, n, nraw);
-    if (left < 0) {
-        rc = (int)left;
+    if ((rc = rejoin(&p, rules, raw, n, nraw)) < 0)
         goto out;
+    /* number the groups in the order of their first items (p.shapes is free now: raw group -> number) */
+    uint64_t *number = p.shapes;
+    for (size_t g = 0; g < nraw; g++)
+        number[g] = UINT64_MAX;
+    size_t ng = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (number[raw[i]] == UINT64_MAX)
+            number[raw[i]] = ng++;
+        group[i] = (uint32_t)number[raw[i]];
     }
-    nraw = (size_t)left;
-    for (size_t g = 0; g < nraw; g++)
-        first[g] = SIZE_MAX;
-    for (size_t i = 0; i < n; i++)
-        if (i < first[raw[i]])
-            first[raw[i]] = i;
-    /* number the groups in the order of their first items */
-    rc = -ENOMEM;
-    group_first *gf = lf_malloc(nraw * sizeof *gf);
-    if (!gf)
-        goto out;
-    for (size_t g = 0; g < nraw; g++)
-        gf[g] = (group_first){first[g], (uint32_t)g};
-    qsort(gf, nraw, sizeof *gf, cmp_first);
-    for (size_t r = 0; r < nraw; r++)
-        first[gf[r].raw] = r; /* first[] now maps a raw group to its number */
-    lf_free(gf);
-    for (size_t i = 0; i < n; i++)
-        group[i] = (uint32_t)first[raw[i]];
-    *ngroups = nraw;
+    *ngroups = ng;
     rc = 0;
 out:
     lf_free(p.idx);
     lf_free(p.shapes);
     lf_free(p.stack);
-    lf_free(first);
     lf_free(raw);
     return rc;
 }
