@@ -599,17 +599,17 @@ static int leave_one_out(const char *dir, json_t *settings, size_t batch, size_t
     }
     printf("%-10s %7.4f %7.4f %7.4f   (the default chosen for %zu of %zu)\n", "mean", ga / (double)nsys,
            pa / (double)nsys, fta / (double)nsys, chose_default, nsys);
+    /* with split values 0 and capitals off, both rules are off */
     for (int caps = 1; caps >= 0; caps--) {
-        printf("mean GA on all systems, by word_share and split values (capitals %s%s):\n", caps ? "on" : "off",
-               caps ? "; last: both rules off" : "");
+        printf("mean GA on all systems, by word_share and split values (capitals %s):\n", caps ? "on" : "off");
         printf("  share");
         for (size_t v = 0; v < N_VALUES; v++)
             printf("  values %u", loso_values[v]);
-        printf(caps ? "  rules off\n" : "\n");
+        printf("\n");
         for (size_t i = 0; i < N_SHARES; i++) {
             printf("  %5.2f", loso_shares[i]);
-            for (size_t v = 0; v < N_VALUES + (size_t)caps; v++) {
-                size_t st = v < N_VALUES ? i * N_RULES + v * 2 + (size_t)caps : i * N_RULES;
+            for (size_t v = 0; v < N_VALUES; v++) {
+                size_t st = i * N_RULES + v * 2 + (size_t)caps;
                 double g = 0;
                 for (size_t k = 0; k < nsys; k++)
                     g += r[st * nsys + k].ga;
