@@ -42,7 +42,6 @@ class MariaDB:
         if os.path.isdir(os.path.join(self.datadir, "mysql")):
             return
         os.makedirs(self.datadir, exist_ok=True)
-        os.makedirs(self.tmpdir, exist_ok=True)
         r = subprocess.run(
             ["mariadb-install-db", "--no-defaults", f"--datadir={self.datadir}", f"--user={_user()}",
              f"--tmpdir={self.tmpdir}",
@@ -64,8 +63,8 @@ class MariaDB:
         raise RuntimeError("could not find a free port for mariadbd")
 
     def _start_once(self, timeout):
-        self.install()
         os.makedirs(self.tmpdir, exist_ok=True)
+        self.install()
         log_start = os.path.getsize(self.log) if os.path.exists(self.log) else 0
         args = self.prefix + ["mariadbd", "--no-defaults", f"--datadir={self.datadir}", f"--user={_user()}",
                 f"--tmpdir={self.tmpdir}", f"--socket={self.socket}", f"--port={self.port}", f"--bind-address={self.bind}",
