@@ -4,6 +4,10 @@
 
 #include <sqlite3.h>
 
+/* The busy timeout of the programs' own databases (the outbox, the index, the registry), and how long
+ * their set-up waits out a busy answer. */
+#define LF_SQLITE_BUSY_TIMEOUT_MS 5000
+
 /* sqlite3_exec of an idempotent set-up script (PRAGMAs, CREATE ... IF NOT EXISTS, INSERT OR IGNORE),
  * run again while it fails with SQLITE_BUSY, for up to timeout_ms. Two connections turning a new
  * database to WAL at once (a daemon starting while its command-line tool opens the same file) get

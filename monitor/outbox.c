@@ -75,16 +75,15 @@ static int exec(lf_outbox *ob, const char *sql)
     return 0;
 }
 
-#define BUSY_TIMEOUT_MS 5000
-
 /* WAL mode and the schema; a monitor must not fail to start because someone looked at its status
  * at that moment (see lf_sqlite_setup.h). */
 static int set_up(lf_outbox *ob)
 {
     char *msg = NULL;
-    int rc = lf_sqlite_exec_setup(ob->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", BUSY_TIMEOUT_MS, &msg);
+    int rc = lf_sqlite_exec_setup(ob->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
+                                  LF_SQLITE_BUSY_TIMEOUT_MS, &msg);
     if (rc == SQLITE_OK)
-        rc = lf_sqlite_exec_setup(ob->db, schema_sql, BUSY_TIMEOUT_MS, &msg);
+        rc = lf_sqlite_exec_setup(ob->db, schema_sql, LF_SQLITE_BUSY_TIMEOUT_MS, &msg);
     if (rc == SQLITE_OK)
         return 0;
     LF_ERROR("outbox", "setting up the database: %s", msg ? msg : sqlite3_errstr(rc));
@@ -138,7 +137,7 @@ int lf_outbox_open(const char *path, const lf_outbox_options *opts, lf_outbox **
         lf_free(ob);
         return rc == SQLITE_NOMEM ? -ENOMEM : LF_EDB;
     }
-    sqlite3_busy_timeout(ob->db, BUSY_TIMEOUT_MS);
+    sqlite3_busy_timeout(ob->db, LF_SQLITE_BUSY_TIMEOUT_MS);
     if ((rc = set_up(ob)) < 0) {
         lf_outbox_close(ob);
         return rc;

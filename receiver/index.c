@@ -70,13 +70,14 @@ int lf_index_open(const char *path, lf_index **out, char *err, size_t errsz)
                              NULL);
     char *msg = NULL;
     if (rc == SQLITE_OK) {
-        sqlite3_busy_timeout(ix->db, 5000);
+        sqlite3_busy_timeout(ix->db, LF_SQLITE_BUSY_TIMEOUT_MS);
         /* NORMAL, not FULL: a lost commit is rebuilt by start-up recovery from the fsync'd object
          * and queue (see index.h), so one fsync per upload is saved */
-        rc = lf_sqlite_exec_setup(ix->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", 5000, &msg);
+        rc = lf_sqlite_exec_setup(ix->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                                  LF_SQLITE_BUSY_TIMEOUT_MS, &msg);
     }
     if (rc == SQLITE_OK)
-        rc = lf_sqlite_exec_setup(ix->db, SCHEMA, 5000, &msg);
+        rc = lf_sqlite_exec_setup(ix->db, SCHEMA, LF_SQLITE_BUSY_TIMEOUT_MS, &msg);
     if (rc == SQLITE_OK) {
         /* quick_check reports problems as rows, not as an error code */
         sqlite3_stmt *st = NULL;

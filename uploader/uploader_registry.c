@@ -53,9 +53,9 @@ int lf_ureg_open(const char *path, lf_ureg **out)
         lf_free(r);
         return LF_EDB;
     }
-    sqlite3_busy_timeout(r->db, 5000);
+    sqlite3_busy_timeout(r->db, LF_SQLITE_BUSY_TIMEOUT_MS);
     char *msg = NULL;
-    if (lf_sqlite_exec_setup(r->db, schema, 5000, &msg) != SQLITE_OK) {
+    if (lf_sqlite_exec_setup(r->db, schema, LF_SQLITE_BUSY_TIMEOUT_MS, &msg) != SQLITE_OK) {
         LF_ERROR("registry", "%s: %s", path, msg ? msg : "schema failed");
         sqlite3_free(msg);
         sqlite3_close(r->db);
