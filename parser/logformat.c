@@ -10,6 +10,7 @@
 
 #include "lf_alloc.h"
 #include "lf_error.h"
+#include "scan_space.h"
 
 /* In a literal program a run of spaces is stored as this byte: formats are C strings, so a NUL
  * never appears as a literal. */
@@ -59,11 +60,6 @@ struct lf_logformat {
 
 static void precompute_firsts(element *e, int n, bool top);
 
-static bool is_space(unsigned char c)
-{
-    return c == ' ' || (c >= '\t' && c <= '\r');
-}
-
 static bool is_name_start(char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
@@ -111,13 +107,13 @@ static bool fragment_to_literal(const char *s, const char *e, literal *out)
         if (c == '\\') {
             unsigned char x = (unsigned char)s[1];
             if (s + 1 >= e || (x >= '0' && x <= '9') || (x >= 'A' && x <= 'Z') || (x >= 'a' && x <= 'z') ||
-                x >= 0x80 || is_space(x))
+                x >= 0x80 || lf_is_space(x))
                 goto regex;
             b[n++] = (char)x;
             s += 2;
             continue;
         }
-        if (strchr(".^$|?*+()[]{}", c) || is_space(c))
+        if (strchr(".^$|?*+()[]{}", c) || lf_is_space(c))
             goto regex;
         b[n++] = (char)c;
         s++;
@@ -361,9 +357,9 @@ static long lit_at(const literal *l, const char *s, size_t len, size_t pos)
     for (size_t i = 0; i < l->len; i++) {
         char a = l->bytes[i];
         if (a == WS_MARK) {
-            if (p >= len || !is_space((unsigned char)s[p]))
+            if (p >= len || !lf_is_space((unsigned char)s[p]))
                 return -1;
-            while (p < len && is_space((unsigned char)s[p]))
+            while (p < len && lf_is_space((unsigned char)s[p]))
                 p++;
         } else {
             if (p >= len || s[p] != a)
@@ -435,7 +431,7 @@ static void add_firsts(const element *e, int n, int i, const cont *k, firsts *f,
 
 static inline bool can_start(const firsts *f, unsigned char c)
 {
-    if (f->space && is_space(c))
+    if (f->space && lf_is_space(c))
         return true;
     for (int j = 0; j < f->n; j++)
         if (f->b[j] == c)
@@ -503,8 +499,7 @@ static bool match_seq(mctx *c, const element *e, int n, int i, size_t pos, const
                     const char *hit = p < c->len ? memchr(c->s + p, fs.b[0], c->len - p) : NULL;
                     p = hit ? (size_t)(hit - c->s) : c->len;
                 } else if (fs.n == 0) { /* a whitespace run */
-                    while (p < c->len && !is_space((unsigned char)c->s[p]))
-                        p++;
+                    p = lf_next_space(c->s, p, c->len);
                 } else {
                     while (p < c->len && !can_start(&fs, (unsigned char)c->s[p]))
                         p++;

@@ -16,6 +16,16 @@ static inline uint64_t lf_phash_mix(uint64_t h)
     return h;
 }
 
+/* A 32-bit load read as little-endian, so that the tail word below holds the bytes in order. */
+static inline uint32_t lf_phash_le32(uint32_t v)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return __builtin_bswap32(v);
+#else
+    return v;
+#endif
+}
+
 static inline uint64_t lf_phash_bytes(const void *p, size_t n)
 {
     const unsigned char *s = p;
@@ -29,8 +39,17 @@ static inline uint64_t lf_phash_bytes(const void *p, size_t n)
         n -= 8;
     }
     if (n) {
-        uint64_t w = 0;
-        memcpy(&w, s, n);
+        /* the last 1-7 bytes as a little-endian word, zero-padded; two fixed-size loads instead of
+         * a memcpy of variable length, which is a call to libc */
+        uint64_t w;
+        if (n >= 4) {
+            uint32_t lo, hi;
+            memcpy(&lo, s, 4);
+            memcpy(&hi, s + n - 4, 4);
+            w = lf_phash_le32(lo) | (uint64_t)lf_phash_le32(hi) >> (8 * (8 - n)) << 32;
+        } else {
+            w = (uint64_t)s[0] | (uint64_t)s[n / 2] << (8 * (n / 2)) | (uint64_t)s[n - 1] << (8 * (n - 1));
+        }
         h = (h ^ w) * 0x94d049bb133111ebULL;
         h ^= h >> 29;
     }

@@ -8,11 +8,7 @@
 
 #include "lf_alloc.h"
 #include "parse_hash.h"
-
-static inline bool ws(unsigned char c)
-{
-    return c <= ' ' && (c == ' ' || (c >= '\t' && c <= '\r'));
-}
+#include "scan_space.h"
 
 /* Matches segment g[0..gl) at p; returns end or -1. */
 static long seg_at(const char *g, size_t gl, const char *s, size_t sl, size_t p)
@@ -22,9 +18,9 @@ static long seg_at(const char *g, size_t gl, const char *s, size_t sl, size_t p)
         if (g[i] == ' ') {
             while (i < gl && g[i] == ' ')
                 i++;
-            if (p >= sl || !ws((unsigned char)s[p]))
+            if (p >= sl || !lf_is_space((unsigned char)s[p]))
                 return -1;
-            while (p < sl && ws((unsigned char)s[p]))
+            while (p < sl && lf_is_space((unsigned char)s[p]))
                 p++;
         } else {
             if (p >= sl || s[p] != g[i])
@@ -44,8 +40,7 @@ static long seg_find(const char *g, size_t gl, const char *s, size_t sl, size_t 
     }
     while (p < sl) {
         if (g[0] == ' ') {
-            while (p < sl && !ws((unsigned char)s[p]))
-                p++;
+            p = lf_next_space(s, p, sl);
             if (p >= sl)
                 return -1;
         } else {
@@ -74,7 +69,7 @@ static int match_aligned(const char *tmpl, size_t tlen, const char *msg, size_t 
     size_t tp = 0, mp = 0;
     int n = 0;
     for (;;) {
-        while (mp < mlen && ws((unsigned char)msg[mp]))
+        while (mp < mlen && lf_is_space((unsigned char)msg[mp]))
             mp++;
         if (tp >= tlen)
             return mp >= mlen ? n : -1;
@@ -84,9 +79,7 @@ static int match_aligned(const char *tmpl, size_t tlen, const char *msg, size_t 
         bool has_star = false;
         while (tp + tl < tlen && tmpl[tp + tl] != ' ')
             has_star |= tmpl[tp + tl++] == '*';
-        size_t me = mp;
-        while (me < mlen && !ws((unsigned char)msg[me]))
-            me++;
+        size_t me = lf_next_space(msg, mp, mlen);
         const char *t = tmpl + tp;
         if (tl == 3 && t[0] == '<' && t[1] == '*' && t[2] == '>') {
             if (n < max) {
@@ -125,9 +118,9 @@ static int match_general_as(const char *tmpl, size_t tlen, const char *msg, size
 {
     /* the message without surrounding whitespace, as the tokenizer saw it */
     size_t ms = 0, me = mlen;
-    while (ms < me && ws((unsigned char)msg[ms]))
+    while (ms < me && lf_is_space((unsigned char)msg[ms]))
         ms++;
-    while (me > ms && ws((unsigned char)msg[me - 1]))
+    while (me > ms && lf_is_space((unsigned char)msg[me - 1]))
         me--;
     const char *s = msg;
     size_t sl = me;
@@ -180,7 +173,7 @@ static int match_general(const char *tmpl, size_t tlen, const char *msg, size_t 
 
 /* ---- the cache: templates split into tokens once ---- */
 
-#define CACHE_SLOTS 256
+#define CACHE_SLOTS 1024 /* a slot is ~1 KiB; calloc leaves the pages of unused ones untouched */
 #define CACHED_TEXT 512  /* longer templates are not cached */
 #define CACHED_TOKENS 96
 
@@ -249,13 +242,11 @@ static int match_split(const centry *e, const char *msg, size_t mlen, lf_param *
     size_t mp = 0;
     int n = 0;
     for (uint16_t k = 0; k < e->ntok; k++) {
-        while (mp < mlen && ws((unsigned char)msg[mp]))
+        while (mp < mlen && lf_is_space((unsigned char)msg[mp]))
             mp++;
         if (mp >= mlen)
             return -1;
-        size_t me = mp;
-        while (me < mlen && !ws((unsigned char)msg[me]))
-            me++;
+        size_t me = lf_next_space(msg, mp, mlen);
         const ctok *t = &e->tok[k];
         if (t->kind == T_STAR) {
             if (n < max)
@@ -275,7 +266,7 @@ static int match_split(const centry *e, const char *msg, size_t mlen, lf_param *
         }
         mp = me;
     }
-    while (mp < mlen && ws((unsigned char)msg[mp]))
+    while (mp < mlen && lf_is_space((unsigned char)msg[mp]))
         mp++;
     return mp >= mlen ? n : -1;
 }

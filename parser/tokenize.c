@@ -11,6 +11,7 @@
 #include "lf_alloc.h"
 #include "lf_error.h"
 #include "parse_hash.h"
+#include "scan_space.h"
 #include "template_token.h"
 
 #define MAX_MASKS 32
@@ -460,7 +461,8 @@ static bool angle_delim(const char *s, size_t n, size_t i)
 
 static inline bool piece_delim(const char *s, size_t n, size_t i)
 {
-    return cls[(unsigned char)s[i]] == 2 || angle_delim(s, n, i);
+    unsigned char c = (unsigned char)s[i];
+    return cls[c] == 2 || ((c == '<' || c == '>') && angle_delim(s, n, i));
 }
 
 /* Is the core of the token (inside wrapping brackets, quotes and trailing punctuation) an IPv6 or MAC
@@ -686,10 +688,10 @@ int lf_tokenizer_run(lf_tokenizer *t, const char *s, size_t len, const lf_token 
             i++;
         if (i >= inlen)
             break;
-        size_t e = i;
+        size_t e = lf_next_space(in, i, inlen);
         unsigned acc = 0;
-        while (e < inlen && cls[(unsigned char)in[e]] != 1)
-            acc |= cls[(unsigned char)in[e++]];
+        for (size_t k = i; k < e; k++)
+            acc |= cls[(unsigned char)in[k]];
         if (acc & 2)
             e = quoted_value_end(in, inlen, i, e);
         size_t ts = on;

@@ -13,6 +13,8 @@
 
 #include "lf_error.h"
 #include "logformat.h"
+#include "parse_hash.h"
+#include "scan_space.h"
 #include "template_params.h"
 #include "timefmt.h"
 
@@ -262,13 +264,71 @@ static void params(void **state)
     assert_int_equal(n, 2);
 }
 
+/* The sixteen-bytes-at-a-time search agrees with the byte-by-byte definition of whitespace for every
+ * byte value, at every start and end (so across and at the edges of its blocks), and reads nothing
+ * past the end (the buffer is exactly as long as the text, which ASan checks). */
+static void next_space_agrees(void **state)
+{
+    (void)state;
+    for (int c = 0; c < 256; c++) {
+        bool want = c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+        assert_int_equal(lf_is_space((unsigned char)c), want);
+    }
+    enum { N = 70 };
+    for (int c = 0; c < 256; c++) {
+        for (size_t at = 0; at < N; at += 7) {
+            char *buf = malloc(N);
+            assert_non_null(buf);
+            memset(buf, 'x', N);
+            buf[at] = (char)c;
+            for (size_t p = 0; p <= N; p++)
+                for (size_t len = p; len <= N; len += 5) {
+                    size_t want = p;
+                    while (want < len && !lf_is_space((unsigned char)buf[want]))
+                        want++;
+                    assert_int_equal(lf_next_space(buf, p, len), want);
+                }
+            free(buf);
+        }
+    }
+}
+
+/* The token hash reads its last 1-7 bytes with two fixed loads: the same value as the word of those
+ * bytes zero-padded, for every length. */
+static void hash_tail_is_padded_word(void **state)
+{
+    (void)state;
+    unsigned char b[40];
+    for (size_t i = 0; i < sizeof b; i++)
+        b[i] = (unsigned char)(i * 37 + 11);
+    for (size_t n = 0; n < sizeof b; n++) {
+        uint64_t h = 0x9e3779b97f4a7c15ULL ^ (n * 0x100000001b3ULL);
+        size_t k = 0;
+        for (; k + 8 <= n; k += 8) {
+            uint64_t w;
+            memcpy(&w, b + k, 8);
+            h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+            h ^= h >> 31;
+        }
+        if (k < n) {
+            uint64_t w = 0;
+            for (size_t j = k; j < n; j++)
+                w |= (uint64_t)b[j] << (8 * (j - k));
+            h = (h ^ w) * 0x94d049bb133111ebULL;
+            h ^= h >> 29;
+        }
+        assert_true(lf_phash_mix(h) == lf_phash_bytes(b, n));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(hdfs_format),  cmocka_unit_test(escaped_brackets_and_pipes),
         cmocka_unit_test(optional_group_scanned), cmocka_unit_test(bad_formats),
         cmocka_unit_test(bytes_of_any_value), cmocka_unit_test(timestamps),
-        cmocka_unit_test(params),
+        cmocka_unit_test(params), cmocka_unit_test(next_space_agrees),
+        cmocka_unit_test(hash_tail_is_padded_word),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
