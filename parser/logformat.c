@@ -31,6 +31,7 @@ typedef struct firsts {
     bool any, end, space;
     int n;
     unsigned char b[4];
+    uint64_t set[4]; /* b[] and, with space, the whitespace bytes: the scan's test of a byte */
 } firsts;
 
 
@@ -351,7 +352,7 @@ bool lf_logformat_is_literal(const lf_logformat *f)
 
 /* Matches literal l at pos; returns the end offset or -1. Whitespace runs are greedy, which gives
  * the regex's first answer because a whitespace atom is never followed by a whitespace byte. */
-static long lit_at(const literal *l, const char *s, size_t len, size_t pos)
+static inline long lit_at(const literal *l, const char *s, size_t len, size_t pos)
 {
     size_t p = pos;
     for (size_t i = 0; i < l->len; i++) {
@@ -416,7 +417,9 @@ static void add_firsts(const element *e, int n, int i, const cont *k, firsts *f,
         unsigned char c = (unsigned char)x->lit.bytes[0];
         if (c == (unsigned char)WS_MARK) {
             f->space = true;
+            f->set[0] |= 1ULL << ' ' | 1ULL << '\t' | 1ULL << '\n' | 1ULL << '\v' | 1ULL << '\f' | 1ULL << '\r';
         } else {
+            f->set[c >> 6] |= 1ULL << (c & 63);
             bool have = false;
             for (int j = 0; j < f->n; j++)
                 have |= f->b[j] == c;
@@ -431,12 +434,7 @@ static void add_firsts(const element *e, int n, int i, const cont *k, firsts *f,
 
 static inline bool can_start(const firsts *f, unsigned char c)
 {
-    if (f->space && lf_is_space(c))
-        return true;
-    for (int j = 0; j < f->n; j++)
-        if (f->b[j] == c)
-            return true;
-    return false;
+    return (f->set[c >> 6] >> (c & 63)) & 1;
 }
 
 static void unset_fields(mctx *c, int from, int to)
@@ -445,75 +443,174 @@ static void unset_fields(mctx *c, int from, int to)
         c->spans[f] = (lf_span){0, 0, false};
 }
 
+/* Where what follows the field x (at e[i]) can start: worked out before the first line when the
+ * field's sequence ends inside the format, else now (into *computed). */
+static inline const firsts *followers(const element *e, int n, int i, const cont *k, firsts *computed)
+{
+    const element *x = &e[i];
+    if (x->has_next)
+        return &x->next;
+    *computed = (firsts){0};
+    add_firsts(e, n, i + 1, k, computed, 0);
+    return computed;
+}
+
+/* A field followed by nothing but the end of the line takes the rest of it. */
+static inline bool ends_line(const firsts *f)
+{
+    return f->end && !f->any && !f->space && f->n == 0;
+}
+
+/* Moves *at to the first offset at or after it where what follows the field can start (where it
+ * might end); false when there is none. */
+static inline bool next_end(const mctx *c, const firsts *f, size_t *at)
+{
+    if (f->any)
+        return true;
+    size_t p = *at;
+    if (f->n == 1 && !f->space) {
+        const char *hit = p < c->len ? memchr(c->s + p, f->b[0], c->len - p) : NULL;
+        p = hit ? (size_t)(hit - c->s) : c->len;
+    } else if (f->n == 0) { /* a whitespace run */
+        p = lf_next_space(c->s, p, c->len);
+    } else {
+        while (p < c->len && !can_start(f, (unsigned char)c->s[p]))
+            p++;
+    }
+    *at = p;
+    return p < c->len || f->end;
+}
+
+/* A place in the format: element i of the sequence e[0..n), then what k says is left. */
+typedef struct cursor {
+    const element *e;
+    int n, i;
+    const cont *k;
+} cursor;
+
+/* Moves u over literals (matching them at *pos) and the ends of sequences to the next field or group:
+ * 1 there, 0 at the end of the format, -1 when a literal does not match. */
+static inline int to_choice(const mctx *c, cursor *u, size_t *pos)
+{
+    for (;;) {
+        if (u->i == u->n) {
+            if (!u->k)
+                return 0;
+            *u = (cursor){u->k->e, u->k->n, u->k->i, u->k->next};
+            continue;
+        }
+        const element *x = &u->e[u->i];
+        if (x->kind != EL_LIT)
+            return 1;
+        long p = lit_at(&x->lit, c->s, c->len, *pos);
+        if (p < 0)
+            return -1;
+        *pos = (size_t)p;
+        u->i++;
+    }
+}
+
 /* Depth first, in the regex's order of preference: a field takes the shortest text that lets the
  * rest match, a group is tried before it is skipped, a whitespace run takes all of the run. Literals
  * are matched in a loop; only the choices (a field's end, a group) recurse. */
-static bool match_seq(mctx *c, const element *e, int n, int i, size_t pos, const cont *k)
+static bool match_seq(mctx *c, cursor u, size_t pos)
 {
     for (;;) {
         if (--c->budget < 0)
             return false;
-        if (i == n) {
-            if (!k)
-                return pos == c->len;
-            e = k->e;
-            n = k->n;
-            i = k->i;
-            k = k->next;
-            continue;
-        }
-        const element *x = &e[i];
-        if (x->kind == EL_LIT) {
-            long p = lit_at(&x->lit, c->s, c->len, pos);
-            if (p < 0)
-                return false;
-            pos = (size_t)p;
-            i++;
-            continue;
-        }
+        int at = to_choice(c, &u, &pos);
+        if (at <= 0)
+            return at == 0 && pos == c->len;
+        const element *x = &u.e[u.i];
         if (x->kind == EL_OPT) {
-            cont after = {e, n, i + 1, k};
-            if (match_seq(c, x->body, x->nbody, 0, pos, &after))
+            cont after = {u.e, u.n, u.i + 1, u.k};
+            if (match_seq(c, (cursor){x->body, x->nbody, 0, &after}, pos))
                 return true;
             if (c->budget < 0)
                 return false;
             unset_fields(c, x->first_field, x->end_field);
-            i++;
+            u.i++;
             continue;
         }
-        firsts fs = {0};
-        if (x->has_next)
-            fs = x->next;
-        else
-            add_firsts(e, n, i + 1, k, &fs, 0);
-        if (fs.end && !fs.any && !fs.space && fs.n == 0) { /* the last field: the rest of the line */
+        firsts computed;
+        const firsts *f = followers(u.e, u.n, u.i, u.k, &computed);
+        if (ends_line(f)) {
             c->spans[x->field] = (lf_span){(uint32_t)pos, (uint32_t)(c->len - pos), true};
             pos = c->len;
-            i++;
+            u.i++;
             continue;
         }
         for (size_t p = pos; p <= c->len; p++) {
-            /* only where what follows can start */
-            if (!fs.any) {
-                if (fs.n == 1 && !fs.space) {
-                    const char *hit = p < c->len ? memchr(c->s + p, fs.b[0], c->len - p) : NULL;
-                    p = hit ? (size_t)(hit - c->s) : c->len;
-                } else if (fs.n == 0) { /* a whitespace run */
-                    p = lf_next_space(c->s, p, c->len);
-                } else {
-                    while (p < c->len && !can_start(&fs, (unsigned char)c->s[p]))
-                        p++;
-                }
-                if (p == c->len && !fs.end)
-                    return false;
-            }
+            if (!next_end(c, f, &p))
+                return false;
             c->spans[x->field] = (lf_span){(uint32_t)pos, (uint32_t)(p - pos), true};
-            if (match_seq(c, e, n, i + 1, p, k))
+            if (match_seq(c, (cursor){u.e, u.n, u.i + 1, u.k}, p))
                 return true;
             if (c->budget < 0)
                 return false;
         }
         return false;
+    }
+}
+
+#define FIRST_PATH_GROUPS 8
+
+/* The path match_seq explores first: every field ends at the first place where the literal that
+ * follows it matches (or, with no literal next, where what follows can start), every group is taken
+ * unless its first literal does not match. When it matches, match_seq's answer is the same, found
+ * without one recursive call per field (which was most of the scan's cost on a well-formed line);
+ * when it does not, match_seq searches the rest. */
+static bool match_first_path(mctx *c, const element *prog, int nprog)
+{
+    cont taken[FIRST_PATH_GROUPS];
+    int ntaken = 0;
+    cursor u = {prog, nprog, 0, NULL};
+    size_t pos = 0;
+    for (;;) {
+        int at = to_choice(c, &u, &pos);
+        if (at <= 0)
+            return at == 0 && pos == c->len;
+        const element *x = &u.e[u.i];
+        if (x->kind == EL_OPT) {
+            const element *b0 = x->body;
+            if (x->nbody > 0 && b0->kind == EL_LIT && lit_at(&b0->lit, c->s, c->len, pos) < 0) {
+                /* match_seq would fail at the group's first literal and skip the group */
+                unset_fields(c, x->first_field, x->end_field);
+                u.i++;
+                continue;
+            }
+            if (ntaken == FIRST_PATH_GROUPS)
+                return false;
+            taken[ntaken] = (cont){u.e, u.n, u.i + 1, u.k};
+            u = (cursor){x->body, x->nbody, 0, &taken[ntaken++]};
+            continue;
+        }
+        firsts computed;
+        const firsts *f = followers(u.e, u.n, u.i, u.k, &computed);
+        size_t p = c->len;
+        if (!ends_line(f)) {
+            /* the first end after which the literal that follows matches: match_seq fails at once
+             * at the others, without a choice between */
+            const element *lit = u.i + 1 < u.n && u.e[u.i + 1].kind == EL_LIT ? &u.e[u.i + 1] : NULL;
+            long after = -1;
+            for (p = pos;; p++) {
+                if (!next_end(c, f, &p))
+                    return false;
+                if (!lit || (after = lit_at(&lit->lit, c->s, c->len, p)) >= 0)
+                    break;
+                if (p == c->len)
+                    return false;
+            }
+            if (lit) { /* matched: go on after it */
+                c->spans[x->field] = (lf_span){(uint32_t)pos, (uint32_t)(p - pos), true};
+                pos = (size_t)after;
+                u.i += 2;
+                continue;
+            }
+        }
+        c->spans[x->field] = (lf_span){(uint32_t)pos, (uint32_t)(p - pos), true};
+        pos = p;
+        u.i++;
     }
 }
 
@@ -536,7 +633,9 @@ static void precompute_firsts(element *e, int n, bool top)
 static int match_literal(const lf_logformat *f, const char *s, size_t len, lf_span *spans)
 {
     mctx c = {s, len, spans, SCAN_STEPS};
-    return match_seq(&c, f->prog, f->nprog, 0, 0, NULL) ? 1 : 0;
+    if (match_first_path(&c, f->prog, f->nprog))
+        return 1;
+    return match_seq(&c, (cursor){f->prog, f->nprog, 0, NULL}, 0) ? 1 : 0;
 }
 
 int lf_logformat_match_regex(lf_logformat *f, const char *line, size_t len, lf_span *spans)

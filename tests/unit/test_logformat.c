@@ -151,6 +151,27 @@ static void optional_group_scanned(void **state)
     same_as_regex(f, "a: d");
     same_as_regex(f, "a (b c) (e): d: f");
     lf_logformat_free(f);
+    /* the scanner's first path (each field to the first place its literal matches, each group
+     * taken) fails on these and its search takes over: the end of the line comes too soon, a
+     * group's body fails after its first literal, a field ends at its second candidate */
+    f = compile_ok("<A>,<B>;");
+    assert_true(lf_logformat_is_literal(f));
+    lf_span sp2[LF_LOGFORMAT_MAX_FIELDS];
+    const char *c = "x,y;z,w;";
+    assert_int_equal(lf_logformat_match(f, c, strlen(c), sp2), 1);
+    assert_field(c, &sp2[1], "y;z,w");
+    same_as_regex(f, c);
+    same_as_regex(f, "x,y;z,w;q");
+    lf_logformat_free(f);
+    f = compile_ok("<A>( \\(<B>\\))?: <C>");
+    same_as_regex(f, "a (b) c: d");
+    same_as_regex(f, "a (b): (c): d");
+    same_as_regex(f, "a b c: d");
+    lf_logformat_free(f);
+    f = compile_ok("<A> x <B> - <C>");
+    same_as_regex(f, "a b x c d - e - f");
+    same_as_regex(f, "a x x x - - - -");
+    lf_logformat_free(f);
     /* other regex syntax is PCRE2's alone */
     f = compile_ok("<A>(\\[<B>\\])??: <C>");
     assert_false(lf_logformat_is_literal(f));
