@@ -600,8 +600,15 @@ static size_t one_variable(char *t, size_t n)
     size_t a = 0, b = n;
     while (a < b && (t[a] == '(' || t[a] == '[' || t[a] == '{' || t[a] == '\'' || t[a] == '"'))
         a++;
-    while (b > a && memchr(")]}'\",.;:", t[b - 1], 9))
+    /* a closing bracket is wrapping only when its opener is not in the core ("0000:00:02.0[A]" is
+     * one value, "[A]" and all) */
+    while (b > a && memchr(")]}'\",.;:", t[b - 1], 9)) {
+        char c = t[b - 1];
+        char open = c == ')' ? '(' : c == ']' ? '[' : c == '}' ? '{' : 0;
+        if (open && memchr(t + a, open, b - 1 - a))
+            break;
         b--;
+    }
     if (b - a < 7)
         return n;
     bool hit = false;

@@ -59,6 +59,9 @@ static void token_rules(void **state)
                         "Created MRAppMaster for application <*>");
     assert_string_equal(norm(t, "Old: msra-sa-41/10.190.173.170:8030 New: [hdfs://msra-sa-41:9000]"),
                         "Old: <*> New: [<*>]");
+    /* the closing bracket of a bracket opened inside the value is the value's */
+    assert_string_equal(norm(t, "PCI interrupt 0000:00:02.0[A] -> GSI 16, at (10.0.0.1:80)"),
+                        "PCI interrupt <*> -> GSI <*>, at (<*>)");
     assert_string_equal(norm(t, "jk2_init() Found child 6725 in scoreboard slot 10"),
                         "jk2_init() Found child <*> in scoreboard slot <*>");
     /* a long run of parameters is one (a list), four stay four; so is a run of tokens that differ
