@@ -123,7 +123,10 @@ int lf_tokenizer_add_mask(lf_tokenizer *t, const char *regex, char *err, size_t 
     }
     int ec;
     PCRE2_SIZE eo;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)regex, PCRE2_ZERO_TERMINATED, 0, &ec, &eo, NULL);
+    /* only the whole match is used: groups need not capture (unless the mask refers back to one) */
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)regex, PCRE2_ZERO_TERMINATED, PCRE2_NO_AUTO_CAPTURE, &ec, &eo, NULL);
+    if (!re)
+        re = pcre2_compile((PCRE2_SPTR)regex, PCRE2_ZERO_TERMINATED, 0, &ec, &eo, NULL);
     if (!re) {
         char msg[160];
         pcre2_get_error_message(ec, (PCRE2_UCHAR *)msg, sizeof msg);

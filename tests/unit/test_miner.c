@@ -112,6 +112,12 @@ static void token_rules(void **state)
     assert_string_equal(norm(k, "[instance: b9000564-fe1a-409b-bdcc-1e88b294cd1d] x-b9000564-fe1a-409b-bdcc-1e88b294cd1dz"),
                         "[instance: <*>] x-<*>-<*>-<*>-bdcc-<*>"); /* not inside a longer word */
     lf_tokenizer_free(k);
+    /* masks are compiled without capturing groups, except one that refers back to a group */
+    lf_tokenizer *r;
+    assert_int_equal(lf_tokenizer_new(&r), 0);
+    assert_int_equal(lf_tokenizer_add_mask(r, "(\\w)\\1+", err, sizeof err), 0);
+    assert_string_equal(norm(r, "say aaa and bb or c"), "say <*> and <*> or c");
+    lf_tokenizer_free(r);
     assert_int_equal(lf_tokenizer_add_mask(m, "(unclosed", err, sizeof err), LF_ECONFIG);
     assert_non_null(strstr(err, "unclosed"));
     lf_tokenizer_free(m);
