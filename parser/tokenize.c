@@ -642,10 +642,7 @@ static size_t quoted_value_end(const char *in, size_t len, size_t i, size_t e)
             const char *close = memchr(in + e, quote, len - e);
             if (!close)
                 return e;
-            size_t end = (size_t)(close - in);
-            while (end < len && cls[(unsigned char)in[end]] != 1)
-                end++;
-            return end;
+            return lf_next_space(in, (size_t)(close - in), len);
         }
         eq = memchr(in + q, '=', e - q);
     }
