@@ -147,6 +147,14 @@ lf_miner *lf_engine_miner(lf_engine *e)
     return e->miner;
 }
 
+void lf_engine_format_counts(const lf_engine *e, lf_logformat_counts *out)
+{
+    if (e->fmt)
+        lf_logformat_get_counts(e->fmt, out);
+    else
+        *out = (lf_logformat_counts){0}; /* JSON lines: no line format */
+}
+
 int lf_engine_params(lf_engine *e, const char *tmpl, size_t tlen, const char *msg, size_t mlen, lf_param *out,
                      int max)
 {

@@ -61,6 +61,8 @@ lf_template *lf_engine_template(const lf_engine *e, int slot);
 void lf_engine_reset(lf_engine *e);
 
 lf_miner *lf_engine_miner(lf_engine *e);
+/* How the log type's line format has matched the lines so far (logformat.h; zeros for JSON lines). */
+void lf_engine_format_counts(const lf_engine *e, lf_logformat_counts *out);
 
 /* The parameters of a message by its template (template_params.h), with the engine's cache of split
  * templates. */

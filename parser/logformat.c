@@ -57,6 +57,7 @@ struct lf_logformat {
     pcre2_match_data *md;
     bool jit;
     uint32_t group_of[LF_LOGFORMAT_MAX_FIELDS]; /* capture group number of each field */
+    lf_logformat_counts counts;
 };
 
 static void precompute_firsts(element *e, int n, bool top);
@@ -629,13 +630,19 @@ static void precompute_firsts(element *e, int n, bool top)
     }
 }
 
-/* 1: matched; 0: no match, or the steps ran out (the regex then decides). */
-static int match_literal(const lf_logformat *f, const char *s, size_t len, lf_span *spans)
+/* Matched by the scanner; false when it does not match or its steps ran out (the regex then decides). */
+static bool match_literal(lf_logformat *f, const char *s, size_t len, lf_span *spans)
 {
     mctx c = {s, len, spans, SCAN_STEPS};
-    if (match_first_path(&c, f->prog, f->nprog))
-        return 1;
-    return match_seq(&c, (cursor){f->prog, f->nprog, 0, NULL}, 0) ? 1 : 0;
+    if (match_first_path(&c, f->prog, f->nprog)) {
+        f->counts.first_path++;
+        return true;
+    }
+    if (match_seq(&c, (cursor){f->prog, f->nprog, 0, NULL}, 0)) {
+        f->counts.search++;
+        return true;
+    }
+    return false;
 }
 
 int lf_logformat_match_regex(lf_logformat *f, const char *line, size_t len, lf_span *spans)
@@ -667,14 +674,24 @@ int lf_logformat_match_regex(lf_logformat *f, const char *line, size_t len, lf_s
 
 int lf_logformat_match(lf_logformat *f, const char *line, size_t len, lf_span *spans)
 {
-    if (len > UINT32_MAX)
+    if (len > UINT32_MAX) {
+        f->counts.unmatched++;
         return 0;
+    }
     /* The scanner searches depth first in the regex's order of preference (fields shortest, groups
      * taken before skipped, whitespace runs whole), so when it succeeds its answer is the regex's
      * first answer. When it fails, the regex may still match by backtracking into a whitespace run
      * ("a  b" split around an empty field), so it decides (as it does when the scanner's steps run
      * out). */
-    if (f->is_literal && match_literal(f, line, len, spans) == 1)
+    if (f->is_literal && match_literal(f, line, len, spans))
         return 1;
-    return lf_logformat_match_regex(f, line, len, spans);
+    f->counts.regex++;
+    int rc = lf_logformat_match_regex(f, line, len, spans);
+    f->counts.unmatched += rc != 1;
+    return rc;
+}
+
+void lf_logformat_get_counts(const lf_logformat *f, lf_logformat_counts *out)
+{
+    *out = f->counts;
 }

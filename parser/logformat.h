@@ -40,6 +40,14 @@ bool lf_logformat_is_literal(const lf_logformat *f);
  * gave up (match limit): callers treat anything but 1 as "does not match". The line is bytes of any
  * value (NUL included), without its line terminator. Lines longer than UINT32_MAX never match. */
 int lf_logformat_match(lf_logformat *f, const char *line, size_t len, lf_span *spans);
+/* How lf_logformat_match has decided the lines given it: by the scanner's first path (no
+ * backtracking), by its depth-first search, or by PCRE2 (a format the scanner cannot take, or a line
+ * it could not match), which "unmatched" counts again when PCRE2 did not match either. */
+typedef struct lf_logformat_counts {
+    uint64_t first_path, search, regex, unmatched;
+} lf_logformat_counts;
+void lf_logformat_get_counts(const lf_logformat *f, lf_logformat_counts *out);
+
 /* The same through PCRE2 even for a literal format (for differential tests). -ENOMEM when the
  * regex could not be built. */
 int lf_logformat_match_regex(lf_logformat *f, const char *line, size_t len, lf_span *spans);

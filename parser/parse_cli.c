@@ -441,11 +441,17 @@ int lf_parser_cli_parse(int argc, char **argv)
             rc = 1;
         }
     }
-    if (stats)
+    if (stats) {
+        lf_logformat_counts fc;
+        lf_engine_format_counts(eng, &fc);
         fprintf(stderr, "lines %llu events %llu continuation %llu templates %zu evicted %llu miner_bytes %zu\n",
                 (unsigned long long)rd.lineno, (unsigned long long)events, (unsigned long long)conts,
                 lf_miner_template_count(lf_engine_miner(eng)),
                 (unsigned long long)lf_miner_evictions(lf_engine_miner(eng)), lf_miner_memory(lf_engine_miner(eng)));
+        fprintf(stderr, "format first_path %llu search %llu regex %llu unmatched %llu\n",
+                (unsigned long long)fc.first_path, (unsigned long long)fc.search, (unsigned long long)fc.regex,
+                (unsigned long long)fc.unmatched);
+    }
     lf_jw_free(&o.w);
     lf_line_reader_free(&rd);
 done_fd:

@@ -120,6 +120,24 @@ static void same_as_regex(lf_logformat *f, const char *line)
     }
 }
 
+enum decider { FIRST_PATH, SEARCH, REGEX, UNMATCHED };
+
+/* Matches the line and checks which of the format's ways decided it (lf_logformat_counts): each
+ * way gives the regex's answer, so only the counts tell a broken first path or search apart. */
+static void decided_by(lf_logformat *f, const char *line, enum decider want)
+{
+    lf_logformat_counts a, b;
+    lf_span sp[LF_LOGFORMAT_MAX_FIELDS];
+    lf_logformat_get_counts(f, &a);
+    int m = lf_logformat_match(f, line, strlen(line), sp);
+    lf_logformat_get_counts(f, &b);
+    assert_int_equal(m, want == UNMATCHED ? 0 : 1);
+    assert_int_equal(b.first_path - a.first_path, want == FIRST_PATH);
+    assert_int_equal(b.search - a.search, want == SEARCH);
+    assert_int_equal(b.regex - a.regex, want == REGEX || want == UNMATCHED);
+    assert_int_equal(b.unmatched - a.unmatched, want == UNMATCHED);
+}
+
 static void optional_group_scanned(void **state)
 {
     /* an optional group of plain text and fields is the scanner's too */
@@ -132,12 +150,15 @@ static void optional_group_scanned(void **state)
     assert_true(sp[5].set);
     assert_field(a, &sp[5], "19939");
     same_as_regex(f, a);
+    decided_by(f, a, FIRST_PATH);
     const char *b = "Jun 14 15:16:01 combo kernel: something";
     assert_int_equal(lf_logformat_match(f, b, strlen(b), sp), 1);
     assert_field(b, &sp[4], "kernel");
     assert_false(sp[5].set);
     assert_int_equal(sp[5].len, 0);
     same_as_regex(f, b);
+    decided_by(f, b, FIRST_PATH); /* the group skipped at its first literal */
+    decided_by(f, "not a line", UNMATCHED);
     /* the group is tried first, then skipped: "[1]: x" is taken by the group where it can be */
     same_as_regex(f, "Jun 14 15:16:01 combo p[1]: x[2]: y");
     same_as_regex(f, "Jun 14 15:16:01 combo p[1]x: y");
@@ -162,15 +183,26 @@ static void optional_group_scanned(void **state)
     assert_field(c, &sp2[1], "y;z,w");
     same_as_regex(f, c);
     same_as_regex(f, "x,y;z,w;q");
+    decided_by(f, c, SEARCH);
+    decided_by(f, "x,y;", FIRST_PATH);
     lf_logformat_free(f);
     f = compile_ok("<A>( \\(<B>\\))?: <C>");
     same_as_regex(f, "a (b) c: d");
     same_as_regex(f, "a (b): (c): d");
     same_as_regex(f, "a b c: d");
+    decided_by(f, "a (b) c: d", SEARCH);
+    decided_by(f, "a b c: d", SEARCH);
+    decided_by(f, "a (b): c", FIRST_PATH);
     lf_logformat_free(f);
     f = compile_ok("<A> x <B> - <C>");
     same_as_regex(f, "a b x c d - e - f");
     same_as_regex(f, "a x x x - - - -");
+    decided_by(f, "a b x c d - e - f", FIRST_PATH); /* fields end where their literal matches */
+    lf_logformat_free(f);
+    /* a whitespace run the scanner takes whole, where the regex splits it around an empty field */
+    f = compile_ok("<A> <B> <C>");
+    same_as_regex(f, "a  c");
+    decided_by(f, "a  c", REGEX);
     lf_logformat_free(f);
     /* other regex syntax is PCRE2's alone */
     f = compile_ok("<A>(\\[<B>\\])??: <C>");
