@@ -47,46 +47,66 @@ static void token_rules(void **state)
 {
     lf_tokenizer *t;
     assert_int_equal(lf_tokenizer_new(&t), 0);
-    assert_string_equal(norm(t, "PacketResponder 1 for block blk_38865049064139660 terminating"),
-                        "PacketResponder <*> for block <*> terminating");
-    /* a boolean stays a word in the tokens (the template shows it as a parameter, see below) */
-    assert_string_equal(norm(t, "  size:67108864 took -27 ms,  ok=true  "), "size:<*> took <*> ms, ok=true");
-    assert_string_equal(norm(t, "workerEnv.init() ok /etc/httpd/conf/workers2.properties"),
-                        "workerEnv.init() ok <*>");
-    assert_string_equal(norm(t, "from 10.251.73.220:50010 and /10.0.0.1"), "from <*> and <*>");
-    assert_string_equal(norm(t, "iar 003a90dc dear 0x00b35148 word cafe"), "iar <*> dear <*> word cafe");
-    assert_string_equal(norm(t, "Created MRAppMaster for application appattempt_1445144423722_0020_000001"),
-                        "Created MRAppMaster for application <*>");
-    assert_string_equal(norm(t, "Old: msra-sa-41/10.190.173.170:8030 New: [hdfs://msra-sa-41:9000]"),
-                        "Old: <*> New: [<*>]");
-    /* the closing bracket of a bracket opened inside the value is the value's */
-    assert_string_equal(norm(t, "PCI interrupt 0000:00:02.0[A] -> GSI 16, at (10.0.0.1:80)"),
-                        "PCI interrupt <*> -> GSI <*>, at (<*>)");
-    assert_string_equal(norm(t, "jk2_init() Found child 6725 in scoreboard slot 10"),
-                        "jk2_init() Found child <*> in scoreboard slot <*>");
-    /* a long run of parameters is one (a list), four stay four; so is a run of tokens that differ
-     * only in their numbers */
-    assert_string_equal(norm(t, "delete 1 2 3 4 5 6 7 done"), "delete <*> done");
-    assert_string_equal(norm(t, "REPORT : 1 2 3 4"), "REPORT : <*> <*> <*> <*>");
-    assert_string_equal(norm(t, "nodes an14 an15 an16 an17 an18 an19 down"), "nodes <*> down");
-    assert_string_equal(norm(t, "nodes an14 an15 an16 an17 down"), "nodes an14 an15 an16 an17 down");
-    /* dates: weekday and month names, Capitalised or in capitals; lower-case words stay */
-    assert_string_equal(norm(t, "at Sun Jul 10 2005 and MONDAY in may"), "at <*> <*> <*> <*> and <*> in may");
-    assert_string_equal(norm(t, "Sunday Marching Mayday"), "<*> Marching Mayday");
-    /* numbers with a unit; angle brackets separate values; IPv6 and MAC addresses */
-    assert_string_equal(norm(t, "timeout of 10000ms exceeded, 64KB left"), "timeout of <*> exceeded, <*> left");
-    assert_string_equal(norm(t, "cap <memory:8192, vCores:32>"), "cap <memory:<*>, vCores:<*>>");
-    assert_string_equal(norm(t, "addr fe80::1c57:7ef3:5a10 via [FF:F2:9F:16:7B:E0], wl0:"), "addr <*> via [<*>], wl0:");
-    /* a host name with a number in it is one parameter; "core.<*>" and dotted leaders are not names */
-    assert_string_equal(norm(t, "for cp-1.tcloud-pg0.utah.cloudlab.us: ok host.example.com core.2275 dcbf.....0"),
-                        "for <*>: ok host.example.com core.<*> dcbf.....<*>");
-    /* a quoted value given to a key is a parameter; a quoted word elsewhere is not */
-    assert_string_equal(norm(t, "acquire tag=\"AudioMix\", mode='fast' name=\"x, said \"done\""),
-                        "acquire tag=\"<*>\", mode='<*>' name=\"<*>\"done\"");
-    /* whatever words it holds: the value is one token */
-    assert_string_equal(norm(t, "acquire tag=\"View Lock\", mode='a b c' uid=1"),
-                        "acquire tag=\"<*>\", mode='<*>' uid=<*>");
-    assert_string_equal(norm(t, "say msg=\"never closed here"), "say msg=\"never closed here");
+    /* input, tokens joined by one space */
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"PacketResponder 1 for block blk_38865049064139660 terminating",
+         "PacketResponder <*> for block <*> terminating"},
+        /* a boolean stays a word in the tokens (the template shows it as a parameter, see below) */
+        {"  size:67108864 took -27 ms,  ok=true  ",
+         "size:<*> took <*> ms, ok=true"},
+        {"workerEnv.init() ok /etc/httpd/conf/workers2.properties",
+         "workerEnv.init() ok <*>"},
+        {"from 10.251.73.220:50010 and /10.0.0.1",
+         "from <*> and <*>"},
+        {"iar 003a90dc dear 0x00b35148 word cafe",
+         "iar <*> dear <*> word cafe"},
+        {"Created MRAppMaster for application appattempt_1445144423722_0020_000001",
+         "Created MRAppMaster for application <*>"},
+        {"Old: msra-sa-41/10.190.173.170:8030 New: [hdfs://msra-sa-41:9000]",
+         "Old: <*> New: [<*>]"},
+        /* the closing bracket of a bracket opened inside the value is the value's */
+        {"PCI interrupt 0000:00:02.0[A] -> GSI 16, at (10.0.0.1:80)",
+         "PCI interrupt <*> -> GSI <*>, at (<*>)"},
+        {"jk2_init() Found child 6725 in scoreboard slot 10",
+         "jk2_init() Found child <*> in scoreboard slot <*>"},
+        /* a long run of parameters is one (a list), four stay four; so is a run of tokens that differ
+         * only in their numbers */
+        {"delete 1 2 3 4 5 6 7 done",
+         "delete <*> done"},
+        {"REPORT : 1 2 3 4",
+         "REPORT : <*> <*> <*> <*>"},
+        {"nodes an14 an15 an16 an17 an18 an19 down",
+         "nodes <*> down"},
+        {"nodes an14 an15 an16 an17 down",
+         "nodes an14 an15 an16 an17 down"},
+        /* dates: weekday and month names, Capitalised or in capitals; lower-case words stay */
+        {"at Sun Jul 10 2005 and MONDAY in may",
+         "at <*> <*> <*> <*> and <*> in may"},
+        {"Sunday Marching Mayday",
+         "<*> Marching Mayday"},
+        /* numbers with a unit; angle brackets separate values; IPv6 and MAC addresses */
+        {"timeout of 10000ms exceeded, 64KB left",
+         "timeout of <*> exceeded, <*> left"},
+        {"cap <memory:8192, vCores:32>",
+         "cap <memory:<*>, vCores:<*>>"},
+        {"addr fe80::1c57:7ef3:5a10 via [FF:F2:9F:16:7B:E0], wl0:",
+         "addr <*> via [<*>], wl0:"},
+        /* a host name with a number in it is one parameter; "core.<*>" and dotted leaders are not names */
+        {"for cp-1.tcloud-pg0.utah.cloudlab.us: ok host.example.com core.2275 dcbf.....0",
+         "for <*>: ok host.example.com core.<*> dcbf.....<*>"},
+        /* a quoted value given to a key is a parameter; a quoted word elsewhere is not */
+        {"acquire tag=\"AudioMix\", mode='fast' name=\"x, said \"done\"",
+         "acquire tag=\"<*>\", mode='<*>' name=\"<*>\"done\""},
+        /* whatever words it holds: the value is one token */
+        {"acquire tag=\"View Lock\", mode='a b c' uid=1",
+         "acquire tag=\"<*>\", mode='<*>' uid=<*>"},
+        {"say msg=\"never closed here",
+         "say msg=\"never closed here"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_string_equal(norm(t, cases[i].in), cases[i].want);
     char err[200];
     /* masks run first and keep the whitespace around what they replace; a sign a mask left behind
      * goes with the parameter */
