@@ -10,6 +10,10 @@
 #include "lf_alloc.h"
 
 #define CHUNK (1u << 20)
+/* A mapped file's pages behind the reader are dropped from the process every this many bytes, so
+ * its resident size stays bounded however large the file (they stay in the page cache; a private
+ * read-only mapping refaults the same bytes if touched again). */
+#define RELEASE_EVERY (16u << 20)
 
 int lf_line_reader_init(lf_line_reader *r, int fd, size_t max_line)
 {
@@ -41,6 +45,16 @@ void lf_line_reader_free(lf_line_reader *r)
     else
         lf_free(r->buf);
     r->buf = NULL;
+}
+
+static void release_behind(lf_line_reader *r)
+{
+    if (!r->mapped || r->start - r->released < RELEASE_EVERY)
+        return;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t upto = r->start / page * page;
+    if (upto > r->released && madvise(r->buf + r->released, upto - r->released, MADV_DONTNEED) == 0)
+        r->released = upto;
 }
 
 /* Reads more input after end; 0 at EOF, >0 bytes, -errno. */
@@ -87,6 +101,7 @@ int lf_line_reader_next(lf_line_reader *r, const char **line, size_t *len, bool 
         } else {
             char *nl = avail > scanned ? memchr(r->buf + r->start + scanned, '\n', avail - scanned) : NULL;
             if (nl || (r->eof && avail > 0)) {
+                release_behind(r); /* the pages before this line */
                 const char *s = r->buf + r->start;
                 size_t l = nl ? (size_t)(nl - s) : avail;
                 r->start += nl ? l + 1 : l;

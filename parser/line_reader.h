@@ -2,8 +2,10 @@
  * (CRLF), a last line without a newline is still a line, bytes of any value (NUL, invalid UTF-8)
  * pass through, and a line longer than max_line is cut at max_line bytes (the rest up to its
  * newline is skipped and the line is flagged truncated). Memory is bounded by max_line; a regular
- * file is mapped instead of read, so lines point into the page cache. A mapped file must not be
- * truncated while it is read (logferry's session files are complete before parsing). */
+ * file is mapped instead of read, so lines point into the page cache, and the pages already read are
+ * dropped from the process as it goes (its resident size does not grow with the file). A mapped
+ * file must not be truncated while it is read (logferry's session files are complete before
+ * parsing). */
 #ifndef LF_LINE_READER_H
 #define LF_LINE_READER_H
 
@@ -19,6 +21,7 @@ typedef struct lf_line_reader {
     bool eof;
     bool skipping; /* inside the cut-off rest of an over-long line */
     bool mapped;   /* buf is a read-only mapping of the whole (regular) file */
+    size_t released; /* mapped: bytes before this (page-aligned) are dropped from the process */
     uint64_t lineno; /* number of the line last returned, from 1 */
 } lf_line_reader;
 

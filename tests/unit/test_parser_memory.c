@@ -3,7 +3,9 @@
  * line starts a new template, so the miner evicts in every batch, and each batch is partitioned
  * together with the 20,000 templates of its token count (the worst case of the miner's work: about
  * 8 s here); the miner's own accounting must stay under its cap-derived budget and the process's
- * peak resident size (VmHWM) must stay under 64 MiB above where it started. */
+ * peak resident size (VmHWM) must stay under 64 MiB above where it started.
+ * And a large file read through the line reader (which maps it) does not stay resident: the
+ * mapped pages already read are dropped as it goes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,9 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cmocka.h>
 
 #include "engine.h"
+#include "line_reader.h"
 
 #ifndef LINES
 #define LINES 2000000ULL
@@ -110,8 +116,53 @@ static void two_million_distinct_lines(void **state)
     lf_logtype_clear(&t);
 }
 
+#define MAPPED_FILE_MIB 96
+#define MAPPED_RSS_BUDGET_KIB (40 * 1024ULL) /* the reader drops what it has read every 16 MiB */
+
+static void mapped_file_is_not_kept_resident(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/lf-test-mapped-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    char line[64];
+    memset(line, 'x', sizeof line);
+    line[sizeof line - 1] = '\n';
+    char block[1 << 16];
+    for (size_t i = 0; i < sizeof block; i += sizeof line)
+        memcpy(block + i, line, sizeof line);
+    for (size_t i = 0; i < (size_t)MAPPED_FILE_MIB << 4; i++)
+        assert_int_equal(write(fd, block, sizeof block), (ssize_t)sizeof block);
+    assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+
+    lf_line_reader rd;
+    assert_int_equal(lf_line_reader_init(&rd, fd, 1024), 0);
+    assert_true(rd.mapped);
+    unsigned long long base = status_kib("RssFile"), peak = base;
+    const char *l;
+    size_t len, n = 0;
+    bool truncated;
+    int r;
+    while ((r = lf_line_reader_next(&rd, &l, &len, &truncated)) > 0) {
+        assert_int_equal(len, sizeof line - 1);
+        assert_int_equal(l[len - 1], 'x');
+        if (++n % 65536 == 0) {
+            unsigned long long v = status_kib("RssFile");
+            peak = v > peak ? v : peak;
+        }
+    }
+    assert_int_equal(r, 0);
+    assert_int_equal(n, ((size_t)MAPPED_FILE_MIB << 20) / sizeof line);
+    print_message("mapped %d MiB: RssFile %llu -> peak %llu KiB\n", MAPPED_FILE_MIB, base, peak);
+    assert_true(peak - base <= MAPPED_RSS_BUDGET_KIB);
+    lf_line_reader_free(&rd);
+    close(fd);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(two_million_distinct_lines)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(two_million_distinct_lines),
+                                       cmocka_unit_test(mapped_file_is_not_kept_resident)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
