@@ -131,11 +131,7 @@ static void write_continuation(out_state *o, const char *line, size_t len)
     lf_jw_str(&o->w, line, len);
 }
 
-/* Events wait in a batch until it is mined: a template is decided for the batch as a whole. A batch
- * keeps the events' lines (and continuation lines) and is flushed, at an event boundary, when it
- * holds BATCH_EVENTS events or BATCH_BYTES bytes of lines, and at the end. */
-#define BATCH_EVENTS 65536
-#define BATCH_BYTES (4u << 20) /* small enough to stay in the caches across batches */
+/* A batch (parse_cli.h) keeps the events' lines (and continuation lines) until it is mined. */
 
 typedef struct pending {
     uint64_t lineno;
@@ -397,7 +393,7 @@ int lf_parser_cli_parse(int argc, char **argv)
             conts++;
             continue;
         }
-        if ((b.nevents >= BATCH_EVENTS || b.nbytes >= BATCH_BYTES) &&
+        if ((b.nevents >= LF_PARSE_BATCH_EVENTS || b.nbytes >= LF_PARSE_BATCH_BYTES) &&
             (r = flush_batch(eng, type, &b, &o, &events)) < 0)
             break;
         r = lf_engine_queue(eng, &ev);

@@ -33,6 +33,7 @@
 #include "engine.h"
 #include "line_reader.h"
 #include "logtype.h"
+#include "parse_cli.h"
 
 typedef struct strv {
     char **v;
@@ -437,10 +438,103 @@ typedef struct result {
     char name[64];
     double ga, ga_raw, pa, fta, lps, cpu_lps;
     size_t unmatched, templates;
+    double scale_ga, scale_ga_raw; /* see scale_ga */
+    size_t scale_lines, scale_templates;
 } result;
 
+/* Grouping accuracy of the sample mined at scale, as `logferry-parser parse` mines a large file: the
+ * sample, then copies - 1 copies of it with their numbers varied (vary_numbers), in the parse
+ * command's batches (LF_PARSE_BATCH_EVENTS / _BYTES); every line's true group is its sample
+ * line's. Each line keeps the id it was given in its batch: res->scale_ga_raw groups by that id,
+ * res->scale_ga by it resolved through the merges made since. 0 or -1. */
+static int scale_ga(const lf_logtype *t, const lf_miner_config *setting, const strv *lines, const size_t *tgroup,
+                    size_t nt, size_t copies, result *res)
+{
+    size_t n = lines->n, total = n * copies;
+    lf_engine *e;
+    char err[256];
+    if (!total || lf_engine_new(t, setting, &e, err, sizeof err) < 0)
+        return -1;
+    uint64_t *emitted = malloc(total * sizeof *emitted);
+    int *slots = malloc(total * sizeof *slots);
+    size_t *truth = malloc(total * sizeof *truth), *pgroup = malloc(total * sizeof *pgroup),
+           *rgroup = malloc(total * sizeof *rgroup);
+    char **keys = calloc(total, sizeof *keys), **rkeys = calloc(total, sizeof *rkeys);
+    char *copy = NULL;
+    size_t cap = 0, from = 0, bytes = 0, events = 0;
+    uint64_t seed = 1;
+    int rc = emitted && slots && truth && pgroup && rgroup && keys && rkeys ? 0 : -1;
+    for (size_t idx = 0; idx < total && rc == 0; idx++) {
+        size_t k = idx % n;
+        const char *s = lines->v[k];
+        size_t len = strlen(s);
+        if (idx >= n) {
+            if (len + 1 > cap) {
+                cap = 2 * (len + 1);
+                free(copy);
+                copy = malloc(cap);
+                if (!copy) {
+                    rc = -1;
+                    break;
+                }
+            }
+            memcpy(copy, s, len);
+            vary_numbers(copy, len, &seed);
+            s = copy;
+        }
+        lf_event ev;
+        (void)lf_engine_split(e, s, len, &ev);
+        if (lf_engine_queue(e, &ev) < 0) {
+            rc = -1;
+            break;
+        }
+        slots[idx] = ev.slot;
+        truth[idx] = tgroup[k];
+        bytes += len + 1;
+        if (idx + 1 == total || ++events >= LF_PARSE_BATCH_EVENTS || bytes >= LF_PARSE_BATCH_BYTES) {
+            if (lf_engine_flush(e) < 0) {
+                rc = -1;
+                break;
+            }
+            for (; from <= idx; from++)
+                emitted[from] = lf_template_id(lf_engine_template(e, slots[from]));
+            lf_engine_reset(e);
+            bytes = events = 0;
+        }
+    }
+    if (rc == 0) {
+        lf_miner *mn = lf_engine_miner(e);
+        char buf[32];
+        for (size_t i = 0; i < total; i++) {
+            snprintf(buf, sizeof buf, "%016llx", (unsigned long long)lf_miner_resolve(mn, emitted[i]));
+            keys[i] = strdup(buf);
+            snprintf(buf, sizeof buf, "%016llx", (unsigned long long)emitted[i]);
+            rkeys[i] = strdup(buf);
+        }
+        size_t np = dense_groups(keys, total, pgroup), nr = dense_groups(rkeys, total, rgroup);
+        res->scale_ga = (double)grouping_correct(pgroup, np, truth, nt, total, NULL) / (double)total;
+        res->scale_ga_raw = (double)grouping_correct(rgroup, nr, truth, nt, total, NULL) / (double)total;
+        res->scale_lines = total;
+        res->scale_templates = lf_miner_template_count(mn);
+    }
+    for (size_t i = 0; keys && rkeys && i < total; i++) {
+        free(keys[i]);
+        free(rkeys[i]);
+    }
+    free(keys);
+    free(rkeys);
+    free(copy);
+    free(emitted);
+    free(slots);
+    free(truth);
+    free(pgroup);
+    free(rgroup);
+    lf_engine_free(e);
+    return rc;
+}
+
 static int run_system(const char *dir, const char *name, json_t *cfg, const char *parser, int runs, size_t speed_lines, bool verbatim,
-                      size_t batch, const lf_miner_config *setting, result *res)
+                      size_t scale_copies, size_t batch, const lf_miner_config *setting, result *res)
 {
     char path[4096];
     memset(res, 0, sizeof *res);
@@ -576,6 +670,10 @@ static int run_system(const char *dir, const char *name, json_t *cfg, const char
                 fprintf(stderr, "%s\tGA\t%s\t%s\t%s\n", name, pkeys[k], truth_id.v[k], ctmpl[k]);
         free(gaok);
     }
+    if (scale_copies > 1 && scale_ga(&t, setting, &lines, tgroup, nt, scale_copies, res) < 0) {
+        fprintf(stderr, "%s: the run at scale failed\n", name);
+        return -1;
+    }
     res->lps = parser && speed_lines ? time_process(parser, &t, path, speed_lines, runs, verbatim, &res->cpu_lps) : 0;
     for (size_t k = 0; k < n; k++) {
         free(pkeys[k]);
@@ -648,7 +746,7 @@ static int leave_one_out(const char *dir, json_t *settings, size_t batch, size_t
         size_t k = 0;
         json_object_foreach(settings, name, cfg)
         {
-            if (run_system(dir, name, cfg, NULL, 0, 0, false, batch, &c, &r[st * nsys + k]) < 0) {
+            if (run_system(dir, name, cfg, NULL, 0, 0, false, 0, batch, &c, &r[st * nsys + k]) < 0) {
                 free(r);
                 return 1;
             }
@@ -741,7 +839,7 @@ int main(int argc, char **argv)
     const char *dir = getenv("LF_LOGHUB") ? getenv("LF_LOGHUB") : "../shared/loghub";
     char *parser = NULL;
     int runs = 5;
-    size_t speed_lines = 1000000, batch = 0;
+    size_t speed_lines = 1000000, batch = 0, scale_copies = 50;
     bool speed = true, loso = true, verbatim = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--parser") && i + 1 < argc)
@@ -750,6 +848,8 @@ int main(int argc, char **argv)
             runs = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--lines") && i + 1 < argc)
             speed_lines = (size_t)atoll(argv[++i]);
+        else if (!strcmp(argv[i], "--scale") && i + 1 < argc)
+            scale_copies = (size_t)atoll(argv[++i]);
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
             batch = (size_t)atoll(argv[++i]);
         else if (!strcmp(argv[i], "--no-speed"))
@@ -759,7 +859,8 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--no-loso"))
             loso = false;
         else if (argv[i][0] == '-') {
-            fprintf(stderr, "usage: bench-parse-accuracy [--parser PATH] [--runs N] [--lines N] [--verbatim] [--batch N] [--no-speed] "
+            fprintf(stderr, "usage: bench-parse-accuracy [--parser PATH] [--runs N] [--lines N] [--verbatim] [--scale N] [--batch N] "
+                            "[--no-speed] "
                             "[--no-loso] [DIR]\n");
             return 2;
         } else
@@ -796,7 +897,7 @@ int main(int argc, char **argv)
     {
         lf_miner_config def;
         lf_miner_config_default(&def);
-        if (run_system(dir, name, cfg, speed ? parser : NULL, runs, speed_lines, verbatim, batch, &def, &res[k]) < 0) {
+        if (run_system(dir, name, cfg, speed ? parser : NULL, runs, speed_lines, verbatim, scale_copies, batch, &def, &res[k]) < 0) {
             failed = 1;
             continue;
         }
@@ -827,6 +928,19 @@ int main(int argc, char **argv)
                ga / (double)k, ga_raw / (double)k, pa / (double)k, fta / (double)k, "", med, cmed);
     free(lps);
     free(cps);
+    if (scale_copies > 1 && k) {
+        printf("\nat scale: each sample and %zu copies with their numbers varied, mined in the batches of "
+               "`logferry-parser parse`\n%-10s %9s %7s %7s %9s\n",
+               scale_copies - 1, "system", "lines", "GA", "GA ids", "templates");
+        double sga = 0, sraw = 0;
+        for (size_t i = 0; i < k; i++) {
+            printf("%-10s %9zu %7.4f %7.4f %9zu\n", res[i].name, res[i].scale_lines, res[i].scale_ga,
+                   res[i].scale_ga_raw, res[i].scale_templates);
+            sga += res[i].scale_ga;
+            sraw += res[i].scale_ga_raw;
+        }
+        printf("%-10s %9s %7.4f %7.4f\n", "mean", "", sga / (double)k, sraw / (double)k);
+    }
     if (loso && !failed && k > 1)
         failed = leave_one_out(dir, settings, batch, k);
     free(res);
