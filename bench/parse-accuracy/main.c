@@ -15,7 +15,11 @@
  *        (--verbatim) let the tokenizer's cache of tokens answer for the numbers that no mask
  *        replaced (Loghub's Mac: 4% fewer instructions a line than with varied numbers; none where
  *        the masks replace every number, as Android's and OpenStack's).
- * Usage: bench-parse-accuracy [--parser PATH] [--runs N] [--lines N] [--verbatim] [--no-speed] [DIR] */
+ *        --keep-input DIR keeps each system's timed input as DIR/<system>.log (for callgrind:
+ *        bench/parse-accuracy/ir_per_line.py --varied).
+ *   at scale: GA of the sample and --scale N - 1 varied copies mined in parse's batches (scale_ga).
+ * Usage: bench-parse-accuracy [--parser PATH] [--runs N] [--lines N] [--verbatim] [--keep-input DIR]
+ *                             [--scale N] [--batch N] [--no-speed] [--no-loso] [DIR] */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -31,6 +35,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "lf_hex.h"
 #include "line_reader.h"
 #include "logtype.h"
 #include "parse_cli.h"
@@ -180,6 +185,38 @@ static size_t dense_groups(char **keys, size_t n, size_t *group)
     return n ? g + 1 : 0;
 }
 
+typedef struct id_line {
+    uint64_t id;
+    size_t idx;
+} id_line;
+
+static int id_line_cmp(const void *a, const void *b)
+{
+    const id_line *x = a, *y = b;
+    if (x->id != y->id)
+        return x->id < y->id ? -1 : 1;
+    return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* Assigns a dense group number to each line from its template id. */
+static size_t id_groups(const uint64_t *ids, size_t n, size_t *group)
+{
+    id_line *a = malloc((n ? n : 1) * sizeof *a);
+    if (!a)
+        abort();
+    for (size_t i = 0; i < n; i++)
+        a[i] = (id_line){ids[i], i};
+    qsort(a, n, sizeof *a, id_line_cmp);
+    size_t g = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && a[i].id != a[i - 1].id)
+            g++;
+        group[a[i].idx] = g;
+    }
+    free(a);
+    return n ? g + 1 : 0;
+}
+
 /* Lines are right when their parsed group equals their true group exactly. */
 static size_t grouping_correct(const size_t *parsed, size_t np, const size_t *truth, size_t nt, size_t n,
                                bool *group_ok)
@@ -225,78 +262,83 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static bool is_alnum(char c)
+static bool is_letter(char c)
 {
-    return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+    return (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
+}
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
 }
 
 static bool is_hex(char c)
 {
-    return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
+    return lf_hex_value(c) >= 0;
+}
+
+/* A pseudo-random number below n (a 64-bit LCG, of which the high bits are the good ones). */
+static unsigned next_below(uint64_t *seed, unsigned n)
+{
+    *seed = *seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (unsigned)(*seed >> 33) % n;
+}
+
+/* Each digit of s[0..n) becomes another digit, each hex letter another hex letter of its case. */
+static void scramble(char *s, size_t n, uint64_t *seed)
+{
+    for (size_t k = 0; k < n; k++)
+        s[k] = is_digit(s[k]) ? (char)('0' + next_below(seed, 10)) : (char)((s[k] >= 'a' ? 'a' : 'A') + next_below(seed, 6));
 }
 
 /* Changes the values of a copy of the sample the way a log's values vary, keeping every token's
- * shape: each digit of a number that stands apart from letters ("42", "10.0.3.7", "07:07:00",
- * "blk_-1608") becomes another digit, each hex digit after "0x" another hex digit of the same
- * case, and so does each of a hex value without "0x" ("9f4ef63", keeping digits digits). Digits glued
- * to letters ("wl0", "IPV6", "tc19060") are names and stay, and so does the length of every value, so
+ * shape: the digits of a number that stands apart from letters ("42", "10.0.3.7", "07:07:00",
+ * "blk_-1608"), of a "0x" value, and of a hex value of six or more digits, one of them decimal
+ * ("9f4ef63", a UUID's "38101a0b"), digits staying digits and letters letters. Digits glued to
+ * letters ("wl0", "IPV6", "tc19060") are names and stay, and so does the length of every value, so
  * fixed-width fields and line formats still match. */
 static void vary_numbers(char *b, size_t len, uint64_t *seed)
 {
-    for (size_t i = 0; i < len;) {
-        bool apart = i == 0 || !is_alnum(b[i - 1]);
-        if (apart && b[i] == '0' && i + 2 < len && (b[i + 1] | 0x20) == 'x' && is_hex(b[i + 2])) {
-            size_t e = i + 2;
-            while (e < len && is_hex(b[e]))
-                e++;
-            for (size_t k = i + 2; k < e; k++) {
-                *seed = *seed * 6364136223846793005ULL + 1442695040888963407ULL;
-                unsigned d = (unsigned)(*seed >> 60);
-                b[k] = d < 10 ? (char)('0' + d) : (char)((b[k] >= 'A' && b[k] <= 'F' ? 'A' : 'a') + d - 10);
-            }
+    size_t i = 0;
+    while (i < len) {
+        if (i > 0 && (is_digit(b[i - 1]) || is_letter(b[i - 1]))) {
+            i++; /* inside a word */
+            continue;
+        }
+        bool prefixed = b[i] == '0' && i + 2 < len && (b[i + 1] | 0x20) == 'x' && is_hex(b[i + 2]);
+        size_t h = prefixed ? i + 2 : i, e = h;
+        bool digit = false;
+        while (e < len && is_hex(b[e]))
+            digit |= is_digit(b[e++]);
+        if (prefixed || (digit && e - h >= 6 && (e == len || !is_letter(b[e])))) {
+            scramble(b + h, e - h, seed);
             i = e;
             continue;
         }
-        if (apart && is_hex(b[i])) {
-            /* a hex value without "0x" ("de9231d", a UUID's "38101a0b"): six or more hex digits, one
-             * of them a decimal digit, standing apart; digits stay digits and letters letters */
-            size_t e = i;
-            bool digit = false;
-            while (e < len && is_hex(b[e]))
-                digit |= b[e++] <= '9';
-            if (digit && e - i >= 6 && (e == len || !is_alnum(b[e]))) {
-                for (size_t k = i; k < e; k++) {
-                    *seed = *seed * 6364136223846793005ULL + 1442695040888963407ULL;
-                    unsigned d = (unsigned)(*seed >> 33);
-                    b[k] = b[k] <= '9' ? (char)('0' + d % 10) : (char)((b[k] >= 'a' ? 'a' : 'A') + d % 6);
-                }
-                i = e;
-                continue;
-            }
+        for (e = i; e < len && is_digit(b[e]); e++) {
         }
-        if (!apart || b[i] < '0' || b[i] > '9') {
-            i++;
-            continue;
-        }
-        size_t e = i;
-        while (e < len && b[e] >= '0' && b[e] <= '9')
-            e++;
-        if (e == len || !((b[e] | 0x20) >= 'a' && (b[e] | 0x20) <= 'z')) {
-            for (size_t k = i; k < e; k++) {
-                *seed = *seed * 6364136223846793005ULL + 1442695040888963407ULL;
-                b[k] = (char)('0' + (*seed >> 33) % 10);
-            }
-        }
-        i = e;
+        if (e > i && (e == len || !is_letter(b[e])))
+            scramble(b + i, e - i, seed);
+        i = e > i ? e : i + 1;
     }
 }
+
+/* How the parser process is timed: on `lines` lines (the sample repeated), the median of `runs`. */
+typedef struct speed_opts {
+    const char *parser;
+    int runs;
+    size_t lines;
+    bool verbatim;        /* copies as they are, not with their numbers varied */
+    const char *keep_dir; /* keep the input there as <system>.log; NULL: a temporary file */
+} speed_opts;
 
 /* Times the parser process on a file of repeated lines. Returns lines/s of wall time or -1, and
  * in *cpu_lps lines per CPU second (user + system of the process), the figure that a machine
  * shared with other work does not distort. */
-static double time_process(const char *parser, const lf_logtype *t, const char *logpath, size_t want_lines, int runs,
-                           bool verbatim, double *cpu_lps)
+static double time_process(const speed_opts *so, const lf_logtype *t, const char *logpath, double *cpu_lps)
 {
+    const char *parser = so->parser;
+    int runs = so->runs;
     size_t len;
     char *b = read_file(logpath, &len);
     if (!b)
@@ -306,9 +348,15 @@ static double time_process(const char *parser, const lf_logtype *t, const char *
         nl += b[i] == '\n';
     bool final_nl = len && b[len - 1] == '\n';
     size_t per = nl + !final_nl;
-    size_t reps = per ? (want_lines + per - 1) / per : 1;
-    char tmpl[] = "/tmp/lf-bench-parse-XXXXXX";
-    int fd = mkstemp(tmpl);
+    size_t reps = per ? (so->lines + per - 1) / per : 1;
+    char tmpl[4096] = "/tmp/lf-bench-parse-XXXXXX";
+    int fd;
+    if (so->keep_dir) {
+        snprintf(tmpl, sizeof tmpl, "%s/%s.log", so->keep_dir, t->name);
+        fd = open(tmpl, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    } else {
+        fd = mkstemp(tmpl);
+    }
     if (fd < 0) {
         free(b);
         return -1;
@@ -316,6 +364,7 @@ static double time_process(const char *parser, const lf_logtype *t, const char *
     char *copy = malloc(len ? len : 1);
     if (!copy) {
         close(fd);
+        if (!so->keep_dir)
         unlink(tmpl);
         free(b);
         return -1;
@@ -323,14 +372,15 @@ static double time_process(const char *parser, const lf_logtype *t, const char *
     uint64_t seed = 1;
     for (size_t r = 0; r < reps; r++) {
         const char *out = b;
-        if (r > 0 && !verbatim) {
+        if (r > 0 && !so->verbatim) {
             memcpy(copy, b, len);
             vary_numbers(copy, len, &seed);
             out = copy;
         }
         if (write(fd, out, len) != (ssize_t)len || (!final_nl && write(fd, "\n", 1) != 1)) {
             close(fd);
-            unlink(tmpl);
+            if (!so->keep_dir)
+        unlink(tmpl);
             free(copy);
             free(b);
             return -1;
@@ -379,7 +429,8 @@ static double time_process(const char *parser, const lf_logtype *t, const char *
         cpus[okruns++] = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
                          (double)ru.ru_stime.tv_usec / 1e6;
     }
-    unlink(tmpl);
+    if (!so->keep_dir)
+        unlink(tmpl);
     double res = -1;
     if (okruns == runs && runs > 0) {
         qsort(times, (size_t)runs, sizeof *times, cmp_double);
@@ -442,38 +493,32 @@ typedef struct result {
     size_t scale_lines, scale_templates;
 } result;
 
-/* Grouping accuracy of the sample mined at scale, as `logferry-parser parse` mines a large file: the
- * sample, then copies - 1 copies of it with their numbers varied (vary_numbers), in the parse
- * command's batches (LF_PARSE_BATCH_EVENTS / _BYTES); every line's true group is its sample
- * line's. Each line keeps the id it was given in its batch: res->scale_ga_raw groups by that id,
- * res->scale_ga by it resolved through the merges made since. 0 or -1. */
-static int scale_ga(const lf_logtype *t, const lf_miner_config *setting, const strv *lines, const size_t *tgroup,
-                    size_t nt, size_t copies, result *res)
+/* Mines the sample, then copies - 1 copies of it with their numbers varied (vary_numbers), as a
+ * parser mines: a batch ends after max_events lines or max_bytes bytes of them (0: no limit) and at
+ * the end, and each line keeps the id of the template it was given in its batch (emitted[]).
+ * Counts the lines the line format did not match. 0, or -1 with a message. */
+static int mine(lf_engine *e, const char *name, const strv *lines, size_t copies, size_t max_events, size_t max_bytes,
+                uint64_t *emitted, size_t *unmatched)
 {
-    size_t n = lines->n, total = n * copies;
-    lf_engine *e;
-    char err[256];
-    if (!total || lf_engine_new(t, setting, &e, err, sizeof err) < 0)
-        return -1;
-    uint64_t *emitted = malloc(total * sizeof *emitted);
-    int *slots = malloc(total * sizeof *slots);
-    size_t *truth = malloc(total * sizeof *truth), *pgroup = malloc(total * sizeof *pgroup),
-           *rgroup = malloc(total * sizeof *rgroup);
-    char **keys = calloc(total, sizeof *keys), **rkeys = calloc(total, sizeof *rkeys);
+    size_t n = lines->n, total = n * copies, from = 0, events = 0, bytes = 0, cap = 0;
+    int *slots = malloc((total ? total : 1) * sizeof *slots);
     char *copy = NULL;
-    size_t cap = 0, from = 0, bytes = 0, events = 0;
     uint64_t seed = 1;
-    int rc = emitted && slots && truth && pgroup && rgroup && keys && rkeys ? 0 : -1;
+    if (!slots) {
+        fprintf(stderr, "%s: out of memory\n", name);
+        return -1;
+    }
+    int rc = 0;
     for (size_t idx = 0; idx < total && rc == 0; idx++) {
-        size_t k = idx % n;
-        const char *s = lines->v[k];
+        const char *s = lines->v[idx % n];
         size_t len = strlen(s);
         if (idx >= n) {
             if (len + 1 > cap) {
-                cap = 2 * (len + 1);
                 free(copy);
+                cap = 2 * (len + 1);
                 copy = malloc(cap);
                 if (!copy) {
+                    fprintf(stderr, "%s: out of memory\n", name);
                     rc = -1;
                     break;
                 }
@@ -483,49 +528,65 @@ static int scale_ga(const lf_logtype *t, const lf_miner_config *setting, const s
             s = copy;
         }
         lf_event ev;
-        (void)lf_engine_split(e, s, len, &ev);
+        if (lf_engine_split(e, s, len, &ev) == 0)
+            ++*unmatched;
         if (lf_engine_queue(e, &ev) < 0) {
+            fprintf(stderr, "%s: the miner refused line %zu\n", name, idx + 1);
             rc = -1;
             break;
         }
         slots[idx] = ev.slot;
-        truth[idx] = tgroup[k];
+        events++;
         bytes += len + 1;
-        if (idx + 1 == total || ++events >= LF_PARSE_BATCH_EVENTS || bytes >= LF_PARSE_BATCH_BYTES) {
+        if (idx + 1 == total || (max_events && events >= max_events) || (max_bytes && bytes >= max_bytes)) {
             if (lf_engine_flush(e) < 0) {
+                fprintf(stderr, "%s: out of memory\n", name);
                 rc = -1;
                 break;
             }
             for (; from <= idx; from++)
                 emitted[from] = lf_template_id(lf_engine_template(e, slots[from]));
             lf_engine_reset(e);
-            bytes = events = 0;
+            events = bytes = 0;
         }
     }
+    free(copy);
+    free(slots);
+    return rc;
+}
+
+/* Grouping accuracy of the sample mined at scale, as `logferry-parser parse` mines a large file: the
+ * sample and copies - 1 varied copies (mine) in the parse command's batches (LF_PARSE_BATCH_*);
+ * every line's true group is its sample line's. res->scale_ga_raw groups the lines by the id each
+ * was given in its batch, res->scale_ga by it resolved through the merges made since. 0 or -1. */
+static int scale_ga(const lf_logtype *t, const lf_miner_config *setting, const char *name, const strv *lines,
+                    const size_t *tgroup, size_t nt, size_t copies, result *res)
+{
+    size_t n = lines->n, total = n * copies, unmatched = 0;
+    lf_engine *e;
+    char err[256];
+    if (!total || lf_engine_new(t, setting, &e, err, sizeof err) < 0)
+        return -1;
+    uint64_t *emitted = malloc(total * sizeof *emitted), *resolved = malloc(total * sizeof *resolved);
+    size_t *truth = malloc(total * sizeof *truth), *pgroup = malloc(total * sizeof *pgroup),
+           *rgroup = malloc(total * sizeof *rgroup);
+    int rc = emitted && resolved && truth && pgroup && rgroup ? 0 : -1;
+    if (rc == 0)
+        rc = mine(e, name, lines, copies, LF_PARSE_BATCH_EVENTS, LF_PARSE_BATCH_BYTES, emitted, &unmatched);
     if (rc == 0) {
         lf_miner *mn = lf_engine_miner(e);
-        char buf[32];
         for (size_t i = 0; i < total; i++) {
-            snprintf(buf, sizeof buf, "%016llx", (unsigned long long)lf_miner_resolve(mn, emitted[i]));
-            keys[i] = strdup(buf);
-            snprintf(buf, sizeof buf, "%016llx", (unsigned long long)emitted[i]);
-            rkeys[i] = strdup(buf);
+            resolved[i] = lf_miner_resolve(mn, emitted[i]);
+            truth[i] = tgroup[i % n];
         }
-        size_t np = dense_groups(keys, total, pgroup), nr = dense_groups(rkeys, total, rgroup);
+        size_t np = id_groups(resolved, total, pgroup), nr = id_groups(emitted, total, rgroup);
         res->scale_ga = (double)grouping_correct(pgroup, np, truth, nt, total, NULL) / (double)total;
         res->scale_ga_raw = (double)grouping_correct(rgroup, nr, truth, nt, total, NULL) / (double)total;
         res->scale_lines = total;
         res->scale_templates = lf_miner_template_count(mn);
     }
-    for (size_t i = 0; keys && rkeys && i < total; i++) {
-        free(keys[i]);
-        free(rkeys[i]);
-    }
-    free(keys);
-    free(rkeys);
-    free(copy);
     free(emitted);
-    free(slots);
+    free(resolved);
     free(truth);
     free(pgroup);
     free(rgroup);
@@ -533,8 +594,9 @@ static int scale_ga(const lf_logtype *t, const lf_miner_config *setting, const s
     return rc;
 }
 
-static int run_system(const char *dir, const char *name, json_t *cfg, const char *parser, int runs, size_t speed_lines, bool verbatim,
-                      size_t scale_copies, size_t batch, const lf_miner_config *setting, result *res)
+/* speed: NULL for no timing */
+static int run_system(const char *dir, const char *name, json_t *cfg, const speed_opts *speed, size_t scale_copies,
+                      size_t batch, const lf_miner_config *setting, result *res)
 {
     char path[4096];
     memset(res, 0, sizeof *res);
@@ -591,45 +653,20 @@ static int run_system(const char *dir, const char *name, json_t *cfg, const char
     }
     /* the lines are mined in batches of `batch` lines (all at once by default), as a parser mines
      * a session at a time; each line keeps the id it was given in its batch */
-    uint64_t *emitted = malloc(n * sizeof *emitted);
-    int *slots = malloc(n * sizeof *slots);
-    size_t from = 0;
-    for (size_t k = 0; k < n; k++) {
-        lf_event ev;
-        if (lf_engine_split(e, lines.v[k], strlen(lines.v[k]), &ev) == 0)
-            res->unmatched++;
-        if (lf_engine_queue(e, &ev) < 0) {
-            fprintf(stderr, "%s: the miner refused line %zu\n", name, k + 1);
-            return -1;
-        }
-        slots[k] = ev.slot;
-        if (k + 1 == n || (batch && (k + 1) % batch == 0)) {
-            if (lf_engine_flush(e) < 0) {
-                fprintf(stderr, "%s: out of memory\n", name);
-                return -1;
-            }
-            for (; from <= k; from++)
-                emitted[from] = lf_template_id(lf_engine_template(e, slots[from]));
-            lf_engine_reset(e);
-        }
-    }
+    uint64_t *emitted = malloc(n * sizeof *emitted), *resolved = malloc(n * sizeof *resolved);
+    if (!emitted || !resolved || mine(e, name, &lines, 1, batch, 0, emitted, &res->unmatched) < 0)
+        return -1;
     /* final templates: each line's id resolved through the merges made since */
     lf_miner *mn = lf_engine_miner(e);
     res->templates = lf_miner_template_count(mn);
     struct id_text *texts = NULL;
     size_t ntexts = 0;
     collect_texts(mn, &texts, &ntexts);
-    char **skeys = malloc(n * sizeof *skeys), **rkeys = malloc(n * sizeof *rkeys);
     char **pkeys = malloc(n * sizeof *pkeys), **ctmpl = malloc(n * sizeof *ctmpl);
-    char buf[32];
     size_t pa_ok = 0;
     for (size_t k = 0; k < n; k++) {
-        uint64_t fin = lf_miner_resolve(mn, emitted[k]);
-        snprintf(buf, sizeof buf, "%016llx", (unsigned long long)fin);
-        skeys[k] = strdup(buf);
-        snprintf(buf, sizeof buf, "%016llx", (unsigned long long)emitted[k]);
-        rkeys[k] = strdup(buf);
-        const char *tx = text_of(texts, ntexts, fin);
+        resolved[k] = lf_miner_resolve(mn, emitted[k]);
+        const char *tx = text_of(texts, ntexts, resolved[k]);
         pkeys[k] = norm_ws(tx ? tx : "");
         ctmpl[k] = norm_ws(truth_tmpl.v[k]);
         if (strcmp(pkeys[k], ctmpl[k]) == 0)
@@ -637,8 +674,8 @@ static int run_system(const char *dir, const char *name, json_t *cfg, const char
     }
     size_t *pgroup = malloc(n * sizeof *pgroup), *tgroup = malloc(n * sizeof *tgroup),
            *cgroup = malloc(n * sizeof *cgroup), *rgroup = malloc(n * sizeof *rgroup);
-    size_t np = dense_groups(skeys, n, pgroup);
-    size_t nr = dense_groups(rkeys, n, rgroup);
+    size_t np = id_groups(resolved, n, pgroup);
+    size_t nr = id_groups(emitted, n, rgroup);
     size_t nt = dense_groups(truth_id.v, n, tgroup);
     size_t ntc = dense_groups(ctmpl, n, cgroup);
     res->ga = (double)grouping_correct(pgroup, np, tgroup, nt, n, NULL) / (double)n;
@@ -670,27 +707,23 @@ static int run_system(const char *dir, const char *name, json_t *cfg, const char
                 fprintf(stderr, "%s\tGA\t%s\t%s\t%s\n", name, pkeys[k], truth_id.v[k], ctmpl[k]);
         free(gaok);
     }
-    if (scale_copies > 1 && scale_ga(&t, setting, &lines, tgroup, nt, scale_copies, res) < 0) {
+    if (scale_copies > 1 && scale_ga(&t, setting, name, &lines, tgroup, nt, scale_copies, res) < 0) {
         fprintf(stderr, "%s: the run at scale failed\n", name);
         return -1;
     }
-    res->lps = parser && speed_lines ? time_process(parser, &t, path, speed_lines, runs, verbatim, &res->cpu_lps) : 0;
+    res->lps = speed ? time_process(speed, &t, path, &res->cpu_lps) : 0;
     for (size_t k = 0; k < n; k++) {
         free(pkeys[k]);
         free(ctmpl[k]);
-        free(skeys[k]);
-        free(rkeys[k]);
     }
     for (size_t k = 0; k < ntexts; k++)
         free(texts[k].text);
     free(texts);
     free(pkeys);
     free(ctmpl);
-    free(skeys);
-    free(rkeys);
     free(rgroup);
     free(emitted);
-    free(slots);
+    free(resolved);
     free(pgroup);
     free(tgroup);
     free(cgroup);
@@ -746,7 +779,7 @@ static int leave_one_out(const char *dir, json_t *settings, size_t batch, size_t
         size_t k = 0;
         json_object_foreach(settings, name, cfg)
         {
-            if (run_system(dir, name, cfg, NULL, 0, 0, false, 0, batch, &c, &r[st * nsys + k]) < 0) {
+            if (run_system(dir, name, cfg, NULL, 0, batch, &c, &r[st * nsys + k]) < 0) {
                 free(r);
                 return 1;
             }
@@ -838,16 +871,16 @@ int main(int argc, char **argv)
 {
     const char *dir = getenv("LF_LOGHUB") ? getenv("LF_LOGHUB") : "../shared/loghub";
     char *parser = NULL;
-    int runs = 5;
-    size_t speed_lines = 1000000, batch = 0, scale_copies = 50;
-    bool speed = true, loso = true, verbatim = false;
+    speed_opts so = {.runs = 5, .lines = 1000000};
+    size_t batch = 0, scale_copies = 50;
+    bool speed = true, loso = true;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--parser") && i + 1 < argc)
             parser = strdup(argv[++i]);
         else if (!strcmp(argv[i], "--runs") && i + 1 < argc)
-            runs = atoi(argv[++i]);
+            so.runs = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--lines") && i + 1 < argc)
-            speed_lines = (size_t)atoll(argv[++i]);
+            so.lines = (size_t)atoll(argv[++i]);
         else if (!strcmp(argv[i], "--scale") && i + 1 < argc)
             scale_copies = (size_t)atoll(argv[++i]);
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
@@ -855,25 +888,27 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--no-speed"))
             speed = false;
         else if (!strcmp(argv[i], "--verbatim"))
-            verbatim = true;
+            so.verbatim = true;
+        else if (!strcmp(argv[i], "--keep-input") && i + 1 < argc)
+            so.keep_dir = argv[++i];
         else if (!strcmp(argv[i], "--no-loso"))
             loso = false;
         else if (argv[i][0] == '-') {
-            fprintf(stderr, "usage: bench-parse-accuracy [--parser PATH] [--runs N] [--lines N] [--verbatim] [--scale N] [--batch N] "
-                            "[--no-speed] "
-                            "[--no-loso] [DIR]\n");
+            fprintf(stderr, "usage: bench-parse-accuracy [--parser PATH] [--runs N] [--lines N] [--verbatim] "
+                            "[--keep-input DIR] [--scale N] [--batch N] [--no-speed] [--no-loso] [DIR]\n");
             return 2;
         } else
             dir = argv[i];
     }
-    if (runs < 1)
-        runs = 1;
+    if (so.runs < 1)
+        so.runs = 1;
     if (speed && !parser)
         parser = default_parser(argv[0]);
     if (speed && !parser) {
         fprintf(stderr, "bench-parse-accuracy: no parser binary found (use --parser or --no-speed)\n");
         return 1;
     }
+    so.parser = parser;
     char path[4096];
     snprintf(path, sizeof path, "%s/settings.json", dir);
     json_error_t je;
@@ -897,7 +932,7 @@ int main(int argc, char **argv)
     {
         lf_miner_config def;
         lf_miner_config_default(&def);
-        if (run_system(dir, name, cfg, speed ? parser : NULL, runs, speed_lines, verbatim, scale_copies, batch, &def, &res[k]) < 0) {
+        if (run_system(dir, name, cfg, speed && so.lines ? &so : NULL, scale_copies, batch, &def, &res[k]) < 0) {
             failed = 1;
             continue;
         }
