@@ -122,7 +122,9 @@ static void two_million_distinct_lines(void **state)
 static void mapped_file_is_not_kept_resident(void **state)
 {
     (void)state;
-    char path[] = "/tmp/lf-test-mapped-XXXXXX";
+    const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    char path[4096];
+    snprintf(path, sizeof path, "%s/lf-test-mapped-XXXXXX", dir);
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     unlink(path);
