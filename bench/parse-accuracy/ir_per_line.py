@@ -2,8 +2,10 @@
 """Instructions per line of `logferry-parser parse` for each system of Loghub-layout directories,
 counted by callgrind (deterministic, so usable on a busy machine where timings are not):
 (Ir of the 2k sample repeated 11 times - Ir of it once) / (10 x its lines), which leaves out start-up.
+With --varied the ten copies after the first have their numbers varied, as bench-parse-accuracy
+times the parser (its --keep-input writes them; the bench is found beside PARSER, in bench/).
 
-Usage: bench/parse-accuracy/ir_per_line.py PARSER DIR [DIR...]
+Usage: bench/parse-accuracy/ir_per_line.py [--varied] PARSER DIR [DIR...]
        e.g. bench/parse-accuracy/ir_per_line.py build/rel/logferry-parser ../shared/loghub
 Needs valgrind. Prints one line per system and the median.
 """
@@ -22,14 +24,29 @@ def ir(args):
     return int(re.search(r"Collected : (\d+)", r.stderr).group(1))
 
 
+def varied_inputs(parser, root, out_dir):
+    """Writes out_dir/<system>.log for every system of root: its sample and ten copies of it with their
+    numbers varied, by bench-parse-accuracy itself (one way of varying for both figures)."""
+    bench = os.path.join(os.path.dirname(os.path.abspath(parser)), "bench", "bench-parse-accuracy")
+    subprocess.run([bench, "--parser", parser, "--runs", "1", "--lines", "22000", "--scale", "0", "--no-loso",
+                    "--keep-input", out_dir, root], stdout=subprocess.DEVNULL, check=True)
+
+
 def main():
-    if len(sys.argv) < 3:
+    args = sys.argv[1:]
+    varied = "--varied" in args
+    args = [a for a in args if a != "--varied"]
+    if len(args) < 2:
         sys.exit(__doc__)
-    parser, roots = sys.argv[1], sys.argv[2:]
+    parser, roots = args[0], args[1:]
     per_line = {}
     with tempfile.TemporaryDirectory() as tmp:
         for root in roots:
             settings = json.load(open(os.path.join(root, "settings.json")))
+            kept = os.path.join(tmp, "varied")
+            if varied:
+                os.makedirs(kept, exist_ok=True)
+                varied_inputs(parser, root, kept)
             for name, s in sorted(settings.items()):
                 d = os.path.join(root, name)
                 logs = [f for f in os.listdir(d) if f.endswith("_2k.log")] if os.path.isdir(d) else []
@@ -39,16 +56,20 @@ def main():
                 if not data.endswith(b"\n"):
                     data += b"\n"
                 lines = data.count(b"\n")
-                counts = []
-                for reps in (1, 11):
-                    path = os.path.join(tmp, f"{name}.{reps}.log")
-                    with open(path, "wb") as f:
-                        f.write(data * reps)
-                    args = [parser, "parse", "--format", s["log_format"]]
-                    for m in s["regex"]:
-                        args += ["--mask", m]
-                    counts.append(ir(args + [path]))
-                per_line[name] = (counts[1] - counts[0]) / (10 * lines)
+                one = os.path.join(tmp, f"{name}.1.log")
+                with open(one, "wb") as f:
+                    f.write(data)
+                many = os.path.join(kept, f"{name}.log")
+                if not varied:
+                    many = os.path.join(tmp, f"{name}.11.log")
+                    with open(many, "wb") as f:
+                        f.write(data * 11)
+                with open(many, "rb") as f:
+                    many_lines = f.read().count(b"\n")
+                args = [parser, "parse", "--format", s["log_format"]]
+                for m in s["regex"]:
+                    args += ["--mask", m]
+                per_line[name] = (ir(args + [many]) - ir(args + [one])) / (many_lines - lines)
                 print(f"{name:12s} {per_line[name]:8.0f} instructions/line", flush=True)
     print(f"median       {statistics.median(per_line.values()):8.0f}")
 
