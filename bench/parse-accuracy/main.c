@@ -867,6 +867,20 @@ static char *default_parser(const char *argv0)
     return NULL;
 }
 
+/* A count given on the command line: digits only, or the program stops (a typo must not become 0,
+ * which turns the measurement off). */
+static size_t count_arg(const char *opt, const char *v)
+{
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (!*v || *end || errno || v[0] == '-') {
+        fprintf(stderr, "bench-parse-accuracy: %s wants a count, not \"%s\"\n", opt, v);
+        exit(2);
+    }
+    return (size_t)n;
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = getenv("LF_LOGHUB") ? getenv("LF_LOGHUB") : "../shared/loghub";
@@ -878,13 +892,13 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--parser") && i + 1 < argc)
             parser = strdup(argv[++i]);
         else if (!strcmp(argv[i], "--runs") && i + 1 < argc)
-            so.runs = atoi(argv[++i]);
+            so.runs = (int)count_arg("--runs", argv[++i]);
         else if (!strcmp(argv[i], "--lines") && i + 1 < argc)
-            so.lines = (size_t)atoll(argv[++i]);
+            so.lines = count_arg("--lines", argv[++i]);
         else if (!strcmp(argv[i], "--scale") && i + 1 < argc)
-            scale_copies = (size_t)atoll(argv[++i]);
+            scale_copies = count_arg("--scale", argv[++i]);
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
-            batch = (size_t)atoll(argv[++i]);
+            batch = count_arg("--batch", argv[++i]);
         else if (!strcmp(argv[i], "--no-speed"))
             speed = false;
         else if (!strcmp(argv[i], "--verbatim"))
