@@ -315,6 +315,8 @@ static void classify(btok *n)
         n->k.flags |= LF_PTOK_BARE;
     if (lf_ttok_is_caps(n->s, n->len))
         n->k.flags |= LF_PTOK_CAPS;
+    if (lf_ttok_is_empty_value(n->s, n->len))
+        n->k.flags |= LF_PTOK_EMPTY;
 }
 
 static const btok var_tok = {"", 0, {0x7661726761702e2eULL, 0x7661726761702e2eULL, TOK_VAR | LF_PTOK_WILD | LF_PTOK_BARE}};
@@ -876,6 +878,10 @@ static inline bool tok_fits(const lf_template *t, uint32_t i, const batch *b, ui
     if (tt->hash == st->hash)
         return true;
     if (!(tt->flags & LF_PTOK_WILD))
+        return false;
+    /* a key without its value: the partition never joins it to one with a value (the batch's
+     * tokens are not classified yet, so it is read from the text) */
+    if (lf_ttok_is_empty_value(b->text + b->toff[k], b->tlen[k]))
         return false;
     if (tt->hash == LF_TOKEN_WILD_HASH)
         return true;

@@ -21,6 +21,7 @@ typedef struct part {
     segment *stack;
     size_t nstack, capstack;
     uint32_t col;      /* the column the current sort is by */
+    bool by_empty;     /* and whether by its shapes or only by which of its keys are empty */
 } part;
 
 static int cmp_u64(const void *a, const void *b)
@@ -42,7 +43,7 @@ static size_t distinct_shapes(part *p, const segment *s, uint32_t j)
 }
 
 typedef struct column_choice {
-    bool found, wild;
+    bool found, wild, by_empty;
     size_t shapes;
     uint32_t col;
 } column_choice;
@@ -64,7 +65,8 @@ static column_choice choose(part *p, const segment *s, const lf_partition_rules 
     size_t constant = 0, words = 0;
     for (uint32_t j = 0; j < p->ntok; j++) {
         const lf_ptok *first = &p->items[p->idx[s->start]].toks[j];
-        bool same = true, all_bare = true, wild = false, all_wild = true, caps = true;
+        bool same = true, all_bare = true, wild = false, all_wild = true, caps = true, some_empty = false,
+             all_empty = true;
         for (size_t i = 0; i < s->len; i++) {
             const lf_ptok *t = &p->items[p->idx[s->start + i]].toks[j];
             same &= t->hash == first->hash;
@@ -72,6 +74,8 @@ static column_choice choose(part *p, const segment *s, const lf_partition_rules 
             wild |= (t->flags & LF_PTOK_WILD) != 0;
             all_wild &= (t->flags & LF_PTOK_WILD) != 0;
             caps &= (t->flags & LF_PTOK_CAPS) != 0;
+            some_empty |= (t->flags & LF_PTOK_EMPTY) != 0;
+            all_empty &= (t->flags & LF_PTOK_EMPTY) != 0;
         }
         if (!all_bare)
             words++;
@@ -79,27 +83,37 @@ static column_choice choose(part *p, const segment *s, const lf_partition_rules 
             constant += !all_bare;
             continue;
         }
+        /* a key printed without a value ("rhost=") is another message than the key with one */
+        if (some_empty && !all_empty)
+            return (column_choice){.found = true, .by_empty = true, .col = j};
         size_t k = distinct_shapes(p, s, j);
         if (k < 2)
             continue; /* the values differ only in their numbers: a parameter */
         if (better(&any, wild, k))
-            any = (column_choice){true, wild, k, j};
+            any = (column_choice){.found = true, .wild = wild, .shapes = k, .col = j};
         /* a few word values are that many event types; where every value holds a parameter
          * ("(uid=<*>)"/"LOGIN(uid=<*>)") only two are, since a parameter may itself be a word */
         bool few = wild ? all_wild && k == 2 && r->max_values >= 2 : k <= r->max_values;
         if ((few || (!wild && caps && r->capitals)) && better(&binary, wild, k))
-            binary = (column_choice){true, wild, k, j};
+            binary = (column_choice){.found = true, .wild = wild, .shapes = k, .col = j};
     }
     if (words == 0 || (double)constant >= r->word_share * (double)words)
         return binary;
     return any;
 }
 
+/* What the current split tells items apart by. */
+static uint64_t split_key(const part *p, size_t item)
+{
+    const lf_ptok *t = &p->items[item].toks[p->col];
+    return p->by_empty ? (t->flags & LF_PTOK_EMPTY) != 0 : t->shape;
+}
+
 static int cmp_by_col(const void *a, const void *b, void *arg)
 {
     const part *p = arg;
     size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    uint64_t sx = p->items[x].toks[p->col].shape, sy = p->items[y].toks[p->col].shape;
+    uint64_t sx = split_key(p, x), sy = split_key(p, y);
     if (sx != sy)
         return sx < sy ? -1 : 1;
     return x < y ? -1 : x > y;
@@ -235,11 +249,11 @@ int lf_partition(const lf_pitem *items, size_t n, uint32_t ntok, const lf_partit
             continue;
         }
         p.col = c.col;
+        p.by_empty = c.by_empty;
         qsort_r(p.idx + s.start, s.len, sizeof *p.idx, cmp_by_col, &p);
         size_t a = 0;
         for (size_t i = 1; i <= s.len; i++) {
-            if (i == s.len ||
-                items[p.idx[s.start + i]].toks[c.col].shape != items[p.idx[s.start + a]].toks[c.col].shape) {
+            if (i == s.len || split_key(&p, p.idx[s.start + i]) != split_key(&p, p.idx[s.start + a])) {
                 if ((rc = push(&p, s.start + a, i - a)) < 0)
                     goto out;
                 a = i;

@@ -20,6 +20,12 @@ bool lf_ttok_is_bare(const char *s, size_t n);
  * "CONTAINER_REMOTE_LAUNCH", "IPV4"). */
 bool lf_ttok_is_caps(const char *s, size_t n);
 
+/* A key printed without its value ("rhost=", "ruser="): another message than the key with a value. */
+static inline bool lf_ttok_is_empty_value(const char *s, size_t n)
+{
+    return n >= 2 && s[n - 1] == '=';
+}
+
 /* Hash of the token with every run of hex digits that holds a decimal digit replaced by one mark:
  * "bglio716" and "bglio91", "0x7fda4bf0>" and "0x7fda>" have the same shape, "HTTPS" and "SOCKS5"
  * do not. Tokens that differ only in their numbers are values of one parameter. */

@@ -371,6 +371,36 @@ static void booleans_and_few_values(void **state)
 /* A column split for a segment's other messages is no reason to split an event type there: groups
  * that differ only where they hold parameters are joined when the rules, given them alone, would not
  * split them; two shapes around a parameter stay two event types, as the rules say. */
+/* A key printed without a value is another event type than the key with one (a local login has
+ * "rhost=", a remote one "rhost=host"), in one batch and when a later batch meets the template. */
+static void empty_values(void **state)
+{
+    fixture f;
+    fx_init(&f, "app", 0);
+    static const char *const lines[] = {
+        "authentication failure; logname= uid=0 tty=ssh ruser= rhost=10.0.0.1",
+        "authentication failure; logname= uid=0 tty=ssh ruser= rhost=zummit.com",
+        "authentication failure; logname= uid=0 tty=ssh ruser= rhost=massive.merukuru.org",
+        "authentication failure; logname= uid=0 tty=ssh ruser= rhost=10.0.0.2",
+        "authentication failure; logname= uid=0 tty=:0 ruser= rhost=",
+    };
+    mine_lines(&f, lines, 5);
+    for (size_t i = 1; i < 4; i++)
+        assert_ptr_equal(tpl(&f, i), tpl(&f, 0));
+    assert_string_equal(text(&f, 0), "authentication failure; logname= uid=<*> tty=ssh ruser= rhost=<*>");
+    assert_ptr_not_equal(tpl(&f, 4), tpl(&f, 0));
+    assert_string_equal(text(&f, 4), "authentication failure; logname= uid=<*> tty=:<*> ruser= rhost=");
+    /* later: the template with a value does not take a message without one */
+    static const char *const later[] = {
+        "authentication failure; logname= uid=0 tty=ssh ruser= rhost=",
+        "authentication failure; logname= uid=0 tty=ssh ruser= rhost=10.0.0.9",
+    };
+    mine_lines(&f, later, 2);
+    assert_string_equal(text(&f, 1), "authentication failure; logname= uid=<*> tty=ssh ruser= rhost=<*>");
+    assert_string_equal(text(&f, 0), "authentication failure; logname= uid=<*> tty=<*> ruser= rhost=");
+    fx_free(&f);
+}
+
 static void partition_rejoins(void **state)
 {
     (void)state;
@@ -829,6 +859,7 @@ int main(void)
         cmocka_unit_test(parameters_and_event_types),
         cmocka_unit_test(generalising_punctuation),
         cmocka_unit_test(booleans_and_few_values),
+        cmocka_unit_test(empty_values),
         cmocka_unit_test(partition_rejoins),
         cmocka_unit_test(across_token_counts),
         cmocka_unit_test(stable_ids),
