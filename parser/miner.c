@@ -317,6 +317,8 @@ static void classify(btok *n)
         n->k.flags |= LF_PTOK_CAPS;
     if (lf_ttok_is_empty_value(n->s, n->len))
         n->k.flags |= LF_PTOK_EMPTY;
+    if (lf_ttok_is_past(n->s, n->len))
+        n->k.flags |= LF_PTOK_PAST;
 }
 
 static const btok var_tok = {"", 0, {0x7661726761702e2eULL, 0x7661726761702e2eULL, TOK_VAR | LF_PTOK_WILD | LF_PTOK_BARE}};

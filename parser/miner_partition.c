@@ -65,7 +65,7 @@ static column_choice choose(part *p, const segment *s, const lf_partition_rules 
     size_t constant = 0, words = 0;
     for (uint32_t j = 0; j < p->ntok; j++) {
         const lf_ptok *first = &p->items[p->idx[s->start]].toks[j];
-        bool same = true, all_bare = true, wild = false, all_wild = true, caps = true, some_empty = false,
+        bool same = true, all_bare = true, wild = false, all_wild = true, caps = true, past = true, some_empty = false,
              all_empty = true;
         for (size_t i = 0; i < s->len; i++) {
             const lf_ptok *t = &p->items[p->idx[s->start + i]].toks[j];
@@ -74,6 +74,7 @@ static column_choice choose(part *p, const segment *s, const lf_partition_rules 
             wild |= (t->flags & LF_PTOK_WILD) != 0;
             all_wild &= (t->flags & LF_PTOK_WILD) != 0;
             caps &= (t->flags & LF_PTOK_CAPS) != 0;
+            past &= (t->flags & LF_PTOK_PAST) != 0;
             some_empty |= (t->flags & LF_PTOK_EMPTY) != 0;
             all_empty &= (t->flags & LF_PTOK_EMPTY) != 0;
         }
@@ -94,7 +95,7 @@ static column_choice choose(part *p, const segment *s, const lf_partition_rules 
         /* a few word values are that many event types; where every value holds a parameter
          * ("(uid=<*>)"/"LOGIN(uid=<*>)") only two are, since a parameter may itself be a word */
         bool few = wild ? all_wild && k == 2 && r->max_values >= 2 : k <= r->max_values;
-        if ((few || (!wild && caps && r->capitals)) && better(&binary, wild, k))
+        if ((few || (!wild && caps && r->capitals) || (!wild && past)) && better(&binary, wild, k))
             binary = (column_choice){.found = true, .wild = wild, .shapes = k, .col = j};
     }
     if (words == 0 || (double)constant >= r->word_share * (double)words)

@@ -55,6 +55,20 @@ bool lf_ttok_is_caps(const char *s, size_t n)
     return caps >= 2;
 }
 
+bool lf_ttok_is_past(const char *s, size_t n)
+{
+    while (n > 0 && strchr(",.;:", s[n - 1]))
+        n--;
+    if (n < 5 || s[n - 2] != 'e' || s[n - 1] != 'd')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!((c >= 'a' && c <= 'z') || (i == 0 && c >= 'A' && c <= 'Z')))
+            return false;
+    }
+    return true;
+}
+
 static inline bool is_hex(unsigned char c)
 {
     return (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'f');

@@ -20,6 +20,10 @@ bool lf_ttok_is_bare(const char *s, size_t n);
  * "CONTAINER_REMOTE_LAUNCH", "IPV4"). */
 bool lf_ttok_is_caps(const char *s, size_t n);
 
+/* A past participle: a word of small letters (the first may be a capital) ending in "ed", with at
+ * least three letters before it ("Paused", "closed", "failed,"): an outcome or a state. */
+bool lf_ttok_is_past(const char *s, size_t n);
+
 /* A key printed without its value ("rhost=", "ruser="): another message than the key with a value. */
 static inline bool lf_ttok_is_empty_value(const char *s, size_t n)
 {

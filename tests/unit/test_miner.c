@@ -21,6 +21,7 @@
 #include "miner_partition.h"
 #include "template_params.h"
 #include "template_store.h"
+#include "template_token.h"
 #include "tokenize.h"
 
 /* The normalised tokens of a message joined by single spaces. */
@@ -398,6 +399,37 @@ static void empty_values(void **state)
     mine_lines(&f, later, 2);
     assert_string_equal(text(&f, 1), "authentication failure; logname= uid=<*> tty=ssh ruser= rhost=<*>");
     assert_string_equal(text(&f, 0), "authentication failure; logname= uid=<*> tty=<*> ruser= rhost=");
+    fx_free(&f);
+}
+
+/* Past participles in one column are outcomes or states, as many event types as values (OpenStack's
+ * "VM Started/Stopped/Paused/Resumed"), while as many names there are a parameter. */
+static void past_participles(void **state)
+{
+    fixture f;
+    fx_init(&f, "app", 0);
+    static const char *const lines[] = {
+        "[instance: 1] VM Started (Lifecycle Event)", "[instance: 2] VM Stopped (Lifecycle Event)",
+        "[instance: 3] VM Paused (Lifecycle Event)",  "[instance: 4] VM Resumed (Lifecycle Event)",
+        "[instance: 5] VM Started (Lifecycle Event)", "[instance: 6] VM Paused (Lifecycle Event)",
+        "[instance: 1] VM alpha (Lifecycle Note)",    "[instance: 2] VM beta (Lifecycle Note)",
+        "[instance: 3] VM gamma (Lifecycle Note)",    "[instance: 4] VM Fred (Lifecycle Note)",
+    };
+    mine_lines(&f, lines, 10);
+    for (size_t i = 0; i < 4; i++)
+        for (size_t j = i + 1; j < 4; j++)
+            assert_ptr_not_equal(tpl(&f, i), tpl(&f, j));
+    assert_ptr_equal(tpl(&f, 4), tpl(&f, 0));
+    assert_ptr_equal(tpl(&f, 5), tpl(&f, 2));
+    assert_string_equal(text(&f, 3), "[instance: <*>] VM Resumed (Lifecycle Event)");
+    for (size_t i = 7; i < 10; i++)
+        assert_ptr_equal(tpl(&f, i), tpl(&f, 6));
+    assert_string_equal(text(&f, 6), "[instance: <*>] VM <*> (Lifecycle Note)");
+    assert_true(lf_ttok_is_past("closed,", 7));
+    assert_true(lf_ttok_is_past("Paused", 6));
+    assert_false(lf_ttok_is_past("Fred", 4));      /* too short to be one */
+    assert_false(lf_ttok_is_past("PAUSED", 6));    /* the capitals rule's */
+    assert_false(lf_ttok_is_past("wl0ed", 5));
     fx_free(&f);
 }
 
@@ -860,6 +892,7 @@ int main(void)
         cmocka_unit_test(generalising_punctuation),
         cmocka_unit_test(booleans_and_few_values),
         cmocka_unit_test(empty_values),
+        cmocka_unit_test(past_participles),
         cmocka_unit_test(partition_rejoins),
         cmocka_unit_test(across_token_counts),
         cmocka_unit_test(stable_ids),
