@@ -612,6 +612,12 @@ static size_t one_variable(char *t, size_t n)
             break;
         b--;
     }
+    /* a key given the value stays: "delay=00:00:01," -> "delay=<*>," */
+    size_t k = a;
+    while (k < b && (word_char((unsigned char)t[k]) || t[k] == '.' || t[k] == '-'))
+        k++;
+    if (k > a && k < b && t[k] == '=')
+        a = k + 1;
     if (b - a < 7)
         return n;
     bool hit = false;

@@ -67,6 +67,9 @@ static void token_rules(void **state)
          "Created MRAppMaster for application <*>"},
         {"Old: msra-sa-41/10.190.173.170:8030 New: [hdfs://msra-sa-41:9000]",
          "Old: <*> New: [<*>]"},
+        /* a key given such a value keeps its key */
+        {"delay=00:00:01, peer=10.0.0.1:80 name=cp-1.tcloud-pg0.utah.cloudlab.us",
+         "delay=<*>, peer=<*> name=<*>"},
         /* the closing bracket of a bracket opened inside the value is the value's */
         {"PCI interrupt 0000:00:02.0[A] -> GSI 16, at (10.0.0.1:80)",
          "PCI interrupt <*> -> GSI <*>, at (<*>)"},
