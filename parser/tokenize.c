@@ -562,11 +562,21 @@ static void normalise(const char *s, size_t n, char *o, size_t *on)
     }
 }
 
-/* Is s[0..n) a host name that holds a parameter: three or more labels of letters, digits, '-', '_' and
+/* The length of the key ("delay=", "tr.intent=") that s[0..n) starts with, or 0. */
+static size_t key_length(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!(word_char((unsigned char)s[i]) || s[i] == '.' || s[i] == '-'))
+            return i > 0 && s[i] == '=' ? i + 1 : 0;
+    return 0;
+}
+
+/* Is s[0..n) a host name that holds a parameter (after a key "name=", whose length goes to *key): three or more labels of letters, digits, '-', '_' and
  * "<*>" joined by single dots, the last (the top-level domain) all letters and at least two
  * ("cp-<*>.tcloud-<*>.utah.cloudlab.us")? Not "core.<*>", not "dcbf.......<*>". */
-static bool host_name(const char *s, size_t n)
+static bool host_name(const char *s, size_t n, size_t *key)
 {
+    *key = 0;
     size_t labels = 1, label_len = 0;
     bool wild = false, letters = true;
     for (size_t i = 0; i < n; i++) {
@@ -588,6 +598,10 @@ static bool host_name(const char *s, size_t n)
             continue;
         } else if (c == '-' || c == '_' || (c >= '0' && c <= '9')) {
             letters = false;
+        } else if (c == '=' && labels == 1 && !wild && *key == 0 && i > 0) {
+            *key = i + 1; /* "name=" before the host name: the key stays */
+            label_len = 0;
+            letters = true;
         } else {
             return false;
         }
@@ -612,12 +626,6 @@ static size_t one_variable(char *t, size_t n)
             break;
         b--;
     }
-    /* a key given the value stays: "delay=00:00:01," -> "delay=<*>," */
-    size_t k = a;
-    while (k < b && (word_char((unsigned char)t[k]) || t[k] == '.' || t[k] == '-'))
-        k++;
-    if (k > a && k < b && t[k] == '=')
-        a = k + 1;
     if (b - a < 7)
         return n;
     bool hit = false;
@@ -625,10 +633,15 @@ static size_t one_variable(char *t, size_t n)
         hit = memcmp(t + i, "<*>", 3) == 0 && (t[i + 3] == ':' || t[i + 3] == '/') && memcmp(t + i + 4, "<*>", 3) == 0;
     for (size_t i = a; i + 3 <= b && !hit; i++)
         hit = memcmp(t + i, "://", 3) == 0;
-    if (!hit)
-        hit = host_name(t + a, b - a);
+    /* a key given the value stays: "delay=00:00:01," -> "delay=<*>," */
+    size_t key = 0;
+    if (hit)
+        key = key_length(t + a, b - a);
+    else
+        hit = host_name(t + a, b - a, &key);
     if (!hit)
         return n;
+    a += key;
     memmove(t + a + 3, t + b, n - b);
     memcpy(t + a, "<*>", 3);
     return a + 3 + (n - b);
