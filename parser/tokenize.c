@@ -418,11 +418,36 @@ static bool subtoken_is_var(const char *s, size_t n)
     return false;
 }
 
-/* Is the piece a Unix path "/a/b/c" (PS)? */
+/* Is the piece a Unix path (PS): "/a/b/c", or a relative one to a file, of three or more names
+ * joined by single '/', the last with an extension ("Nodes/dn731/pkts_out.rrd",
+ * "Chrome.app/Contents/Info.plist"; not "seq/ack/win" or "TCP/IP")? */
 static bool is_path(const char *s, size_t n)
 {
-    if (n < 2 || s[0] != '/' || s[n - 1] == '/')
+    if (n < 2 || s[n - 1] == '/')
         return false;
+    if (s[0] == '/')
+        return true;
+    if (n < 7 || !memchr(s, '/', n)) /* the common case, cheaply: "a/b/c.d" at the least */
+        return false;
+    size_t slashes = 0, dot = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '/') {
+            if (s[i - 1] == '/' || i == 0)
+                return false;
+            slashes++;
+            dot = 0;
+        } else if (s[i] == '.') {
+            dot = i;
+        } else if (!word_char((unsigned char)s[i]) && s[i] != '-') {
+            return false;
+        }
+    }
+    /* the extension: letters after the last name's last dot */
+    if (slashes < 2 || dot == 0 || s[dot - 1] == '/' || dot + 1 >= n)
+        return false;
+    for (size_t i = dot + 1; i < n; i++)
+        if (!((s[i] | 32) >= 'a' && (s[i] | 32) <= 'z'))
+            return false;
     return true;
 }
 

@@ -7,6 +7,8 @@ one place only, where both hold a token of the rule's kind, which the rule keeps
 Rules (parser/template_token.c, parser/miner_partition.c):
   past   a past participle: small letters, the first may be a capital, "ed" after three or more
   empty  a key printed without its value ("rhost=") against the key with one ("rhost=host")
+  path   a relative path to a file ("Nodes/dn731/pkts_out.rrd") is a parameter: lines where the
+         corrected template keeps one as it is contradict it, lines where it does not support it
 
 Usage: bench/parse-accuracy/truth_checks.py DIR [DIR...]   (Loghub layout: S/S_2k.log_structured.csv)
 Prints per system and rule: the places of event types that hold such a token (what the rule could get
@@ -18,6 +20,7 @@ import os
 import re
 import sys
 
+REL_PATH = re.compile(r"^[(\[\"']?((?:[\w.-]+/){2,}[\w-]*\.[A-Za-z]+)[)\]\"',.;:]*$")
 PAST = re.compile(r"^[A-Za-z][a-z]{2,}ed[,.;:]*$")
 KEY = re.compile(r"^([A-Za-z_][\w.-]*=)(.*)$")
 
@@ -59,6 +62,20 @@ def check(rows, rule):
     return len(seen), contra, sorted(support)
 
 
+def check_paths(rows):
+    """rows: (event id, tokens, corrected template). Returns (places, contradictions, supports)."""
+    places, contra, support = 0, [], []
+    for eid, toks, template in rows:
+        for t in toks:
+            m = REL_PATH.match(t)
+            if not m or "//" in m.group(1):
+                continue
+            places += 1
+            (contra if m.group(1) in template.split("<*>") or m.group(1) in template.split() else support).append(
+                (eid, m.group(1)))
+    return places, contra, support
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
@@ -69,8 +86,12 @@ def main():
                 continue
             with open(path, newline="", encoding="utf-8") as f:
                 rows = [(r["EventId"], r["Content"].split()) for r in csv.DictReader(f)]
-            for rule in ("past", "empty"):
-                places, contra, support = check(rows, rule)
+            corrected = path.replace("_structured.csv", "_structured_corrected.csv")
+            with open(corrected if os.path.exists(corrected) else path, newline="", encoding="utf-8") as f:
+                templates = [r["EventTemplate"] for r in csv.DictReader(f)]
+            results = [(rule, check(rows, rule)) for rule in ("past", "empty")]
+            results.append(("path", check_paths([(e, t, x) for (e, t), x in zip(rows, templates)])))
+            for rule, (places, contra, support) in results:
                 print(f"{name:12s} {rule:6s} places {places:4d}  contradicting {len(contra):3d}  supporting {len(support):3d}"
                       + (f"  e.g. against {contra[0]}" if contra else "")
                       + (f"  e.g. for {support[0]}" if support else ""))

@@ -67,6 +67,9 @@ static void token_rules(void **state)
          "Created MRAppMaster for application <*>"},
         {"Old: msra-sa-41/10.190.173.170:8030 New: [hdfs://msra-sa-41:9000]",
          "Old: <*> New: [<*>]"},
+        /* a relative path to a file is a path; two names joined by '/' are words */
+        {"open Nodes/dn731/pkts_out.rrd ../x/y.conf, seq/ack/win TCP/IP a//b/c.txt",
+         "open <*> <*>, seq/ack/win TCP/IP a//b/c.txt"},
         /* a key given such a value keeps its key */
         {"delay=00:00:01, peer=10.0.0.1:80 name=cp-1.tcloud-pg0.utah.cloudlab.us",
          "delay=<*>, peer=<*> name=<*>"},
