@@ -432,7 +432,7 @@ static bool is_path(const char *s, size_t n)
     size_t slashes = 0, dot = 0;
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '/') {
-            if (s[i - 1] == '/' || i == 0)
+            if (i == 0 || s[i - 1] == '/')
                 return false;
             slashes++;
             dot = 0;
