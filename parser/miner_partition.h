@@ -43,7 +43,10 @@ typedef struct lf_partition_rules {
  *     events, DMA/Normal/HighMem three; more values in an otherwise constant message are a
  *     parameter: user names), on one where every value holds "<*>" and that takes exactly two
  *     shapes ("(uid=<*>)"/"LOGIN(uid=<*>)"), or on one whose values are all words in capitals
- *     (GET/POST/DELETE, LOOKING/FOLLOWING/LEADING: the values of an enumeration the program defines).
+ *     (GET/POST/DELETE, LOOKING/FOLLOWING/LEADING: the values of an enumeration the program defines),
+ *     or on one whose values are all past participles (Started/Stopped/Paused: outcomes and states);
+ *   - and first of all, on a column where some items hold a key without its value ("rhost=") and
+ *     others hold a value there: the items are then grouped by which of the two they hold.
  * Going top down, a group may be split on a column chosen for the segment's other messages; so at
  * the end, groups with the same constant words in the same places (differing only where they hold
  * parameters) are joined again when these rules, given their items alone, would not split them.
