@@ -883,7 +883,7 @@ static inline bool tok_fits(const lf_template *t, uint32_t i, const batch *b, ui
         return false;
     /* a key without its value: the partition never joins it to one with a value (the batch's
      * tokens are not classified yet, so it is read from the text) */
-    if (lf_ttok_is_empty_value(b->text + b->toff[k], b->tlen[k]))
+    if (!(tt->flags & LF_PTOK_EMPTY) && lf_ttok_is_empty_value(b->text + b->toff[k], b->tlen[k]))
         return false;
     if (tt->hash == LF_TOKEN_WILD_HASH)
         return true;

@@ -9,9 +9,9 @@
 
 #define LF_PTOK_WILD 1u /* the token holds "<*>" */
 #define LF_PTOK_BARE 2u /* and nothing but punctuation around it */
-#define LF_PTOK_CAPS 16u
+#define LF_PTOK_CAPS 16u /* a word in capitals (an enumeration's value: GET, RUNNING, HTTPS) */
 #define LF_PTOK_EMPTY 32u /* a key with no value: "rhost=" */
-#define LF_PTOK_PAST 64u /* a past participle: "Paused", "closed" */ /* a word in capitals (an enumeration's value: GET, RUNNING, HTTPS) */
+#define LF_PTOK_PAST 64u /* a past participle: "Paused", "closed" */
 
 typedef struct lf_ptok {
     uint64_t hash;  /* the token's bytes */

@@ -55,9 +55,36 @@ bool lf_ttok_is_caps(const char *s, size_t n)
     return caps >= 2;
 }
 
+size_t lf_ttok_key_length(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!(is_alpha(c) || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+            return i > 0 && c == '=' ? i + 1 : 0;
+    }
+    return 0;
+}
+
+bool lf_ttok_is_empty_value(const char *s, size_t n)
+{
+    if (n > 0 && (s[n - 1] == ',' || s[n - 1] == ';'))
+        n--;
+    if (n < 2 || s[n - 1] != '=')
+        return false;
+    /* the key's characters, or a template's "<*>" in them ("<*>=" is keys given no value) */
+    for (size_t i = 0; i + 1 < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (wild_at(s, n, i))
+            i += 2;
+        else if (!(is_alpha(c) || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
 bool lf_ttok_is_past(const char *s, size_t n)
 {
-    while (n > 0 && strchr(",.;:", s[n - 1]))
+    while (n > 0 && s[n - 1] && strchr(",.;:", s[n - 1]))
         n--;
     if (n < 5 || s[n - 2] != 'e' || s[n - 1] != 'd')
         return false;
@@ -115,8 +142,8 @@ size_t lf_ttok_generalise(const char *a, size_t al, const char *m, size_t ml, ch
     while (suf < 2 && suf < lim && a[al - 1 - suf] == m[ml - 1 - suf] && affix_char(a[al - 1 - suf]))
         suf++;
     /* and the common head up to a key mark or an opening bracket closed at the end; what is left of
-     * the shorter token may be nothing: "()" and "(host)" give "(<*>)", "rhost=" and "rhost=h"
-     * "rhost=<*>" (a value that may be empty) */
+     * the shorter token may be nothing: "()" and "(host)" give "(<*>)" (a key's value may not: the
+     * partition keeps "rhost=" apart from "rhost=h") */
     static const char open[] = "([{'\"<", close[] = ")]}'\">";
     for (size_t k = 0; k + suf < lim && a[k] == m[k]; k++) {
         const char *op = a[k] ? strchr(open, a[k]) : NULL;

@@ -24,11 +24,13 @@ bool lf_ttok_is_caps(const char *s, size_t n);
  * least three letters before it ("Paused", "closed", "failed,"): an outcome or a state. */
 bool lf_ttok_is_past(const char *s, size_t n);
 
-/* A key printed without its value ("rhost=", "ruser="): another message than the key with a value. */
-static inline bool lf_ttok_is_empty_value(const char *s, size_t n)
-{
-    return n >= 2 && s[n - 1] == '=';
-}
+/* The length of the key ("delay=", "tr.intent=": letters, digits, '_', '.', '-', then '=') that
+ * s[0..n) starts with, or 0. */
+size_t lf_ttok_key_length(const char *s, size_t n);
+
+/* A key printed without its value ("rhost=", "ruser=,", and in a template "<*>="): another message
+ * than the key with a value. Not a value that ends in '=' ("dGVzdA==", "sig=QU1D=="). */
+bool lf_ttok_is_empty_value(const char *s, size_t n);
 
 /* Hash of the token with every run of hex digits that holds a decimal digit replaced by one mark:
  * "bglio716" and "bglio91", "0x7fda4bf0>" and "0x7fda>" have the same shape, "HTTPS" and "SOCKS5"

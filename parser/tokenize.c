@@ -587,15 +587,6 @@ static void normalise(const char *s, size_t n, char *o, size_t *on)
     }
 }
 
-/* The length of the key ("delay=", "tr.intent=") that s[0..n) starts with, or 0. */
-static size_t key_length(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!(word_char((unsigned char)s[i]) || s[i] == '.' || s[i] == '-'))
-            return i > 0 && s[i] == '=' ? i + 1 : 0;
-    return 0;
-}
-
 /* Is s[0..n) a host name that holds a parameter (after a key "name=", whose length goes to *key): three or more labels of letters, digits, '-', '_' and
  * "<*>" joined by single dots, the last (the top-level domain) all letters and at least two
  * ("cp-<*>.tcloud-<*>.utah.cloudlab.us")? Not "core.<*>", not "dcbf.......<*>". */
@@ -623,8 +614,12 @@ static bool host_name(const char *s, size_t n, size_t *key)
             continue;
         } else if (c == '-' || c == '_' || (c >= '0' && c <= '9')) {
             letters = false;
-        } else if (c == '=' && labels == 1 && !wild && *key == 0 && i > 0) {
-            *key = i + 1; /* "name=" before the host name: the key stays */
+        } else if (c == '=' && !wild && *key == 0 && i > 0 && label_len > 1) {
+            /* "name=" before the host name: the key stays (what came before is a key by
+             * lf_ttok_key_length's measure: only its characters got here); found in this scan so
+             * that a token without a host name pays nothing for it */
+            *key = i + 1;
+            labels = 1;
             label_len = 0;
             letters = true;
         } else {
@@ -661,7 +656,7 @@ static size_t one_variable(char *t, size_t n)
     /* a key given the value stays: "delay=00:00:01," -> "delay=<*>," */
     size_t key = 0;
     if (hit)
-        key = key_length(t + a, b - a);
+        key = lf_ttok_key_length(t + a, b - a);
     else
         hit = host_name(t + a, b - a, &key);
     if (!hit)

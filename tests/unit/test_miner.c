@@ -71,8 +71,8 @@ static void token_rules(void **state)
         {"open Nodes/dn731/pkts_out.rrd ../x/y.conf, seq/ack/win TCP/IP a//b/c.txt",
          "open <*> <*>, seq/ack/win TCP/IP a//b/c.txt"},
         /* a key given such a value keeps its key */
-        {"delay=00:00:01, peer=10.0.0.1:80 name=cp-1.tcloud-pg0.utah.cloudlab.us",
-         "delay=<*>, peer=<*> name=<*>"},
+        {"delay=00:00:01, peer=10.0.0.1:80 name=cp-1.tcloud-pg0.utah.cloudlab.us tr.host=cp-2.a-pg0.b.us",
+         "delay=<*>, peer=<*> name=<*> tr.host=<*>"},
         /* the closing bracket of a bracket opened inside the value is the value's */
         {"PCI interrupt 0000:00:02.0[A] -> GSI 16, at (10.0.0.1:80)",
          "PCI interrupt <*> -> GSI <*>, at (<*>)"},
@@ -374,10 +374,6 @@ static void booleans_and_few_values(void **state)
     fx_free(&f);
 }
 
-/* One value printed as a varying number of tokens: one event type; the unit goes with the value. */
-/* A column split for a segment's other messages is no reason to split an event type there: groups
- * that differ only where they hold parameters are joined when the rules, given them alone, would not
- * split them; two shapes around a parameter stay two event types, as the rules say. */
 /* A key printed without a value is another event type than the key with one (a local login has
  * "rhost=", a remote one "rhost=host"), in one batch and when a later batch meets the template. */
 static void empty_values(void **state)
@@ -405,6 +401,24 @@ static void empty_values(void **state)
     mine_lines(&f, later, 2);
     assert_string_equal(text(&f, 1), "authentication failure; logname= uid=<*> tty=ssh ruser= rhost=<*>");
     assert_string_equal(text(&f, 0), "authentication failure; logname= uid=<*> tty=<*> ruser= rhost=");
+    /* keys given no value, several of them in one place: one template "<*>=" that later empty keys
+     * fit, as the partition would have grouped them */
+    static const char *const keys[] = {"option alpha= unset", "option beta= unset", "option gamma= unset",
+                                       "option delta= unset"};
+    mine_lines(&f, keys, 4);
+    assert_string_equal(text(&f, 0), "option <*>= unset");
+    lf_template *opt = tpl(&f, 0);
+    static const char *const more[] = {"option epsilon= unset"};
+    mine_lines(&f, more, 1);
+    assert_ptr_equal(tpl(&f, 0), opt);
+    assert_true(lf_ttok_is_empty_value("rhost=", 6));
+    assert_true(lf_ttok_is_empty_value("ruser=,", 7));
+    assert_true(lf_ttok_is_empty_value("<*>=", 4));
+    assert_false(lf_ttok_is_empty_value("dGVzdA==", 8)); /* base64 padding is a value's */
+    assert_false(lf_ttok_is_empty_value("sig=QU1D==", 10));
+    assert_false(lf_ttok_is_empty_value("=", 1));
+    assert_int_equal(lf_ttok_key_length("tr.intent=x", 11), 10);
+    assert_int_equal(lf_ttok_key_length("=x", 2), 0);
     fx_free(&f);
 }
 
@@ -439,6 +453,9 @@ static void past_participles(void **state)
     fx_free(&f);
 }
 
+/* A column split for a segment's other messages is no reason to split an event type there: groups
+ * that differ only where they hold parameters are joined when the rules, given them alone, would not
+ * split them; two shapes around a parameter stay two event types, as the rules say. */
 static void partition_rejoins(void **state)
 {
     (void)state;
@@ -484,6 +501,7 @@ static void partition_rejoins(void **state)
 #undef K
 }
 
+/* One value printed as a varying number of tokens: one event type; the unit goes with the value. */
 static void across_token_counts(void **state)
 {
     fixture f;
