@@ -20,9 +20,22 @@ import os
 import re
 import sys
 
-REL_PATH = re.compile(r"^[(\[\"']?((?:[\w.-]+/){2,}[\w-]*\.[A-Za-z]+)[)\]\"',.;:]*$")
 PAST = re.compile(r"^[A-Za-z][a-z]{2,}ed[,.;:]*$")
-KEY = re.compile(r"^([A-Za-z_][\w.-]*=)(.*)$")
+# parser/template_token.c lf_ttok_key_length / lf_ttok_is_empty_value
+KEY = re.compile(r"^([\w.-]+=)(.*)$", re.ASCII)
+# parser/tokenize.c: a token's pieces (split at these) and is_path's relative case
+PIECE_DELIM = re.compile(r"[,!;:=|\"'\[\](){}]")
+REL_PATH = re.compile(r"^[\w.-]+(/[\w.-]+){2,}$", re.ASCII)
+
+
+def is_relative_file_path(piece):
+    """tokenize.c is_path for a piece not starting with '/': three or more names joined by single
+    '/', the last with an extension of letters after its last dot (not right after the '/')."""
+    if len(piece) < 7 or not REL_PATH.match(piece):
+        return False
+    last = piece.rsplit("/", 1)[1]
+    dot = last.rfind(".")
+    return dot > 0 and last[dot + 1:].isalpha() and last[dot + 1:].isascii()
 
 
 def past_kind(tok):
@@ -33,7 +46,7 @@ def past_kind(tok):
 def empty_kind(tok):
     """'empty' or 'value' for a key=value token (keyed by the key), else None."""
     m = KEY.match(tok)
-    return None if not m else (m.group(1), "empty" if m.group(2) == "" else "value")
+    return None if not m else (m.group(1), "empty" if m.group(2) in ("", ",", ";") else "value")
 
 
 def check(rows, rule):
@@ -67,12 +80,11 @@ def check_paths(rows):
     places, contra, support = 0, [], []
     for eid, toks, template in rows:
         for t in toks:
-            m = REL_PATH.match(t)
-            if not m or "//" in m.group(1):
-                continue
-            places += 1
-            (contra if m.group(1) in template.split("<*>") or m.group(1) in template.split() else support).append(
-                (eid, m.group(1)))
+            for piece in PIECE_DELIM.split(t):
+                if piece.startswith("/") or not is_relative_file_path(piece):
+                    continue
+                places += 1
+                (contra if piece in template else support).append((eid, piece))
     return places, contra, support
 
 
